@@ -1,0 +1,69 @@
+/* Attention specs: parse and validate YAML spec files (libyaml).
+ *
+ * A file holds one spec (a mapping), a sequence of specs, or several YAML
+ * documents. Every error is "file:line:col: error: message", followed by the
+ * offending source line and a caret under the position. */
+#ifndef SPLITKV_SPEC_H
+#define SPLITKV_SPEC_H
+
+#include <stddef.h>
+
+#include "splitkv/package_format.h"
+#include "splitkv/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SKV_MAX_TARGETS 4
+
+typedef enum skv_kv_layout {
+  SKV_KV_CONTIGUOUS = 1,
+  SKV_KV_PAGED = 2,
+} skv_kv_layout;
+
+typedef struct skv_spec {
+  char name[SKV_NAME_MAX];  /* [a-z0-9_]+ */
+  int head_dim;             /* 64, 96, 128, 256 */
+  int num_q_heads;
+  int num_kv_heads;         /* divides num_q_heads */
+  skv_dtype dtype;
+  skv_kv_layout kv_layout;  /* contiguous only, until paged lands */
+  int splits;               /* 0 = auto, else >= 1 */
+  int targets[SKV_MAX_TARGETS]; /* sm numbers: 80, 86, 89, 90; distinct */
+  int num_targets;          /* >= 1 */
+  float softmax_scale;      /* > 0; default 1/sqrt(head_dim) */
+  char file[256];           /* where the spec was written, for messages */
+  int line;
+} skv_spec;
+
+typedef struct skv_spec_list {
+  skv_spec *specs;
+  int count;
+} skv_spec_list;
+
+/* Parses and validates every spec in the file at path. On success
+ * *out_list is owned by the caller (skv_spec_list_destroy) and holds >= 1
+ * spec with distinct names. Errors: SKV_CODE_NOT_FOUND (missing file),
+ * SKV_CODE_PARSE_ERROR (anything wrong in it, with position and caret). */
+skv_status skv_spec_parse_file(const char *path, skv_spec_list **out_list);
+
+/* Same for text in memory (borrowed); file_name is used in messages. */
+skv_status skv_spec_parse_string(const char *text, size_t size,
+                                 const char *file_name,
+                                 skv_spec_list **out_list);
+
+void skv_spec_list_destroy(skv_spec_list *list);
+
+/* Appends src's specs to dst (both caller-owned), rejecting a name that dst
+ * already has (PARSE_ERROR naming both places). */
+skv_status skv_spec_list_append(skv_spec_list *dst, const skv_spec_list *src);
+
+/* "bf16" / "f16". */
+const char *skv_dtype_name(skv_dtype dtype);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPLITKV_SPEC_H */

@@ -1,0 +1,110 @@
+/* The kernel package format (version 1): one file holding, for each spec,
+ * its manifest record and one code image (PTX, later cubin) per target.
+ *
+ * The compiler writes it (lib/package), the runtime reads it (runtime/src);
+ * both use the encode/decode functions below, so the byte layout is defined
+ * in exactly one place (runtime/src/package_format.c). All integers are
+ * little-endian; strings are fixed-size, NUL-padded fields.
+ *
+ *   header    magic "SKVPACK\0", format version, kernel ABI version, file
+ *             size, FNV-1a 64 checksum of every byte after the header, counts
+ *             and offsets of the two tables, compiler version
+ *   specs     spec_count records (skv_pkg_spec)
+ *   images    image_count records (skv_pkg_image)
+ *   blobs     the images' bytes (PTX includes its terminating NUL) */
+#ifndef SPLITKV_PACKAGE_FORMAT_H
+#define SPLITKV_PACKAGE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "splitkv/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SKV_PACKAGE_MAGIC "SKVPACK"          /* 8 bytes with its NUL */
+#define SKV_PACKAGE_FORMAT_VERSION 1u
+#define SKV_NAME_MAX 64                      /* spec names, with NUL */
+#define SKV_ENTRY_MAX 96                     /* kernel entry names, with NUL */
+
+typedef enum skv_dtype { SKV_DTYPE_BF16 = 1, SKV_DTYPE_F16 = 2 } skv_dtype;
+
+typedef enum skv_image_kind {
+  SKV_IMAGE_PTX = 1,
+  SKV_IMAGE_CUBIN = 2,
+} skv_image_kind;
+
+typedef struct skv_pkg_header {
+  uint32_t format_version;
+  uint32_t abi_version;
+  uint64_t file_size;
+  uint64_t checksum;
+  uint32_t spec_count;
+  uint32_t image_count;
+  uint64_t specs_offset;
+  uint64_t images_offset;
+  char compiler_version[32];
+} skv_pkg_header;
+
+/* One spec's manifest: its attention layout and how to launch its kernels. */
+typedef struct skv_pkg_spec {
+  char name[SKV_NAME_MAX];
+  uint32_t head_dim;
+  uint32_t num_q_heads;
+  uint32_t num_kv_heads;
+  uint32_t dtype;           /* skv_dtype */
+  uint32_t splits;          /* 0 = auto */
+  float softmax_scale;
+  char split_entry[SKV_ENTRY_MAX];
+  char combine_entry[SKV_ENTRY_MAX];
+  uint32_t split_threads;
+  uint32_t split_smem_bytes;
+  uint32_t combine_threads;
+  uint32_t combine_smem_bytes;
+  uint32_t tokens_per_step; /* KV tokens one split CTA consumes per loop step */
+  uint32_t first_image;     /* this spec's images: [first_image, +image_count) */
+  uint32_t image_count;
+} skv_pkg_spec;
+
+/* One code image: a module holding both of a spec's kernels for one target. */
+typedef struct skv_pkg_image {
+  uint32_t kind;            /* skv_image_kind */
+  uint32_t sm;              /* 80, 86, 89, 90 */
+  uint64_t offset;          /* bytes from the start of the file */
+  uint64_t size;
+} skv_pkg_image;
+
+/* Encoded sizes in bytes. */
+#define SKV_PKG_HEADER_SIZE 88u
+#define SKV_PKG_SPEC_SIZE 308u
+#define SKV_PKG_IMAGE_SIZE 24u
+
+/* FNV-1a 64 of size bytes. */
+uint64_t skv_pkg_checksum(const void *data, size_t size);
+
+/* Encoders write exactly the encoded size into out (the caller's buffer). */
+void skv_pkg_header_encode(const skv_pkg_header *header, uint8_t *out);
+void skv_pkg_spec_encode(const skv_pkg_spec *spec, uint8_t *out);
+void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out);
+
+/* Verifies a whole package in memory (borrowed, size bytes) and decodes its
+ * header: magic, format and ABI versions, file size, checksum, table bounds,
+ * every spec's fields and image ranges, every image's bounds and kind, and
+ * NUL-terminated strings. Errors: SKV_CODE_CORRUPT_PACKAGE naming the field
+ * and the offending value. */
+skv_status skv_pkg_verify(const uint8_t *data, size_t size,
+                          skv_pkg_header *out_header);
+
+/* Decode record i of a package that skv_pkg_verify accepted. */
+void skv_pkg_spec_decode(const uint8_t *data, const skv_pkg_header *header,
+                         uint32_t i, skv_pkg_spec *out_spec);
+void skv_pkg_image_decode(const uint8_t *data, const skv_pkg_header *header,
+                          uint32_t i, skv_pkg_image *out_image);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPLITKV_PACKAGE_FORMAT_H */

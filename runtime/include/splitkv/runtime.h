@@ -1,0 +1,130 @@
+/* splitkv runtime: open a kernel package, load a spec's kernels with the CUDA
+ * driver API, launch split-KV decode attention.
+ *
+ * Depends on nothing but cuda.h at build time; the driver (libcuda.so.1) is
+ * opened with dlopen on first use, so a machine without one gets
+ * SKV_CODE_NO_DRIVER instead of a loader failure.
+ *
+ * Typical use:
+ *   skv_package *pkg;   skv_package_open_file("llama.skvpkg", &pkg);
+ *   skv_attention *att; skv_attention_create(pkg, "llama3_8b", &att);
+ *   size_t ws;          skv_attention_workspace_size(att, batch, max_len, 0, &ws);
+ *   ... fill skv_decode_args ...; skv_attention_decode(att, &args, stream);
+ *   skv_attention_destroy(att); skv_package_destroy(pkg);
+ *
+ * Thread safety: packages and attentions are immutable after creation and may
+ * be used from several threads at once; create/destroy are not concurrent
+ * with use. */
+#ifndef SPLITKV_RUNTIME_H
+#define SPLITKV_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda.h>
+
+#include "splitkv/package_format.h"
+#include "splitkv/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- driver ------------------------------------------------------------ */
+
+/* Opens the CUDA driver (once per process) and calls cuInit. Errors:
+ * SKV_CODE_NO_DRIVER when libcuda cannot be opened, an entry point is missing
+ * or no device exists. Every other runtime call that needs the driver calls
+ * this itself. */
+skv_status skv_driver_init(void);
+
+/* ---- packages ---------------------------------------------------------- */
+
+typedef struct skv_package skv_package;
+
+/* Reads and verifies a package file. On success *out_package is owned by the
+ * caller (skv_package_destroy). Errors: SKV_CODE_IO_ERROR (with the path),
+ * SKV_CODE_CORRUPT_PACKAGE (what is wrong and where). Needs no driver. */
+skv_status skv_package_open_file(const char *path, skv_package **out_package);
+
+/* Verifies a package held in memory and copies it; the caller keeps data. */
+skv_status skv_package_open_memory(const void *data, size_t size,
+                                   skv_package **out_package);
+
+void skv_package_destroy(skv_package *package);
+
+/* Number of specs, and record i's manifest (borrowed from the package). */
+uint32_t skv_package_spec_count(const skv_package *package);
+const skv_pkg_spec *skv_package_spec_at(const skv_package *package, uint32_t i);
+
+/* ---- attention --------------------------------------------------------- */
+
+/* One spec's kernels, loaded into the CUDA context current on this thread
+ * (the runtime creates none: it uses the current context, or the device 0
+ * primary context when none is current). */
+typedef struct skv_attention skv_attention;
+
+/* Loads spec `name` from the package (borrowed; it must outlive the
+ * attention) for the current device: picks the image for its compute
+ * capability, loads the module, looks up both kernels. Errors: NOT_FOUND (no
+ * such spec, listing those the package has), UNSUPPORTED (no image for this
+ * device), NO_DRIVER, CUDA_ERROR. */
+skv_status skv_attention_create(const skv_package *package, const char *name,
+                                skv_attention **out_attention);
+
+void skv_attention_destroy(skv_attention *attention);
+
+/* The manifest record of a loaded attention (borrowed). */
+const skv_pkg_spec *skv_attention_spec(const skv_attention *attention);
+
+/* The split count a call with these sizes uses: the spec's fixed count, or
+ * with splits auto a choice from the SM count, batch x kv heads and
+ * max_seqlen. num_splits_override > 0 replaces either. */
+skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
+                                    int max_seqlen, int num_splits_override,
+                                    int *out_num_splits);
+
+/* Bytes of device workspace a decode call with these sizes needs. */
+skv_status skv_attention_workspace_size(const skv_attention *attention,
+                                        int batch, int max_seqlen,
+                                        int num_splits_override,
+                                        size_t *out_bytes);
+
+/* One decode step's tensors (device pointers, 16-byte aligned) and sizes.
+ * Strides are in elements; the innermost (head_dim) stride is 1.
+ * [batch, seq, heads, dim] cache: stride_batch = seq_cap*heads*dim,
+ * stride_seq = heads*dim, stride_head = dim. [batch, heads, seq, dim]:
+ * stride_batch = heads*seq_cap*dim, stride_seq = dim, stride_head =
+ * seq_cap*dim. */
+typedef struct skv_decode_args {
+  const void *q;         /* [batch, num_q_heads, head_dim], contiguous */
+  const void *k;
+  const void *v;
+  const int32_t *seqlens; /* [batch], device, each in [0, max_seqlen] */
+  void *out;             /* [batch, num_q_heads, head_dim], contiguous */
+  float *lse;            /* [batch, num_q_heads] natural log, or NULL */
+  void *workspace;       /* skv_attention_workspace_size bytes, or NULL if 0 */
+  size_t workspace_size;
+  int batch;
+  int max_seqlen;        /* upper bound of seqlens; drives the split count */
+  int num_q_heads;       /* must match the spec */
+  int num_kv_heads;      /* must match the spec */
+  int head_dim;          /* must match the spec */
+  int64_t k_stride_batch, k_stride_seq, k_stride_head;
+  int64_t v_stride_batch, v_stride_seq, v_stride_head;
+  int num_splits;        /* 0: the spec's choice; > 0 overrides it */
+} skv_decode_args;
+
+/* Launches decode attention on stream (asynchronous; errors of the kernels
+ * themselves surface at the next synchronisation). Every argument is checked
+ * first: null or misaligned pointers, shapes that do not match the spec,
+ * strides that are not multiples of 8 elements, too small a workspace.
+ * Errors: INVALID_ARGUMENT naming the argument, CUDA_ERROR. */
+skv_status skv_attention_decode(const skv_attention *attention,
+                                const skv_decode_args *args, CUstream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPLITKV_RUNTIME_H */
