@@ -1,0 +1,98 @@
+/* The float64 CPU reference for split-KV decode attention, and the numerics
+ * helpers the tests and the bench judge kernels with.
+ *
+ * Plain C11 with no dependency but libm, so it builds on the GPU machine
+ * without MLIR or libyaml. Nothing here allocates or fails: the preconditions
+ * stated on each function are the caller's to keep. Every function is
+ * reentrant; skv_reference_decode_group may run on several threads at once
+ * for distinct (batch, kv head) pairs of one skv_reference_args. */
+#ifndef SPLITKV_REFERENCE_H
+#define SPLITKV_REFERENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "splitkv/package_format.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- 16-bit floats ------------------------------------------------------ */
+
+/* float -> bf16 / f16 bits, rounding to nearest even; overflow gives inf,
+ * NaN stays NaN (quiet) with its sign. */
+uint16_t skv_bf16_from_float(float x);
+uint16_t skv_f16_from_float(float x);
+
+/* bf16 / f16 bits -> float, exact (subnormals, inf and NaN included). */
+float skv_bf16_to_float(uint16_t bits);
+float skv_f16_to_float(uint16_t bits);
+
+/* The two above, chosen by dtype. */
+uint16_t skv_dtype_from_float(skv_dtype dtype, float x);
+float skv_dtype_to_float(skv_dtype dtype, uint16_t bits);
+
+/* ---- decode attention ---------------------------------------------------- */
+
+/* One decode step, laid out as in kernel_abi.h: q is [batch, num_q_heads,
+ * head_dim] contiguous; k element (b, t, h, d) is at
+ * b*k_stride_batch + t*k_stride_seq + h*k_stride_head + d, likewise v. All
+ * arrays are borrowed. Preconditions: batch >= 0; num_q_heads a positive
+ * multiple of num_kv_heads; 1 <= head_dim <= SKV_REFERENCE_MAX_HEAD_DIM;
+ * seqlens[b] >= 0 and every token it covers addressable. */
+typedef struct skv_reference_args {
+  skv_dtype dtype;
+  int batch;
+  int num_q_heads;
+  int num_kv_heads;
+  int head_dim;
+  double softmax_scale;
+  const uint16_t *q;
+  const uint16_t *k;
+  const uint16_t *v;
+  const int32_t *seqlens;
+  int64_t k_stride_batch, k_stride_seq, k_stride_head;
+  int64_t v_stride_batch, v_stride_seq, v_stride_head;
+  double *out; /* [batch, num_q_heads, head_dim], written */
+  double *lse; /* [batch, num_q_heads], natural log, written */
+} skv_reference_args;
+
+#define SKV_REFERENCE_MAX_HEAD_DIM 1024
+
+/* For every batch b and q head h (kv head h / G, G = num_q_heads /
+ * num_kv_heads): out[b,h,:] = softmax(scale * q[b,h]·K[b,:,h/G]^T) · V over
+ * tokens [0, seqlens[b]), and lse[b,h] = log(sum exp(scale * q·k)). The
+ * softmax runs in double with a running maximum, so nothing overflows. A
+ * sequence with no tokens gets out 0 and lse -inf. */
+void skv_reference_decode(const skv_reference_args *args);
+
+/* The same for the q heads of one (batch b, kv head kv_head) pair only:
+ * writes just their rows of args->out and entries of args->lse. The bench
+ * uses it to check a subset of a shape too large to compute whole. */
+void skv_reference_decode_group(const skv_reference_args *args, int b,
+                                int kv_head);
+
+/* ---- LSE merge ----------------------------------------------------------- */
+
+/* Merges num_chunks partial results of one (batch, q head), the math of the
+ * combine kernel (DESIGN.md): lse = m + log(sum_c exp(lse_c - m)) with m the
+ * largest lse_c, out = sum_c exp(lse_c - lse) * out_c. chunk_out is
+ * [num_chunks, head_dim]; an empty chunk has lse -inf and contributes
+ * nothing; when every chunk is empty (or num_chunks is 0) out is 0 and lse
+ * -inf. */
+void skv_lse_merge(int num_chunks, int head_dim, const double *chunk_lse,
+                   const double *chunk_out, double *out, double *out_lse);
+
+/* ---- error measure -------------------------------------------------------- */
+
+/* ||a - b|| / ||b|| over n values, b being the reference. NaN or inf in
+ * either gives +inf, so a comparison against any bound fails. When b is all
+ * zero the result is 0 if a is all zero too, else +inf. */
+double skv_relative_l2_error(const double *a, const double *b, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPLITKV_REFERENCE_H */
