@@ -1,0 +1,57 @@
+/* Code generation: a spec becomes an MLIR module holding one gpu.module with
+ * the split kernel and the combine kernel (kernel_abi.h), built op by op with
+ * the MLIR C API and specialised on the spec's constants. */
+#ifndef SPLITKV_CODEGEN_H
+#define SPLITKV_CODEGEN_H
+
+#include <mlir-c/IR.h>
+
+#include "splitkv/package_format.h"
+#include "splitkv/spec.h"
+#include "splitkv/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How the kernels of one spec are shaped for one target: derived from the
+ * spec (head dim, GQA group) and the target, never hand-picked per model. */
+typedef struct skv_kernel_plan {
+  int sm;                /* target, e.g. 90 */
+  int group;             /* q heads per kv head (G) */
+  int lanes_per_token;   /* lanes sharing one K/V row: head_dim/8 rounded up
+                            to a power of two */
+  int active_lanes;      /* head_dim / 8: lanes that hold 8 elements each */
+  int split_threads;     /* threads per split CTA */
+  int token_groups;      /* split_threads / lanes_per_token */
+  int tokens_per_group;  /* K/V rows each lane group loads per loop step */
+  int combine_threads;   /* = head_dim */
+  int split_smem_bytes;  /* static shared memory of the split kernel */
+  char split_entry[SKV_ENTRY_MAX];
+  char combine_entry[SKV_ENTRY_MAX];
+} skv_kernel_plan;
+
+/* Derives the plan for spec on target sm. Errors: UNSUPPORTED when the
+ * spec's GQA group and head dim need more shared memory or registers than
+ * this generator provides (the message says which). */
+skv_status skv_codegen_plan(const skv_spec *spec, int sm,
+                            skv_kernel_plan *out_plan);
+
+/* Builds the module (owned by the caller: mlirModuleDestroy) in ctx, whose
+ * dialects must be registered (skv_compiler_create does it). Errors:
+ * INTERNAL when the built module fails to verify (a generator bug; the MLIR
+ * diagnostics are in the message when ctx collects them). */
+skv_status skv_codegen_build(MlirContext ctx, const skv_spec *spec,
+                             const skv_kernel_plan *plan,
+                             MlirModule *out_module);
+
+/* Fills a package manifest record from a spec and its plan (image fields
+ * are left zero for the package writer). */
+void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
+                          skv_pkg_spec *out_record);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPLITKV_CODEGEN_H */

@@ -1,0 +1,271 @@
+/* The op helpers of builder.h: each builds exactly one op. */
+#include "builder.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include <mlir-c/BuiltinAttributes.h>
+#include <mlir-c/BuiltinTypes.h>
+
+/* Flat buffers are declared this large so that any cache fits; with bare
+ * pointers the size never reaches the generated code. */
+#define SKV_GLOBAL_BUFFER_ELEMENTS (INT64_C(1) << 40)
+
+enum { CMPI_EQ = 0, CMPI_SLT = 2, CMPF_OEQ = 1, CMPF_OGT = 2 };
+
+static MlirStringRef str(const char *s) { return mlirStringRefCreateFromCString(s); }
+
+MlirType skv_type_index(skv_builder *b) { return mlirIndexTypeGet(b->ctx); }
+MlirType skv_type_i32(skv_builder *b) { return mlirIntegerTypeGet(b->ctx, 32); }
+MlirType skv_type_i64(skv_builder *b) { return mlirIntegerTypeGet(b->ctx, 64); }
+MlirType skv_type_f32(skv_builder *b) { return mlirF32TypeGet(b->ctx); }
+
+MlirType skv_type_vector(MlirType element, int64_t n) {
+  return mlirVectorTypeGet(1, &n, element);
+}
+
+static MlirType buffer_type(MlirType element, int64_t n, MlirAttribute space) {
+  return mlirMemRefTypeGet(element, 1, &n, mlirAttributeGetNull(), space);
+}
+
+MlirType skv_type_global_buffer(skv_builder *b, MlirType element) {
+  /* Address space 1 (global) lets NVPTX skip the generic-address cvta. */
+  return buffer_type(element, SKV_GLOBAL_BUFFER_ELEMENTS,
+                     mlirIntegerAttrGet(skv_type_i64(b), 1));
+}
+
+MlirType skv_type_shared_buffer(skv_builder *b, MlirType element, int64_t n) {
+  return buffer_type(element, n,
+                     skv_attr_parse(b, "#gpu.address_space<workgroup>"));
+}
+
+MlirOperation skv_op(skv_builder *b, const char *name, int n_operands,
+                     const MlirValue *operands, int n_results,
+                     const MlirType *results, int n_attrs,
+                     const MlirNamedAttribute *attrs) {
+  MlirOperationState state = mlirOperationStateGet(str(name), b->loc);
+  mlirOperationStateAddOperands(&state, n_operands, operands);
+  mlirOperationStateAddResults(&state, n_results, results);
+  mlirOperationStateAddAttributes(&state, n_attrs, attrs);
+  MlirOperation op = mlirOperationCreate(&state);
+  mlirBlockAppendOwnedOperation(b->block, op);
+  return op;
+}
+
+MlirNamedAttribute skv_named(skv_builder *b, const char *name, MlirAttribute a) {
+  return mlirNamedAttributeGet(mlirIdentifierGet(b->ctx, str(name)), a);
+}
+
+MlirAttribute skv_attr_parse(skv_builder *b, const char *text) {
+  MlirAttribute a = mlirAttributeParseGet(b->ctx, str(text));
+  assert(!mlirAttributeIsNull(a) && "builder attribute text must parse");
+  return a;
+}
+
+static MlirValue result(MlirOperation op) { return mlirOperationGetResult(op, 0); }
+
+static MlirValue constant(skv_builder *b, MlirAttribute value) {
+  MlirNamedAttribute attr = skv_named(b, "value", value);
+  MlirType type = mlirAttributeGetType(value);
+  return result(skv_op(b, "arith.constant", 0, NULL, 1, &type, 1, &attr));
+}
+
+MlirValue skv_const_index(skv_builder *b, int64_t v) {
+  return constant(b, mlirIntegerAttrGet(skv_type_index(b), v));
+}
+
+MlirValue skv_const_i32(skv_builder *b, int32_t v) {
+  return constant(b, mlirIntegerAttrGet(skv_type_i32(b), v));
+}
+
+MlirValue skv_const_f32(skv_builder *b, float v) {
+  return constant(b, mlirFloatAttrDoubleGet(b->ctx, skv_type_f32(b), v));
+}
+
+MlirValue skv_const_f32_vector(skv_builder *b, int64_t n, float v) {
+  return constant(b, mlirDenseElementsAttrFloatSplatGet(
+                         skv_type_vector(skv_type_f32(b), n), v));
+}
+
+/* An op whose one result has the type of its first operand. */
+static MlirValue same_type_op(skv_builder *b, const char *name, int n,
+                              const MlirValue *operands) {
+  MlirType type = mlirValueGetType(operands[0]);
+  return result(skv_op(b, name, n, operands, 1, &type, 0, NULL));
+}
+
+static MlirValue binary(skv_builder *b, const char *name, MlirValue x, MlirValue y) {
+  MlirValue operands[2] = {x, y};
+  return same_type_op(b, name, 2, operands);
+}
+
+MlirValue skv_addi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.addi", x, y); }
+MlirValue skv_subi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.subi", x, y); }
+MlirValue skv_muli(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.muli", x, y); }
+MlirValue skv_divui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.divui", x, y); }
+MlirValue skv_remui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.remui", x, y); }
+MlirValue skv_ceildivui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.ceildivui", x, y); }
+MlirValue skv_minsi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.minsi", x, y); }
+MlirValue skv_maxsi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.maxsi", x, y); }
+MlirValue skv_andi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.andi", x, y); }
+MlirValue skv_addf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.addf", x, y); }
+MlirValue skv_subf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.subf", x, y); }
+MlirValue skv_mulf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.mulf", x, y); }
+MlirValue skv_divf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.divf", x, y); }
+MlirValue skv_maxf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.maximumf", x, y); }
+
+MlirValue skv_fma(skv_builder *b, MlirValue x, MlirValue y, MlirValue z) {
+  MlirValue operands[3] = {x, y, z};
+  return same_type_op(b, "math.fma", 3, operands);
+}
+
+static MlirValue compare(skv_builder *b, const char *name, int predicate,
+                         MlirValue x, MlirValue y) {
+  MlirValue operands[2] = {x, y};
+  MlirType i1 = mlirIntegerTypeGet(b->ctx, 1);
+  MlirNamedAttribute attr = skv_named(
+      b, "predicate", mlirIntegerAttrGet(skv_type_i64(b), predicate));
+  return result(skv_op(b, name, 2, operands, 1, &i1, 1, &attr));
+}
+
+MlirValue skv_cmpi_slt(skv_builder *b, MlirValue x, MlirValue y) { return compare(b, "arith.cmpi", CMPI_SLT, x, y); }
+MlirValue skv_cmpi_eq(skv_builder *b, MlirValue x, MlirValue y) { return compare(b, "arith.cmpi", CMPI_EQ, x, y); }
+MlirValue skv_cmpf_eq(skv_builder *b, MlirValue x, MlirValue y) { return compare(b, "arith.cmpf", CMPF_OEQ, x, y); }
+MlirValue skv_cmpf_gt(skv_builder *b, MlirValue x, MlirValue y) { return compare(b, "arith.cmpf", CMPF_OGT, x, y); }
+
+static MlirValue cast(skv_builder *b, const char *name, MlirValue x, MlirType to) {
+  return result(skv_op(b, name, 1, &x, 1, &to, 0, NULL));
+}
+
+MlirValue skv_index_cast(skv_builder *b, MlirValue x, MlirType to) { return cast(b, "arith.index_cast", x, to); }
+MlirValue skv_extf(skv_builder *b, MlirValue x, MlirType to) { return cast(b, "arith.extf", x, to); }
+MlirValue skv_truncf(skv_builder *b, MlirValue x, MlirType to) { return cast(b, "arith.truncf", x, to); }
+
+MlirValue skv_select(skv_builder *b, MlirValue cond, MlirValue x, MlirValue y) {
+  MlirValue operands[3] = {cond, x, y};
+  MlirType type = mlirValueGetType(x);
+  return result(skv_op(b, "arith.select", 3, operands, 1, &type, 0, NULL));
+}
+
+MlirValue skv_exp2(skv_builder *b, MlirValue x) { return same_type_op(b, "math.exp2", 1, &x); }
+MlirValue skv_log2(skv_builder *b, MlirValue x) { return same_type_op(b, "math.log2", 1, &x); }
+
+MlirValue skv_broadcast(skv_builder *b, MlirValue scalar, MlirType vector) {
+  return cast(b, "vector.broadcast", scalar, vector);
+}
+
+MlirValue skv_reduce_add(skv_builder *b, MlirValue vector) {
+  MlirType element = mlirShapedTypeGetElementType(mlirValueGetType(vector));
+  MlirNamedAttribute kind = skv_named(b, "kind", skv_attr_parse(b, "#vector.kind<add>"));
+  return result(skv_op(b, "vector.reduction", 1, &vector, 1, &element, 1, &kind));
+}
+
+MlirValue skv_extract(skv_builder *b, MlirValue vector, int64_t i) {
+  MlirType element = mlirShapedTypeGetElementType(mlirValueGetType(vector));
+  MlirNamedAttribute pos = skv_named(b, "static_position", mlirDenseI64ArrayGet(b->ctx, 1, &i));
+  return result(skv_op(b, "vector.extract", 1, &vector, 1, &element, 1, &pos));
+}
+
+static MlirNamedAttribute alignment16(skv_builder *b) {
+  return skv_named(b, "alignment", mlirIntegerAttrGet(skv_type_i64(b), 16));
+}
+
+MlirValue skv_vector_load(skv_builder *b, MlirType vector, MlirValue buffer,
+                          MlirValue index) {
+  MlirValue operands[2] = {buffer, index};
+  MlirNamedAttribute align = alignment16(b);
+  return result(skv_op(b, "vector.load", 2, operands, 1, &vector, 1, &align));
+}
+
+void skv_vector_store(skv_builder *b, MlirValue value, MlirValue buffer,
+                      MlirValue index) {
+  MlirValue operands[3] = {value, buffer, index};
+  MlirNamedAttribute align = alignment16(b);
+  skv_op(b, "vector.store", 3, operands, 0, NULL, 1, &align);
+}
+
+MlirValue skv_load(skv_builder *b, MlirValue buffer, MlirValue index) {
+  MlirValue operands[2] = {buffer, index};
+  MlirType element = mlirShapedTypeGetElementType(mlirValueGetType(buffer));
+  return result(skv_op(b, "memref.load", 2, operands, 1, &element, 0, NULL));
+}
+
+void skv_store(skv_builder *b, MlirValue value, MlirValue buffer, MlirValue index) {
+  MlirValue operands[3] = {value, buffer, index};
+  skv_op(b, "memref.store", 3, operands, 0, NULL, 0, NULL);
+}
+
+static MlirValue gpu_id(skv_builder *b, const char *name, char dim) {
+  char text[16] = "#gpu<dim x>";
+  text[9] = dim;
+  MlirNamedAttribute attr = skv_named(b, "dimension", skv_attr_parse(b, text));
+  MlirType index = skv_type_index(b);
+  return result(skv_op(b, name, 0, NULL, 1, &index, 1, &attr));
+}
+
+MlirValue skv_thread_id(skv_builder *b, char dim) { return gpu_id(b, "gpu.thread_id", dim); }
+MlirValue skv_block_id(skv_builder *b, char dim) { return gpu_id(b, "gpu.block_id", dim); }
+
+MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset) {
+  MlirValue operands[3] = {x, skv_const_i32(b, offset), skv_const_i32(b, 32)};
+  MlirType results[2] = {mlirValueGetType(x), mlirIntegerTypeGet(b->ctx, 1)};
+  MlirNamedAttribute mode = skv_named(b, "mode", skv_attr_parse(b, "#gpu<shuffle_mode xor>"));
+  return result(skv_op(b, "gpu.shuffle", 3, operands, 2, results, 1, &mode));
+}
+
+void skv_barrier(skv_builder *b) { skv_op(b, "gpu.barrier", 0, NULL, 0, NULL, 0, NULL); }
+
+void skv_for_begin(skv_builder *b, skv_for *loop, MlirValue lb, MlirValue ub,
+                   MlirValue step, int n, const MlirValue *inits) {
+  assert(n <= SKV_MAX_CARRIED);
+  MlirValue operands[3 + SKV_MAX_CARRIED] = {lb, ub, step};
+  MlirType types[1 + SKV_MAX_CARRIED] = {skv_type_index(b)};
+  MlirLocation locs[1 + SKV_MAX_CARRIED] = {b->loc};
+  for (int i = 0; i < n; ++i) {
+    operands[3 + i] = inits[i];
+    types[1 + i] = mlirValueGetType(inits[i]);
+    locs[1 + i] = b->loc;
+  }
+  MlirBlock body = mlirBlockCreate(1 + n, types, locs);
+  MlirRegion region = mlirRegionCreate();
+  mlirRegionAppendOwnedBlock(region, body);
+
+  MlirOperationState state = mlirOperationStateGet(str("scf.for"), b->loc);
+  mlirOperationStateAddOperands(&state, 3 + n, operands);
+  mlirOperationStateAddResults(&state, n, types + 1);
+  mlirOperationStateAddOwnedRegions(&state, 1, &region);
+  loop->op = mlirOperationCreate(&state);
+  mlirBlockAppendOwnedOperation(b->block, loop->op);
+
+  loop->body = body;
+  loop->parent = b->block;
+  loop->iv = mlirBlockGetArgument(body, 0);
+  loop->n = n;
+  for (int i = 0; i < n; ++i)
+    loop->carried[i] = mlirBlockGetArgument(body, 1 + i);
+  b->block = body;
+}
+
+void skv_for_end(skv_builder *b, skv_for *loop, const MlirValue *next) {
+  skv_op(b, "scf.yield", loop->n, next, 0, NULL, 0, NULL);
+  b->block = loop->parent;
+}
+
+void skv_if_begin(skv_builder *b, skv_if *branch, MlirValue cond) {
+  MlirBlock then_block = mlirBlockCreate(0, NULL, NULL);
+  MlirRegion regions[2] = {mlirRegionCreate(), mlirRegionCreate()};
+  mlirRegionAppendOwnedBlock(regions[0], then_block);
+
+  MlirOperationState state = mlirOperationStateGet(str("scf.if"), b->loc);
+  mlirOperationStateAddOperands(&state, 1, &cond);
+  mlirOperationStateAddOwnedRegions(&state, 2, regions);
+  branch->op = mlirOperationCreate(&state);
+  mlirBlockAppendOwnedOperation(b->block, branch->op);
+  branch->parent = b->block;
+  b->block = then_block;
+}
+
+void skv_if_end(skv_builder *b, skv_if *branch) {
+  skv_op(b, "scf.yield", 0, NULL, 0, NULL, 0, NULL);
+  b->block = branch->parent;
+}

@@ -1,0 +1,123 @@
+/* A thin op-builder over the MLIR C API: one small helper per op the kernels
+ * use, so the kernel generators read like the algorithm.
+ *
+ * A builder appends ops at the end of its current block. Structured control
+ * flow (scf.for, scf.if) is opened with a *_begin call that moves the builder
+ * into the new region and closed with the matching *_end call, which yields
+ * the given values and moves the builder back. Internal to lib/codegen. */
+#ifndef SPLITKV_CODEGEN_BUILDER_H
+#define SPLITKV_CODEGEN_BUILDER_H
+
+#include <stdint.h>
+
+#include <mlir-c/IR.h>
+
+#define SKV_MAX_CARRIED 64 /* loop-carried values of one scf.for */
+
+typedef struct skv_builder {
+  MlirContext ctx;
+  MlirLocation loc;
+  MlirBlock block; /* ops are appended here */
+} skv_builder;
+
+/* Types. */
+MlirType skv_type_index(skv_builder *b);
+MlirType skv_type_i32(skv_builder *b);
+MlirType skv_type_i64(skv_builder *b);
+MlirType skv_type_f32(skv_builder *b);
+MlirType skv_type_vector(MlirType element, int64_t n);
+/* A flat global-memory buffer (address space 1) passed as a bare pointer:
+ * statically shaped, as the bare-pointer calling convention requires. */
+MlirType skv_type_global_buffer(skv_builder *b, MlirType element);
+/* A statically sized buffer in shared memory (address space 3). */
+MlirType skv_type_shared_buffer(skv_builder *b, MlirType element, int64_t n);
+
+/* Creates op `name` with the given operands, result types and named
+ * attributes, appends it, and returns it. attrs may be NULL when n_attrs 0. */
+MlirOperation skv_op(skv_builder *b, const char *name, int n_operands,
+                     const MlirValue *operands, int n_results,
+                     const MlirType *results, int n_attrs,
+                     const MlirNamedAttribute *attrs);
+MlirNamedAttribute skv_named(skv_builder *b, const char *name, MlirAttribute a);
+MlirAttribute skv_attr_parse(skv_builder *b, const char *text);
+
+/* Constants. */
+MlirValue skv_const_index(skv_builder *b, int64_t v);
+MlirValue skv_const_i32(skv_builder *b, int32_t v);
+MlirValue skv_const_f32(skv_builder *b, float v);
+MlirValue skv_const_f32_vector(skv_builder *b, int64_t n, float v);
+
+/* arith: integers and indices. */
+MlirValue skv_addi(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_subi(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_muli(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_divui(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_remui(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_ceildivui(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_minsi(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_maxsi(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_cmpi_slt(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_cmpi_eq(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_index_cast(skv_builder *b, MlirValue x, MlirType to);
+MlirValue skv_select(skv_builder *b, MlirValue cond, MlirValue x, MlirValue y);
+MlirValue skv_andi(skv_builder *b, MlirValue x, MlirValue y);
+
+/* arith and math: floats (scalars or vectors of f32). */
+MlirValue skv_addf(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_subf(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_mulf(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_divf(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_maxf(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_fma(skv_builder *b, MlirValue x, MlirValue y, MlirValue z);
+MlirValue skv_cmpf_eq(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_cmpf_gt(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_extf(skv_builder *b, MlirValue x, MlirType to);
+MlirValue skv_truncf(skv_builder *b, MlirValue x, MlirType to);
+MlirValue skv_exp2(skv_builder *b, MlirValue x);
+MlirValue skv_log2(skv_builder *b, MlirValue x);
+
+/* vector. */
+MlirValue skv_broadcast(skv_builder *b, MlirValue scalar, MlirType vector);
+MlirValue skv_reduce_add(skv_builder *b, MlirValue vector);
+MlirValue skv_extract(skv_builder *b, MlirValue vector, int64_t i);
+/* A 16-byte-aligned vector load/store at buffer[index]. */
+MlirValue skv_vector_load(skv_builder *b, MlirType vector, MlirValue buffer,
+                          MlirValue index);
+void skv_vector_store(skv_builder *b, MlirValue value, MlirValue buffer,
+                      MlirValue index);
+
+/* memref: scalar loads and stores. */
+MlirValue skv_load(skv_builder *b, MlirValue buffer, MlirValue index);
+void skv_store(skv_builder *b, MlirValue value, MlirValue buffer,
+               MlirValue index);
+
+/* gpu. dim is 'x', 'y' or 'z'. */
+MlirValue skv_thread_id(skv_builder *b, char dim);
+MlirValue skv_block_id(skv_builder *b, char dim);
+MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset);
+void skv_barrier(skv_builder *b);
+
+/* scf.for lb..ub step, carrying n values (initial values inits). */
+typedef struct skv_for {
+  MlirOperation op;
+  MlirBlock body;
+  MlirBlock parent;
+  MlirValue iv;
+  MlirValue carried[SKV_MAX_CARRIED];
+  int n;
+} skv_for;
+void skv_for_begin(skv_builder *b, skv_for *loop, MlirValue lb, MlirValue ub,
+                   MlirValue step, int n, const MlirValue *inits);
+/* Yields next (n values) and returns to the parent block; the loop's
+ * results are mlirOperationGetResult(loop->op, i). */
+void skv_for_end(skv_builder *b, skv_for *loop, const MlirValue *next);
+
+/* scf.if without results (for stores that only some threads do). */
+typedef struct skv_if {
+  MlirOperation op;
+  MlirBlock parent;
+} skv_if;
+void skv_if_begin(skv_builder *b, skv_if *branch, MlirValue cond);
+void skv_if_end(skv_builder *b, skv_if *branch);
+
+#endif /* SPLITKV_CODEGEN_BUILDER_H */
