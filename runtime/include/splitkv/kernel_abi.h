@@ -42,4 +42,8 @@
 #define SKV_SPLIT_KERNEL_PARAMS 15
 #define SKV_COMBINE_KERNEL_PARAMS 5
 
+/* The most chunks one call cuts a sequence into: the combine kernel must
+ * handle any num_splits in [2, SKV_MAX_SPLITS]. */
+#define SKV_MAX_SPLITS 256
+
 #endif /* SPLITKV_KERNEL_ABI_H */

@@ -89,6 +89,15 @@ void skv_pkg_header_encode(const skv_pkg_header *header, uint8_t *out);
 void skv_pkg_spec_encode(const skv_pkg_spec *spec, uint8_t *out);
 void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out);
 
+/* Checks one spec record's own fields, as skv_pkg_verify does for each
+ * record (not its image range, which needs the header): NUL-terminated,
+ * non-empty name and entry names; dtype; head_dim a multiple of 8 in
+ * [8, 1024]; heads in [1, 65535] with num_kv_heads dividing num_q_heads;
+ * splits <= SKV_MAX_SPLITS; a finite softmax_scale > 0; threads in
+ * [1, 1024]. The package writer calls it before accepting a record.
+ * Errors: SKV_CODE_CORRUPT_PACKAGE naming the field and the value. */
+skv_status skv_pkg_spec_check(const skv_pkg_spec *spec);
+
 /* Verifies a whole package in memory (borrowed, size bytes) and decodes its
  * header: magic, format and ABI versions, file size, checksum, table bounds,
  * every spec's fields and image ranges, every image's bounds and kind, and

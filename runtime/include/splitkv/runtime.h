@@ -53,7 +53,8 @@ skv_status skv_package_open_memory(const void *data, size_t size,
 
 void skv_package_destroy(skv_package *package);
 
-/* Number of specs, and record i's manifest (borrowed from the package). */
+/* Number of specs, and record i's manifest (borrowed from the package; NULL
+ * when i is out of range). */
 uint32_t skv_package_spec_count(const skv_package *package);
 const skv_pkg_spec *skv_package_spec_at(const skv_package *package, uint32_t i);
 
@@ -61,7 +62,8 @@ const skv_pkg_spec *skv_package_spec_at(const skv_package *package, uint32_t i);
 
 /* One spec's kernels, loaded into the CUDA context current on this thread
  * (the runtime creates none: it uses the current context, or the device 0
- * primary context when none is current). */
+ * primary context when none is current; that one it retains, makes current
+ * and keeps for the life of the process, as the CUDA runtime does). */
 typedef struct skv_attention skv_attention;
 
 /* Loads spec `name` from the package (borrowed; it must outlive the

@@ -70,6 +70,11 @@ skv_status_code skv_status_code_of(skv_status status);
  * "OK" for NULL. */
 const char *skv_status_message(skv_status status);
 
+/* Where the failure was made (borrowed, static) and its line; "" and 0 for
+ * NULL. For debugging: messages are written to make sense without them. */
+const char *skv_status_file(skv_status status);
+int skv_status_line(skv_status status);
+
 /* The code's name ("INVALID_ARGUMENT", ...), a static string. */
 const char *skv_status_code_name(skv_status_code code);
 

@@ -1,0 +1,483 @@
+/* Attention: load one spec's kernels, plan and launch decode calls. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention_internal.h"
+#include "cuda_driver.h"
+#include "package_internal.h"
+#include "splitkv/kernel_abi.h"
+
+/* Dynamic shared memory a kernel may use without opting in. */
+#define SKV_DEFAULT_SMEM_LIMIT (48 * 1024)
+
+struct skv_attention {
+  const skv_package *package; /* borrowed */
+  const skv_pkg_spec *spec;   /* borrowed from package */
+  CUcontext context;          /* the module's context */
+  CUmodule module;
+  CUfunction split_fn;
+  CUfunction combine_fn;
+  int sm_count;
+};
+
+#define INVALID(...) SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, __VA_ARGS__)
+
+/* ---- driver-free planning ----------------------------------------------- */
+
+static skv_status check_sizes(int batch, int max_seqlen, int num_splits) {
+  /* batch is grid dimension z. */
+  if (batch < 1 || batch > 65535)
+    return INVALID("batch is %d, must be in [1, 65535]", batch);
+  if (max_seqlen < 0)
+    return INVALID("max_seqlen is %d, must be >= 0", max_seqlen);
+  if (num_splits < 0 || num_splits > SKV_MAX_SPLITS)
+    return INVALID("num_splits is %d, must be 0 (the spec's choice) or in "
+                   "[1, %d]",
+                   num_splits, SKV_MAX_SPLITS);
+  return SKV_OK;
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+skv_status skv_splits_choose(const skv_pkg_spec *spec, int sm_count, int batch,
+                             int max_seqlen, int num_splits_override,
+                             int *out_num_splits) {
+  SKV_RETURN_IF_ERROR_PLAIN(check_sizes(batch, max_seqlen, num_splits_override));
+  if (num_splits_override > 0) {
+    *out_num_splits = num_splits_override;
+    return SKV_OK;
+  }
+  if (spec->splits > 0) {
+    *out_num_splits = (int)spec->splits;
+    return SKV_OK;
+  }
+  /* Enough CTAs to fill every SM twice, but never chunks so short that the
+   * merge costs more than the parallelism gains. */
+  int64_t ctas = (int64_t)batch * spec->num_kv_heads;
+  int64_t splits = 1;
+  if (ctas < sm_count) {
+    splits = ceil_div(2 * (int64_t)sm_count, ctas);
+    int64_t by_length = ceil_div(max_seqlen, SKV_MIN_TOKENS_PER_SPLIT);
+    if (splits > by_length)
+      splits = by_length;
+    if (splits < 1)
+      splits = 1;
+    if (splits > SKV_MAX_SPLITS)
+      splits = SKV_MAX_SPLITS;
+  }
+  *out_num_splits = (int)splits;
+  return SKV_OK;
+}
+
+static size_t align_up(size_t n) {
+  return (n + SKV_WORKSPACE_ALIGN - 1) / SKV_WORKSPACE_ALIGN * SKV_WORKSPACE_ALIGN;
+}
+
+/* Fills the plan's offsets and the full size (lse scratch included). */
+static void workspace_layout(const skv_pkg_spec *spec, int batch,
+                             int num_splits, skv_decode_plan *plan) {
+  size_t rows = (size_t)batch * spec->num_q_heads;
+  size_t parts = num_splits > 1 ? rows * (size_t)num_splits : 0;
+  plan->num_splits = num_splits;
+  plan->part_out_offset = 0;
+  plan->part_lse_offset = align_up(parts * spec->head_dim * sizeof(float));
+  plan->lse_offset = plan->part_lse_offset + align_up(parts * sizeof(float));
+  plan->workspace_bytes = plan->lse_offset + align_up(rows * sizeof(float));
+}
+
+size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits) {
+  skv_decode_plan plan;
+  workspace_layout(spec, batch, num_splits, &plan);
+  return plan.workspace_bytes;
+}
+
+static skv_status check_pointer(const void *p, const char *name,
+                                bool may_be_null) {
+  if (!p && !may_be_null)
+    return INVALID("%s is NULL", name);
+  if ((uintptr_t)p % 16 != 0)
+    return INVALID("%s (%p) is not 16-byte aligned", name, p);
+  return SKV_OK;
+}
+
+static skv_status check_match(int value, uint32_t expected, const char *name,
+                              const skv_pkg_spec *spec) {
+  if (value != (int64_t)expected)
+    return INVALID("%s is %d but spec %s has %u", name, value, spec->name,
+                   expected);
+  return SKV_OK;
+}
+
+static skv_status check_stride(int64_t stride, const char *name) {
+  /* Multiples of 8 keep every head_dim row 16-byte aligned. */
+  if (stride < 0 || stride % 8 != 0)
+    return INVALID("%s is %lld, must be a non-negative multiple of 8 elements",
+                   name, (long long)stride);
+  return SKV_OK;
+}
+
+skv_status skv_decode_plan_make(const skv_pkg_spec *spec, int sm_count,
+                                const skv_decode_args *args,
+                                skv_decode_plan *out_plan) {
+  if (!args)
+    return INVALID("args is NULL");
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->q, "q", false));
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->k, "k", false));
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->v, "v", false));
+  if (!args->seqlens)
+    return INVALID("seqlens is NULL");
+  if ((uintptr_t)args->seqlens % sizeof(int32_t) != 0)
+    return INVALID("seqlens (%p) is not 4-byte aligned", (void *)args->seqlens);
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->out, "out", false));
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->lse, "lse", true));
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->workspace, "workspace", true));
+  SKV_RETURN_IF_ERROR_PLAIN(
+      check_sizes(args->batch, args->max_seqlen, args->num_splits));
+  SKV_RETURN_IF_ERROR_PLAIN(
+      check_match(args->num_q_heads, spec->num_q_heads, "num_q_heads", spec));
+  SKV_RETURN_IF_ERROR_PLAIN(check_match(args->num_kv_heads, spec->num_kv_heads,
+                                        "num_kv_heads", spec));
+  SKV_RETURN_IF_ERROR_PLAIN(
+      check_match(args->head_dim, spec->head_dim, "head_dim", spec));
+  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->k_stride_batch, "k_stride_batch"));
+  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->k_stride_seq, "k_stride_seq"));
+  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->k_stride_head, "k_stride_head"));
+  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->v_stride_batch, "v_stride_batch"));
+  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->v_stride_seq, "v_stride_seq"));
+  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->v_stride_head, "v_stride_head"));
+
+  skv_decode_plan plan;
+  int num_splits = 0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, sm_count, args->batch,
+                                              args->max_seqlen,
+                                              args->num_splits, &num_splits));
+  workspace_layout(spec, args->batch, num_splits, &plan);
+  if (args->lse)
+    plan.workspace_bytes = plan.lse_offset;
+  size_t have = args->workspace ? args->workspace_size : 0;
+  if (have < plan.workspace_bytes) {
+    if (!args->workspace)
+      return INVALID("workspace is NULL, this call needs %zu bytes "
+                     "(num_splits %d)",
+                     plan.workspace_bytes, num_splits);
+    return INVALID("workspace is %zu bytes, this call needs %zu (num_splits %d)",
+                   have, plan.workspace_bytes, num_splits);
+  }
+  *out_plan = plan;
+  return SKV_OK;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static const char *image_kind_name(uint32_t kind) {
+  return kind == SKV_IMAGE_CUBIN ? "cubin" : "ptx";
+}
+
+static skv_status spec_find(const skv_package *package, const char *name,
+                            const skv_pkg_spec **out_spec) {
+  uint32_t count = skv_package_spec_count(package);
+  for (uint32_t i = 0; i < count; ++i) {
+    if (strcmp(package->specs[i].name, name) == 0) {
+      *out_spec = &package->specs[i];
+      return SKV_OK;
+    }
+  }
+  char names[512] = "";
+  size_t used = 0;
+  for (uint32_t i = 0; i < count && used < sizeof(names); ++i)
+    used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+                             i ? ", " : "", package->specs[i].name);
+  return SKV_ERROR(SKV_CODE_NOT_FOUND, "no spec \"%s\" in the package; it has: %s",
+                   name, count ? names : "(none)");
+}
+
+/* The image for a device of compute capability cc (major * 10 + minor): a
+ * cubin built for exactly cc, else the PTX for the highest sm <= cc (the
+ * driver JIT-compiles PTX forward, never back). */
+static skv_status image_pick(const skv_package *package,
+                             const skv_pkg_spec *spec, int cc,
+                             const char *device_name,
+                             const skv_pkg_image **out_image) {
+  const skv_pkg_image *best = NULL;
+  for (uint32_t i = 0; i < spec->image_count; ++i) {
+    const skv_pkg_image *image = &package->images[spec->first_image + i];
+    if (image->kind == SKV_IMAGE_CUBIN && (int)image->sm == cc) {
+      best = image;
+      break;
+    }
+    if (image->kind == SKV_IMAGE_PTX && (int)image->sm <= cc &&
+        (!best || image->sm > best->sm))
+      best = image;
+  }
+  if (best) {
+    *out_image = best;
+    return SKV_OK;
+  }
+  char have[256] = "";
+  size_t used = 0;
+  for (uint32_t i = 0; i < spec->image_count && used < sizeof(have); ++i) {
+    const skv_pkg_image *image = &package->images[spec->first_image + i];
+    used += (size_t)snprintf(have + used, sizeof(have) - used, "%s%s sm_%u",
+                             i ? ", " : "", image_kind_name(image->kind),
+                             image->sm);
+  }
+  return SKV_ERROR(SKV_CODE_UNSUPPORTED, "spec %s has no image for %s (sm_%d); "
+                   "it has: %s", spec->name, device_name, cc, have);
+}
+
+/* Loads an image into the current context, with the JIT's log in the
+ * message when PTX does not compile. */
+static skv_status module_load(const skv_package *package,
+                              const skv_pkg_image *image, CUmodule *out_module) {
+  char log[4096] = "";
+  CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER,
+                            CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *values[] = {log, (void *)(uintptr_t)sizeof(log)};
+  CUmodule module = NULL;
+  CUresult result = skv_cu.cuModuleLoadDataEx(
+      &module, package->data + image->offset, 2, options, values);
+  if (result != CUDA_SUCCESS) {
+    log[sizeof(log) - 1] = '\0';
+    return skv_status_annotate(
+        skv_cuda_status(result, "cuModuleLoadDataEx", __FILE__, __LINE__),
+        "loading the %s sm_%u image%s%s", image_kind_name(image->kind),
+        image->sm, log[0] ? " (JIT log follows the error)\n" : "", log);
+  }
+  *out_module = module;
+  return SKV_OK;
+}
+
+/* Looks up one kernel and checks that the device can run it as the spec
+ * asks: its block size under the kernel's own limit, its shared memory under
+ * the device's opt-in limit (raising the kernel's limit when above the
+ * default). */
+static skv_status kernel_get(CUmodule module, const char *entry,
+                             uint32_t threads, uint32_t dynamic_smem,
+                             int smem_optin, CUfunction *out_function) {
+  CUfunction function = NULL;
+  CUresult result = skv_cu.cuModuleGetFunction(&function, module, entry);
+  if (result == CUDA_ERROR_NOT_FOUND)
+    return SKV_ERROR(SKV_CODE_NOT_FOUND, "kernel %s is not in the image",
+                     entry);
+  SKV_RETURN_IF_ERROR(skv_cuda_status(result, "cuModuleGetFunction", __FILE__,
+                                      __LINE__),
+                      "kernel %s", entry);
+  int max_threads = 0;
+  int static_smem = 0;
+  SKV_RETURN_IF_ERROR(SKV_CU_CALL(cuFuncGetAttribute, &max_threads,
+                                  CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+                                  function),
+                      "kernel %s", entry);
+  SKV_RETURN_IF_ERROR(SKV_CU_CALL(cuFuncGetAttribute, &static_smem,
+                                  CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function),
+                      "kernel %s", entry);
+  if ((int64_t)threads > max_threads)
+    return SKV_ERROR(SKV_CODE_UNSUPPORTED,
+                     "kernel %s runs at most %d threads per block on this "
+                     "device, the spec launches %u",
+                     entry, max_threads, threads);
+  int64_t smem = (int64_t)static_smem + dynamic_smem;
+  if (smem > smem_optin)
+    return SKV_ERROR(SKV_CODE_UNSUPPORTED,
+                     "kernel %s needs %lld bytes of shared memory (%d static + "
+                     "%u dynamic), the device allows %d per block",
+                     entry, (long long)smem, static_smem, dynamic_smem,
+                     smem_optin);
+  if (smem > SKV_DEFAULT_SMEM_LIMIT)
+    SKV_RETURN_IF_ERROR(
+        SKV_CU_CALL(cuFuncSetAttribute, function,
+                    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    (int)dynamic_smem),
+        "kernel %s: raising dynamic shared memory to %u bytes", entry,
+        dynamic_smem);
+  *out_function = function;
+  return SKV_OK;
+}
+
+/* The current context, or device 0's primary context made current. The
+ * primary context is retained and never released: the caller's thread (and
+ * any other that decode makes it current on) keeps a valid handle, as with
+ * the CUDA runtime. */
+static skv_status context_get(CUcontext *out_context, CUdevice *out_device) {
+  CUcontext context = NULL;
+  CUdevice device = 0;
+  SKV_CU_RETURN_IF_ERROR(cuCtxGetCurrent, &context);
+  if (context) {
+    SKV_CU_RETURN_IF_ERROR(cuCtxGetDevice, &device);
+  } else {
+    SKV_CU_RETURN_IF_ERROR(cuDeviceGet, &device, 0);
+    SKV_CU_RETURN_IF_ERROR(cuDevicePrimaryCtxRetain, &context, device);
+    SKV_CU_RETURN_IF_ERROR(cuCtxSetCurrent, context);
+  }
+  *out_context = context;
+  *out_device = device;
+  return SKV_OK;
+}
+
+skv_status skv_attention_create(const skv_package *package, const char *name,
+                                skv_attention **out_attention) {
+  if (!package || !name || !out_attention)
+    return INVALID("%s is NULL", !package ? "package"
+                                 : !name  ? "name"
+                                          : "out_attention");
+  const skv_pkg_spec *spec = NULL;
+  SKV_RETURN_IF_ERROR_PLAIN(spec_find(package, name, &spec));
+  SKV_RETURN_IF_ERROR_PLAIN(skv_driver_init());
+
+  skv_status status = SKV_OK;
+  skv_attention *attention = calloc(1, sizeof(*attention));
+  if (!attention)
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "attention object");
+  attention->package = package;
+  attention->spec = spec;
+
+  CUdevice device = 0;
+  int major = 0, minor = 0, smem_optin = 0;
+  char device_name[128] = "";
+  const skv_pkg_image *image = NULL;
+  status = context_get(&attention->context, &device);
+  if (!status)
+    status = SKV_CU_CALL(cuDeviceGetName, device_name, sizeof(device_name),
+                         device);
+  if (!status)
+    status = SKV_CU_CALL(cuDeviceGetAttribute, &major,
+                         CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+  if (!status)
+    status = SKV_CU_CALL(cuDeviceGetAttribute, &minor,
+                         CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+  if (!status)
+    status = SKV_CU_CALL(cuDeviceGetAttribute, &attention->sm_count,
+                         CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
+  if (!status)
+    status = SKV_CU_CALL(cuDeviceGetAttribute, &smem_optin,
+                         CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                         device);
+  if (!status)
+    status = image_pick(package, spec, major * 10 + minor, device_name, &image);
+  if (!status)
+    status = module_load(package, image, &attention->module);
+  if (!status)
+    status = kernel_get(attention->module, spec->split_entry,
+                        spec->split_threads, spec->split_smem_bytes, smem_optin,
+                        &attention->split_fn);
+  if (!status)
+    status = kernel_get(attention->module, spec->combine_entry,
+                        spec->combine_threads, spec->combine_smem_bytes,
+                        smem_optin, &attention->combine_fn);
+  if (status) {
+    skv_attention_destroy(attention);
+    return skv_status_annotate(status, "spec %s", name);
+  }
+  *out_attention = attention;
+  return SKV_OK;
+}
+
+void skv_attention_destroy(skv_attention *attention) {
+  if (!attention)
+    return;
+  if (attention->module) {
+    /* cuModuleUnload acts in the current context: switch to the module's
+     * for the call, whatever thread destroys it. Failures leave nothing to
+     * recover at this point. */
+    CUcontext previous = NULL;
+    skv_cu.cuCtxGetCurrent(&previous);
+    if (previous != attention->context)
+      skv_cu.cuCtxSetCurrent(attention->context);
+    skv_cu.cuModuleUnload(attention->module);
+    if (previous != attention->context)
+      skv_cu.cuCtxSetCurrent(previous);
+  }
+  free(attention);
+}
+
+const skv_pkg_spec *skv_attention_spec(const skv_attention *attention) {
+  return attention->spec;
+}
+
+skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
+                                    int max_seqlen, int num_splits_override,
+                                    int *out_num_splits) {
+  return skv_splits_choose(attention->spec, attention->sm_count, batch,
+                           max_seqlen, num_splits_override, out_num_splits);
+}
+
+skv_status skv_attention_workspace_size(const skv_attention *attention,
+                                        int batch, int max_seqlen,
+                                        int num_splits_override,
+                                        size_t *out_bytes) {
+  int num_splits = 0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_attention_num_splits(
+      attention, batch, max_seqlen, num_splits_override, &num_splits));
+  *out_bytes = skv_workspace_bytes(attention->spec, batch, num_splits);
+  return SKV_OK;
+}
+
+/* ---- launching ---------------------------------------------------------- */
+
+/* Decode launches in the attention's context: a thread with none gets it
+ * made current (as create does); a thread with another one is an error,
+ * since the kernels belong to one context. */
+static skv_status context_enter(const skv_attention *attention) {
+  CUcontext current = NULL;
+  SKV_CU_RETURN_IF_ERROR(cuCtxGetCurrent, &current);
+  if (!current)
+    SKV_CU_RETURN_IF_ERROR(cuCtxSetCurrent, attention->context);
+  else if (current != attention->context)
+    return INVALID("the CUDA context current on this thread is not the one "
+                   "spec %s was loaded in",
+                   attention->spec->name);
+  return SKV_OK;
+}
+
+static CUdeviceptr device_ptr(const void *p) {
+  return (CUdeviceptr)(uintptr_t)p;
+}
+
+skv_status skv_attention_decode(const skv_attention *attention,
+                                const skv_decode_args *args, CUstream stream) {
+  if (!attention)
+    return INVALID("attention is NULL");
+  const skv_pkg_spec *spec = attention->spec;
+  skv_decode_plan plan;
+  SKV_RETURN_IF_ERROR_PLAIN(
+      skv_decode_plan_make(spec, attention->sm_count, args, &plan));
+  SKV_RETURN_IF_ERROR_PLAIN(context_enter(attention));
+
+  /* Parameters exactly as kernel_abi.h lists them. */
+  uint8_t *workspace = args->workspace;
+  CUdeviceptr q = device_ptr(args->q);
+  CUdeviceptr k = device_ptr(args->k);
+  CUdeviceptr v = device_ptr(args->v);
+  CUdeviceptr seqlens = device_ptr(args->seqlens);
+  CUdeviceptr out = device_ptr(args->out);
+  CUdeviceptr lse = args->lse ? device_ptr(args->lse)
+                              : device_ptr(workspace + plan.lse_offset);
+  CUdeviceptr part_out =
+      workspace ? device_ptr(workspace + plan.part_out_offset) : 0;
+  CUdeviceptr part_lse =
+      workspace ? device_ptr(workspace + plan.part_lse_offset) : 0;
+  int64_t k_sb = args->k_stride_batch, k_st = args->k_stride_seq,
+          k_sh = args->k_stride_head;
+  int64_t v_sb = args->v_stride_batch, v_st = args->v_stride_seq,
+          v_sh = args->v_stride_head;
+  int32_t num_splits = plan.num_splits;
+  void *split_params[SKV_SPLIT_KERNEL_PARAMS] = {
+      &q,    &k,    &v,    &seqlens, &out,  &lse,  &part_out,  &part_lse,
+      &k_sb, &k_st, &k_sh, &v_sb,    &v_st, &v_sh, &num_splits};
+  SKV_CU_RETURN_IF_ERROR(cuLaunchKernel, attention->split_fn,
+                         (unsigned)num_splits, spec->num_kv_heads,
+                         (unsigned)args->batch, spec->split_threads, 1, 1,
+                         spec->split_smem_bytes, stream, split_params, NULL);
+  if (num_splits == 1)
+    return SKV_OK;
+  void *combine_params[SKV_COMBINE_KERNEL_PARAMS] = {&part_out, &part_lse, &out,
+                                                     &lse, &num_splits};
+  SKV_CU_RETURN_IF_ERROR(cuLaunchKernel, attention->combine_fn,
+                         spec->num_q_heads, (unsigned)args->batch, 1,
+                         spec->combine_threads, 1, 1, spec->combine_smem_bytes,
+                         stream, combine_params, NULL);
+  return SKV_OK;
+}

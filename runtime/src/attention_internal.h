@@ -1,0 +1,54 @@
+/* The driver-free half of decode: argument checks, split choice and
+ * workspace layout, as pure functions of a spec record and the device's SM
+ * count. skv_attention_* call exactly these, and the unit tests call them on
+ * machines without a GPU.
+ *
+ * Internal to the runtime (and its tests). */
+#ifndef SPLITKV_RUNTIME_ATTENTION_INTERNAL_H
+#define SPLITKV_RUNTIME_ATTENTION_INTERNAL_H
+
+#include "splitkv/runtime.h"
+
+/* Chunks with fewer tokens than this cost more to merge than they gain. */
+#define SKV_MIN_TOKENS_PER_SPLIT 256
+
+/* Workspace regions start at multiples of this many bytes. */
+#define SKV_WORKSPACE_ALIGN 256
+
+/* How one decode call runs. Workspace layout (byte offsets, each region
+ * SKV_WORKSPACE_ALIGN-aligned; the split regions are empty when
+ * num_splits == 1):
+ *   part_out  f32[batch * num_q_heads * num_splits * head_dim]
+ *   part_lse  f32[batch * num_q_heads * num_splits]
+ *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
+typedef struct skv_decode_plan {
+  int num_splits;
+  size_t part_out_offset;
+  size_t part_lse_offset;
+  size_t lse_offset;
+  size_t workspace_bytes; /* what this call needs: up to lse_offset when the
+                             caller passes lse, else the whole layout */
+} skv_decode_plan;
+
+/* The split count for a call (see skv_attention_num_splits): override if
+ * > 0, else the spec's fixed count, else the auto heuristic for sm_count
+ * SMs. Errors: INVALID_ARGUMENT for batch outside [1, 65535], max_seqlen < 0,
+ * override outside [0, SKV_MAX_SPLITS]. */
+skv_status skv_splits_choose(const skv_pkg_spec *spec, int sm_count, int batch,
+                             int max_seqlen, int num_splits_override,
+                             int *out_num_splits);
+
+/* Bytes of workspace for batch and num_splits, the lse scratch included
+ * (what skv_attention_workspace_size reports). */
+size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits);
+
+/* Checks every field of args against spec (pointers non-null and 16-byte
+ * aligned, sizes in range, heads and head_dim equal to the spec's, strides
+ * non-negative multiples of 8, workspace large enough) and plans the call.
+ * Errors: INVALID_ARGUMENT naming the field, its value and what was
+ * expected. */
+skv_status skv_decode_plan_make(const skv_pkg_spec *spec, int sm_count,
+                                const skv_decode_args *args,
+                                skv_decode_plan *out_plan);
+
+#endif /* SPLITKV_RUNTIME_ATTENTION_INTERNAL_H */

@@ -1,0 +1,121 @@
+/* Packages: read, verify and decode once; afterwards immutable. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "package_internal.h"
+
+/* Verifies data (size bytes, ownership taken whatever the outcome) and
+ * decodes every record into a new package. */
+static skv_status package_adopt(uint8_t *data, size_t size,
+                                skv_package **out_package) {
+  skv_status status = SKV_OK;
+  skv_package *package = calloc(1, sizeof(*package));
+  if (!package) {
+    free(data);
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "package object");
+  }
+  package->data = data;
+  package->size = size;
+  status = skv_pkg_verify(data, size, &package->header);
+  if (status)
+    goto fail;
+  /* +1: calloc(0) may return NULL, which is not a failure here. */
+  package->specs =
+      calloc((size_t)package->header.spec_count + 1, sizeof(skv_pkg_spec));
+  package->images =
+      calloc((size_t)package->header.image_count + 1, sizeof(skv_pkg_image));
+  if (!package->specs || !package->images) {
+    status = SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "package tables (%u specs, %u "
+                       "images)", package->header.spec_count,
+                       package->header.image_count);
+    goto fail;
+  }
+  for (uint32_t i = 0; i < package->header.spec_count; ++i)
+    skv_pkg_spec_decode(data, &package->header, i, &package->specs[i]);
+  for (uint32_t i = 0; i < package->header.image_count; ++i)
+    skv_pkg_image_decode(data, &package->header, i, &package->images[i]);
+  *out_package = package;
+  return SKV_OK;
+
+fail:
+  skv_package_destroy(package);
+  return status;
+}
+
+skv_status skv_package_open_memory(const void *data, size_t size,
+                                   skv_package **out_package) {
+  if (!data || !out_package)
+    return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, "%s is NULL",
+                     !data ? "data" : "out_package");
+  uint8_t *copy = malloc(size ? size : 1);
+  if (!copy)
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "package copy of %zu bytes", size);
+  memcpy(copy, data, size);
+  return package_adopt(copy, size, out_package);
+}
+
+skv_status skv_package_open_file(const char *path, skv_package **out_package) {
+  if (!path || !out_package)
+    return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, "%s is NULL",
+                     !path ? "path" : "out_package");
+  skv_status status = SKV_OK;
+  uint8_t *data = NULL;
+  FILE *file = fopen(path, "rb");
+  if (!file)
+    return SKV_ERROR(SKV_CODE_IO_ERROR, "%s: cannot open: %s", path,
+                     strerror(errno));
+  long end = -1;
+  if (fseek(file, 0, SEEK_END) == 0)
+    end = ftell(file);
+  if (end < 0 || fseek(file, 0, SEEK_SET) != 0) {
+    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: cannot seek: %s", path,
+                       strerror(errno));
+    goto done;
+  }
+  size_t size = (size_t)end;
+  data = malloc(size ? size : 1);
+  if (!data) {
+    status = SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: %zu bytes", path, size);
+    goto done;
+  }
+  if (fread(data, 1, size, file) != size) {
+    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: short read: %s", path,
+                       ferror(file) ? strerror(errno) : "file shrank");
+    goto done;
+  }
+  skv_package *package = NULL;
+  status = package_adopt(data, size, &package);
+  data = NULL; /* adopted, freed or not */
+  if (status) {
+    status = skv_status_annotate(status, "%s", path);
+    goto done;
+  }
+  *out_package = package;
+
+done:
+  free(data);
+  fclose(file);
+  return status;
+}
+
+void skv_package_destroy(skv_package *package) {
+  if (!package)
+    return;
+  free(package->images);
+  free(package->specs);
+  free(package->data);
+  free(package);
+}
+
+uint32_t skv_package_spec_count(const skv_package *package) {
+  return package->header.spec_count;
+}
+
+const skv_pkg_spec *skv_package_spec_at(const skv_package *package,
+                                        uint32_t i) {
+  if (i >= package->header.spec_count)
+    return NULL;
+  return &package->specs[i];
+}

@@ -1,0 +1,19 @@
+/* The package object, shared by package.c and attention.c.
+ *
+ * Internal to the runtime. */
+#ifndef SPLITKV_RUNTIME_PACKAGE_INTERNAL_H
+#define SPLITKV_RUNTIME_PACKAGE_INTERNAL_H
+
+#include "splitkv/runtime.h"
+
+/* A verified package: its bytes (owned copy) and every record decoded once,
+ * so lookups never touch the byte layout again. */
+struct skv_package {
+  uint8_t *data;
+  size_t size;
+  skv_pkg_header header;
+  skv_pkg_spec *specs;   /* header.spec_count records */
+  skv_pkg_image *images; /* header.image_count records */
+};
+
+#endif /* SPLITKV_RUNTIME_PACKAGE_INTERNAL_H */
