@@ -31,6 +31,10 @@ typedef enum skv_emit {
   SKV_EMIT_PTX,
 } skv_emit;
 
+/* Folds constants and common subexpressions of the generated kernels, still
+ * in the GPU dialect. */
+skv_status skv_pipeline_simplify(skv_compiler *compiler, MlirModule module);
+
 /* Lowers the module in place: GPU dialect -> NVVM and LLVM dialects, with
  * the NVVM target attached for sm. Errors: COMPILE_ERROR with the MLIR
  * diagnostics. */

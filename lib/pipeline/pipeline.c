@@ -119,6 +119,12 @@ static skv_status run_pipeline(skv_compiler *c, MlirModule module,
   return take_diagnostics(c, mlirLogicalResultIsFailure(ran), stage);
 }
 
+skv_status skv_pipeline_simplify(skv_compiler *compiler, MlirModule module) {
+  return run_pipeline(compiler, module,
+                      "builtin.module(gpu.module(canonicalize,cse))",
+                      "simplifying the kernels");
+}
+
 skv_status skv_pipeline_lower(skv_compiler *compiler, MlirModule module, int sm) {
   char pipeline[1024];
   /* ptx80 is what CUDA 12+ ptxas and every driver we target accept. */
@@ -211,6 +217,7 @@ static skv_status print_module(MlirModule module, char **out_text) {
 
 static skv_status run_stages(skv_compiler *c, MlirModule module, int sm,
                              skv_emit emit, char **out_text) {
+  SKV_RETURN_IF_ERROR_PLAIN(skv_pipeline_simplify(c, module));
   if (emit == SKV_EMIT_MLIR)
     return print_module(module, out_text);
   SKV_RETURN_IF_ERROR_PLAIN(skv_pipeline_lower(c, module, sm));

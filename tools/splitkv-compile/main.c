@@ -1,0 +1,238 @@
+/* splitkv-compile: attention specs in, a kernel package (or one stage's text)
+ * out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "splitkv/package.h"
+#include "splitkv/pipeline.h"
+#include "splitkv/spec.h"
+
+#ifndef SKV_DEFAULT_CUDA_ROOT
+#define SKV_DEFAULT_CUDA_ROOT "/usr/local/cuda"
+#endif
+
+enum { EMIT_PACKAGE = -1 };
+
+typedef struct options {
+  int emit; /* skv_emit, or EMIT_PACKAGE */
+  const char *output;
+  const char *cuda_root;
+  int targets[SKV_MAX_TARGETS]; /* --target: overrides the specs' targets */
+  int num_targets;
+  const char **inputs;
+  int num_inputs;
+} options;
+
+static void usage(FILE *f) {
+  fputs("usage: splitkv-compile [options] SPEC.yaml...\n"
+        "\n"
+        "Compiles attention specs into split-KV decode attention kernels.\n"
+        "\n"
+        "  --emit=STAGE     stop after STAGE and print it:\n"
+        "                     mlir     GPU dialect, before lowering\n"
+        "                     llvm     LLVM IR (NVPTX)\n"
+        "                     ptx      PTX\n"
+        "                     package  a kernel package (default)\n"
+        "  -o FILE          write to FILE (default: stdout for text stages,\n"
+        "                   <first spec name>.skvpkg for packages)\n"
+        "  --target=LIST    sm_80,sm_90,...: build these targets instead of\n"
+        "                   each spec's own\n"
+        "  --cuda=DIR       CUDA toolkit (libdevice), default " SKV_DEFAULT_CUDA_ROOT "\n"
+        "  -h, --help       this text\n",
+        f);
+}
+
+static int fail(const char *fmt, const char *arg) {
+  fprintf(stderr, "splitkv-compile: error: ");
+  fprintf(stderr, fmt, arg);
+  fputc('\n', stderr);
+  return 1;
+}
+
+static int parse_targets(const char *list, options *opt) {
+  opt->num_targets = 0;
+  const char *p = list;
+  while (*p) {
+    int sm = 0, used = 0;
+    if (sscanf(p, "sm_%2d%n", &sm, &used) != 1 ||
+        (sm != 80 && sm != 86 && sm != 89 && sm != 90) ||
+        (p[used] != ',' && p[used] != '\0'))
+      return fail("--target: '%s' is not a list of sm_80, sm_86, sm_89, sm_90", list);
+    if (opt->num_targets == SKV_MAX_TARGETS)
+      return fail("--target: too many targets in '%s'", list);
+    opt->targets[opt->num_targets++] = sm;
+    p += used + (p[used] == ',');
+  }
+  return opt->num_targets ? 0 : fail("--target: empty list%s", "");
+}
+
+/* Returns 0 and fills opt, or 1 after printing why; 2 for --help. */
+static int parse_args(int argc, char **argv, options *opt) {
+  memset(opt, 0, sizeof(*opt));
+  opt->emit = EMIT_PACKAGE;
+  opt->cuda_root = SKV_DEFAULT_CUDA_ROOT;
+  opt->inputs = calloc((size_t)argc, sizeof(char *));
+  for (int i = 1; i < argc; ++i) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 2;
+    } else if (!strncmp(a, "--emit=", 7)) {
+      const char *s = a + 7;
+      if (!strcmp(s, "mlir")) opt->emit = SKV_EMIT_MLIR;
+      else if (!strcmp(s, "llvm")) opt->emit = SKV_EMIT_LLVM;
+      else if (!strcmp(s, "ptx")) opt->emit = SKV_EMIT_PTX;
+      else if (!strcmp(s, "package")) opt->emit = EMIT_PACKAGE;
+      else return fail("unknown --emit stage '%s' (mlir, llvm, ptx, package)", s);
+    } else if (!strcmp(a, "-o")) {
+      if (++i == argc)
+        return fail("-o needs a file name%s", "");
+      opt->output = argv[i];
+    } else if (!strncmp(a, "--target=", 9)) {
+      if (parse_targets(a + 9, opt))
+        return 1;
+    } else if (!strncmp(a, "--cuda=", 7)) {
+      opt->cuda_root = a + 7;
+    } else if (a[0] == '-' && a[1] != '\0') {
+      return fail("unknown option '%s' (see --help)", a);
+    } else {
+      opt->inputs[opt->num_inputs++] = a;
+    }
+  }
+  if (opt->num_inputs == 0)
+    return fail("no spec files given (see --help)%s", "");
+  return 0;
+}
+
+static skv_status parse_specs(const options *opt, skv_spec_list *all) {
+  for (int i = 0; i < opt->num_inputs; ++i) {
+    skv_spec_list *list = NULL;
+    SKV_RETURN_IF_ERROR_PLAIN(skv_spec_parse_file(opt->inputs[i], &list));
+    skv_status s = skv_spec_list_append(all, list);
+    skv_spec_list_destroy(list);
+    SKV_RETURN_IF_ERROR_PLAIN(s);
+  }
+  return SKV_OK;
+}
+
+/* The targets one spec is built for: --target, else its own. */
+static void spec_targets(const options *opt, const skv_spec *spec,
+                         const int **out_targets, int *out_count) {
+  if (opt->num_targets) {
+    *out_targets = opt->targets;
+    *out_count = opt->num_targets;
+  } else {
+    *out_targets = spec->targets;
+    *out_count = spec->num_targets;
+  }
+}
+
+static skv_status write_text(FILE *out, const options *opt,
+                             skv_compiler *compiler, const skv_spec_list *specs) {
+  for (int i = 0; i < specs->count; ++i) {
+    const int *targets;
+    int n;
+    spec_targets(opt, &specs->specs[i], &targets, &n);
+    for (int t = 0; t < n; ++t) {
+      skv_kernel_plan plan;
+      char *text = NULL;
+      SKV_RETURN_IF_ERROR_PLAIN(skv_compile_spec(compiler, &specs->specs[i], targets[t],
+                                                 (skv_emit)opt->emit, &plan, &text));
+      fprintf(out, "%s splitkv: spec %s, target sm_%d\n",
+              opt->emit == SKV_EMIT_LLVM ? ";" : "//", specs->specs[i].name, targets[t]);
+      fputs(text, out);
+      fputc('\n', out);
+      free(text);
+    }
+  }
+  return SKV_OK;
+}
+
+static skv_status add_spec(skv_package_builder *builder, const options *opt,
+                           skv_compiler *compiler, const skv_spec *spec) {
+  const int *targets;
+  int n;
+  spec_targets(opt, spec, &targets, &n);
+  uint32_t index = 0;
+  for (int t = 0; t < n; ++t) {
+    skv_kernel_plan plan;
+    char *ptx = NULL;
+    SKV_RETURN_IF_ERROR_PLAIN(
+        skv_compile_spec(compiler, spec, targets[t], SKV_EMIT_PTX, &plan, &ptx));
+    skv_status s = SKV_OK;
+    if (t == 0) {
+      skv_pkg_spec record;
+      skv_codegen_manifest(spec, &plan, &record);
+      s = skv_package_builder_add_spec(builder, &record, &index);
+    }
+    if (!s)
+      s = skv_package_builder_add_image(builder, index, SKV_IMAGE_PTX,
+                                        (uint32_t)targets[t], ptx, strlen(ptx) + 1);
+    free(ptx);
+    SKV_RETURN_IF_ERROR(s, "%s", spec->name);
+  }
+  return SKV_OK;
+}
+
+static skv_status write_package(const char *path, const options *opt,
+                                skv_compiler *compiler, const skv_spec_list *specs) {
+  skv_package_builder *builder = NULL;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_package_builder_create(&builder));
+  skv_status s = SKV_OK;
+  for (int i = 0; i < specs->count && !s; ++i)
+    s = add_spec(builder, opt, compiler, &specs->specs[i]);
+  if (!s)
+    s = skv_package_builder_write_file(builder, path);
+  skv_package_builder_destroy(builder);
+  return s;
+}
+
+static skv_status run(const options *opt) {
+  skv_spec_list all = {0};
+  skv_compiler *compiler = NULL;
+  skv_status s = parse_specs(opt, &all);
+  if (!s)
+    s = skv_compiler_create(opt->cuda_root, &compiler);
+  if (!s && opt->emit == EMIT_PACKAGE) {
+    char path[512];
+    if (opt->output)
+      snprintf(path, sizeof(path), "%s", opt->output);
+    else
+      snprintf(path, sizeof(path), "%s.skvpkg", all.specs[0].name);
+    s = write_package(path, opt, compiler, &all);
+  } else if (!s) {
+    FILE *out = opt->output ? fopen(opt->output, "w") : stdout;
+    if (!out)
+      s = SKV_ERROR(SKV_CODE_IO_ERROR, "cannot open '%s' for writing", opt->output);
+    else
+      s = write_text(out, opt, compiler, &all);
+    if (out && out != stdout && fclose(out) != 0 && !s)
+      s = SKV_ERROR(SKV_CODE_IO_ERROR, "cannot write '%s'", opt->output);
+  }
+  skv_compiler_destroy(compiler);
+  free(all.specs);
+  return s;
+}
+
+int main(int argc, char **argv) {
+  options opt;
+  int rc = parse_args(argc, argv, &opt);
+  if (rc) {
+    free(opt.inputs);
+    return rc == 2 ? 0 : 1;
+  }
+  skv_status s = run(&opt);
+  free(opt.inputs);
+  if (s) {
+    /* Spec errors already read "file:line:col: error: ..." */
+    if (skv_status_code_of(s) == SKV_CODE_PARSE_ERROR ||
+        skv_status_code_of(s) == SKV_CODE_NOT_FOUND)
+      fprintf(stderr, "%s\n", skv_status_message(s));
+    else
+      fprintf(stderr, "splitkv-compile: error: %s\n", skv_status_message(s));
+    skv_status_free(s);
+    return 1;
+  }
+  return 0;
+}
