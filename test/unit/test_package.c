@@ -1,0 +1,438 @@
+/* Package writer and reader: a round trip compares every field, the output
+ * is deterministic, and each kind of damage gets its own message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "splitkv/package.h"
+#include "splitkv/runtime.h"
+
+static int failures;
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++failures;                                                              \
+    }                                                                          \
+  } while (0)
+
+/* Fails the test unless status is OK; frees it. */
+#define CHECK_OK(expr)                                                         \
+  do {                                                                         \
+    skv_status s_ = (expr);                                                    \
+    if (s_) {                                                                  \
+      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr,     \
+              skv_status_message(s_));                                         \
+      ++failures;                                                              \
+      skv_status_free(s_);                                                     \
+    }                                                                          \
+  } while (0)
+
+/* Checks a failure's code and that its message contains text; frees it. */
+static void check_error(skv_status status, skv_status_code code,
+                        const char *text, int line) {
+  if (!status) {
+    fprintf(stderr, "line %d: expected %s \"%s\", got OK\n", line,
+            skv_status_code_name(code), text);
+    ++failures;
+    return;
+  }
+  printf("  -> %s: %s\n", skv_status_code_name(skv_status_code_of(status)),
+         skv_status_message(status));
+  if (skv_status_code_of(status) != code ||
+      !strstr(skv_status_message(status), text)) {
+    fprintf(stderr, "line %d: expected %s containing \"%s\"\n", line,
+            skv_status_code_name(code), text);
+    ++failures;
+  }
+  skv_status_free(status);
+}
+#define CHECK_ERROR(expr, code, text) check_error((expr), (code), (text), __LINE__)
+
+static skv_pkg_spec make_record(const char *name, uint32_t head_dim,
+                                uint32_t q_heads, uint32_t kv_heads,
+                                skv_dtype dtype, uint32_t splits) {
+  skv_pkg_spec r;
+  memset(&r, 0, sizeof(r));
+  snprintf(r.name, sizeof(r.name), "%s", name);
+  r.head_dim = head_dim;
+  r.num_q_heads = q_heads;
+  r.num_kv_heads = kv_heads;
+  r.dtype = dtype;
+  r.splits = splits;
+  r.softmax_scale = 0.125f;
+  snprintf(r.split_entry, sizeof(r.split_entry), "%s_split", name);
+  snprintf(r.combine_entry, sizeof(r.combine_entry), "%s_combine", name);
+  r.split_threads = 128;
+  r.split_smem_bytes = 4096;
+  r.combine_threads = head_dim;
+  r.combine_smem_bytes = 0;
+  r.tokens_per_step = 16;
+  return r;
+}
+
+static const char ptx_80[] = "// fake PTX for sm_80\n.version 7.0\n";
+static const char ptx_90[] = "// fake PTX for sm_90\n.version 8.0\n";
+static const char ptx_86[] = "// fake PTX for sm_86, no NUL given";
+static const uint8_t cubin_90[] = {0x7f, 'E', 'L', 'F', 0, 1, 2, 3};
+
+/* Two specs; images added in an order that differs from the file's when
+ * reversed is set. */
+static skv_package_builder *build_two_specs(int reversed) {
+  skv_package_builder *b = NULL;
+  CHECK_OK(skv_package_builder_create(&b));
+  skv_pkg_spec llama = make_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
+  skv_pkg_spec small = make_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4);
+  uint32_t i0 = 99, i1 = 99;
+  CHECK_OK(skv_package_builder_add_spec(b, &llama, &i0));
+  CHECK_OK(skv_package_builder_add_spec(b, &small, &i1));
+  CHECK(i0 == 0 && i1 == 1);
+  if (reversed) {
+    CHECK_OK(skv_package_builder_add_image(b, 1, SKV_IMAGE_PTX, 86, ptx_86,
+                                           strlen(ptx_86)));
+    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_CUBIN, 90, cubin_90,
+                                           sizeof(cubin_90)));
+    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
+                                           sizeof(ptx_90)));
+    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 80, ptx_80,
+                                           sizeof(ptx_80)));
+  } else {
+    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 80, ptx_80,
+                                           sizeof(ptx_80)));
+    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
+                                           sizeof(ptx_90)));
+    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_CUBIN, 90, cubin_90,
+                                           sizeof(cubin_90)));
+    CHECK_OK(skv_package_builder_add_image(b, 1, SKV_IMAGE_PTX, 86, ptx_86,
+                                           strlen(ptx_86)));
+  }
+  return b;
+}
+
+static void compare_record(const skv_pkg_spec *got, const skv_pkg_spec *want) {
+  CHECK(strcmp(got->name, want->name) == 0);
+  CHECK(got->head_dim == want->head_dim);
+  CHECK(got->num_q_heads == want->num_q_heads);
+  CHECK(got->num_kv_heads == want->num_kv_heads);
+  CHECK(got->dtype == want->dtype);
+  CHECK(got->splits == want->splits);
+  CHECK(got->softmax_scale == want->softmax_scale);
+  CHECK(strcmp(got->split_entry, want->split_entry) == 0);
+  CHECK(strcmp(got->combine_entry, want->combine_entry) == 0);
+  CHECK(got->split_threads == want->split_threads);
+  CHECK(got->split_smem_bytes == want->split_smem_bytes);
+  CHECK(got->combine_threads == want->combine_threads);
+  CHECK(got->combine_smem_bytes == want->combine_smem_bytes);
+  CHECK(got->tokens_per_step == want->tokens_per_step);
+}
+
+static void check_image(const uint8_t *data, const skv_pkg_header *h,
+                        uint32_t i, skv_image_kind kind, uint32_t sm,
+                        const void *bytes, size_t size) {
+  skv_pkg_image image;
+  skv_pkg_image_decode(data, h, i, &image);
+  CHECK(image.kind == (uint32_t)kind);
+  CHECK(image.sm == sm);
+  CHECK(image.size == size);
+  CHECK(image.offset % 16 == 0);
+  CHECK(image.offset + image.size <= h->file_size);
+  CHECK(memcmp(data + image.offset, bytes, size) == 0);
+}
+
+static void test_round_trip(void) {
+  printf("round_trip\n");
+  skv_package_builder *b = build_two_specs(0);
+  uint8_t *data = NULL;
+  size_t size = 0;
+  CHECK_OK(skv_package_builder_write_memory(b, &data, &size));
+  skv_package *pkg = NULL;
+  CHECK_OK(skv_package_open_memory(data, size, &pkg));
+  if (!pkg) {
+    free(data);
+    skv_package_builder_destroy(b);
+    return;
+  }
+  CHECK(skv_package_spec_count(pkg) == 2);
+  skv_pkg_spec llama = make_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
+  skv_pkg_spec small = make_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4);
+  const skv_pkg_spec *r0 = skv_package_spec_at(pkg, 0);
+  const skv_pkg_spec *r1 = skv_package_spec_at(pkg, 1);
+  compare_record(r0, &llama);
+  compare_record(r1, &small);
+  CHECK(skv_package_spec_at(pkg, 2) == NULL);
+  CHECK(r0->first_image == 0 && r0->image_count == 3);
+  CHECK(r1->first_image == 3 && r1->image_count == 1);
+
+  skv_pkg_header h;
+  CHECK_OK(skv_pkg_verify(data, size, &h));
+  CHECK(h.format_version == SKV_PACKAGE_FORMAT_VERSION);
+  CHECK(h.file_size == size);
+  CHECK(h.spec_count == 2 && h.image_count == 4);
+  CHECK(strncmp(h.compiler_version, "splitkv ", 8) == 0);
+  /* Within a spec: ptx before cubin, ascending sm. */
+  check_image(data, &h, 0, SKV_IMAGE_PTX, 80, ptx_80, sizeof(ptx_80));
+  check_image(data, &h, 1, SKV_IMAGE_PTX, 90, ptx_90, sizeof(ptx_90));
+  check_image(data, &h, 2, SKV_IMAGE_CUBIN, 90, cubin_90, sizeof(cubin_90));
+  /* PTX given without its NUL is stored with one. */
+  check_image(data, &h, 3, SKV_IMAGE_PTX, 86, ptx_86, sizeof(ptx_86));
+
+  skv_package_destroy(pkg);
+  free(data);
+  skv_package_builder_destroy(b);
+}
+
+static void test_deterministic(void) {
+  printf("deterministic\n");
+  skv_package_builder *a = build_two_specs(0);
+  skv_package_builder *b = build_two_specs(1);
+  uint8_t *da = NULL, *db = NULL;
+  size_t sa = 0, sb = 0;
+  CHECK_OK(skv_package_builder_write_memory(a, &da, &sa));
+  CHECK_OK(skv_package_builder_write_memory(b, &db, &sb));
+  CHECK(sa == sb && da && db && memcmp(da, db, sa) == 0);
+  free(da);
+  free(db);
+  skv_package_builder_destroy(a);
+  skv_package_builder_destroy(b);
+}
+
+static void test_file(void) {
+  printf("file\n");
+  char path[256];
+  snprintf(path, sizeof(path), "/tmp/skv_test_package_%d.skvpkg", (int)getpid());
+  skv_package_builder *b = build_two_specs(0);
+  CHECK_OK(skv_package_builder_write_file(b, path));
+  skv_package *pkg = NULL;
+  CHECK_OK(skv_package_open_file(path, &pkg));
+  CHECK(pkg && skv_package_spec_count(pkg) == 2);
+  skv_package_destroy(pkg);
+  remove(path);
+  CHECK_ERROR(skv_package_open_file(path, &pkg), SKV_CODE_IO_ERROR, path);
+  CHECK_ERROR(skv_package_builder_write_file(b, "/nonexistent-dir/x.skvpkg"),
+              SKV_CODE_IO_ERROR, "/nonexistent-dir/x.skvpkg.tmp");
+  skv_package_builder_destroy(b);
+}
+
+static void test_builder_errors(void) {
+  printf("builder_errors\n");
+  skv_package_builder *b = NULL;
+  CHECK_OK(skv_package_builder_create(&b));
+  uint8_t *data = NULL;
+  size_t size = 0;
+  CHECK_ERROR(skv_package_builder_write_memory(b, &data, &size),
+              SKV_CODE_INVALID_ARGUMENT, "no specs");
+  skv_pkg_spec r = make_record("one", 128, 32, 8, SKV_DTYPE_BF16, 0);
+  uint32_t index = 0;
+  CHECK_OK(skv_package_builder_add_spec(b, &r, &index));
+  CHECK_ERROR(skv_package_builder_add_spec(b, &r, &index),
+              SKV_CODE_INVALID_ARGUMENT, "spec one is already in the package");
+  skv_pkg_spec bad = make_record("two", 100, 32, 8, SKV_DTYPE_BF16, 0);
+  CHECK_ERROR(skv_package_builder_add_spec(b, &bad, &index),
+              SKV_CODE_INVALID_ARGUMENT, "head_dim 100");
+  bad = make_record("three", 128, 32, 5, SKV_DTYPE_BF16, 0);
+  CHECK_ERROR(skv_package_builder_add_spec(b, &bad, &index),
+              SKV_CODE_INVALID_ARGUMENT, "num_kv_heads 5 does not divide");
+  CHECK_ERROR(skv_package_builder_write_memory(b, &data, &size),
+              SKV_CODE_INVALID_ARGUMENT, "spec one has no code image");
+  CHECK_ERROR(skv_package_builder_add_image(b, 7, SKV_IMAGE_PTX, 90, ptx_90,
+                                            sizeof(ptx_90)),
+              SKV_CODE_INVALID_ARGUMENT, "spec index 7");
+  CHECK_ERROR(skv_package_builder_add_image(b, 0, (skv_image_kind)5, 90,
+                                            ptx_90, sizeof(ptx_90)),
+              SKV_CODE_INVALID_ARGUMENT, "image kind 5");
+  CHECK_ERROR(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90, 0),
+              SKV_CODE_INVALID_ARGUMENT, "empty ptx sm_90 image");
+  CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
+                                         sizeof(ptx_90)));
+  CHECK_ERROR(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
+                                            sizeof(ptx_90)),
+              SKV_CODE_INVALID_ARGUMENT, "already has a ptx sm_90 image");
+  CHECK_OK(skv_package_builder_write_memory(b, &data, &size));
+  free(data);
+  skv_package_builder_destroy(b);
+}
+
+/* ---- corruption: each class of damage gets its own message ------------- */
+
+static void put_u32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Header byte offsets (package_format.h's layout). */
+enum { HDR_FORMAT_VERSION = 8, HDR_ABI_VERSION = 12, HDR_CHECKSUM = 24,
+       HDR_SPEC_COUNT = 32 };
+
+/* Restores a valid checksum after an edit, so that the check aimed at is
+ * the one that fires. */
+static void reseal(uint8_t *data, size_t size) {
+  put_u64(data + HDR_CHECKSUM, skv_pkg_checksum(data + SKV_PKG_HEADER_SIZE,
+                                                size - SKV_PKG_HEADER_SIZE));
+}
+
+typedef struct pristine {
+  uint8_t *data;
+  size_t size;
+  skv_pkg_header header;
+} pristine;
+
+static pristine pristine_make(void) {
+  pristine p = {0};
+  skv_package_builder *b = build_two_specs(0);
+  CHECK_OK(skv_package_builder_write_memory(b, &p.data, &p.size));
+  skv_package_builder_destroy(b);
+  CHECK_OK(skv_pkg_verify(p.data, p.size, &p.header));
+  return p;
+}
+
+/* A fresh copy to damage. */
+static uint8_t *copy_of(const pristine *p) {
+  uint8_t *copy = malloc(p->size);
+  memcpy(copy, p->data, p->size);
+  return copy;
+}
+
+static void expect_corrupt(uint8_t *data, size_t size, const char *text,
+                           int line) {
+  skv_package *pkg = NULL;
+  check_error(skv_package_open_memory(data, size, &pkg),
+              SKV_CODE_CORRUPT_PACKAGE, text, line);
+  CHECK(pkg == NULL);
+  free(data);
+}
+#define EXPECT_CORRUPT(data, size, text)                                       \
+  expect_corrupt((data), (size), (text), __LINE__)
+
+static uint8_t *spec_at(uint8_t *data, const skv_pkg_header *h, uint32_t i) {
+  return data + h->specs_offset + (uint64_t)i * SKV_PKG_SPEC_SIZE;
+}
+
+static uint8_t *image_at(uint8_t *data, const skv_pkg_header *h, uint32_t i) {
+  return data + h->images_offset + (uint64_t)i * SKV_PKG_IMAGE_SIZE;
+}
+
+static void test_corruption(void) {
+  printf("corruption\n");
+  pristine p = pristine_make();
+  const skv_pkg_header *h = &p.header;
+  uint8_t *d;
+
+  printf(" flipped byte\n");
+  d = copy_of(&p);
+  d[p.size - 3] ^= 0x40;
+  EXPECT_CORRUPT(d, p.size, "checksum mismatch");
+
+  printf(" truncated\n");
+  d = copy_of(&p);
+  EXPECT_CORRUPT(d, p.size - 10, "truncated");
+  d = copy_of(&p);
+  EXPECT_CORRUPT(d, 40, "smaller than its 88-byte header");
+
+  printf(" bad magic\n");
+  d = copy_of(&p);
+  memcpy(d, "PK\3\4", 4);
+  EXPECT_CORRUPT(d, p.size, "bad magic");
+
+  printf(" version 7\n");
+  d = copy_of(&p);
+  put_u32(d + HDR_FORMAT_VERSION, 7);
+  EXPECT_CORRUPT(d, p.size,
+                 "package format version 7, this runtime reads version 1");
+
+  printf(" ABI mismatch\n");
+  d = copy_of(&p);
+  put_u32(d + HDR_ABI_VERSION, 2);
+  EXPECT_CORRUPT(d, p.size, "kernel ABI version 2");
+
+  printf(" spec table out of bounds\n");
+  d = copy_of(&p);
+  put_u32(d + HDR_SPEC_COUNT, 1000);
+  EXPECT_CORRUPT(d, p.size, "spec table (1000 records");
+
+  printf(" image offset out of bounds\n");
+  d = copy_of(&p);
+  put_u64(image_at(d, h, 1) + 8, p.size - 4);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "image 1 (ptx sm_90): bytes");
+
+  printf(" unknown image kind\n");
+  d = copy_of(&p);
+  put_u32(image_at(d, h, 2), 9);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "image 2: unknown kind 9");
+
+  printf(" PTX not NUL-terminated\n");
+  d = copy_of(&p);
+  {
+    skv_pkg_image image;
+    skv_pkg_image_decode(p.data, h, 0, &image);
+    d[image.offset + image.size - 1] = '\n';
+  }
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "PTX image not NUL-terminated");
+
+  printf(" name not NUL-terminated\n");
+  d = copy_of(&p);
+  memset(spec_at(d, h, 1), 'a', SKV_NAME_MAX);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 1: name is not NUL-terminated");
+
+  printf(" entry not NUL-terminated\n");
+  d = copy_of(&p);
+  memset(spec_at(d, h, 0) + SKV_NAME_MAX + 24, 'k', SKV_ENTRY_MAX);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): split_entry is not NUL");
+
+  printf(" bad dtype\n");
+  d = copy_of(&p);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 12, 9);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): dtype 9");
+
+  printf(" bad head_dim\n");
+  d = copy_of(&p);
+  put_u32(spec_at(d, h, 1) + SKV_NAME_MAX, 0);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 1 (small_f16): head_dim 0");
+
+  printf(" bad heads\n");
+  d = copy_of(&p);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 8, 0);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "num_kv_heads 0");
+
+  printf(" spec image range out of range\n");
+  d = copy_of(&p);
+  put_u32(spec_at(d, h, 1) + SKV_PKG_SPEC_SIZE - 4, 5);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 1 (small_f16): images [3, 8) out of range");
+
+  printf(" duplicate spec name\n");
+  d = copy_of(&p);
+  memcpy(spec_at(d, h, 1), spec_at(d, h, 0), SKV_NAME_MAX);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 1 (llama3_8b): name repeats spec 0's");
+
+  free(p.data);
+}
+
+int main(void) {
+  test_round_trip();
+  test_deterministic();
+  test_file();
+  test_builder_errors();
+  test_corruption();
+  if (failures) {
+    fprintf(stderr, "test_package: %d failures\n", failures);
+    return 1;
+  }
+  printf("test_package: all passed\n");
+  return 0;
+}

@@ -1,0 +1,365 @@
+/* The runtime without a GPU: driver loading reports NO_DRIVER clearly, and
+ * every decode argument is checked with a message naming it. Split choice
+ * and workspace layout are checked against hand-computed values.
+ *
+ * On a machine with a driver and a GPU the driver checks become a load of a
+ * tiny valid PTX module instead. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention_internal.h"
+#include "splitkv/kernel_abi.h"
+#include "splitkv/runtime.h"
+
+static int failures;
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++failures;                                                              \
+    }                                                                          \
+  } while (0)
+
+#define CHECK_OK(expr)                                                         \
+  do {                                                                         \
+    skv_status s_ = (expr);                                                    \
+    if (s_) {                                                                  \
+      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr,     \
+              skv_status_message(s_));                                         \
+      ++failures;                                                              \
+      skv_status_free(s_);                                                     \
+    }                                                                          \
+  } while (0)
+
+static void check_error(skv_status status, skv_status_code code,
+                        const char *text, int line) {
+  if (!status) {
+    fprintf(stderr, "line %d: expected %s \"%s\", got OK\n", line,
+            skv_status_code_name(code), text);
+    ++failures;
+    return;
+  }
+  printf("  -> %s: %s\n", skv_status_code_name(skv_status_code_of(status)),
+         skv_status_message(status));
+  if (skv_status_code_of(status) != code ||
+      !strstr(skv_status_message(status), text)) {
+    fprintf(stderr, "line %d: expected %s containing \"%s\"\n", line,
+            skv_status_code_name(code), text);
+    ++failures;
+  }
+  skv_status_free(status);
+}
+#define CHECK_ERROR(expr, code, text) check_error((expr), (code), (text), __LINE__)
+
+static skv_pkg_spec llama_record(void) {
+  skv_pkg_spec r;
+  memset(&r, 0, sizeof(r));
+  snprintf(r.name, sizeof(r.name), "llama3_8b");
+  r.head_dim = 128;
+  r.num_q_heads = 32;
+  r.num_kv_heads = 8;
+  r.dtype = SKV_DTYPE_BF16;
+  r.splits = 0;
+  r.softmax_scale = 0.08838834764831845f;
+  snprintf(r.split_entry, sizeof(r.split_entry), "tiny_split");
+  snprintf(r.combine_entry, sizeof(r.combine_entry), "tiny_combine");
+  r.split_threads = 128;
+  r.split_smem_bytes = 0;
+  r.combine_threads = 128;
+  r.combine_smem_bytes = 0;
+  r.tokens_per_step = 16;
+  return r;
+}
+
+/* A valid module with both entry points and the ABI's parameter lists; the
+ * kernels do nothing. */
+static const char tiny_ptx[] =
+    ".version 7.0\n"
+    ".target sm_80\n"
+    ".address_size 64\n"
+    ".visible .entry tiny_split(.param .u64 q, .param .u64 k, .param .u64 v,\n"
+    "  .param .u64 seqlens, .param .u64 out, .param .u64 lse,\n"
+    "  .param .u64 part_out, .param .u64 part_lse, .param .u64 k_sb,\n"
+    "  .param .u64 k_st, .param .u64 k_sh, .param .u64 v_sb,\n"
+    "  .param .u64 v_st, .param .u64 v_sh, .param .u32 num_splits)\n"
+    "{\n  ret;\n}\n"
+    ".visible .entry tiny_combine(.param .u64 part_out, .param .u64 part_lse,\n"
+    "  .param .u64 out, .param .u64 lse, .param .u32 num_splits)\n"
+    "{\n  ret;\n}\n";
+
+/* A one-spec, one-image package, written with the runtime's own encoders
+ * (the package writer belongs to the compiler side, not built here). */
+static uint8_t *tiny_package(size_t *out_size) {
+  size_t images_offset = SKV_PKG_HEADER_SIZE + SKV_PKG_SPEC_SIZE;
+  size_t blob = images_offset + SKV_PKG_IMAGE_SIZE;
+  size_t size = blob + sizeof(tiny_ptx);
+  uint8_t *data = calloc(1, size);
+  skv_pkg_spec spec = llama_record();
+  spec.first_image = 0;
+  spec.image_count = 1;
+  skv_pkg_spec_encode(&spec, data + SKV_PKG_HEADER_SIZE);
+  skv_pkg_image image = {SKV_IMAGE_PTX, 80, blob, sizeof(tiny_ptx)};
+  skv_pkg_image_encode(&image, data + images_offset);
+  memcpy(data + blob, tiny_ptx, sizeof(tiny_ptx));
+  skv_pkg_header header;
+  memset(&header, 0, sizeof(header));
+  header.format_version = SKV_PACKAGE_FORMAT_VERSION;
+  header.abi_version = SKV_KERNEL_ABI_VERSION;
+  header.file_size = size;
+  header.checksum = skv_pkg_checksum(data + SKV_PKG_HEADER_SIZE,
+                                     size - SKV_PKG_HEADER_SIZE);
+  header.spec_count = 1;
+  header.image_count = 1;
+  header.specs_offset = SKV_PKG_HEADER_SIZE;
+  header.images_offset = images_offset;
+  snprintf(header.compiler_version, sizeof(header.compiler_version), "test");
+  skv_pkg_header_encode(&header, data);
+  *out_size = size;
+  return data;
+}
+
+static void test_status(void) {
+  printf("status\n");
+  CHECK(skv_status_code_of(SKV_OK) == SKV_CODE_OK);
+  CHECK(strcmp(skv_status_message(SKV_OK), "OK") == 0);
+  CHECK(skv_status_make(SKV_CODE_OK, __FILE__, __LINE__, "x") == SKV_OK);
+  skv_status s = SKV_ERROR(SKV_CODE_NOT_FOUND, "thing %d", 7);
+  s = skv_status_annotate(s, "context %s", "a");
+  s = skv_status_annotate(s, "outer");
+  CHECK(strcmp(skv_status_message(s), "outer: context a: thing 7") == 0);
+  CHECK(skv_status_code_of(s) == SKV_CODE_NOT_FOUND);
+  CHECK(strcmp(skv_status_code_name(skv_status_code_of(s)), "NOT_FOUND") == 0);
+  CHECK(skv_status_line(s) > 0 && strstr(skv_status_file(s), "test_runtime"));
+  skv_status_free(s);
+  CHECK(skv_status_annotate(SKV_OK, "x") == SKV_OK);
+  skv_status_free(SKV_OK);
+}
+
+/* Without a driver: NO_DRIVER naming the library. With one: a real load. */
+static void test_driver(void) {
+  printf("driver\n");
+  size_t size = 0;
+  uint8_t *data = tiny_package(&size);
+  skv_package *pkg = NULL;
+  CHECK_OK(skv_package_open_memory(data, size, &pkg));
+  free(data);
+  if (!pkg)
+    return;
+  skv_attention *att = NULL;
+  CHECK_ERROR(skv_attention_create(pkg, "mistral", &att), SKV_CODE_NOT_FOUND,
+              "no spec \"mistral\" in the package; it has: llama3_8b");
+
+  void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!library) {
+    printf(" no libcuda.so.1 on the loader path: expecting NO_DRIVER\n");
+    CHECK_ERROR(skv_driver_init(), SKV_CODE_NO_DRIVER,
+                "CUDA driver library libcuda.so.1 not found (dlerror: ");
+    /* Replayed, not retried, and the same for every entry point. */
+    CHECK_ERROR(skv_driver_init(), SKV_CODE_NO_DRIVER, "libcuda.so.1 not found");
+    CHECK_ERROR(skv_attention_create(pkg, "llama3_8b", &att),
+                SKV_CODE_NO_DRIVER, "libcuda.so.1 not found");
+    CHECK(att == NULL);
+  } else {
+    dlclose(library);
+    skv_status s = skv_driver_init();
+    if (s) {
+      printf(" driver present but unusable: expecting NO_DRIVER\n");
+      CHECK_ERROR(s, SKV_CODE_NO_DRIVER, "");
+    } else {
+      printf(" driver and device present: loading a tiny module\n");
+      skv_status created = skv_attention_create(pkg, "llama3_8b", &att);
+      if (created && skv_status_code_of(created) == SKV_CODE_UNSUPPORTED) {
+        CHECK_ERROR(created, SKV_CODE_UNSUPPORTED, "has no image for");
+      } else {
+        CHECK_OK(created);
+      }
+      if (att) {
+        CHECK(skv_attention_spec(att) == skv_package_spec_at(pkg, 0));
+        int splits = 0;
+        CHECK_OK(skv_attention_num_splits(att, 1, 32768, 0, &splits));
+        CHECK(splits >= 1 && splits <= SKV_MAX_SPLITS);
+        printf(" batch 1, 32768 tokens: %d splits\n", splits);
+        skv_attention_destroy(att);
+      }
+    }
+  }
+  skv_package_destroy(pkg);
+}
+
+/* Aligned fake device addresses: argument checks never dereference them. */
+#define DEV(addr) ((void *)(uintptr_t)(addr))
+
+static skv_decode_args valid_args(void) {
+  skv_decode_args a;
+  memset(&a, 0, sizeof(a));
+  a.q = DEV(0x100000);
+  a.k = DEV(0x200000);
+  a.v = DEV(0x300000);
+  a.seqlens = (const int32_t *)DEV(0x400000);
+  a.out = DEV(0x500000);
+  a.lse = NULL;
+  a.workspace = DEV(0x600000);
+  a.workspace_size = 1 << 20;
+  a.batch = 2;
+  a.max_seqlen = 4096;
+  a.num_q_heads = 32;
+  a.num_kv_heads = 8;
+  a.head_dim = 128;
+  /* [batch, seq, heads, dim] with room for 4096 tokens. */
+  a.k_stride_batch = a.v_stride_batch = 4096LL * 8 * 128;
+  a.k_stride_seq = a.v_stride_seq = 8 * 128;
+  a.k_stride_head = a.v_stride_head = 128;
+  a.num_splits = 0;
+  return a;
+}
+
+static skv_status plan(const skv_decode_args *a) {
+  skv_pkg_spec spec = llama_record();
+  skv_decode_plan p;
+  return skv_decode_plan_make(&spec, 132, a, &p);
+}
+
+#define EXPECT_INVALID(field_edit, text)                                       \
+  do {                                                                         \
+    skv_decode_args a = valid_args();                                          \
+    field_edit;                                                                \
+    CHECK_ERROR(plan(&a), SKV_CODE_INVALID_ARGUMENT, text);                    \
+  } while (0)
+
+static void test_args(void) {
+  printf("args\n");
+  skv_decode_args ok = valid_args();
+  CHECK_OK(plan(&ok));
+  skv_pkg_spec spec = llama_record();
+  skv_decode_plan p;
+  CHECK_ERROR(skv_decode_plan_make(&spec, 132, NULL, &p),
+              SKV_CODE_INVALID_ARGUMENT, "args is NULL");
+
+  EXPECT_INVALID(a.q = NULL, "q is NULL");
+  EXPECT_INVALID(a.k = NULL, "k is NULL");
+  EXPECT_INVALID(a.v = NULL, "v is NULL");
+  EXPECT_INVALID(a.seqlens = NULL, "seqlens is NULL");
+  EXPECT_INVALID(a.out = NULL, "out is NULL");
+  EXPECT_INVALID(a.q = DEV(0x100008), "q (0x100008) is not 16-byte aligned");
+  EXPECT_INVALID(a.k = DEV(0x200002), "k (0x200002) is not 16-byte aligned");
+  EXPECT_INVALID(a.v = DEV(0x300004), "v (0x300004) is not 16-byte aligned");
+  EXPECT_INVALID(a.out = DEV(0x500001), "out (0x500001) is not 16-byte aligned");
+  EXPECT_INVALID(a.lse = DEV(0x700004), "lse (0x700004) is not 16-byte aligned");
+  EXPECT_INVALID(a.workspace = DEV(0x600008),
+                 "workspace (0x600008) is not 16-byte aligned");
+  EXPECT_INVALID(a.seqlens = (const int32_t *)DEV(0x400002),
+                 "seqlens (0x400002) is not 4-byte aligned");
+  EXPECT_INVALID(a.batch = 0, "batch is 0, must be in [1, 65535]");
+  EXPECT_INVALID(a.batch = 70000, "batch is 70000, must be in [1, 65535]");
+  EXPECT_INVALID(a.max_seqlen = -1, "max_seqlen is -1, must be >= 0");
+  EXPECT_INVALID(a.num_q_heads = 16, "num_q_heads is 16 but spec llama3_8b has 32");
+  EXPECT_INVALID(a.num_kv_heads = 4, "num_kv_heads is 4 but spec llama3_8b has 8");
+  EXPECT_INVALID(a.head_dim = 64, "head_dim is 64 but spec llama3_8b has 128");
+  EXPECT_INVALID(a.k_stride_batch = 12,
+                 "k_stride_batch is 12, must be a non-negative multiple of 8");
+  EXPECT_INVALID(a.k_stride_seq = -1024, "k_stride_seq is -1024");
+  EXPECT_INVALID(a.k_stride_head = 4, "k_stride_head is 4");
+  EXPECT_INVALID(a.v_stride_batch = 3, "v_stride_batch is 3");
+  EXPECT_INVALID(a.v_stride_seq = 1025, "v_stride_seq is 1025");
+  EXPECT_INVALID(a.v_stride_head = -8, "v_stride_head is -8");
+  EXPECT_INVALID(a.num_splits = -1, "num_splits is -1");
+  EXPECT_INVALID(a.num_splits = SKV_MAX_SPLITS + 1, "num_splits is 257");
+  /* batch 2 x 8 kv heads on 132 SMs, 4096 tokens: 16 splits. */
+  EXPECT_INVALID(a.workspace_size = 100,
+                 "workspace is 100 bytes, this call needs 528640");
+  EXPECT_INVALID((a.workspace = NULL, a.workspace_size = 1 << 20),
+                 "workspace is NULL, this call needs 528640 bytes");
+
+  /* With lse given and one split, no workspace at all. */
+  skv_decode_args a = valid_args();
+  a.lse = DEV(0x700000);
+  a.num_splits = 1;
+  a.workspace = NULL;
+  a.workspace_size = 0;
+  CHECK_OK(skv_decode_plan_make(&spec, 132, &a, &p));
+  CHECK(p.num_splits == 1 && p.workspace_bytes == 0);
+  /* Without lse, one split needs the scratch only. */
+  a.lse = NULL;
+  CHECK_ERROR(skv_decode_plan_make(&spec, 132, &a, &p),
+              SKV_CODE_INVALID_ARGUMENT, "this call needs 256 bytes");
+}
+
+static int splits_for(const skv_pkg_spec *spec, int sm_count, int batch,
+                      int max_seqlen, int override) {
+  int splits = -1;
+  CHECK_OK(skv_splits_choose(spec, sm_count, batch, max_seqlen, override,
+                             &splits));
+  return splits;
+}
+
+static void test_splits(void) {
+  printf("splits\n");
+  skv_pkg_spec spec = llama_record();
+  /* 8 CTAs on 132 SMs: ceil(264 / 8) = 33, but 4096 tokens allow 16. */
+  CHECK(splits_for(&spec, 132, 1, 4096, 0) == 16);
+  CHECK(splits_for(&spec, 132, 1, 100000, 0) == 33);
+  /* 64 x 8 CTAs fill 132 SMs already. */
+  CHECK(splits_for(&spec, 132, 64, 100000, 0) == 1);
+  CHECK(splits_for(&spec, 132, 17, 100000, 0) == 1);
+  /* 16 x 8 = 128 CTAs < 132: ceil(264 / 128) = 3. */
+  CHECK(splits_for(&spec, 132, 16, 100000, 0) == 3);
+  /* Short or empty sequences never split. */
+  CHECK(splits_for(&spec, 132, 1, 256, 0) == 1);
+  CHECK(splits_for(&spec, 132, 1, 257, 0) == 2);
+  CHECK(splits_for(&spec, 132, 1, 0, 0) == 1);
+  /* One kv head, huge context: capped. */
+  spec.num_kv_heads = 1;
+  spec.num_q_heads = 8;
+  CHECK(splits_for(&spec, 132, 1, 1 << 24, 0) == SKV_MAX_SPLITS);
+  /* A fixed count wins over the heuristic, an override over both. */
+  spec.splits = 4;
+  CHECK(splits_for(&spec, 132, 1, 4096, 0) == 4);
+  CHECK(splits_for(&spec, 132, 64, 0, 0) == 4);
+  CHECK(splits_for(&spec, 132, 1, 4096, 7) == 7);
+  int splits = 0;
+  CHECK_ERROR(skv_splits_choose(&spec, 132, 0, 10, 0, &splits),
+              SKV_CODE_INVALID_ARGUMENT, "batch is 0");
+}
+
+static void test_workspace(void) {
+  printf("workspace\n");
+  skv_pkg_spec spec = llama_record();
+  /* One split: the lse scratch, f32[2 * 32], rounded up to 256 bytes. */
+  CHECK(skv_workspace_bytes(&spec, 2, 1) == 256);
+  /* 16 splits: part_out 2*32*16*128*4 + part_lse 2*32*16*4 + scratch. */
+  CHECK(skv_workspace_bytes(&spec, 2, 16) == 524288 + 4096 + 256);
+  /* Odd sizes round each region up to 256 bytes. */
+  spec.num_q_heads = 3;
+  spec.num_kv_heads = 1;
+  spec.head_dim = 8;
+  CHECK(skv_workspace_bytes(&spec, 1, 3) == 512 + 256 + 256);
+
+  skv_pkg_spec llama = llama_record();
+  skv_decode_args a = valid_args();
+  skv_decode_plan p;
+  CHECK_OK(skv_decode_plan_make(&llama, 132, &a, &p));
+  CHECK(p.num_splits == 16);
+  CHECK(p.part_out_offset == 0);
+  CHECK(p.part_lse_offset == 524288);
+  CHECK(p.lse_offset == 524288 + 4096);
+  CHECK(p.workspace_bytes == 524288 + 4096 + 256);
+  CHECK(p.part_lse_offset % SKV_WORKSPACE_ALIGN == 0 &&
+        p.lse_offset % SKV_WORKSPACE_ALIGN == 0);
+}
+
+int main(void) {
+  test_status();
+  test_driver();
+  test_args();
+  test_splits();
+  test_workspace();
+  if (failures) {
+    fprintf(stderr, "test_runtime_args: %d failures\n", failures);
+    return 1;
+  }
+  printf("test_runtime_args: all passed\n");
+  return 0;
+}
