@@ -241,10 +241,14 @@ static skv_status module_load(const skv_package *package,
       &module, package->data + image->offset, 2, options, values);
   if (result != CUDA_SUCCESS) {
     log[sizeof(log) - 1] = '\0';
-    return skv_status_annotate(
-        skv_cuda_status(result, "cuModuleLoadDataEx", __FILE__, __LINE__),
-        "loading the %s sm_%u image%s%s", image_kind_name(image->kind),
-        image->sm, log[0] ? " (JIT log follows the error)\n" : "", log);
+    skv_status cuda = skv_cuda_status(result, "cuModuleLoadDataEx", __FILE__,
+                                      __LINE__);
+    skv_status status = SKV_ERROR(
+        SKV_CODE_CUDA_ERROR, "loading the %s sm_%u image: %s%s%s",
+        image_kind_name(image->kind), image->sm, skv_status_message(cuda),
+        log[0] ? "\nJIT log:\n" : "", log);
+    skv_status_free(cuda);
+    return status;
   }
   *out_module = module;
   return SKV_OK;

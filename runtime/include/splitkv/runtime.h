@@ -86,7 +86,12 @@ skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits);
 
-/* Bytes of device workspace a decode call with these sizes needs. */
+/* Bytes of device workspace a decode call with these sizes needs at most:
+ * with more than one split, the partial outputs and LSEs
+ * (f32[batch * num_q_heads * splits * (head_dim + 1)]), and always room for
+ * the LSE when the caller passes lse NULL (f32[batch * num_q_heads]), each
+ * region rounded up to 256 bytes. A call that passes lse may be given less:
+ * decode checks against what that call needs. */
 skv_status skv_attention_workspace_size(const skv_attention *attention,
                                         int batch, int max_seqlen,
                                         int num_splits_override,
@@ -120,8 +125,10 @@ typedef struct skv_decode_args {
 /* Launches decode attention on stream (asynchronous; errors of the kernels
  * themselves surface at the next synchronisation). Every argument is checked
  * first: null or misaligned pointers, shapes that do not match the spec,
- * strides that are not multiples of 8 elements, too small a workspace.
- * Errors: INVALID_ARGUMENT naming the argument, CUDA_ERROR. */
+ * strides that are not multiples of 8 elements, too small a workspace
+ * (seqlens lives on the device and is not checked). The attention's context
+ * must be current, or none (it is then made current). Errors:
+ * INVALID_ARGUMENT naming the argument, CUDA_ERROR. */
 skv_status skv_attention_decode(const skv_attention *attention,
                                 const skv_decode_args *args, CUstream stream);
 
