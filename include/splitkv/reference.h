@@ -91,6 +91,11 @@ void skv_lse_merge(int num_chunks, int head_dim, const double *chunk_lse,
  * zero the result is 0 if a is all zero too, else +inf. */
 double skv_relative_l2_error(const double *a, const double *b, size_t n);
 
+/* The numerics contract of DESIGN.md: the largest relative L2 error a
+ * kernel's output may have against this reference, 1e-2 for bf16 and 2e-3
+ * for f16. */
+double skv_dtype_error_bound(skv_dtype dtype);
+
 #ifdef __cplusplus
 }
 #endif

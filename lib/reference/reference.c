@@ -249,3 +249,7 @@ double skv_relative_l2_error(const double *a, const double *b, size_t n) {
     return diff == 0.0 ? 0.0 : INFINITY;
   return sqrt(diff / norm);
 }
+
+double skv_dtype_error_bound(skv_dtype dtype) {
+  return dtype == SKV_DTYPE_BF16 ? 1e-2 : 2e-3;
+}

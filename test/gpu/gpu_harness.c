@@ -1,0 +1,192 @@
+/* The GPU harness's driver table and host helpers (see gpu_harness.h). */
+/* clock_gettime and sysconf are POSIX, hidden by -std=c11 otherwise. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "gpu_harness.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SKV_GPU_LIBRARY "libcuda.so.1"
+
+/* Stringify after expansion, so versioned names give versioned symbols. */
+#define SKV_STR_(x) #x
+#define SKV_STR(x) SKV_STR_(x)
+
+static void skv_gpu_describe(const skv_gpu *gpu, CUresult result, char *buf,
+                             size_t size) {
+  const char *name = NULL;
+  const char *text = NULL;
+  if (gpu->cu.cuGetErrorName)
+    gpu->cu.cuGetErrorName(result, &name);
+  if (gpu->cu.cuGetErrorString)
+    gpu->cu.cuGetErrorString(result, &text);
+  if (name && text)
+    snprintf(buf, size, "%s (%s)", name, text);
+  else
+    snprintf(buf, size, "CUresult %d", (int)result);
+}
+
+skv_status skv_gpu_status(const skv_gpu *gpu, CUresult result,
+                          const char *call, const char *file, int line) {
+  if (result == CUDA_SUCCESS)
+    return SKV_OK;
+  char what[256];
+  skv_gpu_describe(gpu, result, what, sizeof what);
+  return skv_status_make(SKV_CODE_CUDA_ERROR, file, line, "%s: %s", call, what);
+}
+
+/* Looks every entry point up; returns the first one missing, or NULL. */
+static const char *skv_gpu_lookup(skv_gpu *gpu) {
+#define SKV_GPU_DRIVER_LOOKUP(name)                                            \
+  gpu->cu.name = (__typeof__(gpu->cu.name))dlsym(gpu->library, SKV_STR(name));
+  SKV_GPU_DRIVER_FUNCTIONS(SKV_GPU_DRIVER_LOOKUP)
+#undef SKV_GPU_DRIVER_LOOKUP
+  /* cuEventElapsedTime_v2 is CUDA 12.8's; older drivers have only the
+   * original, with the same signature and meaning for our events. */
+  if (!gpu->cu.cuEventElapsedTime)
+    gpu->cu.cuEventElapsedTime = (__typeof__(gpu->cu.cuEventElapsedTime))dlsym(
+        gpu->library, "cuEventElapsedTime");
+#define SKV_GPU_DRIVER_CHECK(name)                                             \
+  if (!gpu->cu.name)                                                           \
+    return SKV_STR(name);
+  SKV_GPU_DRIVER_FUNCTIONS(SKV_GPU_DRIVER_CHECK)
+#undef SKV_GPU_DRIVER_CHECK
+  return NULL;
+}
+
+/* Everything after dlopen; on failure the caller closes the library. */
+static skv_status skv_gpu_start(skv_gpu *gpu) {
+  const char *missing = skv_gpu_lookup(gpu);
+  if (missing)
+    return SKV_ERROR(SKV_CODE_NO_DRIVER,
+                     SKV_GPU_LIBRARY " has no entry point %s (driver too old?)",
+                     missing);
+
+  char what[256];
+  CUresult result = gpu->cu.cuInit(0);
+  if (result != CUDA_SUCCESS) {
+    skv_gpu_describe(gpu, result, what, sizeof what);
+    return SKV_ERROR(SKV_CODE_NO_DRIVER, "cuInit failed: %s", what);
+  }
+  int count = 0;
+  result = gpu->cu.cuDeviceGetCount(&count);
+  if (result != CUDA_SUCCESS || count == 0) {
+    skv_gpu_describe(gpu, result, what, sizeof what);
+    return SKV_ERROR(SKV_CODE_NO_DRIVER, "no CUDA device (cuDeviceGetCount: "
+                     "%s, %d devices)", what, count);
+  }
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuDriverGetVersion, &gpu->driver_version);
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGet, &gpu->device, 0);
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGetName, gpu->name,
+                          (int)sizeof gpu->name, gpu->device);
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGetAttribute, &gpu->sm_count,
+                          CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, gpu->device);
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGetAttribute, &gpu->cc_major,
+                          CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+                          gpu->device);
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGetAttribute, &gpu->cc_minor,
+                          CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+                          gpu->device);
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceTotalMem, &gpu->total_memory,
+                          gpu->device);
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuDevicePrimaryCtxRetain, &gpu->context,
+                          gpu->device);
+  skv_status status = skv_gpu_status(gpu, gpu->cu.cuCtxSetCurrent(gpu->context),
+                                     "cuCtxSetCurrent", __FILE__, __LINE__);
+  if (status) {
+    gpu->cu.cuDevicePrimaryCtxRelease(gpu->device);
+    gpu->context = NULL;
+  }
+  return status;
+}
+
+skv_status skv_gpu_open(skv_gpu *gpu) {
+  memset(gpu, 0, sizeof *gpu);
+  gpu->library = dlopen(SKV_GPU_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+  if (!gpu->library)
+    return SKV_ERROR(SKV_CODE_NO_DRIVER,
+                     "CUDA driver library " SKV_GPU_LIBRARY " not found (%s)",
+                     dlerror());
+  skv_status status = skv_gpu_start(gpu);
+  if (status) {
+    dlclose(gpu->library);
+    memset(gpu, 0, sizeof *gpu);
+  }
+  return status;
+}
+
+void skv_gpu_close(skv_gpu *gpu) {
+  if (!gpu->library)
+    return;
+  if (gpu->context) {
+    gpu->cu.cuCtxSetCurrent(NULL);
+    gpu->cu.cuDevicePrimaryCtxRelease(gpu->device);
+  }
+  dlclose(gpu->library);
+  memset(gpu, 0, sizeof *gpu);
+}
+
+/* ---- host helpers ------------------------------------------------------------ */
+
+typedef struct skv_parallel_job {
+  void (*fn)(void *ctx, int i);
+  void *ctx;
+  int n;
+  int next;             /* next index to hand out, under lock */
+  pthread_mutex_t lock;
+} skv_parallel_job;
+
+/* Items are handed out one at a time: their costs differ a lot (ragged
+ * sequence lengths), so a static split would leave threads idle. */
+static void *skv_parallel_worker(void *arg) {
+  skv_parallel_job *job = arg;
+  for (;;) {
+    pthread_mutex_lock(&job->lock);
+    int i = job->next++;
+    pthread_mutex_unlock(&job->lock);
+    if (i >= job->n)
+      return NULL;
+    job->fn(job->ctx, i);
+  }
+}
+
+#define SKV_PARALLEL_MAX_THREADS 64
+
+void skv_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx) {
+  skv_parallel_job job = {fn, ctx, n, 0, PTHREAD_MUTEX_INITIALIZER};
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int threads = cpus < 1 ? 1 : cpus > SKV_PARALLEL_MAX_THREADS
+                                   ? SKV_PARALLEL_MAX_THREADS
+                                   : (int)cpus;
+  if (threads > n)
+    threads = n;
+  pthread_t ids[SKV_PARALLEL_MAX_THREADS];
+  int started = 0;
+  /* The calling thread works too; threads that fail to start just leave
+   * more items to the others. */
+  for (int t = 1; t < threads; ++t)
+    if (pthread_create(&ids[started], NULL, skv_parallel_worker, &job) == 0)
+      ++started;
+  skv_parallel_worker(&job);
+  for (int t = 0; t < started; ++t)
+    pthread_join(ids[t], NULL);
+  pthread_mutex_destroy(&job.lock);
+}
+
+uint64_t skv_seed_mix(uint64_t seed, uint64_t index) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double skv_host_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}

@@ -1,0 +1,208 @@
+/* The GPU harness shared by the GPU tests (test/gpu) and splitkv-bench
+ * (tools/splitkv-bench): target splitkv_gpu_harness.
+ *
+ * Two parts:
+ *  - skv_gpu: the CUDA driver entry points the programs need for memory,
+ *    copies and timing, opened with dlopen like the runtime does (nothing
+ *    links libcuda, so a machine without a driver gets a NO_DRIVER status to
+ *    report as SKIPPED), plus device 0's primary context made current, which
+ *    the runtime then uses.
+ *  - skv_problem: one decode call's inputs on host and device, laid out
+ *    [b, s, h, d] or [b, h, s, d] with a sequence capacity, random fill,
+ *    output poisoning, the float64 reference and the comparison against it.
+ *
+ * Test code: single-threaded use of each object; skv_parallel_for spreads
+ * the host-side work (fill, reference) over the CPUs. */
+#ifndef SPLITKV_GPU_HARNESS_H
+#define SPLITKV_GPU_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda.h>
+
+#include "splitkv/reference.h"
+#include "splitkv/runtime.h"
+#include "splitkv/status.h"
+
+/* ---- driver --------------------------------------------------------------- */
+
+/* The table's field names are cuda.h's names, so where cuda.h maps one to a
+ * versioned symbol (cuMemAlloc -> cuMemAlloc_v2) the field, its prototype
+ * and the symbol looked up all follow the same mapping. */
+#define SKV_GPU_DRIVER_FUNCTIONS(X)                                            \
+  X(cuGetErrorName)                                                            \
+  X(cuGetErrorString)                                                          \
+  X(cuInit)                                                                    \
+  X(cuDriverGetVersion)                                                        \
+  X(cuDeviceGetCount)                                                          \
+  X(cuDeviceGet)                                                               \
+  X(cuDeviceGetName)                                                           \
+  X(cuDeviceGetAttribute)                                                      \
+  X(cuDeviceTotalMem)                                                          \
+  X(cuDevicePrimaryCtxRetain)                                                  \
+  X(cuDevicePrimaryCtxRelease)                                                 \
+  X(cuCtxSetCurrent)                                                           \
+  X(cuCtxSynchronize)                                                          \
+  X(cuMemGetInfo)                                                              \
+  X(cuMemAlloc)                                                                \
+  X(cuMemFree)                                                                 \
+  X(cuMemcpyHtoD)                                                              \
+  X(cuMemcpyDtoH)                                                              \
+  X(cuMemcpyDtoD)                                                              \
+  X(cuMemcpyDtoDAsync)                                                         \
+  X(cuMemsetD8)                                                                \
+  X(cuStreamCreate)                                                            \
+  X(cuStreamDestroy)                                                           \
+  X(cuStreamSynchronize)                                                       \
+  X(cuEventCreate)                                                             \
+  X(cuEventDestroy)                                                            \
+  X(cuEventRecord)                                                             \
+  X(cuEventSynchronize)                                                        \
+  X(cuEventElapsedTime)
+
+typedef struct skv_gpu_driver {
+#define SKV_GPU_DRIVER_FIELD(name) __typeof__(&name) name;
+  SKV_GPU_DRIVER_FUNCTIONS(SKV_GPU_DRIVER_FIELD)
+#undef SKV_GPU_DRIVER_FIELD
+} skv_gpu_driver;
+
+/* An open device: the driver table, device 0 and its primary context. */
+typedef struct skv_gpu {
+  skv_gpu_driver cu;
+  void *library;          /* dlopen handle */
+  CUdevice device;
+  CUcontext context;      /* primary context, retained, current */
+  char name[256];
+  int sm_count;
+  int cc_major, cc_minor;
+  int driver_version;     /* e.g. 13000 */
+  size_t total_memory;
+} skv_gpu;
+
+/* Opens libcuda.so.1, calls cuInit, takes device 0, retains its primary
+ * context and makes it current on the calling thread. Errors: NO_DRIVER (no
+ * library, a missing entry point, no device: the reason to print with
+ * SKIPPED), CUDA_ERROR. On failure *gpu holds nothing to close. */
+skv_status skv_gpu_open(skv_gpu *gpu);
+
+/* Releases the context and closes the library. */
+void skv_gpu_close(skv_gpu *gpu);
+
+/* OK for CUDA_SUCCESS, else CUDA_ERROR "call: CUDA_ERROR_X (text)". */
+skv_status skv_gpu_status(const skv_gpu *gpu, CUresult result,
+                          const char *call, const char *file, int line);
+
+/* Calls gpu->cu.fn(...) and returns its failure from the calling function. */
+#define SKV_GPU_RETURN_IF_ERROR(gpu, fn, ...)                                  \
+  SKV_RETURN_IF_ERROR_PLAIN(skv_gpu_status(                                    \
+      (gpu), (gpu)->cu.fn(__VA_ARGS__), #fn, __FILE__, __LINE__))
+
+/* ---- host helpers ------------------------------------------------------------ */
+
+/* Runs fn(ctx, i) for every i in [0, n) on up to one thread per online CPU;
+ * calls for distinct i must not conflict. */
+void skv_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx);
+
+/* A 64-bit mix of two values (splitmix64): independent random streams from
+ * a seed and an index. */
+uint64_t skv_seed_mix(uint64_t seed, uint64_t index);
+
+/* Milliseconds on a monotonic clock, for host-side progress reports. */
+double skv_host_ms(void);
+
+/* ---- one decode problem --------------------------------------------------------- */
+
+typedef enum skv_kv_order {
+  SKV_ORDER_BSHD = 0, /* [batch, seq, head, dim] */
+  SKV_ORDER_BHSD = 1, /* [batch, head, seq, dim] */
+} skv_kv_order;
+
+const char *skv_kv_order_name(skv_kv_order order);
+
+typedef struct skv_problem_shape {
+  int batch;
+  const int32_t *seqlens; /* [batch], copied */
+  int max_seqlen;         /* passed to decode; >= every seqlen */
+  int seq_capacity;       /* tokens stored per sequence; >= max_seqlen */
+  skv_kv_order order;
+  int num_splits;         /* 0: the spec's choice */
+  int with_lse;           /* 0: decode gets lse NULL, only out is checked */
+} skv_problem_shape;
+
+/* Host arrays are 16-bit patterns of the spec's dtype; device pointers are
+ * CUdeviceptr. Everything is owned by the problem. */
+typedef struct skv_problem {
+  const skv_gpu *gpu;        /* borrowed */
+  const skv_pkg_spec *spec;  /* borrowed from the attention */
+  skv_problem_shape shape;   /* seqlens points at the problem's copy */
+  int num_splits_used;       /* what the runtime picks for this shape */
+  int64_t stride_batch, stride_seq, stride_head; /* for K and V alike */
+  size_t q_elems, kv_elems, out_elems, lse_elems;
+  int32_t *seqlens;
+  uint16_t *q, *k, *v;       /* host inputs */
+  double *ref_out, *ref_lse; /* reference results */
+  uint16_t *out;             /* device results, downloaded */
+  float *lse;
+  CUdeviceptr d_q, d_k, d_v, d_seqlens, d_out, d_lse, d_workspace;
+  size_t workspace_size;
+} skv_problem;
+
+/* Allocates host and device memory for shape on attention's spec and asks
+ * the runtime for the split count and workspace size. Errors:
+ * INVALID_ARGUMENT (a bad shape), OUT_OF_MEMORY (host), CUDA_ERROR (device
+ * memory), and what the runtime reports. */
+skv_status skv_problem_create(const skv_gpu *gpu,
+                              const skv_attention *attention,
+                              const skv_problem_shape *shape,
+                              skv_problem **out_problem);
+
+void skv_problem_destroy(skv_problem *problem);
+
+/* Fresh random inputs from seed: q, k and v drawn from a normal-ish
+ * distribution (sum of four uniforms, mean 0, variance 1), q multiplied by
+ * q_scale (a large one makes the softmax peaky). Every stored token past a
+ * sequence's length is NaN: a kernel that reads one poisons its output. */
+void skv_problem_fill(skv_problem *problem, uint64_t seed, float q_scale);
+
+/* Copies q, k, v and seqlens to the device. */
+skv_status skv_problem_upload(skv_problem *problem);
+
+/* Fills out, lse and workspace on the device with 0xFF bytes (NaN in f16,
+ * bf16 and f32), so anything a kernel fails to write shows. */
+skv_status skv_problem_poison(skv_problem *problem);
+
+/* The decode arguments for the problem's device buffers. */
+skv_decode_args skv_problem_args(const skv_problem *problem);
+
+/* Copies out and lse back to the host. */
+skv_status skv_problem_download(skv_problem *problem);
+
+/* The float64 reference for the (batch, kv head) pairs whose flag in
+ * group_mask ([batch * num_kv_heads]) is set, or for all when it is NULL. */
+void skv_problem_reference(skv_problem *problem, const uint8_t *group_mask);
+
+/* How the downloaded results compare with the reference. */
+typedef struct skv_problem_check {
+  double rel_l2;          /* over every checked row */
+  double worst_row_rel_l2;
+  int worst_row_b, worst_row_h;
+  double worst_lse_err;   /* |lse - ref| / max(1, |ref|), checked rows */
+  int worst_lse_b, worst_lse_h;
+  size_t nonfinite_out;   /* out elements NaN/inf, all rows */
+  size_t bad_lse;         /* lse NaN, or -inf where the reference is not,
+                             or finite where it is -inf */
+  size_t rows_checked;
+  int passed;
+  char message[512];      /* why it failed; empty when passed */
+} skv_problem_check;
+
+/* Compares the rows of the masked groups (NULL: all) with the reference:
+ * every out element of every row finite; the relative L2 error over all
+ * checked rows and of each row within skv_dtype_error_bound; a sequence with
+ * no tokens all zeros and lse exactly -inf; otherwise lse within
+ * bound * max(1, |ref|) (see the explanation in skv_problem.c). */
+void skv_problem_compare(const skv_problem *problem, const uint8_t *group_mask,
+                         skv_problem_check *out_check);
+
+#endif /* SPLITKV_GPU_HARNESS_H */

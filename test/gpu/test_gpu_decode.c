@@ -1,0 +1,449 @@
+/* GPU test: one spec's kernels from a package against the float64 reference
+ * over a grid of shapes.
+ *
+ *   test_gpu_decode PACKAGE SPEC [--seed N] [--case I]
+ *
+ * Every case gets fresh random inputs (seed printed, --seed replays a run,
+ * --case runs one case), NaN in every stored token past a sequence's length,
+ * outputs and workspace poisoned with 0xFF bytes before the call, and every
+ * output element compared (gpu_harness.h, skv_problem_compare). The grid
+ * holds every value the issue lists: seqlen {1, 2, 17, 255, 256, 1000, 4097,
+ * 32768}, batch {1, 3, 8}, splits {1, 2, 7, auto}, both KV orders with a
+ * sequence capacity above the longest sequence, fewer tokens than splits,
+ * empty sequences inside a batch, ragged batches. It is pruned where cost
+ * grows (batch 8 at 32768 tokens only [b, s, h, d]) so one spec takes a few
+ * seconds on an H100. Also checks that a too-small workspace and other bad
+ * arguments are rejected with INVALID_ARGUMENT, launching nothing.
+ *
+ * Exit: 0 all passed, 1 a failure, 2 usage, 77 skipped (no driver or GPU,
+ * or no image for this GPU in the package), printed as "SKIPPED: reason". */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gpu_harness.h"
+
+#define SKIP_RETURN_CODE 77
+
+typedef struct gpu_case {
+  const char *what;
+  int batch;
+  int32_t seqlens[8];
+  int max_seqlen; /* -1: the longest of seqlens */
+  int splits;     /* 0: auto (the spec's choice) */
+  skv_kv_order order;
+  float q_scale;  /* > 1: peaky softmax */
+  int with_lse;
+} gpu_case;
+
+#define MAX_CASES 256
+static gpu_case cases[MAX_CASES];
+static int case_count;
+
+static const int kSplits[] = {1, 2, 7, 0};
+#define SPLIT_CHOICES 4
+
+static void add_case(const char *what, int batch, const int32_t *seqlens,
+                     int max_seqlen, int splits, skv_kv_order order,
+                     float q_scale, int with_lse) {
+  if (case_count == MAX_CASES) {
+    fprintf(stderr, "test_gpu_decode: more than %d cases\n", MAX_CASES);
+    exit(1);
+  }
+  gpu_case *c = &cases[case_count++];
+  c->what = what;
+  c->batch = batch;
+  memcpy(c->seqlens, seqlens, (size_t)batch * sizeof *seqlens);
+  c->max_seqlen = max_seqlen;
+  c->splits = splits;
+  c->order = order;
+  c->q_scale = q_scale;
+  c->with_lse = with_lse;
+}
+
+/* Every sequence of the batch the same length. */
+static void add_uniform(const char *what, int batch, int32_t len, int splits,
+                        skv_kv_order order) {
+  int32_t lens[8];
+  for (int b = 0; b < batch; ++b)
+    lens[b] = len;
+  add_case(what, batch, lens, -1, splits, order, 1.0f, 1);
+}
+
+/* Each ragged shape with every split choice, in both orders or alternating. */
+static void add_ragged(const char *what, int batch, const int32_t *lens,
+                       int max_seqlen, int both_orders) {
+  for (int s = 0; s < SPLIT_CHOICES; ++s) {
+    if (both_orders) {
+      add_case(what, batch, lens, max_seqlen, kSplits[s], SKV_ORDER_BSHD, 1, 1);
+      add_case(what, batch, lens, max_seqlen, kSplits[s], SKV_ORDER_BHSD, 1, 1);
+    } else {
+      add_case(what, batch, lens, max_seqlen, kSplits[s], (skv_kv_order)(s & 1),
+               1, 1);
+    }
+  }
+}
+
+static void build_grid(void) {
+  static const int32_t kShort[] = {1, 2, 17, 255, 256, 1000, 4097};
+  const int short_count = (int)(sizeof kShort / sizeof kShort[0]);
+
+  /* Batch 1 and 3, every length up to 4097 x every split x both orders. */
+  for (int i = 0; i < short_count; ++i)
+    for (int batch = 1; batch <= 3; batch += 2)
+      for (int s = 0; s < SPLIT_CHOICES; ++s) {
+        add_uniform("uniform", batch, kShort[i], kSplits[s], SKV_ORDER_BSHD);
+        add_uniform("uniform", batch, kShort[i], kSplits[s], SKV_ORDER_BHSD);
+      }
+  /* Batch 8: the lengths where chunking changes, order alternating. */
+  static const int32_t kBatch8[] = {1, 17, 256, 1000, 4097};
+  for (int i = 0; i < 5; ++i)
+    for (int s = 0; s < SPLIT_CHOICES; ++s)
+      add_uniform("uniform", 8, kBatch8[i], kSplits[s], (skv_kv_order)(s & 1));
+
+  /* 32768 tokens: batch 1 fully, 3 and 8 pruned. */
+  for (int s = 0; s < SPLIT_CHOICES; ++s) {
+    add_uniform("long", 1, 32768, kSplits[s], SKV_ORDER_BSHD);
+    add_uniform("long", 1, 32768, kSplits[s], SKV_ORDER_BHSD);
+  }
+  add_uniform("long", 3, 32768, 0, SKV_ORDER_BHSD);
+  add_uniform("long", 3, 32768, 7, SKV_ORDER_BHSD);
+  add_uniform("long", 8, 32768, 0, SKV_ORDER_BSHD);
+  add_uniform("long", 8, 32768, 7, SKV_ORDER_BSHD);
+
+  /* Fewer tokens than splits, with chunks of one token and empty ones. */
+  add_case("len<splits", 3, (int32_t[]){5, 6, 3}, -1, 7, SKV_ORDER_BSHD, 1, 1);
+  add_case("len<splits", 3, (int32_t[]){5, 6, 3}, -1, 7, SKV_ORDER_BHSD, 1, 1);
+
+  /* Empty sequences inside a batch, and batches of nothing but. */
+  add_ragged("zero-len", 3, (int32_t[]){0, 17, 1000}, -1, 1);
+  add_ragged("zero-len", 8, (int32_t[]){0, 1, 2, 0, 255, 4097, 17, 0}, -1, 0);
+  for (int s = 0; s < SPLIT_CHOICES; ++s) {
+    add_case("all-empty", 3, (int32_t[]){0, 0, 0}, -1, kSplits[s],
+             SKV_ORDER_BSHD, 1, 1);
+    add_case("all-empty", 3, (int32_t[]){0, 0, 0}, 16, kSplits[s],
+             SKV_ORDER_BHSD, 1, 1);
+  }
+
+  /* Ragged: each sequence its own length. */
+  static const int32_t kRagged8[] = {4097, 1, 17, 1000, 2, 255, 256, 3001};
+  add_ragged("ragged", 8, kRagged8, -1, 1);
+  add_ragged("ragged", 3, (int32_t[]){1, 4097, 300}, -1, 0);
+
+  /* max_seqlen is an upper bound: well above every length. */
+  add_case("loose-max", 3, (int32_t[]){17, 5, 9}, 1000, 0, SKV_ORDER_BSHD, 1, 1);
+  add_case("loose-max", 3, (int32_t[]){17, 5, 9}, 1000, 7, SKV_ORDER_BHSD, 1, 1);
+  add_case("loose-max", 3, (int32_t[]){17, 5, 9}, 1000, 1, SKV_ORDER_BSHD, 1, 1);
+
+  /* Peaky softmax (q x 8: scores of std 8): chunk maxima far apart. */
+  for (int s = 0; s < SPLIT_CHOICES; ++s)
+    add_case("peaky", 1, (int32_t[]){4097}, -1, kSplits[s],
+             (skv_kv_order)(s & 1), 8.0f, 1);
+  add_case("peaky", 8, kRagged8, -1, 0, SKV_ORDER_BHSD, 8.0f, 1);
+
+  /* lse NULL: the runtime points the kernels' lse at workspace. */
+  for (int s = 0; s < SPLIT_CHOICES; ++s)
+    add_case("no-lse", 3, (int32_t[]){1000, 1, 255}, -1, kSplits[s],
+             (skv_kv_order)(s & 1), 1.0f, 0);
+}
+
+/* ---- running ------------------------------------------------------------------ */
+
+static void print_status(const char *what, skv_status status) {
+  printf("FAIL: %s: %s: %s\n", what,
+         skv_status_code_name(skv_status_code_of(status)),
+         skv_status_message(status));
+  skv_status_free(status);
+}
+
+static void format_seqlens(const gpu_case *c, char *buf, size_t size) {
+  size_t used = 0;
+  int same = 1;
+  for (int b = 1; b < c->batch; ++b)
+    same &= c->seqlens[b] == c->seqlens[0];
+  if (same) {
+    snprintf(buf, size, "%d", c->seqlens[0]);
+    return;
+  }
+  buf[0] = '\0';
+  for (int b = 0; b < c->batch && used < size; ++b)
+    used += (size_t)snprintf(buf + used, size - used, "%s%d", b ? "," : "",
+                             c->seqlens[b]);
+}
+
+/* Runs one case. Returns 0 passed, 1 failed, -1 a CUDA error that leaves
+ * the context unusable (the run stops). */
+static int run_case(const skv_gpu *gpu, const skv_attention *attention,
+                    CUstream stream, int index, uint64_t seed) {
+  const gpu_case *c = &cases[index];
+  skv_problem_shape shape;
+  memset(&shape, 0, sizeof shape);
+  shape.batch = c->batch;
+  shape.seqlens = c->seqlens;
+  shape.max_seqlen = c->max_seqlen;
+  if (shape.max_seqlen < 0)
+    for (int b = 0; b < c->batch; ++b)
+      if (c->seqlens[b] > shape.max_seqlen)
+        shape.max_seqlen = c->seqlens[b];
+  /* Capacity above the longest sequence, by an amount that is no multiple
+   * of a tile, so strides and padding are non-trivial. */
+  shape.seq_capacity = shape.max_seqlen + 7;
+  shape.order = c->order;
+  shape.num_splits = c->splits;
+  shape.with_lse = c->with_lse;
+
+  char lens[96];
+  format_seqlens(c, lens, sizeof lens);
+  printf("[%3d/%d] %-10s batch %d seqlen %s", index + 1, case_count, c->what,
+         c->batch, lens);
+  if (c->max_seqlen >= 0)
+    printf(" max_seqlen %d", c->max_seqlen);
+  if (c->splits)
+    printf(" splits %d", c->splits);
+  else
+    printf(" splits auto");
+
+  skv_problem *p = NULL;
+  skv_status status = skv_problem_create(gpu, attention, &shape, &p);
+  if (status) {
+    printf("\n");
+    print_status("creating the problem", status);
+    return 1;
+  }
+  printf(" (runs %d) %s%s%s\n", p->num_splits_used, skv_kv_order_name(c->order),
+         c->q_scale != 1.0f ? " peaky" : "", c->with_lse ? "" : " lse=NULL");
+  fflush(stdout);
+
+  skv_problem_fill(p, seed, c->q_scale);
+  status = skv_problem_upload(p);
+  if (!status)
+    status = skv_problem_poison(p);
+  int result = 1;
+  if (status) {
+    print_status("setting up", status);
+    goto done;
+  }
+  skv_decode_args args = skv_problem_args(p);
+  status = skv_attention_decode(attention, &args, stream);
+  if (status) {
+    print_status("skv_attention_decode", status);
+    goto done;
+  }
+  status = skv_gpu_status(gpu, gpu->cu.cuStreamSynchronize(stream),
+                          "cuStreamSynchronize after decode", __FILE__,
+                          __LINE__);
+  if (!status)
+    status = skv_problem_download(p);
+  if (status) {
+    print_status("running the kernels", status);
+    result = -1;
+    goto done;
+  }
+  skv_problem_reference(p, NULL);
+  skv_problem_check check;
+  skv_problem_compare(p, NULL, &check);
+  printf("        rel_l2 %.2e  worst row %.2e (b %d h %d)  lse %.2e  %s\n",
+         check.rel_l2, check.worst_row_rel_l2, check.worst_row_b,
+         check.worst_row_h, check.worst_lse_err, check.passed ? "OK" : "FAIL");
+  if (!check.passed)
+    printf("FAIL: case %d (seed 0x%016llx): %s\n", index + 1,
+           (unsigned long long)seed, check.message);
+  result = check.passed ? 0 : 1;
+done:
+  skv_problem_destroy(p);
+  return result;
+}
+
+/* Expects INVALID_ARGUMENT from a decode call; reports and counts others. */
+static int expect_invalid(const skv_attention *attention,
+                          const skv_decode_args *args, CUstream stream,
+                          const char *what) {
+  skv_status status = skv_attention_decode(attention, args, stream);
+  if (skv_status_code_of(status) == SKV_CODE_INVALID_ARGUMENT) {
+    printf("  %-34s INVALID_ARGUMENT: %s\n", what, skv_status_message(status));
+    skv_status_free(status);
+    return 0;
+  }
+  printf("FAIL: %s: want INVALID_ARGUMENT, got %s%s%s\n", what,
+         skv_status_code_name(skv_status_code_of(status)),
+         status ? ": " : "", status ? skv_status_message(status) : "");
+  skv_status_free(status);
+  return 1;
+}
+
+/* Bad calls are rejected before anything runs: the poisoned output stays
+ * poisoned. */
+static int run_argument_errors(const skv_gpu *gpu,
+                               const skv_attention *attention,
+                               CUstream stream) {
+  printf("argument errors\n");
+  skv_problem_shape shape = {2, (int32_t[]){1000, 1000}, 1000, 1000,
+                             SKV_ORDER_BSHD, 7, 1};
+  skv_problem *p = NULL;
+  skv_status status = skv_problem_create(gpu, attention, &shape, &p);
+  if (status) {
+    print_status("creating the problem", status);
+    return 1;
+  }
+  int failures = 0;
+  status = skv_problem_upload(p);
+  if (!status)
+    status = skv_problem_poison(p);
+  if (status) {
+    print_status("setting up", status);
+    skv_problem_destroy(p);
+    return 1;
+  }
+  if (p->workspace_size <= 16) {
+    printf("FAIL: workspace for 7 splits is %zu bytes, expected partial "
+           "results to need more\n", p->workspace_size);
+    ++failures;
+  }
+  const skv_decode_args good = skv_problem_args(p);
+  skv_decode_args args = good;
+  args.workspace_size = 16;
+  failures += expect_invalid(attention, &args, stream, "workspace of 16 bytes");
+  args = good;
+  args.lse = NULL;
+  args.workspace_size = p->workspace_size - 1;
+  failures += expect_invalid(attention, &args, stream,
+                             "lse NULL, workspace 1 byte short");
+  args = good;
+  args.workspace = NULL;
+  args.workspace_size = 0;
+  failures += expect_invalid(attention, &args, stream, "workspace NULL");
+  args = good;
+  args.num_q_heads += 1;
+  failures += expect_invalid(attention, &args, stream, "num_q_heads mismatch");
+
+  status = skv_gpu_status(gpu, gpu->cu.cuStreamSynchronize(stream),
+                          "cuStreamSynchronize", __FILE__, __LINE__);
+  if (!status)
+    status = skv_problem_download(p);
+  if (status) {
+    print_status("reading back", status);
+    ++failures;
+  } else {
+    for (size_t i = 0; i < p->out_elems; ++i)
+      if (p->out[i] != 0xFFFF) {
+        printf("FAIL: a rejected call wrote out[%zu] = 0x%04x\n", i, p->out[i]);
+        ++failures;
+        break;
+      }
+  }
+  skv_problem_destroy(p);
+  return failures;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: test_gpu_decode PACKAGE SPEC [--seed N] [--case I]\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    usage();
+    return 2;
+  }
+  const char *package_path = argv[1];
+  const char *spec_name = argv[2];
+  uint64_t base_seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
+  int only_case = 0;
+  for (int i = 3; i < argc; ++i) {
+    if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+      base_seed = strtoull(argv[++i], NULL, 0);
+    } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc) {
+      only_case = atoi(argv[++i]);
+    } else {
+      usage();
+      return 2;
+    }
+  }
+
+  skv_gpu gpu;
+  skv_status status = skv_gpu_open(&gpu);
+  if (skv_status_code_of(status) == SKV_CODE_NO_DRIVER) {
+    printf("SKIPPED: %s\n", skv_status_message(status));
+    skv_status_free(status);
+    return SKIP_RETURN_CODE;
+  }
+  if (status) {
+    print_status("opening the GPU", status);
+    return 1;
+  }
+  printf("device %s (sm_%d%d, %d SMs), driver %d\n", gpu.name, gpu.cc_major,
+         gpu.cc_minor, gpu.sm_count, gpu.driver_version);
+
+  int exit_code = 1;
+  skv_package *package = NULL;
+  skv_attention *attention = NULL;
+  CUstream stream = NULL;
+  status = skv_package_open_file(package_path, &package);
+  if (status) {
+    print_status(package_path, status);
+    goto done;
+  }
+  status = skv_attention_create(package, spec_name, &attention);
+  if (skv_status_code_of(status) == SKV_CODE_UNSUPPORTED) {
+    printf("SKIPPED: %s\n", skv_status_message(status));
+    skv_status_free(status);
+    exit_code = SKIP_RETURN_CODE;
+    goto done;
+  }
+  if (status) {
+    print_status(spec_name, status);
+    goto done;
+  }
+  status = skv_gpu_status(&gpu, gpu.cu.cuStreamCreate(&stream, 0),
+                          "cuStreamCreate", __FILE__, __LINE__);
+  if (status) {
+    print_status("creating a stream", status);
+    goto done;
+  }
+  const skv_pkg_spec *spec = skv_attention_spec(attention);
+  printf("spec %s: %s, head_dim %u, q heads %u, kv heads %u, scale %g, "
+         "splits %s\n",
+         spec->name, spec->dtype == SKV_DTYPE_BF16 ? "bf16" : "f16",
+         spec->head_dim, spec->num_q_heads, spec->num_kv_heads,
+         (double)spec->softmax_scale, spec->splits ? "fixed" : "auto");
+  printf("seed 0x%016llx (replay with --seed 0x%016llx)\n",
+         (unsigned long long)base_seed, (unsigned long long)base_seed);
+
+  build_grid();
+  if (only_case < 0 || only_case > case_count) {
+    fprintf(stderr, "--case %d: cases are 1..%d\n", only_case, case_count);
+    exit_code = 2;
+    goto done;
+  }
+  int failures = only_case ? 0 : run_argument_errors(&gpu, attention, stream);
+  int passed = 0, run = 0;
+  double start = skv_host_ms();
+  for (int i = 0; i < case_count; ++i) {
+    if (only_case && i + 1 != only_case)
+      continue;
+    ++run;
+    int result = run_case(&gpu, attention, stream, i,
+                          skv_seed_mix(base_seed, (uint64_t)i));
+    if (result == 0)
+      ++passed;
+    else
+      ++failures;
+    if (result < 0) {
+      printf("FAIL: stopping: the CUDA context is unusable after that error\n");
+      break;
+    }
+  }
+  printf("%s: %d of %d cases passed, %d failure(s), %.1f s\n",
+         failures ? "FAIL" : "PASS", passed, run, failures,
+         (skv_host_ms() - start) * 1e-3);
+  exit_code = failures ? 1 : 0;
+
+done:
+  if (stream)
+    gpu.cu.cuStreamDestroy(stream);
+  skv_attention_destroy(attention);
+  skv_package_destroy(package);
+  skv_gpu_close(&gpu);
+  return exit_code;
+}
