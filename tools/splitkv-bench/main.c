@@ -3,7 +3,7 @@
  *
  *   splitkv-bench PACKAGE SPEC --seqlen N[,N...] [--batch N[,N...]]
  *                 [--splits N] [--layout bshd|bhsd] [--iters N]
- *                 [--repeats N] [--seed N]
+ *                 [--repeats N] [--seed N] [--launches]
  *
  * Method (DESIGN.md, as the anchors measured the peers):
  *  - Copy bandwidth: cuMemcpyDtoDAsync of a 2 GiB buffer (halved until it
@@ -11,11 +11,13 @@
  *  - Each shape (every batch x every seqlen, all sequences that long):
  *    random inputs, one decode call checked against the reference (every
  *    (batch, kv head) pair, or a random subset including the first and last
- *    pair when the reference would take too long); then back-to-back
- *    launches timed with CUDA events, rotating among enough copies of K and
- *    V that they total >= 256 MiB (at least two), so every launch reads its
- *    KV cold from HBM, not from the 50 MB L2; median over repeats of the
- *    per-launch time of one timed loop.
+ *    pair when the reference would take too long); then a loop of decode
+ *    calls captured once into a CUDA graph and replayed, each replay timed
+ *    with CUDA events, rotating among enough copies of K and V that they
+ *    total >= 256 MiB (at least two), so every call reads its KV cold from
+ *    HBM, not from the 50 MB L2; the time is the median over replays of
+ *    replay time / calls per loop. --launches times the same loop as plain
+ *    back-to-back launches instead (host launch cost included).
  *  - GB/s counts the K and V bytes only, 2 * batch * kv_heads * seqlen *
  *    head_dim * sizeof(dtype), the bytes a decode step must read, as the
  *    floor in DESIGN.md and anchors/ does; q, out and lse are left out (they
@@ -51,6 +53,7 @@ typedef struct bench_options {
   int iters;           /* launches per timed loop; 0: picked per shape */
   int repeats;         /* timed loops per shape */
   uint64_t seed;
+  int launches;        /* time plain launches instead of graph replays */
 } bench_options;
 
 typedef struct bench_result {
@@ -67,7 +70,8 @@ static void die_usage(const char *why) {
           "usage: splitkv-bench PACKAGE SPEC --seqlen N[,N...] "
           "[--batch N[,N...]]\n"
           "                     [--splits N] [--layout bshd|bhsd] "
-          "[--iters N] [--repeats N] [--seed N]\n",
+          "[--iters N] [--repeats N] [--seed N]\n"
+          "                     [--launches]\n",
           why);
   exit(2);
 }
@@ -117,6 +121,10 @@ static void parse_options(int argc, char **argv, bench_options *o) {
       else
         die_usage("too many arguments");
       ++positional;
+      continue;
+    }
+    if (strcmp(arg, "--launches") == 0) {
+      o->launches = 1;
       continue;
     }
     if (!value)
@@ -296,6 +304,78 @@ static int pick_iters(int requested, int sets) {
   return iters;
 }
 
+/* Enqueues one loop: iters decode calls, call i reading KV set i % sets. */
+static skv_status enqueue_loop(const skv_attention *attention, CUstream stream,
+                               const skv_problem *p, const CUdeviceptr *k,
+                               const CUdeviceptr *v, int sets, int iters) {
+  skv_decode_args args = skv_problem_args(p);
+  for (int i = 0; i < iters; ++i) {
+    args.k = (const void *)(uintptr_t)k[i % sets];
+    args.v = (const void *)(uintptr_t)v[i % sets];
+    SKV_RETURN_IF_ERROR_PLAIN(skv_attention_decode(attention, &args, stream));
+  }
+  return SKV_OK;
+}
+
+/* Times o->repeats loops into times[] (microseconds per call), after one
+ * untimed loop (clocks, TLB, graph upload). */
+static skv_status time_loops(const skv_gpu *gpu,
+                             const skv_attention *attention, CUstream stream,
+                             CUevent start, CUevent stop, const skv_problem *p,
+                             const CUdeviceptr *k, const CUdeviceptr *v,
+                             int sets, int iters, const bench_options *o,
+                             double *times) {
+  CUgraph graph = NULL;
+  CUgraphExec exec = NULL;
+  skv_status status = SKV_OK;
+  if (!o->launches) {
+    status = skv_gpu_status(
+        gpu,
+        gpu->cu.cuStreamBeginCapture(stream,
+                                     CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+        "cuStreamBeginCapture", __FILE__, __LINE__);
+    if (!status) {
+      status = enqueue_loop(attention, stream, p, k, v, sets, iters);
+      /* End the capture whatever happened, or the stream stays capturing. */
+      skv_status end = skv_gpu_status(
+          gpu, gpu->cu.cuStreamEndCapture(stream, &graph),
+          "cuStreamEndCapture", __FILE__, __LINE__);
+      if (!status)
+        status = end;
+      else
+        skv_status_free(end);
+    }
+    if (!status)
+      status = skv_gpu_status(gpu, gpu->cu.cuGraphInstantiate(&exec, graph, 0),
+                              "cuGraphInstantiate", __FILE__, __LINE__);
+  }
+  for (int r = -1; r < o->repeats && !status; ++r) {
+    status = skv_gpu_status(gpu, gpu->cu.cuEventRecord(start, stream),
+                            "cuEventRecord", __FILE__, __LINE__);
+    if (!status)
+      status = exec ? skv_gpu_status(gpu, gpu->cu.cuGraphLaunch(exec, stream),
+                                     "cuGraphLaunch", __FILE__, __LINE__)
+                    : enqueue_loop(attention, stream, p, k, v, sets, iters);
+    if (!status)
+      status = skv_gpu_status(gpu, gpu->cu.cuEventRecord(stop, stream),
+                              "cuEventRecord", __FILE__, __LINE__);
+    if (!status)
+      status = skv_gpu_status(gpu, gpu->cu.cuEventSynchronize(stop),
+                              "cuEventSynchronize", __FILE__, __LINE__);
+    float ms = 0;
+    if (!status)
+      status = skv_gpu_status(gpu, gpu->cu.cuEventElapsedTime(&ms, start, stop),
+                              "cuEventElapsedTime", __FILE__, __LINE__);
+    if (!status && r >= 0)
+      times[r] = (double)ms * 1e3 / iters;
+  }
+  if (exec)
+    gpu->cu.cuGraphExecDestroy(exec);
+  if (graph)
+    gpu->cu.cuGraphDestroy(graph);
+  return status;
+}
+
 static skv_status time_shape(const skv_gpu *gpu, const skv_attention *attention,
                              CUstream stream, CUevent start, CUevent stop,
                              const skv_problem *p, const bench_options *o,
@@ -339,34 +419,14 @@ static skv_status time_shape(const skv_gpu *gpu, const skv_attention *attention,
   }
   if (status)
     goto done;
-  printf("  timing: %d KV set(s) of %.1f MB (%.0f MB in all), %d launches "
-         "per loop, median of %d loops\n",
+  printf("  timing: %d KV set(s) of %.1f MB (%.0f MB in all), loops of %d "
+         "calls as %s, median of %d\n",
          sets, 2.0 * (double)kv_bytes / 1e6, 2.0 * (double)kv_bytes * sets / 1e6,
-         iters, o->repeats);
+         iters, o->launches ? "plain launches" : "CUDA graph replays",
+         o->repeats);
 
-  skv_decode_args args = skv_problem_args(p);
-  /* One untimed loop first: module load, clocks, TLB. */
-  for (int r = -1; r < o->repeats && !status; ++r) {
-    status = skv_gpu_status(gpu, gpu->cu.cuEventRecord(start, stream),
-                            "cuEventRecord", __FILE__, __LINE__);
-    for (int i = 0; i < iters && !status; ++i) {
-      args.k = (const void *)(uintptr_t)k[i % sets];
-      args.v = (const void *)(uintptr_t)v[i % sets];
-      status = skv_attention_decode(attention, &args, stream);
-    }
-    if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuEventRecord(stop, stream),
-                              "cuEventRecord", __FILE__, __LINE__);
-    if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuEventSynchronize(stop),
-                              "cuEventSynchronize", __FILE__, __LINE__);
-    float ms = 0;
-    if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuEventElapsedTime(&ms, start, stop),
-                              "cuEventElapsedTime", __FILE__, __LINE__);
-    if (r >= 0)
-      times[r] = (double)ms * 1e3 / iters;
-  }
+  status = time_loops(gpu, attention, stream, start, stop, p, k, v, sets,
+                      iters, o, times);
   if (!status)
     result->us = median(times, o->repeats);
 
