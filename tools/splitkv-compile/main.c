@@ -20,6 +20,7 @@ typedef struct options {
   const char *cuda_root;
   int targets[SKV_MAX_TARGETS]; /* --target: overrides the specs' targets */
   int num_targets;
+  const char *only_spec; /* --spec: compile just this one */
   const char **inputs;
   int num_inputs;
 } options;
@@ -38,6 +39,7 @@ static void usage(FILE *f) {
         "                   <first spec name>.skvpkg for packages)\n"
         "  --target=LIST    sm_80,sm_90,...: build these targets instead of\n"
         "                   each spec's own\n"
+        "  --spec=NAME      compile only the spec called NAME\n"
         "  --cuda=DIR       CUDA toolkit (libdevice), default " SKV_DEFAULT_CUDA_ROOT "\n"
         "  -h, --help       this text\n",
         f);
@@ -92,6 +94,8 @@ static int parse_args(int argc, char **argv, options *opt) {
     } else if (!strncmp(a, "--target=", 9)) {
       if (parse_targets(a + 9, opt))
         return 1;
+    } else if (!strncmp(a, "--spec=", 7)) {
+      opt->only_spec = a + 7;
     } else if (!strncmp(a, "--cuda=", 7)) {
       opt->cuda_root = a + 7;
     } else if (a[0] == '-' && a[1] != '\0') {
@@ -113,7 +117,17 @@ static skv_status parse_specs(const options *opt, skv_spec_list *all) {
     skv_spec_list_destroy(list);
     SKV_RETURN_IF_ERROR_PLAIN(s);
   }
-  return SKV_OK;
+  if (!opt->only_spec)
+    return SKV_OK;
+  for (int i = 0; i < all->count; ++i) {
+    if (!strcmp(all->specs[i].name, opt->only_spec)) {
+      all->specs[0] = all->specs[i];
+      all->count = 1;
+      return SKV_OK;
+    }
+  }
+  return SKV_ERROR(SKV_CODE_NOT_FOUND, "splitkv-compile: error: --spec: no spec named '%s' in the input files",
+                   opt->only_spec);
 }
 
 /* The targets one spec is built for: --target, else its own. */
