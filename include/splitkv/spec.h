@@ -34,7 +34,8 @@ typedef struct skv_spec {
   int num_targets;          /* >= 1 */
   float softmax_scale;      /* > 0; default 1/sqrt(head_dim) */
   char file[256];           /* where the spec was written, for messages */
-  int line;
+  int line;                 /* 1-based position of the spec's name value */
+  int column;
 } skv_spec;
 
 typedef struct skv_spec_list {
@@ -56,7 +57,8 @@ skv_status skv_spec_parse_string(const char *text, size_t size,
 void skv_spec_list_destroy(skv_spec_list *list);
 
 /* Appends src's specs to dst (both caller-owned), rejecting a name that dst
- * already has (PARSE_ERROR naming both places). */
+ * already has (PARSE_ERROR naming both places as file:line:col; no source
+ * line, as the files' text is gone by then). dst is unchanged on failure. */
 skv_status skv_spec_list_append(skv_spec_list *dst, const skv_spec_list *src);
 
 /* "bf16" / "f16". */
