@@ -366,7 +366,7 @@ void skv_problem_compare(const skv_problem *p, const uint8_t *group_mask,
         diff2 += (row[d] - ref[d]) * (row[d] - ref[d]);
         norm2 += ref[d] * ref[d];
       }
-      if (!(err <= c->worst_row_rel_l2) || c->worst_row_b < 0) {
+      if (err > c->worst_row_rel_l2 || c->worst_row_b < 0) {
         c->worst_row_rel_l2 = err;
         c->worst_row_b = b;
         c->worst_row_h = h;
@@ -382,13 +382,16 @@ void skv_problem_compare(const skv_problem *p, const uint8_t *group_mask,
       if (want == -INFINITY || got == -INFINITY || !isfinite(got)) {
         if (got != want) {
           ++c->bad_lse;
+          c->worst_lse_err = INFINITY;
+          c->worst_lse_b = b;
+          c->worst_lse_h = h;
           skv_check_fail(c, "lse[b=%d, h=%d] (seqlen %d) is %g, want %g", b, h,
                          p->seqlens[b], got, want);
         }
         continue;
       }
       double lse_err = skv_lse_error(got, want);
-      if (!(lse_err <= c->worst_lse_err) || c->worst_lse_b < 0) {
+      if (lse_err > c->worst_lse_err || c->worst_lse_b < 0) {
         c->worst_lse_err = lse_err;
         c->worst_lse_b = b;
         c->worst_lse_h = h;

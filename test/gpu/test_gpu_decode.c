@@ -1,10 +1,11 @@
 /* GPU test: one spec's kernels from a package against the float64 reference
  * over a grid of shapes.
  *
- *   test_gpu_decode PACKAGE SPEC [--seed N] [--case I]
+ *   test_gpu_decode PACKAGE SPEC [--seed N] [--case I | --every N]
  *
  * Every case gets fresh random inputs (seed printed, --seed replays a run,
- * --case runs one case), NaN in every stored token past a sequence's length,
+ * --case runs one case, --every N every Nth from the first: a sample of
+ * all kinds of case, for runs under compute-sanitizer), NaN in every stored token past a sequence's length,
  * outputs and workspace poisoned with 0xFF bytes before the call, and every
  * output element compared (gpu_harness.h, skv_problem_compare). The grid
  * holds every value the issue lists: seqlen {1, 2, 17, 255, 256, 1000, 4097,
@@ -341,7 +342,8 @@ static int run_argument_errors(const skv_gpu *gpu,
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: test_gpu_decode PACKAGE SPEC [--seed N] [--case I]\n");
+  fprintf(stderr, "usage: test_gpu_decode PACKAGE SPEC [--seed N] "
+                  "[--case I | --every N]\n");
 }
 
 int main(int argc, char **argv) {
@@ -353,11 +355,18 @@ int main(int argc, char **argv) {
   const char *spec_name = argv[2];
   uint64_t base_seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
   int only_case = 0;
+  int every = 1;
   for (int i = 3; i < argc; ++i) {
     if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
       base_seed = strtoull(argv[++i], NULL, 0);
     } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc) {
       only_case = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--every") == 0 && i + 1 < argc) {
+      every = atoi(argv[++i]);
+      if (every < 1) {
+        usage();
+        return 2;
+      }
     } else {
       usage();
       return 2;
@@ -423,7 +432,7 @@ int main(int argc, char **argv) {
   int passed = 0, run = 0;
   double start = skv_host_ms();
   for (int i = 0; i < case_count; ++i) {
-    if (only_case && i + 1 != only_case)
+    if ((only_case && i + 1 != only_case) || i % every != 0)
       continue;
     ++run;
     int result = run_case(&gpu, attention, stream, i,
