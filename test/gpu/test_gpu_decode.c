@@ -1,7 +1,9 @@
 /* GPU test: one spec's kernels from a package against the float64 reference
  * over a grid of shapes.
  *
- *   test_gpu_decode PACKAGE SPEC [--seed N] [--case I | --every N]
+ *   test_gpu_decode PACKAGE SPEC|all [--seed N] [--case I | --every N]
+ *
+ * "all" runs every spec the package holds (a spec file may hold several).
  *
  * Every case gets fresh random inputs (seed printed, --seed replays a run,
  * --case runs one case, --every N every Nth from the first: a sample of
@@ -341,8 +343,55 @@ static int run_argument_errors(const skv_gpu *gpu,
   return failures;
 }
 
+/* Runs the grid for one spec of the package: 0 passed, 1 failed, 77 no
+ * image for this GPU. */
+static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
+                    const char *spec_name, uint64_t base_seed, int only_case,
+                    int every) {
+  skv_attention *attention = NULL;
+  skv_status status = skv_attention_create(package, spec_name, &attention);
+  if (skv_status_code_of(status) == SKV_CODE_UNSUPPORTED) {
+    printf("SKIPPED: %s\n", skv_status_message(status));
+    skv_status_free(status);
+    return SKIP_RETURN_CODE;
+  }
+  if (status) {
+    print_status(spec_name, status);
+    return 1;
+  }
+  const skv_pkg_spec *spec = skv_attention_spec(attention);
+  printf("spec %s: %s, head_dim %u, q heads %u, kv heads %u, scale %g, "
+         "splits %s\n",
+         spec->name, spec->dtype == SKV_DTYPE_BF16 ? "bf16" : "f16",
+         spec->head_dim, spec->num_q_heads, spec->num_kv_heads,
+         (double)spec->softmax_scale, spec->splits ? "fixed" : "auto");
+  int failures = only_case ? 0 : run_argument_errors(gpu, attention, stream);
+  int passed = 0, run = 0;
+  double start = skv_host_ms();
+  for (int i = 0; i < case_count; ++i) {
+    if ((only_case && i + 1 != only_case) || i % every != 0)
+      continue;
+    ++run;
+    int result = run_case(gpu, attention, stream, i,
+                          skv_seed_mix(base_seed, (uint64_t)i));
+    if (result == 0)
+      ++passed;
+    else
+      ++failures;
+    if (result < 0) {
+      printf("FAIL: stopping: the CUDA context is unusable after that error\n");
+      break;
+    }
+  }
+  printf("%s: %s: %d of %d cases passed, %d failure(s), %.1f s\n",
+         failures ? "FAIL" : "PASS", spec->name, passed, run, failures,
+         (skv_host_ms() - start) * 1e-3);
+  skv_attention_destroy(attention);
+  return failures ? 1 : 0;
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: test_gpu_decode PACKAGE SPEC [--seed N] "
+  fprintf(stderr, "usage: test_gpu_decode PACKAGE SPEC|all [--seed N] "
                   "[--case I | --every N]\n");
 }
 
@@ -389,22 +438,10 @@ int main(int argc, char **argv) {
 
   int exit_code = 1;
   skv_package *package = NULL;
-  skv_attention *attention = NULL;
   CUstream stream = NULL;
   status = skv_package_open_file(package_path, &package);
   if (status) {
     print_status(package_path, status);
-    goto done;
-  }
-  status = skv_attention_create(package, spec_name, &attention);
-  if (skv_status_code_of(status) == SKV_CODE_UNSUPPORTED) {
-    printf("SKIPPED: %s\n", skv_status_message(status));
-    skv_status_free(status);
-    exit_code = SKIP_RETURN_CODE;
-    goto done;
-  }
-  if (status) {
-    print_status(spec_name, status);
     goto done;
   }
   status = skv_gpu_status(&gpu, gpu.cu.cuStreamCreate(&stream, 0),
@@ -413,48 +450,29 @@ int main(int argc, char **argv) {
     print_status("creating a stream", status);
     goto done;
   }
-  const skv_pkg_spec *spec = skv_attention_spec(attention);
-  printf("spec %s: %s, head_dim %u, q heads %u, kv heads %u, scale %g, "
-         "splits %s\n",
-         spec->name, spec->dtype == SKV_DTYPE_BF16 ? "bf16" : "f16",
-         spec->head_dim, spec->num_q_heads, spec->num_kv_heads,
-         (double)spec->softmax_scale, spec->splits ? "fixed" : "auto");
   printf("seed 0x%016llx (replay with --seed 0x%016llx)\n",
          (unsigned long long)base_seed, (unsigned long long)base_seed);
-
   build_grid();
   if (only_case < 0 || only_case > case_count) {
     fprintf(stderr, "--case %d: cases are 1..%d\n", only_case, case_count);
     exit_code = 2;
     goto done;
   }
-  int failures = only_case ? 0 : run_argument_errors(&gpu, attention, stream);
-  int passed = 0, run = 0;
-  double start = skv_host_ms();
-  for (int i = 0; i < case_count; ++i) {
-    if ((only_case && i + 1 != only_case) || i % every != 0)
-      continue;
-    ++run;
-    int result = run_case(&gpu, attention, stream, i,
-                          skv_seed_mix(base_seed, (uint64_t)i));
-    if (result == 0)
-      ++passed;
-    else
-      ++failures;
-    if (result < 0) {
-      printf("FAIL: stopping: the CUDA context is unusable after that error\n");
-      break;
-    }
+  /* "all": every spec the package holds (a file may hold several). */
+  int all = strcmp(spec_name, "all") == 0;
+  uint32_t count = all ? skv_package_spec_count(package) : 1;
+  int skipped = 0, failed = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const char *name = all ? skv_package_spec_at(package, i)->name : spec_name;
+    int result = run_spec(&gpu, package, stream, name, base_seed, only_case, every);
+    skipped += result == SKIP_RETURN_CODE;
+    failed += result != 0 && result != SKIP_RETURN_CODE;
   }
-  printf("%s: %d of %d cases passed, %d failure(s), %.1f s\n",
-         failures ? "FAIL" : "PASS", passed, run, failures,
-         (skv_host_ms() - start) * 1e-3);
-  exit_code = failures ? 1 : 0;
+  exit_code = failed ? 1 : skipped == (int)count ? SKIP_RETURN_CODE : 0;
 
 done:
   if (stream)
     gpu.cu.cuStreamDestroy(stream);
-  skv_attention_destroy(attention);
   skv_package_destroy(package);
   skv_gpu_close(&gpu);
   return exit_code;
