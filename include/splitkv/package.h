@@ -38,14 +38,16 @@ skv_status skv_package_builder_add_spec(skv_package_builder *builder,
                                         const skv_pkg_spec *record,
                                         uint32_t *out_index);
 
-/* Adds a code image (size bytes, copied) for spec spec_index, built for
- * compute capability sm (e.g. 90). PTX text may come with or without its
- * terminating NUL; the package always holds it with one. Errors:
- * INVALID_ARGUMENT for an unknown spec index or kind, an sm outside [10, 999],
- * an empty image, or a second image of the same kind and sm for the spec. */
+/* Adds a code image (size bytes, copied) for spec spec_index: record gives
+ * its kind, target sm (e.g. 90) and the kernels' resources (copied; offset
+ * and size are ignored: the writer fills them). PTX text may come with or
+ * without its terminating NUL; the package always holds it with one.
+ * Errors: INVALID_ARGUMENT for an unknown spec index, a record that
+ * skv_pkg_image_check rejects (its message), an empty image, or a second
+ * image of the same kind and sm for the spec. */
 skv_status skv_package_builder_add_image(skv_package_builder *builder,
                                          uint32_t spec_index,
-                                         skv_image_kind kind, uint32_t sm,
+                                         const skv_pkg_image *record,
                                          const void *bytes, size_t size);
 
 /* Writes the package to memory: *out_data (malloc'd, the caller frees it)

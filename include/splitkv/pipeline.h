@@ -1,10 +1,13 @@
-/* The compile pipeline: spec -> MLIR (GPU dialect) -> NVVM/LLVM -> PTX, all
- * in-process through the MLIR C API. skv_compile_spec is the whole pipeline
- * as one list of stage calls; --emit=STAGE stops after any stage. */
+/* The compile pipeline: spec -> MLIR (GPU dialect) -> NVVM/LLVM -> PTX
+ * in-process through the MLIR C API, then PTX -> cubin in-process with
+ * nvJitLink. skv_compile_spec is the pipeline up to PTX as one list of stage
+ * calls (--emit=STAGE stops after any stage); a package adds
+ * skv_pipeline_assemble for the cubin. */
 #ifndef SPLITKV_PIPELINE_H
 #define SPLITKV_PIPELINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <mlir-c/IR.h>
 
@@ -58,6 +61,30 @@ skv_status skv_pipeline_emit_ptx(skv_compiler *compiler, MlirModule module,
 skv_status skv_compile_spec(skv_compiler *compiler, const skv_spec *spec,
                             int sm, skv_emit emit, skv_kernel_plan *out_plan,
                             char **out_text);
+
+/* One spec's kernels compiled to machine code for one target. */
+typedef struct skv_cubin {
+  uint8_t *data;                    /* the ELF image, malloc'ed: free() */
+  size_t size;
+  skv_pkg_kernel_resources split;   /* the plan's split_entry */
+  skv_pkg_kernel_resources combine; /* the plan's combine_entry */
+} skv_cubin;
+
+/* Compiles ptx (NUL-terminated) for plan->sm (plain sm_XY, not the
+ * arch-specific sm_XYa) in-process with nvJitLink at -O3, and reads both
+ * kernels' registers, shared memory, stack and spills from its info log.
+ * The same PTX always gives the same bytes. On success *out_cubin owns its
+ * data. Errors: COMPILE_ERROR with nvJitLink's error log; INTERNAL when the
+ * info log does not report both kernels of plan. */
+skv_status skv_pipeline_assemble(const char *ptx, const skv_kernel_plan *plan,
+                                 skv_cubin *out_cubin);
+
+/* Reads what ptxas reported for kernel entry from an info log (ptxas -v, or
+ * nvJitLink -verbose): the "Function properties for ENTRY" line, its stack
+ * frame and spill line and its "Used N registers, ..., S bytes smem" line.
+ * Errors: INTERNAL when the log has no such kernel or lacks either line. */
+skv_status skv_ptxas_info_find(const char *log, const char *entry,
+                               skv_pkg_kernel_resources *out_resources);
 
 #ifdef __cplusplus
 }

@@ -18,9 +18,8 @@
 
 typedef struct builder_image {
   uint32_t spec_index;
-  uint32_t kind;
-  uint32_t sm;
-  uint8_t *bytes; /* owned */
+  skv_pkg_image record; /* offset and size are the writer's to fill */
+  uint8_t *bytes;       /* owned */
   size_t size;
 } builder_image;
 
@@ -96,31 +95,35 @@ static const char *kind_name(uint32_t kind) {
 
 skv_status skv_package_builder_add_image(skv_package_builder *builder,
                                          uint32_t spec_index,
-                                         skv_image_kind kind, uint32_t sm,
+                                         const skv_pkg_image *record,
                                          const void *bytes, size_t size) {
   if (spec_index >= builder->spec_count)
     return INVALID("spec index %u, the builder has %u specs", spec_index,
                    builder->spec_count);
   const char *spec_name = builder->specs[spec_index].name;
-  if (kind != SKV_IMAGE_PTX && kind != SKV_IMAGE_CUBIN)
-    return INVALID("spec %s: image kind %d is neither ptx nor cubin", spec_name,
-                   (int)kind);
-  if (sm < 10 || sm > 999)
-    return INVALID("spec %s: sm %u is not a compute capability", spec_name, sm);
+  skv_status status = skv_pkg_image_check(record);
+  if (status) {
+    /* A bad record here is the caller's mistake, not a damaged file. */
+    skv_status invalid = INVALID("spec %s: image record: %s", spec_name,
+                                 skv_status_message(status));
+    skv_status_free(status);
+    return invalid;
+  }
+  const char *kind = kind_name(record->kind);
   if (!bytes || size == 0)
-    return INVALID("spec %s: empty %s sm_%u image", spec_name, kind_name(kind),
-                   sm);
+    return INVALID("spec %s: empty %s sm_%u image", spec_name, kind,
+                   record->sm);
   for (uint32_t i = 0; i < builder->image_count; ++i) {
     const builder_image *other = &builder->images[i];
-    if (other->spec_index == spec_index && other->kind == (uint32_t)kind &&
-        other->sm == sm)
-      return INVALID("spec %s already has a %s sm_%u image", spec_name,
-                     kind_name(kind), sm);
+    if (other->spec_index == spec_index &&
+        other->record.kind == record->kind && other->record.sm == record->sm)
+      return INVALID("spec %s already has a %s sm_%u image", spec_name, kind,
+                     record->sm);
   }
   /* The runtime hands PTX to the driver as a C string. */
   const uint8_t *text = bytes;
   size_t stored = size;
-  if (kind == SKV_IMAGE_PTX && text[size - 1] != '\0')
+  if (record->kind == SKV_IMAGE_PTX && text[size - 1] != '\0')
     stored = size + 1;
   SKV_RETURN_IF_ERROR_PLAIN(grow((void **)&builder->images,
                                  &builder->image_capacity, builder->image_count,
@@ -134,8 +137,7 @@ skv_status skv_package_builder_add_image(skv_package_builder *builder,
     copy[size] = '\0';
   builder->images[builder->image_count++] = (builder_image){
       .spec_index = spec_index,
-      .kind = (uint32_t)kind,
-      .sm = sm,
+      .record = *record,
       .bytes = copy,
       .size = stored,
   };
@@ -149,10 +151,10 @@ static int image_order(const void *a, const void *b) {
   const builder_image *y = *(const builder_image *const *)b;
   if (x->spec_index != y->spec_index)
     return x->spec_index < y->spec_index ? -1 : 1;
-  if (x->kind != y->kind)
-    return x->kind < y->kind ? -1 : 1;
-  if (x->sm != y->sm)
-    return x->sm < y->sm ? -1 : 1;
+  if (x->record.kind != y->record.kind)
+    return x->record.kind < y->record.kind ? -1 : 1;
+  if (x->record.sm != y->record.sm)
+    return x->record.sm < y->record.sm ? -1 : 1;
   return 0;
 }
 
@@ -218,10 +220,9 @@ skv_status skv_package_builder_write_memory(const skv_package_builder *builder,
                   (uint64_t)builder->image_count * SKV_PKG_IMAGE_SIZE;
   for (uint32_t i = 0; i < builder->image_count; ++i) {
     blob = align_blob(blob);
-    skv_pkg_image image = {.kind = order[i]->kind,
-                           .sm = order[i]->sm,
-                           .offset = blob,
-                           .size = order[i]->size};
+    skv_pkg_image image = order[i]->record;
+    image.offset = blob;
+    image.size = order[i]->size;
     skv_pkg_image_encode(&image, data + header.images_offset +
                                      (uint64_t)i * SKV_PKG_IMAGE_SIZE);
     memcpy(data + blob, order[i]->bytes, order[i]->size);

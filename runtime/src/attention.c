@@ -1,9 +1,13 @@
 /* Attention: load one spec's kernels, plan and launch decode calls. */
+/* clock_gettime is POSIX, hidden by -std=c11 otherwise. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "attention_internal.h"
 #include "cuda_driver.h"
@@ -21,6 +25,7 @@ struct skv_attention {
   CUfunction split_fn;
   CUfunction combine_fn;
   int sm_count;
+  skv_attention_image_info image;
 };
 
 #define INVALID(...) SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, __VA_ARGS__)
@@ -194,51 +199,83 @@ static skv_status spec_find(const skv_package *package, const char *name,
                    name, count ? names : "(none)");
 }
 
-/* The image for a device of compute capability cc (major * 10 + minor): a
- * cubin built for exactly cc, else the PTX for the highest sm <= cc (the
- * driver JIT-compiles PTX forward, never back). */
-static skv_status image_pick(const skv_package *package,
-                             const skv_pkg_spec *spec, int cc,
-                             const char *device_name,
-                             const skv_pkg_image **out_image) {
-  const skv_pkg_image *best = NULL;
-  for (uint32_t i = 0; i < spec->image_count; ++i) {
-    const skv_pkg_image *image = &package->images[spec->first_image + i];
-    if (image->kind == SKV_IMAGE_CUBIN && (int)image->sm == cc) {
-      best = image;
-      break;
-    }
-    if (image->kind == SKV_IMAGE_PTX && (int)image->sm <= cc &&
-        (!best || image->sm > best->sm))
-      best = image;
-  }
-  if (best) {
-    *out_image = best;
-    return SKV_OK;
-  }
-  char have[256] = "";
-  size_t used = 0;
-  for (uint32_t i = 0; i < spec->image_count && used < sizeof(have); ++i) {
-    const skv_pkg_image *image = &package->images[spec->first_image + i];
-    used += (size_t)snprintf(have + used, sizeof(have) - used, "%s%s sm_%u",
-                             i ? ", " : "", image_kind_name(image->kind),
-                             image->sm);
-  }
-  return SKV_ERROR(SKV_CODE_UNSUPPORTED, "spec %s has no image for %s (sm_%d); "
-                   "it has: %s", spec->name, device_name, cc, have);
+static bool has_image(const skv_pkg_image *images, uint32_t count,
+                      uint32_t kind, uint32_t sm) {
+  for (uint32_t i = 0; i < count; ++i)
+    if (images[i].kind == kind && images[i].sm == sm)
+      return true;
+  return false;
 }
 
-/* Loads an image into the current context, with the JIT's log in the
- * message when PTX does not compile. */
+/* The lowest target above sm among the images, 0 when there is none. */
+static uint32_t next_sm(const skv_pkg_image *images, uint32_t count,
+                        uint32_t sm) {
+  uint32_t next = 0;
+  for (uint32_t i = 0; i < count; ++i)
+    if (images[i].sm > sm && (next == 0 || images[i].sm < next))
+      next = images[i].sm;
+  return next;
+}
+
+skv_status skv_image_choose(const skv_pkg_image *images, uint32_t count,
+                            int device_sm, const char *device_name,
+                            uint32_t *out_index) {
+  int major = device_sm / 10, minor = device_sm % 10;
+  uint32_t best = count;
+  for (uint32_t i = 0; i < count; ++i) {
+    const skv_pkg_image *image = &images[i];
+    if (image->kind == SKV_IMAGE_CUBIN && (int)image->sm / 10 == major &&
+        (int)image->sm % 10 <= minor &&
+        (best == count || images[best].kind != SKV_IMAGE_CUBIN ||
+         image->sm > images[best].sm))
+      best = i;
+    else if (image->kind == SKV_IMAGE_PTX && (int)image->sm <= device_sm &&
+             (best == count || (images[best].kind == SKV_IMAGE_PTX &&
+                                image->sm > images[best].sm)))
+      best = i;
+  }
+  if (best < count) {
+    *out_index = best;
+    return SKV_OK;
+  }
+  /* Every target once, ascending, with the kinds it has. */
+  char have[512] = "";
+  size_t used = 0;
+  for (uint32_t sm = next_sm(images, count, 0); sm && used < sizeof(have);
+       sm = next_sm(images, count, sm)) {
+    bool cubin = has_image(images, count, SKV_IMAGE_CUBIN, sm);
+    bool ptx = has_image(images, count, SKV_IMAGE_PTX, sm);
+    used += (size_t)snprintf(have + used, sizeof(have) - used,
+                             "%ssm_%u (%s%s%s)", used ? ", " : "", sm,
+                             cubin ? "cubin" : "", cubin && ptx ? ", " : "",
+                             ptx ? "ptx" : "");
+  }
+  return SKV_ERROR(SKV_CODE_UNSUPPORTED,
+                   "device %s (sm_%d) has no image in this package: it holds "
+                   "%s",
+                   device_name, device_sm, count ? have : "none");
+}
+
+static double host_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+}
+
+/* Loads an image into the current context and says how long that took,
+ * with the JIT's log in the message when PTX does not compile. */
 static skv_status module_load(const skv_package *package,
-                              const skv_pkg_image *image, CUmodule *out_module) {
+                              const skv_pkg_image *image, CUmodule *out_module,
+                              double *out_load_us) {
   char log[4096] = "";
   CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER,
                             CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
   void *values[] = {log, (void *)(uintptr_t)sizeof(log)};
   CUmodule module = NULL;
+  double start = host_us();
   CUresult result = skv_cu.cuModuleLoadDataEx(
       &module, package->data + image->offset, 2, options, values);
+  double load_us = host_us() - start;
   if (result != CUDA_SUCCESS) {
     log[sizeof(log) - 1] = '\0';
     skv_status cuda = skv_cuda_status(result, "cuModuleLoadDataEx", __FILE__,
@@ -251,6 +288,7 @@ static skv_status module_load(const skv_package *package,
     return status;
   }
   *out_module = module;
+  *out_load_us = load_us;
   return SKV_OK;
 }
 
@@ -341,7 +379,7 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
   CUdevice device = 0;
   int major = 0, minor = 0, smem_optin = 0;
   char device_name[128] = "";
-  const skv_pkg_image *image = NULL;
+  uint32_t image = 0;
   status = context_get(&attention->context, &device);
   if (!status)
     status = SKV_CU_CALL(cuDeviceGetName, device_name, sizeof(device_name),
@@ -359,10 +397,16 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
     status = SKV_CU_CALL(cuDeviceGetAttribute, &smem_optin,
                          CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
                          device);
+  const skv_pkg_image *images = &package->images[spec->first_image];
   if (!status)
-    status = image_pick(package, spec, major * 10 + minor, device_name, &image);
-  if (!status)
-    status = module_load(package, image, &attention->module);
+    status = skv_image_choose(images, spec->image_count, major * 10 + minor,
+                              device_name, &image);
+  if (!status) {
+    attention->image.kind = (skv_image_kind)images[image].kind;
+    attention->image.sm = images[image].sm;
+    status = module_load(package, &images[image], &attention->module,
+                         &attention->image.load_us);
+  }
   if (!status)
     status = kernel_get(attention->module, spec->split_entry,
                         spec->split_threads, spec->split_smem_bytes, smem_optin,
@@ -399,6 +443,11 @@ void skv_attention_destroy(skv_attention *attention) {
 
 const skv_pkg_spec *skv_attention_spec(const skv_attention *attention) {
   return attention->spec;
+}
+
+void skv_attention_image(const skv_attention *attention,
+                         skv_attention_image_info *out_info) {
+  *out_info = attention->image;
 }
 
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,

@@ -1,6 +1,6 @@
-/* The driver-free half of decode: argument checks, split choice and
- * workspace layout, as pure functions of a spec record and the device's SM
- * count. skv_attention_* call exactly these, and the unit tests call them on
+/* The driver-free half of loading and decode: image choice, argument
+ * checks, split choice and workspace layout, as pure functions of package
+ * records and device properties. skv_attention_* call exactly these, and the unit tests call them on
  * machines without a GPU.
  *
  * Internal to the runtime (and its tests). */
@@ -50,5 +50,17 @@ size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits);
 skv_status skv_decode_plan_make(const skv_pkg_spec *spec, int sm_count,
                                 const skv_decode_args *args,
                                 skv_decode_plan *out_plan);
+
+/* Picks the image a device of compute capability device_sm (major * 10 +
+ * minor) runs, among count records (a spec's images): a cubin for the same
+ * major version and a minor no higher than the device's (cubins run on later
+ * minors of their major, never across majors), the newest such; else the
+ * PTX for the highest sm no higher than the device's (the driver JIT-compiles
+ * PTX forward, never back). *out_index is the position in images. Errors:
+ * UNSUPPORTED "device NAME (sm_XY) has no image in this package: it holds
+ * sm_80 (cubin, ptx), ...", every target with the kinds it has. */
+skv_status skv_image_choose(const skv_pkg_image *images, uint32_t count,
+                            int device_sm, const char *device_name,
+                            uint32_t *out_index);
 
 #endif /* SPLITKV_RUNTIME_ATTENTION_INTERNAL_H */

@@ -119,3 +119,14 @@ const skv_pkg_spec *skv_package_spec_at(const skv_package *package,
     return NULL;
   return &package->specs[i];
 }
+
+const skv_pkg_header *skv_package_header(const skv_package *package) {
+  return &package->header;
+}
+
+const skv_pkg_image *skv_package_image_at(const skv_package *package,
+                                          uint32_t i) {
+  if (i >= package->header.image_count)
+    return NULL;
+  return &package->images[i];
+}

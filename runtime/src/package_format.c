@@ -45,13 +45,26 @@ enum {
   SPEC_END = SPEC_IMAGE_COUNT + 4,
 };
 
+/* Kernel resource field offsets, within an image record's split or combine
+ * part. */
+enum {
+  RES_REGISTERS = 0,
+  RES_SHARED_BYTES = 4,
+  RES_STACK_BYTES = 8,
+  RES_SPILL_STORE_BYTES = 12,
+  RES_SPILL_LOAD_BYTES = 16,
+  RES_END = 20,
+};
+
 /* Image record field offsets. */
 enum {
   IMG_KIND = 0,
   IMG_SM = 4,
   IMG_OFFSET = 8,
   IMG_SIZE = 16,
-  IMG_END = 24,
+  IMG_SPLIT = 24,
+  IMG_COMBINE = IMG_SPLIT + RES_END,
+  IMG_END = IMG_COMBINE + RES_END,
 };
 
 _Static_assert(HDR_END == SKV_PKG_HEADER_SIZE, "header layout != SKV_PKG_HEADER_SIZE");
@@ -151,11 +164,21 @@ void skv_pkg_spec_encode(const skv_pkg_spec *spec, uint8_t *out) {
   put_u32(out + SPEC_IMAGE_COUNT, spec->image_count);
 }
 
+static void put_resources(uint8_t *p, const skv_pkg_kernel_resources *r) {
+  put_u32(p + RES_REGISTERS, r->registers);
+  put_u32(p + RES_SHARED_BYTES, r->shared_bytes);
+  put_u32(p + RES_STACK_BYTES, r->stack_bytes);
+  put_u32(p + RES_SPILL_STORE_BYTES, r->spill_store_bytes);
+  put_u32(p + RES_SPILL_LOAD_BYTES, r->spill_load_bytes);
+}
+
 void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out) {
   put_u32(out + IMG_KIND, image->kind);
   put_u32(out + IMG_SM, image->sm);
   put_u64(out + IMG_OFFSET, image->offset);
   put_u64(out + IMG_SIZE, image->size);
+  put_resources(out + IMG_SPLIT, &image->split);
+  put_resources(out + IMG_COMBINE, &image->combine);
 }
 
 void skv_pkg_spec_decode(const uint8_t *data, const skv_pkg_header *header,
@@ -181,6 +204,14 @@ void skv_pkg_spec_decode(const uint8_t *data, const skv_pkg_header *header,
   *out_spec = spec;
 }
 
+static void get_resources(const uint8_t *p, skv_pkg_kernel_resources *out) {
+  out->registers = get_u32(p + RES_REGISTERS);
+  out->shared_bytes = get_u32(p + RES_SHARED_BYTES);
+  out->stack_bytes = get_u32(p + RES_STACK_BYTES);
+  out->spill_store_bytes = get_u32(p + RES_SPILL_STORE_BYTES);
+  out->spill_load_bytes = get_u32(p + RES_SPILL_LOAD_BYTES);
+}
+
 void skv_pkg_image_decode(const uint8_t *data, const skv_pkg_header *header,
                           uint32_t i, skv_pkg_image *out_image) {
   const uint8_t *p =
@@ -190,6 +221,8 @@ void skv_pkg_image_decode(const uint8_t *data, const skv_pkg_header *header,
   image.sm = get_u32(p + IMG_SM);
   image.offset = get_u64(p + IMG_OFFSET);
   image.size = get_u64(p + IMG_SIZE);
+  get_resources(p + IMG_SPLIT, &image.split);
+  get_resources(p + IMG_COMBINE, &image.combine);
   *out_image = image;
 }
 
@@ -326,6 +359,18 @@ static skv_status verify_spec(const uint8_t *data, const skv_pkg_header *header,
                      header->image_count);
   if (!status && spec.image_count == 0)
     status = CORRUPT("no images");
+  /* The runtime picks an image by (kind, sm): each pair at most once. */
+  for (uint32_t a = 0; !status && a < spec.image_count; ++a) {
+    skv_pkg_image x, y;
+    skv_pkg_image_decode(data, header, spec.first_image + a, &x);
+    for (uint32_t b = 0; !status && b < a; ++b) {
+      skv_pkg_image_decode(data, header, spec.first_image + b, &y);
+      if (x.kind == y.kind && x.sm == y.sm)
+        status = CORRUPT("images %u and %u are both %s sm_%u",
+                         spec.first_image + b, spec.first_image + a,
+                         image_kind_name(x.kind), x.sm);
+    }
+  }
   for (uint32_t j = 0; !status && j < i; ++j) {
     skv_pkg_spec other;
     skv_pkg_spec_decode(data, header, j, &other);
@@ -339,17 +384,51 @@ static skv_status verify_spec(const uint8_t *data, const skv_pkg_header *header,
   return SKV_OK;
 }
 
+static skv_status check_resources(const skv_pkg_kernel_resources *r,
+                                  const char *kernel) {
+  if (r->registers > SKV_PKG_MAX_REGISTERS)
+    return CORRUPT("%s registers %u is more than %u", kernel, r->registers,
+                   SKV_PKG_MAX_REGISTERS);
+  if (r->shared_bytes > SKV_PKG_MAX_SHARED_BYTES)
+    return CORRUPT("%s shared_bytes %u is more than %u", kernel,
+                   r->shared_bytes, SKV_PKG_MAX_SHARED_BYTES);
+  const struct {
+    uint32_t value;
+    const char *name;
+  } local[] = {{r->stack_bytes, "stack_bytes"},
+               {r->spill_store_bytes, "spill_store_bytes"},
+               {r->spill_load_bytes, "spill_load_bytes"}};
+  for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); ++i)
+    if (local[i].value > SKV_PKG_MAX_LOCAL_BYTES)
+      return CORRUPT("%s %s %u is more than %u", kernel, local[i].name,
+                     local[i].value, SKV_PKG_MAX_LOCAL_BYTES);
+  return SKV_OK;
+}
+
+skv_status skv_pkg_image_check(const skv_pkg_image *image) {
+  if (image->kind != SKV_IMAGE_PTX && image->kind != SKV_IMAGE_CUBIN)
+    return CORRUPT("unknown kind %u (ptx is %d, cubin %d)", image->kind,
+                   SKV_IMAGE_PTX, SKV_IMAGE_CUBIN);
+  if (image->sm < 10 || image->sm > 999)
+    return CORRUPT("sm %u is not a compute capability", image->sm);
+  SKV_RETURN_IF_ERROR_PLAIN(check_resources(&image->split, "split"));
+  return check_resources(&image->combine, "combine");
+}
+
+/* What a cubin starts with: it is an ELF file. */
+static const uint8_t elf_magic[4] = {0x7f, 'E', 'L', 'F'};
+
 static skv_status verify_image(const uint8_t *data, size_t size,
                                const skv_pkg_header *header, uint32_t i) {
   skv_pkg_image image;
   skv_pkg_image_decode(data, header, i, &image);
-  if (image.kind != SKV_IMAGE_PTX && image.kind != SKV_IMAGE_CUBIN)
-    return CORRUPT("image %u: unknown kind %u (ptx is %d, cubin %d)", i,
-                   image.kind, SKV_IMAGE_PTX, SKV_IMAGE_CUBIN);
+  skv_status status = skv_pkg_image_check(&image);
+  if (status && (image.kind == SKV_IMAGE_PTX || image.kind == SKV_IMAGE_CUBIN))
+    return skv_status_annotate(status, "image %u (%s sm_%u)", i,
+                               image_kind_name(image.kind), image.sm);
+  if (status)
+    return skv_status_annotate(status, "image %u", i);
   const char *kind = image_kind_name(image.kind);
-  if (image.sm < 10 || image.sm > 999)
-    return CORRUPT("image %u (%s): sm %u is not a compute capability", i, kind,
-                   image.sm);
   if (image.offset < SKV_PKG_HEADER_SIZE || image.size == 0 ||
       !range_fits(image.offset, image.size, 1, size))
     return CORRUPT("image %u (%s sm_%u): bytes [%llu, +%llu) out of bounds of "
@@ -360,6 +439,12 @@ static skv_status verify_image(const uint8_t *data, size_t size,
   if (image.kind == SKV_IMAGE_PTX && data[image.offset + image.size - 1] != 0)
     return CORRUPT("image %u (ptx sm_%u): PTX image not NUL-terminated", i,
                    image.sm);
+  if (image.kind == SKV_IMAGE_CUBIN &&
+      (image.size < sizeof(elf_magic) ||
+       memcmp(data + image.offset, elf_magic, sizeof(elf_magic)) != 0))
+    return CORRUPT("image %u (cubin sm_%u): not an ELF file (no \\x7fELF at "
+                   "its start)",
+                   i, image.sm);
   return SKV_OK;
 }
 

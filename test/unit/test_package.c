@@ -78,6 +78,28 @@ static const char ptx_90[] = "// fake PTX for sm_90\n.version 8.0\n";
 static const char ptx_86[] = "// fake PTX for sm_86, no NUL given";
 static const uint8_t cubin_90[] = {0x7f, 'E', 'L', 'F', 0, 1, 2, 3};
 
+/* An image record with resources that differ per kind, sm and kernel, so a
+ * round trip that mixed them up would show. */
+static skv_pkg_image make_image(skv_image_kind kind, uint32_t sm) {
+  skv_pkg_image image;
+  memset(&image, 0, sizeof(image));
+  image.kind = kind;
+  image.sm = sm;
+  image.split = (skv_pkg_kernel_resources){
+      .registers = 100 + sm + kind, .shared_bytes = 16640, .stack_bytes = 8,
+      .spill_store_bytes = 4, .spill_load_bytes = 12};
+  image.combine = (skv_pkg_kernel_resources){.registers = 30 + kind,
+                                             .shared_bytes = sm};
+  return image;
+}
+
+static skv_status add_image(skv_package_builder *b, uint32_t spec,
+                            skv_image_kind kind, uint32_t sm,
+                            const void *bytes, size_t size) {
+  skv_pkg_image record = make_image(kind, sm);
+  return skv_package_builder_add_image(b, spec, &record, bytes, size);
+}
+
 /* Two specs; images added in an order that differs from the file's when
  * reversed is set. */
 static skv_package_builder *build_two_specs(int reversed) {
@@ -90,22 +112,22 @@ static skv_package_builder *build_two_specs(int reversed) {
   CHECK_OK(skv_package_builder_add_spec(b, &small, &i1));
   CHECK(i0 == 0 && i1 == 1);
   if (reversed) {
-    CHECK_OK(skv_package_builder_add_image(b, 1, SKV_IMAGE_PTX, 86, ptx_86,
+    CHECK_OK(add_image(b, 1, SKV_IMAGE_PTX, 86, ptx_86,
                                            strlen(ptx_86)));
-    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_CUBIN, 90, cubin_90,
+    CHECK_OK(add_image(b, 0, SKV_IMAGE_CUBIN, 90, cubin_90,
                                            sizeof(cubin_90)));
-    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
+    CHECK_OK(add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
                                            sizeof(ptx_90)));
-    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 80, ptx_80,
+    CHECK_OK(add_image(b, 0, SKV_IMAGE_PTX, 80, ptx_80,
                                            sizeof(ptx_80)));
   } else {
-    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 80, ptx_80,
+    CHECK_OK(add_image(b, 0, SKV_IMAGE_PTX, 80, ptx_80,
                                            sizeof(ptx_80)));
-    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
+    CHECK_OK(add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
                                            sizeof(ptx_90)));
-    CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_CUBIN, 90, cubin_90,
+    CHECK_OK(add_image(b, 0, SKV_IMAGE_CUBIN, 90, cubin_90,
                                            sizeof(cubin_90)));
-    CHECK_OK(skv_package_builder_add_image(b, 1, SKV_IMAGE_PTX, 86, ptx_86,
+    CHECK_OK(add_image(b, 1, SKV_IMAGE_PTX, 86, ptx_86,
                                            strlen(ptx_86)));
   }
   return b;
@@ -139,6 +161,9 @@ static void check_image(const uint8_t *data, const skv_pkg_header *h,
   CHECK(image.offset % 16 == 0);
   CHECK(image.offset + image.size <= h->file_size);
   CHECK(memcmp(data + image.offset, bytes, size) == 0);
+  skv_pkg_image want = make_image(kind, sm);
+  CHECK(memcmp(&image.split, &want.split, sizeof(want.split)) == 0);
+  CHECK(memcmp(&image.combine, &want.combine, sizeof(want.combine)) == 0);
 }
 
 static void test_round_trip(void) {
@@ -236,17 +261,22 @@ static void test_builder_errors(void) {
               SKV_CODE_INVALID_ARGUMENT, "num_kv_heads 5 does not divide");
   CHECK_ERROR(skv_package_builder_write_memory(b, &data, &size),
               SKV_CODE_INVALID_ARGUMENT, "spec one has no code image");
-  CHECK_ERROR(skv_package_builder_add_image(b, 7, SKV_IMAGE_PTX, 90, ptx_90,
+  CHECK_ERROR(add_image(b, 7, SKV_IMAGE_PTX, 90, ptx_90,
                                             sizeof(ptx_90)),
               SKV_CODE_INVALID_ARGUMENT, "spec index 7");
-  CHECK_ERROR(skv_package_builder_add_image(b, 0, (skv_image_kind)5, 90,
+  CHECK_ERROR(add_image(b, 0, (skv_image_kind)5, 90,
                                             ptx_90, sizeof(ptx_90)),
-              SKV_CODE_INVALID_ARGUMENT, "image kind 5");
-  CHECK_ERROR(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90, 0),
+              SKV_CODE_INVALID_ARGUMENT, "image record: unknown kind 5");
+  skv_pkg_image greedy = make_image(SKV_IMAGE_CUBIN, 90);
+  greedy.split.registers = 300;
+  CHECK_ERROR(skv_package_builder_add_image(b, 0, &greedy, cubin_90,
+                                            sizeof(cubin_90)),
+              SKV_CODE_INVALID_ARGUMENT, "split registers 300 is more than 255");
+  CHECK_ERROR(add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90, 0),
               SKV_CODE_INVALID_ARGUMENT, "empty ptx sm_90 image");
-  CHECK_OK(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
+  CHECK_OK(add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
                                          sizeof(ptx_90)));
-  CHECK_ERROR(skv_package_builder_add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
+  CHECK_ERROR(add_image(b, 0, SKV_IMAGE_PTX, 90, ptx_90,
                                             sizeof(ptx_90)),
               SKV_CODE_INVALID_ARGUMENT, "already has a ptx sm_90 image");
   CHECK_OK(skv_package_builder_write_memory(b, &data, &size));
@@ -266,9 +296,10 @@ static void put_u64(uint8_t *p, uint64_t v) {
     p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Header byte offsets (package_format.h's layout). */
+/* Header and image record byte offsets (package_format.c's layout). */
 enum { HDR_FORMAT_VERSION = 8, HDR_ABI_VERSION = 12, HDR_CHECKSUM = 24,
        HDR_SPEC_COUNT = 32 };
+enum { IMG_SPLIT = 24, IMG_COMBINE = 44 };
 
 /* Restores a valid checksum after an edit, so that the check aimed at is
  * the one that fires. */
@@ -344,7 +375,15 @@ static void test_corruption(void) {
   d = copy_of(&p);
   put_u32(d + HDR_FORMAT_VERSION, 7);
   EXPECT_CORRUPT(d, p.size,
-                 "package format version 7, this runtime reads version 1");
+                 "package format version 7, this runtime reads version 2");
+
+  /* A version 1 file (no resources in its image records) is refused by its
+   * version before any record is read with the wrong layout. */
+  printf(" version 1\n");
+  d = copy_of(&p);
+  put_u32(d + HDR_FORMAT_VERSION, 1);
+  EXPECT_CORRUPT(d, p.size,
+                 "package format version 1, this runtime reads version 2");
 
   printf(" ABI mismatch\n");
   d = copy_of(&p);
@@ -367,6 +406,42 @@ static void test_corruption(void) {
   put_u32(image_at(d, h, 2), 9);
   reseal(d, p.size);
   EXPECT_CORRUPT(d, p.size, "image 2: unknown kind 9");
+
+  printf(" too many registers\n");
+  d = copy_of(&p);
+  put_u32(image_at(d, h, 1) + IMG_SPLIT, 256);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size,
+                 "image 1 (ptx sm_90): split registers 256 is more than 255");
+
+  printf(" combine shared memory out of range\n");
+  d = copy_of(&p);
+  put_u32(image_at(d, h, 2) + IMG_COMBINE + 4, 1u << 30);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "image 2 (cubin sm_90): combine shared_bytes 1073741824");
+
+  printf(" spill count out of range\n");
+  d = copy_of(&p);
+  put_u32(image_at(d, h, 0) + IMG_SPLIT + 12, 1u << 20);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "image 0 (ptx sm_80): split spill_store_bytes 1048576");
+
+  printf(" cubin not an ELF file\n");
+  d = copy_of(&p);
+  {
+    skv_pkg_image image;
+    skv_pkg_image_decode(p.data, h, 2, &image);
+    d[image.offset] = 'X';
+  }
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "image 2 (cubin sm_90): not an ELF file");
+
+  printf(" same kind and sm twice in a spec\n");
+  d = copy_of(&p);
+  put_u32(image_at(d, h, 1) + 4, 80);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size,
+                 "spec 0 (llama3_8b): images 0 and 1 are both ptx sm_80");
 
   printf(" PTX not NUL-terminated\n");
   d = copy_of(&p);

@@ -1,6 +1,7 @@
 /* The runtime without a GPU: driver loading reports NO_DRIVER clearly, and
- * every decode argument is checked with a message naming it. Split choice
- * and workspace layout are checked against hand-computed values.
+ * every decode argument is checked with a message naming it. Image choice,
+ * split choice and workspace layout are checked against hand-computed
+ * values.
  *
  * On a machine with a driver and a GPU the driver checks become a load of a
  * tiny valid PTX module instead. */
@@ -101,7 +102,8 @@ static uint8_t *tiny_package(size_t *out_size) {
   spec.first_image = 0;
   spec.image_count = 1;
   skv_pkg_spec_encode(&spec, data + SKV_PKG_HEADER_SIZE);
-  skv_pkg_image image = {SKV_IMAGE_PTX, 80, blob, sizeof(tiny_ptx)};
+  skv_pkg_image image = {
+      .kind = SKV_IMAGE_PTX, .sm = 80, .offset = blob, .size = sizeof(tiny_ptx)};
   skv_pkg_image_encode(&image, data + images_offset);
   memcpy(data + blob, tiny_ptx, sizeof(tiny_ptx));
   skv_pkg_header header;
@@ -350,8 +352,68 @@ static void test_workspace(void) {
         p.lse_offset % SKV_WORKSPACE_ALIGN == 0);
 }
 
+/* Which image a device of compute capability device_sm loads from images
+ * (as a spec's would be: sorted by kind, then sm); -1 for none. */
+static int choose(const skv_pkg_image *images, uint32_t count, int device_sm) {
+  uint32_t index = 0;
+  skv_status status =
+      skv_image_choose(images, count, device_sm, "test device", &index);
+  if (status) {
+    skv_status_free(status);
+    return -1;
+  }
+  return (int)index;
+}
+
+static void test_image_choice(void) {
+  printf("image choice\n");
+  /* A spec built for sm_80 and sm_90, both kinds: indices 0-3. */
+  const skv_pkg_image both[] = {{.kind = SKV_IMAGE_PTX, .sm = 80},
+                                {.kind = SKV_IMAGE_PTX, .sm = 90},
+                                {.kind = SKV_IMAGE_CUBIN, .sm = 80},
+                                {.kind = SKV_IMAGE_CUBIN, .sm = 90}};
+  CHECK(choose(both, 4, 90) == 3); /* cubin, exact */
+  CHECK(choose(both, 4, 80) == 2);
+  CHECK(choose(both, 4, 86) == 2); /* cubin sm_80 runs on 8.6 */
+  CHECK(choose(both, 4, 89) == 2);
+  CHECK(choose(both, 4, 100) == 1); /* newer major: the newest PTX, JIT */
+  CHECK(choose(both, 4, 120) == 1);
+  CHECK(choose(both, 4, 75) == -1);
+
+  /* sm_80 PTX only (the gpu_package_ptx_only test's package). */
+  const skv_pkg_image ptx80[] = {{.kind = SKV_IMAGE_PTX, .sm = 80}};
+  CHECK(choose(ptx80, 1, 90) == 0);
+  CHECK(choose(ptx80, 1, 80) == 0);
+
+  /* A cubin of another major never runs; its PTX never runs backwards. */
+  const skv_pkg_image sm86[] = {{.kind = SKV_IMAGE_PTX, .sm = 86},
+                                {.kind = SKV_IMAGE_CUBIN, .sm = 80},
+                                {.kind = SKV_IMAGE_CUBIN, .sm = 86}};
+  CHECK(choose(sm86, 3, 89) == 2); /* the newest cubin of the major */
+  CHECK(choose(sm86, 3, 90) == 0); /* no sm_9x cubin: PTX sm_86 */
+  CHECK(choose(sm86, 3, 80) == 1);
+  CHECK(choose(sm86, 3, 86) == 2);
+  const skv_pkg_image cubin90[] = {{.kind = SKV_IMAGE_CUBIN, .sm = 90}};
+  CHECK(choose(cubin90, 1, 100) == -1);
+
+  /* None: the message names the device and every target with its kinds. */
+  uint32_t index = 7;
+  CHECK_ERROR(skv_image_choose(both, 4, 75, "Tesla T4", &index),
+              SKV_CODE_UNSUPPORTED,
+              "device Tesla T4 (sm_75) has no image in this package: it holds "
+              "sm_80 (cubin, ptx), sm_90 (cubin, ptx)");
+  CHECK_ERROR(skv_image_choose(sm86, 3, 75, "Tesla T4", &index),
+              SKV_CODE_UNSUPPORTED, "it holds sm_80 (cubin), sm_86 (cubin, ptx)");
+  CHECK_ERROR(skv_image_choose(cubin90, 1, 100, "NVIDIA B200", &index),
+              SKV_CODE_UNSUPPORTED,
+              "device NVIDIA B200 (sm_100) has no image in this package: it "
+              "holds sm_90 (cubin)");
+  CHECK(index == 7);
+}
+
 int main(void) {
   test_status();
+  test_image_choice();
   test_driver();
   test_args();
   test_splits();

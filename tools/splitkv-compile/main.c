@@ -12,10 +12,16 @@
 #define SKV_DEFAULT_CUDA_ROOT "/usr/local/cuda"
 #endif
 
-enum { EMIT_PACKAGE = -1 };
+/* Stages past PTX, which only this tool emits. */
+enum { EMIT_PACKAGE = -1, EMIT_C = -2 };
+
+/* Which images a package holds per target (--images). */
+enum { IMAGES_PTX = 1, IMAGES_CUBIN = 2, IMAGES_BOTH = 3 };
 
 typedef struct options {
-  int emit; /* skv_emit, or EMIT_PACKAGE */
+  int emit; /* skv_emit, EMIT_PACKAGE or EMIT_C */
+  int images; /* IMAGES_* */
+  const char *c_symbol; /* --c-symbol, or NULL for the default */
   const char *output;
   const char *cuda_root;
   int targets[SKV_MAX_TARGETS]; /* --target: overrides the specs' targets */
@@ -35,10 +41,15 @@ static void usage(FILE *f) {
         "                     llvm     LLVM IR (NVPTX)\n"
         "                     ptx      PTX\n"
         "                     package  a kernel package (default)\n"
-        "  -o FILE          write to FILE (default: stdout for text stages,\n"
-        "                   <first spec name>.skvpkg for packages)\n"
+        "                     c        C source embedding the package\n"
+        "  -o FILE          write to FILE (default: stdout for text stages\n"
+        "                   and c, <first spec name>.skvpkg for packages)\n"
         "  --target=LIST    sm_80,sm_90,...: build these targets instead of\n"
         "                   each spec's own\n"
+        "  --images=KIND    what a package holds per target: both (default:\n"
+        "                   a cubin, and PTX for newer GPUs), cubin or ptx\n"
+        "  --c-symbol=NAME  --emit=c: the function returning the package's\n"
+        "                   bytes (default skv_package_<first spec name>)\n"
         "  --spec=NAME      compile only the spec called NAME\n"
         "  --cuda=DIR       CUDA toolkit (libdevice), default " SKV_DEFAULT_CUDA_ROOT "\n"
         "  -h, --help       this text\n",
@@ -69,10 +80,22 @@ static int parse_targets(const char *list, options *opt) {
   return opt->num_targets ? 0 : fail("--target: empty list%s", "");
 }
 
+/* A C identifier, so --emit=c output compiles. */
+static int is_c_identifier(const char *s) {
+  if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+    return 0;
+  for (++s; *s; ++s)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+          (*s >= '0' && *s <= '9') || *s == '_'))
+      return 0;
+  return 1;
+}
+
 /* Returns 0 and fills opt, or 1 after printing why; 2 for --help. */
 static int parse_args(int argc, char **argv, options *opt) {
   memset(opt, 0, sizeof(*opt));
   opt->emit = EMIT_PACKAGE;
+  opt->images = IMAGES_BOTH;
   opt->cuda_root = SKV_DEFAULT_CUDA_ROOT;
   opt->inputs = calloc((size_t)argc, sizeof(char *));
   for (int i = 1; i < argc; ++i) {
@@ -86,7 +109,18 @@ static int parse_args(int argc, char **argv, options *opt) {
       else if (!strcmp(s, "llvm")) opt->emit = SKV_EMIT_LLVM;
       else if (!strcmp(s, "ptx")) opt->emit = SKV_EMIT_PTX;
       else if (!strcmp(s, "package")) opt->emit = EMIT_PACKAGE;
-      else return fail("unknown --emit stage '%s' (mlir, llvm, ptx, package)", s);
+      else if (!strcmp(s, "c")) opt->emit = EMIT_C;
+      else return fail("unknown --emit stage '%s' (mlir, llvm, ptx, package, c)", s);
+    } else if (!strncmp(a, "--images=", 9)) {
+      const char *s = a + 9;
+      if (!strcmp(s, "both")) opt->images = IMAGES_BOTH;
+      else if (!strcmp(s, "cubin")) opt->images = IMAGES_CUBIN;
+      else if (!strcmp(s, "ptx")) opt->images = IMAGES_PTX;
+      else return fail("unknown --images kind '%s' (both, cubin, ptx)", s);
+    } else if (!strncmp(a, "--c-symbol=", 11)) {
+      opt->c_symbol = a + 11;
+      if (!is_c_identifier(opt->c_symbol))
+        return fail("--c-symbol: '%s' is not a C identifier", opt->c_symbol);
     } else if (!strcmp(a, "-o")) {
       if (++i == argc)
         return fail("-o needs a file name%s", "");
@@ -163,6 +197,24 @@ static skv_status write_text(FILE *out, const options *opt,
   return SKV_OK;
 }
 
+/* Adds one image of a spec; the resources come from the assembled cubin
+ * (for PTX: what compiling it for its own target gives). */
+static skv_status add_image(skv_package_builder *builder, uint32_t index,
+                            skv_image_kind kind, int sm, const skv_cubin *cubin,
+                            const void *bytes, size_t size) {
+  skv_pkg_image record;
+  memset(&record, 0, sizeof(record));
+  record.kind = kind;
+  record.sm = (uint32_t)sm;
+  record.split = cubin->split;
+  record.combine = cubin->combine;
+  return skv_package_builder_add_image(builder, index, &record, bytes, size);
+}
+
+/* One spec for each of its targets: spec -> PTX (skv_compile_spec) -> cubin
+ * (skv_pipeline_assemble), then the images --images asks for. The PTX is
+ * assembled even when only PTX is stored: that checks it and gives the
+ * kernels' resources for the manifest. */
 static skv_status add_spec(skv_package_builder *builder, const options *opt,
                            skv_compiler *compiler, const skv_spec *spec) {
   const int *targets;
@@ -172,32 +224,104 @@ static skv_status add_spec(skv_package_builder *builder, const options *opt,
   for (int t = 0; t < n; ++t) {
     skv_kernel_plan plan;
     char *ptx = NULL;
+    skv_cubin cubin = {0};
     SKV_RETURN_IF_ERROR_PLAIN(
         skv_compile_spec(compiler, spec, targets[t], SKV_EMIT_PTX, &plan, &ptx));
-    skv_status s = SKV_OK;
-    if (t == 0) {
+    skv_status s = skv_pipeline_assemble(ptx, &plan, &cubin);
+    if (!s && t == 0) {
       skv_pkg_spec record;
       skv_codegen_manifest(spec, &plan, &record);
       s = skv_package_builder_add_spec(builder, &record, &index);
     }
-    if (!s)
-      s = skv_package_builder_add_image(builder, index, SKV_IMAGE_PTX,
-                                        (uint32_t)targets[t], ptx, strlen(ptx) + 1);
+    if (!s && (opt->images & IMAGES_PTX))
+      s = add_image(builder, index, SKV_IMAGE_PTX, targets[t], &cubin, ptx,
+                    strlen(ptx) + 1);
+    if (!s && (opt->images & IMAGES_CUBIN))
+      s = add_image(builder, index, SKV_IMAGE_CUBIN, targets[t], &cubin,
+                    cubin.data, cubin.size);
+    free(cubin.data);
     free(ptx);
-    SKV_RETURN_IF_ERROR(s, "%s", spec->name);
+    SKV_RETURN_IF_ERROR(s, "%s for sm_%d", spec->name, targets[t]);
   }
   return SKV_OK;
 }
 
-static skv_status write_package(const char *path, const options *opt,
-                                skv_compiler *compiler, const skv_spec_list *specs) {
+/* Every spec for every target, in a new builder (*out_builder, owned by
+ * the caller). */
+static skv_status package_build(const options *opt, skv_compiler *compiler,
+                                const skv_spec_list *specs,
+                                skv_package_builder **out_builder) {
   skv_package_builder *builder = NULL;
   SKV_RETURN_IF_ERROR_PLAIN(skv_package_builder_create(&builder));
   skv_status s = SKV_OK;
   for (int i = 0; i < specs->count && !s; ++i)
     s = add_spec(builder, opt, compiler, &specs->specs[i]);
-  if (!s)
-    s = skv_package_builder_write_file(builder, path);
+  if (s) {
+    skv_package_builder_destroy(builder);
+    return s;
+  }
+  *out_builder = builder;
+  return SKV_OK;
+}
+
+/* Writes a C source embedding the package: its bytes in a static array and
+ * `const unsigned char *SYMBOL(size_t *out_size)` returning them, for
+ * skv_package_open_memory. */
+static skv_status write_c(FILE *out, const char *symbol,
+                          const skv_package_builder *builder,
+                          const skv_spec_list *specs) {
+  uint8_t *data = NULL;
+  size_t size = 0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_package_builder_write_memory(builder, &data, &size));
+  fprintf(out,
+          "/* Generated by splitkv-compile --emit=c: a splitkv kernel package "
+          "(format\n"
+          " * version %u, %zu bytes) holding",
+          SKV_PACKAGE_FORMAT_VERSION, size);
+  for (int i = 0; i < specs->count; ++i)
+    fprintf(out, "%s %s", i ? "," : "", specs->specs[i].name);
+  fprintf(out,
+          ".\n"
+          " * Open it with:\n"
+          " *   size_t size;\n"
+          " *   const unsigned char *bytes = %s(&size);\n"
+          " *   skv_package_open_memory(bytes, size, &package); */\n"
+          "#include <stddef.h>\n\n"
+          "const unsigned char *%s(size_t *out_size);\n\n"
+          "static const unsigned char %s_bytes[%zu] = {",
+          symbol, symbol, symbol, size);
+  for (size_t i = 0; i < size; ++i)
+    fprintf(out, "%s%u,", i % 24 ? "" : "\n", data[i]);
+  fprintf(out,
+          "\n};\n\n"
+          "const unsigned char *%s(size_t *out_size) {\n"
+          "  *out_size = sizeof(%s_bytes);\n"
+          "  return %s_bytes;\n"
+          "}\n",
+          symbol, symbol, symbol);
+  free(data);
+  return SKV_OK;
+}
+
+/* Writes the text stages or the C source to -o (default stdout). */
+static skv_status write_output(const options *opt, skv_compiler *compiler,
+                               const skv_spec_list *specs) {
+  skv_package_builder *builder = NULL;
+  if (opt->emit == EMIT_C)
+    SKV_RETURN_IF_ERROR_PLAIN(package_build(opt, compiler, specs, &builder));
+  skv_status s = SKV_OK;
+  FILE *out = opt->output ? fopen(opt->output, "w") : stdout;
+  if (!out) {
+    s = SKV_ERROR(SKV_CODE_IO_ERROR, "cannot open '%s' for writing", opt->output);
+  } else if (opt->emit == EMIT_C) {
+    char symbol[SKV_NAME_MAX + 16];
+    snprintf(symbol, sizeof(symbol), "skv_package_%s", specs->specs[0].name);
+    s = write_c(out, opt->c_symbol ? opt->c_symbol : symbol, builder, specs);
+  } else {
+    s = write_text(out, opt, compiler, specs);
+  }
+  if (out && out != stdout && fclose(out) != 0 && !s)
+    s = SKV_ERROR(SKV_CODE_IO_ERROR, "cannot write '%s'", opt->output);
   skv_package_builder_destroy(builder);
   return s;
 }
@@ -214,15 +338,13 @@ static skv_status run(const options *opt) {
       snprintf(path, sizeof(path), "%s", opt->output);
     else
       snprintf(path, sizeof(path), "%s.skvpkg", all.specs[0].name);
-    s = write_package(path, opt, compiler, &all);
+    skv_package_builder *builder = NULL;
+    s = package_build(opt, compiler, &all, &builder);
+    if (!s)
+      s = skv_package_builder_write_file(builder, path);
+    skv_package_builder_destroy(builder);
   } else if (!s) {
-    FILE *out = opt->output ? fopen(opt->output, "w") : stdout;
-    if (!out)
-      s = SKV_ERROR(SKV_CODE_IO_ERROR, "cannot open '%s' for writing", opt->output);
-    else
-      s = write_text(out, opt, compiler, &all);
-    if (out && out != stdout && fclose(out) != 0 && !s)
-      s = SKV_ERROR(SKV_CODE_IO_ERROR, "cannot write '%s'", opt->output);
+    s = write_output(opt, compiler, &all);
   }
   skv_compiler_destroy(compiler);
   free(all.specs);

@@ -1,5 +1,8 @@
-/* The kernel package format (version 1): one file holding, for each spec,
- * its manifest record and one code image (PTX, later cubin) per target.
+/* The kernel package format (version 2): one file holding, for each spec,
+ * its manifest record and its code images: per target a cubin (machine code,
+ * ready to load) and/or PTX (which the driver JIT-compiles for GPUs newer
+ * than any cubin), each with what the PTX compiler reported for its kernels
+ * (registers, shared memory, stack, spills).
  *
  * The compiler writes it (lib/package), the runtime reads it (runtime/src);
  * both use the encode/decode functions below, so the byte layout is defined
@@ -10,8 +13,12 @@
  *             size, FNV-1a 64 checksum of every byte after the header, counts
  *             and offsets of the two tables, compiler version
  *   specs     spec_count records (skv_pkg_spec)
- *   images    image_count records (skv_pkg_image)
- *   blobs     the images' bytes (PTX includes its terminating NUL) */
+ *   images    image_count records (skv_pkg_image), each spec's sorted by
+ *             (kind, sm) and unique in it
+ *   blobs     the images' bytes (PTX includes its terminating NUL; a cubin
+ *             is an ELF file), 16-byte aligned
+ *
+ * Version 2 added the per-kernel resources to the image record. */
 #ifndef SPLITKV_PACKAGE_FORMAT_H
 #define SPLITKV_PACKAGE_FORMAT_H
 
@@ -25,7 +32,7 @@ extern "C" {
 #endif
 
 #define SKV_PACKAGE_MAGIC "SKVPACK"          /* 8 bytes with its NUL */
-#define SKV_PACKAGE_FORMAT_VERSION 1u
+#define SKV_PACKAGE_FORMAT_VERSION 2u
 #define SKV_NAME_MAX 64                      /* spec names, with NUL */
 #define SKV_ENTRY_MAX 96                     /* kernel entry names, with NUL */
 
@@ -68,18 +75,39 @@ typedef struct skv_pkg_spec {
   uint32_t image_count;
 } skv_pkg_spec;
 
+/* What the PTX compiler (ptxas, in nvJitLink) reported for one kernel
+ * compiled for an image's target: for a cubin, the code it holds; for PTX,
+ * what compiling that PTX for its own sm gives (the driver's JIT is the same
+ * compiler). All zero when unknown. */
+typedef struct skv_pkg_kernel_resources {
+  uint32_t registers;         /* per thread, at most SKV_PKG_MAX_REGISTERS */
+  uint32_t shared_bytes;      /* static shared memory per block */
+  uint32_t stack_bytes;       /* local memory per thread (stack frame) */
+  uint32_t spill_store_bytes; /* bytes stored to local memory by spills */
+  uint32_t spill_load_bytes;  /* bytes loaded back */
+} skv_pkg_kernel_resources;
+
 /* One code image: a module holding both of a spec's kernels for one target. */
 typedef struct skv_pkg_image {
   uint32_t kind;            /* skv_image_kind */
   uint32_t sm;              /* 80, 86, 89, 90 */
   uint64_t offset;          /* bytes from the start of the file */
   uint64_t size;
+  skv_pkg_kernel_resources split;   /* the spec's split_entry */
+  skv_pkg_kernel_resources combine; /* the spec's combine_entry */
 } skv_pkg_image;
 
 /* Encoded sizes in bytes. */
 #define SKV_PKG_HEADER_SIZE 88u
 #define SKV_PKG_SPEC_SIZE 308u
-#define SKV_PKG_IMAGE_SIZE 24u
+#define SKV_PKG_IMAGE_SIZE 64u
+
+/* Bounds skv_pkg_image_check applies to the resources: the hardware's
+ * register limit, more shared memory than any GPU gives a block, and CUDA's
+ * per-thread local memory limit (for the stack and the spill counts). */
+#define SKV_PKG_MAX_REGISTERS 255u
+#define SKV_PKG_MAX_SHARED_BYTES (256u * 1024u)
+#define SKV_PKG_MAX_LOCAL_BYTES (512u * 1024u)
 
 /* FNV-1a 64 of size bytes. */
 uint64_t skv_pkg_checksum(const void *data, size_t size);
@@ -98,10 +126,18 @@ void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out);
  * Errors: SKV_CODE_CORRUPT_PACKAGE naming the field and the value. */
 skv_status skv_pkg_spec_check(const skv_pkg_spec *spec);
 
+/* Checks one image record's own fields, as skv_pkg_verify does for each
+ * record (not its bytes' bounds, which need the file): kind ptx or cubin; sm
+ * in [10, 999]; each kernel's resources within the SKV_PKG_MAX_* bounds. The
+ * package writer calls it before accepting an image. Errors:
+ * SKV_CODE_CORRUPT_PACKAGE naming the field and the value. */
+skv_status skv_pkg_image_check(const skv_pkg_image *image);
+
 /* Verifies a whole package in memory (borrowed, size bytes) and decodes its
  * header: magic, format and ABI versions, file size, checksum, table bounds,
- * every spec's fields and image ranges, every image's bounds and kind, and
- * NUL-terminated strings. Errors: SKV_CODE_CORRUPT_PACKAGE naming the field
+ * every spec's fields and image ranges (no two images of one spec with the
+ * same kind and sm), every image's fields and bounds (PTX NUL-terminated, a
+ * cubin starting with the ELF magic), and NUL-terminated strings. Errors: SKV_CODE_CORRUPT_PACKAGE naming the field
  * and the offending value. */
 skv_status skv_pkg_verify(const uint8_t *data, size_t size,
                           skv_pkg_header *out_header);

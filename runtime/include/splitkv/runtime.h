@@ -47,7 +47,8 @@ typedef struct skv_package skv_package;
  * SKV_CODE_CORRUPT_PACKAGE (what is wrong and where). Needs no driver. */
 skv_status skv_package_open_file(const char *path, skv_package **out_package);
 
-/* Verifies a package held in memory and copies it; the caller keeps data. */
+/* Verifies a package held in memory and copies it; the caller keeps data
+ * (a package embedded with `splitkv-compile --emit=c` is opened this way). */
 skv_status skv_package_open_memory(const void *data, size_t size,
                                    skv_package **out_package);
 
@@ -57,6 +58,15 @@ void skv_package_destroy(skv_package *package);
  * when i is out of range). */
 uint32_t skv_package_spec_count(const skv_package *package);
 const skv_pkg_spec *skv_package_spec_at(const skv_package *package, uint32_t i);
+
+/* The package's decoded header (borrowed): format and kernel ABI versions,
+ * file size, the version of the compiler that wrote it, table sizes. */
+const skv_pkg_header *skv_package_header(const skv_package *package);
+
+/* Image record i of the package (borrowed; NULL when i is out of range).
+ * Spec s's images are [s->first_image, s->first_image + s->image_count). */
+const skv_pkg_image *skv_package_image_at(const skv_package *package,
+                                          uint32_t i);
 
 /* ---- attention --------------------------------------------------------- */
 
@@ -68,9 +78,14 @@ typedef struct skv_attention skv_attention;
 
 /* Loads spec `name` from the package (borrowed; it must outlive the
  * attention) for the current device: picks the image for its compute
- * capability, loads the module, looks up both kernels. Errors: NOT_FOUND (no
- * such spec, listing those the package has), UNSUPPORTED (no image for this
- * device), NO_DRIVER, CUDA_ERROR. */
+ * capability (a cubin of the same major version and a minor no higher than
+ * the device's, the newest such; else the newest PTX no newer than the
+ * device, which the driver JIT-compiles), loads the module, looks up both
+ * kernels and raises their shared memory limit when they need more than
+ * 48 KB (checked against the device's opt-in limit). Errors: NOT_FOUND (no
+ * such spec, listing those the package has), UNSUPPORTED (no image this
+ * device can run, naming the device and the targets the spec has; or more
+ * threads or shared memory than the device gives), NO_DRIVER, CUDA_ERROR. */
 skv_status skv_attention_create(const skv_package *package, const char *name,
                                 skv_attention **out_attention);
 
@@ -78,6 +93,19 @@ void skv_attention_destroy(skv_attention *attention);
 
 /* The manifest record of a loaded attention (borrowed). */
 const skv_pkg_spec *skv_attention_spec(const skv_attention *attention);
+
+/* Which image skv_attention_create loaded, and what loading it cost. */
+typedef struct skv_attention_image_info {
+  skv_image_kind kind; /* CUBIN: machine code loaded as is; PTX: compiled by
+                          the driver's JIT while loading */
+  uint32_t sm;         /* the target the image was built for, e.g. 90 */
+  double load_us;      /* wall time of the module load (cuModuleLoadDataEx),
+                          JIT included, in microseconds */
+} skv_attention_image_info;
+
+/* Fills *out_info for a loaded attention. */
+void skv_attention_image(const skv_attention *attention,
+                         skv_attention_image_info *out_info);
 
 /* The split count a call with these sizes uses: the spec's fixed count, or
  * with splits auto a choice from the SM count, batch x kv heads and
