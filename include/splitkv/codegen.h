@@ -18,13 +18,13 @@ extern "C" {
  * spec (head dim, GQA group) and the target, never hand-picked per model. */
 typedef struct skv_kernel_plan {
   int sm;                /* target, e.g. 90 */
-  int group;             /* q heads per kv head (G) */
-  int lanes_per_token;   /* lanes sharing one K/V row: head_dim/8 rounded up
-                            to a power of two */
-  int active_lanes;      /* head_dim / 8: lanes that hold 8 elements each */
-  int split_threads;     /* threads per split CTA */
-  int token_groups;      /* split_threads / lanes_per_token */
-  int tokens_per_group;  /* K/V rows each lane group loads per loop step */
+  int group;             /* q heads per kv head (G), the mma's M rows */
+  int upper_rows;        /* G > 8: the mma rows 8..15 hold heads too */
+  int warps;             /* warps per split CTA, each on its own tokens */
+  int split_threads;     /* 32 * warps */
+  int warp_tokens;       /* tokens per warp per loop step: 16 (or 8): the
+                            k of the P·V mma */
+  int late_v;            /* load V after the scores, to bound registers */
   int combine_threads;   /* = head_dim */
   int split_smem_bytes;  /* static shared memory of the split kernel */
   char split_entry[SKV_ENTRY_MAX];

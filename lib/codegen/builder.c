@@ -2,6 +2,7 @@
 #include "builder.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <mlir-c/BuiltinAttributes.h>
@@ -166,6 +167,15 @@ MlirValue skv_extract(skv_builder *b, MlirValue vector, int64_t i) {
   return result(skv_op(b, "vector.extract", 1, &vector, 1, &element, 1, &pos));
 }
 
+MlirValue skv_vector_bitcast(skv_builder *b, MlirValue vector, MlirType to) {
+  return cast(b, "vector.bitcast", vector, to);
+}
+
+MlirValue skv_from_elements(skv_builder *b, MlirType vector, int n,
+                            const MlirValue *elements) {
+  return result(skv_op(b, "vector.from_elements", n, elements, 1, &vector, 0, NULL));
+}
+
 static MlirNamedAttribute alignment16(skv_builder *b) {
   return skv_named(b, "alignment", mlirIntegerAttrGet(skv_type_i64(b), 16));
 }
@@ -214,6 +224,59 @@ MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset) {
 }
 
 void skv_barrier(skv_builder *b) { skv_op(b, "gpu.barrier", 0, NULL, 0, NULL, 0, NULL); }
+
+/* An f16 mma takes its operands as vector<2xf16>; bf16 takes them as i32. */
+static MlirValue mma_operand(skv_builder *b, skv_dtype dtype, MlirValue reg) {
+  if (dtype == SKV_DTYPE_BF16)
+    return reg;
+  MlirType f16x2 = skv_type_vector(mlirF16TypeGet(b->ctx), 2);
+  return cast(b, "llvm.bitcast", reg, f16x2);
+}
+
+void skv_mma(skv_builder *b, skv_dtype dtype, int k, const MlirValue *a,
+             const MlirValue *bm, const MlirValue *c, MlirValue *out_d) {
+  const int na = k / 4, nb = k / 8;
+  MlirValue operands[4 + 2 + 4];
+  for (int i = 0; i < na; ++i)
+    operands[i] = mma_operand(b, dtype, a[i]);
+  for (int i = 0; i < nb; ++i)
+    operands[na + i] = mma_operand(b, dtype, bm[i]);
+  for (int i = 0; i < 4; ++i)
+    operands[na + nb + i] = c[i];
+  const char *type = dtype == SKV_DTYPE_BF16 ? "#nvvm.mma_type<bf16>" : "#nvvm.mma_type<f16>";
+  int32_t segments[3] = {na, nb, 4};
+  char shape[48];
+  snprintf(shape, sizeof(shape), "#nvvm.shape<m = 16, n = 8, k = %d>", k);
+  MlirNamedAttribute attrs[] = {
+      skv_named(b, "layoutA", skv_attr_parse(b, "#nvvm.mma_layout<row>")),
+      skv_named(b, "layoutB", skv_attr_parse(b, "#nvvm.mma_layout<col>")),
+      skv_named(b, "shape", skv_attr_parse(b, shape)),
+      skv_named(b, "multiplicandAPtxType", skv_attr_parse(b, type)),
+      skv_named(b, "multiplicandBPtxType", skv_attr_parse(b, type)),
+      skv_named(b, "operandSegmentSizes", mlirDenseI32ArrayGet(b->ctx, 3, segments)),
+  };
+  MlirType f32x4 = mlirTypeParseGet(b->ctx, mlirStringRefCreateFromCString(
+                                                "!llvm.struct<(f32, f32, f32, f32)>"));
+  MlirValue d = result(skv_op(b, "nvvm.mma.sync", na + nb + 4, operands, 1, &f32x4,
+                              (int)(sizeof(attrs) / sizeof(attrs[0])), attrs));
+  MlirType f32 = skv_type_f32(b);
+  for (int64_t i = 0; i < 4; ++i) {
+    MlirNamedAttribute pos = skv_named(b, "position", mlirDenseI64ArrayGet(b->ctx, 1, &i));
+    out_d[i] = result(skv_op(b, "llvm.extractvalue", 1, &d, 1, &f32, 1, &pos));
+  }
+}
+
+MlirValue skv_movmatrix_trans(skv_builder *b, MlirValue x) {
+  /* No dialect op exists for movmatrix: inline PTX. It is pure (no memory,
+   * no side effects), so LLVM may schedule it freely. */
+  MlirNamedAttribute attrs[] = {
+      skv_named(b, "asm_string", mlirStringAttrGet(b->ctx, str(
+          "movmatrix.sync.aligned.m8n8.trans.b16 $0, $1;"))),
+      skv_named(b, "constraints", mlirStringAttrGet(b->ctx, str("=r,r"))),
+  };
+  MlirType i32 = skv_type_i32(b);
+  return result(skv_op(b, "llvm.inline_asm", 1, &x, 1, &i32, 2, attrs));
+}
 
 void skv_for_begin(skv_builder *b, skv_for *loop, MlirValue lb, MlirValue ub,
                    MlirValue step, int n, const MlirValue *inits) {

@@ -12,7 +12,9 @@
 
 #include <mlir-c/IR.h>
 
-#define SKV_MAX_CARRIED 64 /* loop-carried values of one scf.for */
+#include "splitkv/package_format.h"
+
+#define SKV_MAX_CARRIED 96 /* loop-carried values of one scf.for */
 
 typedef struct skv_builder {
   MlirContext ctx;
@@ -80,6 +82,9 @@ MlirValue skv_log2(skv_builder *b, MlirValue x);
 MlirValue skv_broadcast(skv_builder *b, MlirValue scalar, MlirType vector);
 MlirValue skv_reduce_add(skv_builder *b, MlirValue vector);
 MlirValue skv_extract(skv_builder *b, MlirValue vector, int64_t i);
+MlirValue skv_vector_bitcast(skv_builder *b, MlirValue vector, MlirType to);
+MlirValue skv_from_elements(skv_builder *b, MlirType vector, int n,
+                            const MlirValue *elements);
 /* A 16-byte-aligned vector load/store at buffer[index]. */
 MlirValue skv_vector_load(skv_builder *b, MlirType vector, MlirValue buffer,
                           MlirValue index);
@@ -96,6 +101,17 @@ MlirValue skv_thread_id(skv_builder *b, char dim);
 MlirValue skv_block_id(skv_builder *b, char dim);
 MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset);
 void skv_barrier(skv_builder *b);
+
+/* Warp-level matrix ops (nvvm and llvm dialects). */
+
+/* mma.sync m16n8k16 (k = 16) or m16n8k8 (k = 8), row.col, f32 accumulate:
+ * d = a·b + c for one warp. a holds k/4 registers (i32, two elements of
+ * `dtype` each), b k/8 registers, c and the result 4 f32. */
+void skv_mma(skv_builder *b, skv_dtype dtype, int k, const MlirValue *a,
+             const MlirValue *bm, const MlirValue *c, MlirValue *out_d);
+/* movmatrix.trans: transposes an 8x8 matrix of 16-bit elements held one
+ * i32 (two elements) per lane in the mma fragment layout. */
+MlirValue skv_movmatrix_trans(skv_builder *b, MlirValue x);
 
 /* scf.for lb..ub step, carrying n values (initial values inits). */
 typedef struct skv_for {

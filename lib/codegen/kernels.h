@@ -8,6 +8,8 @@
 
 #define SKV_LOG2E 1.4426950408889634
 #define SKV_LN2 0.6931471805599453
+/* Warps per split CTA at most (each takes its own tokens). */
+#define SKV_MAX_WARPS 4
 
 /* A gpu.func kernel under construction: its entry block is the builder's
  * block after skv_kernel_begin. */

@@ -8,17 +8,9 @@
 
 #include "kernels.h"
 
-#define SKV_SPLIT_THREADS 128
 #define SKV_STATIC_SMEM_LIMIT (48 * 1024)
-/* One scf.for carries (max, sum, accumulator) per q head of the group. */
-#define SKV_MAX_GROUP (SKV_MAX_CARRIED / 3)
-
-static int next_pow2(int x) {
-  int p = 1;
-  while (p < x)
-    p *= 2;
-  return p;
-}
+/* The mma's M dimension: one m16 tile holds the whole GQA group. */
+#define SKV_MAX_GROUP 16
 
 skv_status skv_codegen_plan(const skv_spec *spec, int sm,
                             skv_kernel_plan *out_plan) {
@@ -26,29 +18,31 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   memset(&plan, 0, sizeof(plan));
   plan.sm = sm;
   plan.group = spec->num_q_heads / spec->num_kv_heads;
-  plan.active_lanes = spec->head_dim / 8;
-  plan.lanes_per_token = next_pow2(plan.active_lanes);
-  plan.split_threads = SKV_SPLIT_THREADS;
-  plan.token_groups = plan.split_threads / plan.lanes_per_token;
-  /* Four rows of K and four of V in flight per lane keeps enough 16-byte
-   * loads outstanding to cover HBM latency at 128 threads per CTA. */
-  plan.tokens_per_group = 4;
-  plan.combine_threads = spec->head_dim;
-  /* Per lane group: max and sum per head, then the accumulators. */
-  plan.split_smem_bytes =
-      plan.token_groups * plan.group * (2 + spec->head_dim) * (int)sizeof(float);
+  plan.upper_rows = plan.group > 8;
   if (plan.group > SKV_MAX_GROUP)
     return SKV_ERROR(SKV_CODE_UNSUPPORTED,
                      "%s: a GQA group of %d q heads per kv head is more than "
-                     "the %d this generator supports",
+                     "the %d one tensor-core tile holds",
                      spec->name, plan.group, SKV_MAX_GROUP);
-  if (plan.split_smem_bytes > SKV_STATIC_SMEM_LIMIT)
+  if (spec->head_dim % 32 != 0)
     return SKV_ERROR(SKV_CODE_UNSUPPORTED,
-                     "%s: head_dim %d with %d q heads per kv head needs %d "
-                     "bytes of shared memory to merge lane groups, over the "
-                     "%d this generator supports",
-                     spec->name, spec->head_dim, plan.group,
-                     plan.split_smem_bytes, SKV_STATIC_SMEM_LIMIT);
+                     "%s: head_dim %d is not a multiple of 32", spec->name,
+                     spec->head_dim);
+  /* 16 tokens per warp step make P·V one k16 mma; a 256-wide head keeps
+   * 8 (k8) so that K, V and the accumulators stay in registers. */
+  plan.warp_tokens = spec->head_dim > 128 ? 8 : 16;
+  /* ... and loads V only once K is dead: the accumulators alone take 128
+   * registers per lane. */
+  plan.late_v = spec->head_dim > 128;
+  /* The warps' partial results meet in shared memory: as many warps as fit
+   * in the static limit, up to four. */
+  int per_warp = plan.group * (2 + spec->head_dim) * (int)sizeof(float);
+  plan.warps = SKV_STATIC_SMEM_LIMIT / per_warp;
+  if (plan.warps > SKV_MAX_WARPS)
+    plan.warps = SKV_MAX_WARPS;
+  plan.split_threads = 32 * plan.warps;
+  plan.split_smem_bytes = plan.warps * per_warp;
+  plan.combine_threads = spec->head_dim;
   snprintf(plan.split_entry, sizeof(plan.split_entry), "%s_split", spec->name);
   snprintf(plan.combine_entry, sizeof(plan.combine_entry), "%s_combine",
            spec->name);
@@ -73,7 +67,7 @@ void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
   r.split_smem_bytes = 0; /* all of it is static */
   r.combine_threads = (uint32_t)plan->combine_threads;
   r.combine_smem_bytes = 0;
-  r.tokens_per_step = (uint32_t)(plan->token_groups * plan->tokens_per_group);
+  r.tokens_per_step = (uint32_t)(plan->warps * plan->warp_tokens);
   *out_record = r;
 }
 

@@ -1,19 +1,31 @@
 /* The split kernel: one CTA per (KV chunk, kv head, batch) computes, for all
  * q heads of the GQA group at once, softmax(q·Kᵀ)·V over its chunk of the
- * sequence with an online softmax in f32.
+ * sequence, on tensor cores, with an online softmax in f32.
  *
- * Work layout: a lane group of `lanes_per_token` lanes shares one K/V row,
- * each lane holding 8 elements (one 16-byte load). The CTA's lane groups
- * stride over the chunk, `tokens_per_group` rows per group per step. Every
- * group keeps its own running max, sum and accumulator per q head; at the
- * end the groups are merged through shared memory and the CTA writes either
- * the final output (one chunk) or a partial output and its LSE. */
+ * Each warp takes its own `warp_tokens` consecutive tokens per loop step.
+ * The group's q heads are the M rows of an m16n8k16 mma (rows past the group
+ * are zero), so per step a warp does S = Q·Kᵀ (two n8 tiles of tokens),
+ * the online softmax on S's accumulator fragment, and O += P·V with P taken
+ * straight from S's registers.
+ *
+ * K and V never pass through shared memory. Lane (r, c) = (lane / 4,
+ * lane % 4) loads 16 bytes, dims 32·blk + 8c .. +7 of token r, which is
+ * already an mma fragment up to a permutation of the dims:
+ *   - for Q·Kᵀ the contraction runs over dims in any order, so Q is loaded
+ *     with the same pattern and both agree;
+ *   - for P·V each 4-byte register of those loads is one 8x8 matrix of
+ *     (token, dim) pairs; movmatrix.trans turns it into the B fragment, and
+ *     the output fragment of lane (r, c) then holds dims 32·blk + 8c .. +7
+ *     of head r again: a 16-byte store.
+ * At the end the warps' (max, sum, accumulator) meet in shared memory and
+ * the CTA writes the final output (one chunk) or a partial output and LSE. */
 #include <math.h>
 
 #include "kernels.h"
 
-enum { VEC = 8 }; /* elements per 16-byte load */
-enum { MAX_GROUP = SKV_MAX_CARRIED / 3, MAX_TOKENS = 8, MAX_LANE_GROUPS = 32 };
+enum { MAX_BLOCKS = 8 };     /* head_dim / 32 */
+enum { MAX_NTILES = 2 };     /* warp_tokens / 8 */
+enum { MAX_OUT_TILES = 32 }; /* head_dim / 8 */
 
 /* The kernel's arguments, in kernel_abi.h order. */
 enum {
@@ -28,16 +40,23 @@ typedef struct split_kernel {
   const skv_spec *spec;
   const skv_kernel_plan *plan;
   MlirValue arg[NUM_VALUES];
-  MlirType f32x8;
+  int blocks;  /* head_dim / 32 */
+  int halves;  /* row halves of the mma that hold heads: 1 or 2 */
+  MlirType i32, f32, i32x4, f32x4, f32x8, tx8;
   /* Where this CTA and lane are. */
-  MlirValue chunk, kv_head, batch, tid, group_index, lane;
-  MlirValue dim0;   /* first of this lane's 8 elements */
-  MlirValue active; /* lane holds part of the row (head dims not a power of 2) */
+  MlirValue chunk, kv_head, batch, tid, warp, row, col;
   /* This CTA's token range [start, end). */
   MlirValue start, end;
-  /* Per q head of the group: q scaled by softmax_scale·log2(e), f32. */
-  MlirValue q[MAX_GROUP];
+  /* Q fragments: [row half][32-dim block][register], i32 pairs. */
+  MlirValue q[2][MAX_BLOCKS][4];
 } split_kernel;
+
+/* What one warp carries from step to step. */
+typedef struct softmax_state {
+  MlirValue m[2];                 /* running max per row half (exp2 domain) */
+  MlirValue l[2];                 /* this lane's share of the running sum */
+  MlirValue o[MAX_OUT_TILES];     /* accumulator fragments, vector<4xf32> */
+} softmax_state;
 
 static MlirValue idx(split_kernel *k, int64_t v) { return skv_const_index(k->b, v); }
 
@@ -45,20 +64,26 @@ static MlirValue arg_index(split_kernel *k, int a) {
   return skv_index_cast(k->b, k->arg[a], skv_type_index(k->b));
 }
 
-/* Step 1: the CTA's coordinates and the lane's slice of head_dim. */
+/* A 16-byte load at buffer[offset] as four i32 registers. */
+static void load_regs(split_kernel *k, MlirValue buffer, MlirValue offset,
+                      MlirValue *out_regs) {
+  skv_builder *b = k->b;
+  MlirValue v = skv_vector_bitcast(b, skv_vector_load(b, k->tx8, buffer, offset), k->i32x4);
+  for (int i = 0; i < 4; ++i)
+    out_regs[i] = skv_extract(b, v, i);
+}
+
+/* Step 1: the CTA's coordinates and the lane's place in the fragments. */
 static void locate(split_kernel *k) {
   skv_builder *b = k->b;
   k->chunk = skv_block_id(b, 'x');
   k->kv_head = skv_block_id(b, 'y');
   k->batch = skv_block_id(b, 'z');
   k->tid = skv_thread_id(b, 'x');
-  MlirValue lanes = idx(k, k->plan->lanes_per_token);
-  k->group_index = skv_divui(b, k->tid, lanes);
-  k->lane = skv_remui(b, k->tid, lanes);
-  k->active = skv_cmpi_slt(b, k->lane, idx(k, k->plan->active_lanes));
-  /* Idle lanes read the row's first 8 elements (valid memory) and multiply
-   * them by a zero q, so they never need a branch. */
-  k->dim0 = skv_select(b, k->active, skv_muli(b, k->lane, idx(k, VEC)), idx(k, 0));
+  k->warp = skv_divui(b, k->tid, idx(k, 32));
+  MlirValue lane = skv_remui(b, k->tid, idx(k, 32));
+  k->row = skv_divui(b, lane, idx(k, 4));
+  k->col = skv_remui(b, lane, idx(k, 4));
 }
 
 /* Step 2: this CTA's chunk of its sequence: ceil(len / splits) tokens. */
@@ -72,187 +97,287 @@ static void chunk_bounds(split_kernel *k) {
   k->end = skv_minsi(b, skv_addi(b, k->start, chunk_len), len);
 }
 
-/* Index of q head g of this CTA's group in [batch, num_q_heads]. */
-static MlirValue q_row(split_kernel *k, int g) {
+/* Index of head `head` of this CTA's group in [batch, num_q_heads]. */
+static MlirValue q_row(split_kernel *k, MlirValue head) {
   skv_builder *b = k->b;
-  MlirValue head = skv_addi(b, skv_muli(b, k->kv_head, idx(k, k->plan->group)), idx(k, g));
-  return skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_q_heads)), head);
+  MlirValue first = skv_muli(b, k->kv_head, idx(k, k->plan->group));
+  return skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_q_heads)),
+                  skv_addi(b, first, head));
 }
 
-/* Step 3: load the group's q heads once, scaled into the exp2 domain. */
+/* Step 3: the group's q heads as A fragments, loaded once. Rows past the
+ * group read head 0 (valid memory) and are replaced by zeros. */
 static void load_q(split_kernel *k) {
   skv_builder *b = k->b;
-  MlirType tx8 = skv_type_vector(skv_dtype_type(b, k->spec->dtype), VEC);
-  float scale_log2 = k->spec->softmax_scale * (float)SKV_LOG2E;
-  MlirValue scale = skv_const_f32_vector(b, VEC, scale_log2);
-  MlirValue zero = skv_const_f32_vector(b, VEC, 0.0f);
-  for (int g = 0; g < k->plan->group; ++g) {
-    MlirValue offset = skv_addi(b, skv_muli(b, q_row(k, g), idx(k, k->spec->head_dim)), k->dim0);
-    MlirValue q = skv_extf(b, skv_vector_load(b, tx8, k->arg[ARG_Q], offset), k->f32x8);
-    k->q[g] = skv_select(b, k->active, skv_mulf(b, q, scale), zero);
+  MlirValue zero = skv_const_i32(b, 0);
+  for (int h = 0; h < 2; ++h) {
+    if (h >= k->halves) {
+      for (int blk = 0; blk < k->blocks; ++blk)
+        for (int i = 0; i < 4; ++i)
+          k->q[h][blk][i] = zero;
+      continue;
+    }
+    MlirValue head = skv_addi(b, k->row, idx(k, 8 * h));
+    MlirValue in_group = skv_cmpi_slt(b, head, idx(k, k->plan->group));
+    head = skv_select(b, in_group, head, idx(k, 0));
+    MlirValue base = skv_muli(b, q_row(k, head), idx(k, k->spec->head_dim));
+    base = skv_addi(b, base, skv_muli(b, k->col, idx(k, 8)));
+    for (int blk = 0; blk < k->blocks; ++blk) {
+      load_regs(k, k->arg[ARG_Q], skv_addi(b, base, idx(k, 32 * blk)), k->q[h][blk]);
+      for (int i = 0; i < 4; ++i)
+        k->q[h][blk][i] = skv_select(b, in_group, k->q[h][blk][i], zero);
+    }
   }
 }
 
-/* Element offset of row `token` of this CTA's kv head in a K or V cache. */
+/* Element offset of dims 32·blk + 8c of `token` of this CTA's kv head. */
 static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token) {
   skv_builder *b = k->b;
-  MlirValue sb = arg_index(k, stride_batch);
-  MlirValue st = arg_index(k, stride_batch + 1);
-  MlirValue sh = arg_index(k, stride_batch + 2);
-  MlirValue off = skv_muli(b, k->batch, sb);
-  off = skv_addi(b, off, skv_muli(b, token, st));
-  off = skv_addi(b, off, skv_muli(b, k->kv_head, sh));
-  return skv_addi(b, off, k->dim0);
+  MlirValue off = skv_muli(b, k->batch, arg_index(k, stride_batch));
+  off = skv_addi(b, off, skv_muli(b, token, arg_index(k, stride_batch + 1)));
+  off = skv_addi(b, off, skv_muli(b, k->kv_head, arg_index(k, stride_batch + 2)));
+  return skv_addi(b, off, skv_muli(b, k->col, idx(k, 8)));
 }
 
-/* q·k for one row, summed over the lane group with a butterfly; every lane
- * of the group ends with the full score. */
-static MlirValue score(split_kernel *k, MlirValue q, MlirValue krow) {
-  skv_builder *b = k->b;
-  MlirValue s = skv_reduce_add(b, skv_mulf(b, q, krow));
-  for (int offset = k->plan->lanes_per_token / 2; offset >= 1; offset /= 2)
-    s = skv_addf(b, s, skv_shuffle_xor(b, s, offset));
-  return s;
+/* This lane's 16-byte slices of `token`'s row in K or V (argument cache),
+ * one per 32-dim block. */
+static void load_rows(split_kernel *k, int cache, MlirValue token,
+                      MlirValue regs[][4]) {
+  MlirValue off = kv_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, token);
+  for (int blk = 0; blk < k->blocks; ++blk)
+    load_regs(k, k->arg[cache], skv_addi(k->b, off, idx(k, 32 * blk)), regs[blk]);
 }
 
-/* exp2 offsets must stay finite while a head has seen no token yet. */
+/* exp2 offsets must stay finite while a row has seen no token yet. */
 static MlirValue safe_max(skv_builder *b, MlirValue m) {
   MlirValue neg_inf = skv_const_f32(b, -INFINITY);
   return skv_select(b, skv_cmpf_eq(b, m, neg_inf), skv_const_f32(b, 0.0f), m);
 }
 
-/* Step 4: stream the chunk's K and V rows through the online softmax.
- * Carried per head g: max m[g], sum l[g], accumulator acc[g] (8 x f32). */
-static void stream_chunk(split_kernel *k, MlirValue *m, MlirValue *l, MlirValue *acc) {
+/* Packs two f32 into one register of two dtype elements. */
+static MlirValue pack2(split_kernel *k, MlirValue x, MlirValue y) {
   skv_builder *b = k->b;
-  const int G = k->plan->group, U = k->plan->tokens_per_group;
-  const int groups = k->plan->token_groups;
-  MlirType tx8 = skv_type_vector(skv_dtype_type(b, k->spec->dtype), VEC);
-  MlirValue neg_inf = skv_const_f32(b, -INFINITY);
-
-  MlirValue init[3 * MAX_GROUP];
-  for (int g = 0; g < G; ++g) {
-    init[g] = neg_inf;
-    init[G + g] = skv_const_f32(b, 0.0f);
-    init[2 * G + g] = skv_const_f32_vector(b, VEC, 0.0f);
-  }
-  skv_for loop;
-  skv_for_begin(b, &loop, k->start, k->end, idx(k, (int64_t)groups * U), 3 * G, init);
-
-  /* Issue all of the step's loads before using any. Rows past the chunk
-   * re-read its first row and are masked out of the softmax. */
-  MlirValue valid[MAX_TOKENS], krow[MAX_TOKENS], vrow[MAX_TOKENS];
-  for (int u = 0; u < U; ++u) {
-    MlirValue t = skv_addi(b, loop.iv, skv_addi(b, idx(k, (int64_t)u * groups), k->group_index));
-    valid[u] = skv_cmpi_slt(b, t, k->end);
-    t = skv_select(b, valid[u], t, k->start);
-    krow[u] = skv_vector_load(b, tx8, k->arg[ARG_K], kv_offset(k, ARG_K_SB, t));
-    vrow[u] = skv_vector_load(b, tx8, k->arg[ARG_V], kv_offset(k, ARG_V_SB, t));
-  }
-  for (int u = 0; u < U; ++u) {
-    krow[u] = skv_extf(b, krow[u], k->f32x8);
-    vrow[u] = skv_extf(b, vrow[u], k->f32x8);
-  }
-
-  MlirValue next[3 * MAX_GROUP];
-  for (int g = 0; g < G; ++g) {
-    MlirValue s[MAX_TOKENS];
-    MlirValue m_new = loop.carried[g];
-    for (int u = 0; u < U; ++u) {
-      s[u] = skv_select(b, valid[u], score(k, k->q[g], krow[u]), neg_inf);
-      m_new = skv_maxf(b, m_new, s[u]);
-    }
-    MlirValue base = safe_max(b, m_new);
-    MlirValue alpha = skv_exp2(b, skv_subf(b, loop.carried[g], base));
-    MlirValue l_new = skv_mulf(b, loop.carried[G + g], alpha);
-    MlirValue acc_new = skv_mulf(b, loop.carried[2 * G + g], skv_broadcast(b, alpha, k->f32x8));
-    for (int u = 0; u < U; ++u) {
-      MlirValue p = skv_exp2(b, skv_subf(b, s[u], base));
-      l_new = skv_addf(b, l_new, p);
-      acc_new = skv_fma(b, skv_broadcast(b, p, k->f32x8), vrow[u], acc_new);
-    }
-    next[g] = m_new;
-    next[G + g] = l_new;
-    next[2 * G + g] = acc_new;
-  }
-  skv_for_end(b, &loop, next);
-  for (int g = 0; g < G; ++g) {
-    m[g] = mlirOperationGetResult(loop.op, g);
-    l[g] = mlirOperationGetResult(loop.op, G + g);
-    acc[g] = mlirOperationGetResult(loop.op, 2 * G + g);
-  }
+  MlirValue pair[2] = {x, y};
+  MlirValue v = skv_from_elements(b, skv_type_vector(k->f32, 2), 2, pair);
+  v = skv_truncf(b, v, skv_type_vector(skv_dtype_type(b, k->spec->dtype), 2));
+  return skv_extract(b, skv_vector_bitcast(b, v, skv_type_vector(k->i32, 1)), 0);
 }
 
-/* Step 5: every lane group publishes its (max, sum, accumulator) per head. */
-static void publish_groups(split_kernel *k, const MlirValue *m, const MlirValue *l,
-                           const MlirValue *acc) {
+/* One loop step of one warp: tokens [base, base + warp_tokens). */
+static void warp_step(split_kernel *k, MlirValue base, const softmax_state *in,
+                      softmax_state *out) {
+  skv_builder *b = k->b;
+  const skv_dtype dtype = k->spec->dtype;
+  const int ntiles = k->plan->warp_tokens / 8, blocks = k->blocks;
+  MlirValue neg_inf = skv_const_f32(b, -INFINITY), zero_f = skv_const_f32(b, 0.0f);
+
+  /* Load: lane row r holds token base + 8j + r of tile j. Tokens past the
+   * chunk re-read its first token (valid memory) and are masked below. */
+  MlirValue kr[MAX_NTILES][MAX_BLOCKS][4], vr[MAX_NTILES][MAX_BLOCKS][4];
+  MlirValue token[MAX_NTILES];
+  for (int j = 0; j < ntiles; ++j) {
+    MlirValue t = skv_addi(b, base, skv_addi(b, k->row, idx(k, 8 * j)));
+    token[j] = skv_select(b, skv_cmpi_slt(b, t, k->end), t, k->start);
+    load_rows(k, ARG_K, token[j], kr[j]);
+    if (!k->plan->late_v)
+      load_rows(k, ARG_V, token[j], vr[j]);
+  }
+
+  /* S = Q·Kᵀ: per tile of 8 tokens, two k16 mmas per 32-dim block. */
+  MlirValue s[MAX_NTILES][4];
+  for (int j = 0; j < ntiles; ++j) {
+    for (int e = 0; e < 4; ++e)
+      s[j][e] = zero_f;
+    for (int blk = 0; blk < blocks; ++blk)
+      for (int sub = 0; sub < 2; ++sub) {
+        MlirValue a[4] = {k->q[0][blk][2 * sub], k->q[1][blk][2 * sub],
+                          k->q[0][blk][2 * sub + 1], k->q[1][blk][2 * sub + 1]};
+        MlirValue bk[2] = {kr[j][blk][2 * sub], kr[j][blk][2 * sub + 1]};
+        skv_mma(b, dtype, 16, a, bk, s[j], s[j]);
+      }
+  }
+
+  /* Online softmax per row half: fragment element e of tile j is head
+   * row + 8·(e / 2), token base + 8j + 2c + e % 2. */
+  MlirValue scale = skv_const_f32(b, k->spec->softmax_scale * (float)SKV_LOG2E);
+  MlirValue p[MAX_NTILES][4], alpha[2];
+  for (int h = 0; h < 2; ++h) {
+    if (h >= k->halves) {
+      for (int j = 0; j < ntiles; ++j)
+        p[j][2 * h] = p[j][2 * h + 1] = zero_f;
+      alpha[h] = skv_const_f32(b, 1.0f);
+      continue;
+    }
+    MlirValue mx = in->m[h];
+    for (int j = 0; j < ntiles; ++j)
+      for (int e = 2 * h; e < 2 * h + 2; ++e) {
+        MlirValue t = skv_addi(b, base, skv_addi(b, skv_muli(b, k->col, idx(k, 2)),
+                                                 idx(k, 8 * j + e % 2)));
+        s[j][e] = skv_select(b, skv_cmpi_slt(b, t, k->end),
+                             skv_mulf(b, s[j][e], scale), neg_inf);
+        mx = skv_maxf(b, mx, s[j][e]);
+      }
+    /* The four lanes of a quad share a row. */
+    mx = skv_maxf(b, mx, skv_shuffle_xor(b, mx, 1));
+    mx = skv_maxf(b, mx, skv_shuffle_xor(b, mx, 2));
+    MlirValue base_m = safe_max(b, mx);
+    alpha[h] = skv_exp2(b, skv_subf(b, in->m[h], base_m));
+    MlirValue l = skv_mulf(b, in->l[h], alpha[h]);
+    for (int j = 0; j < ntiles; ++j)
+      for (int e = 2 * h; e < 2 * h + 2; ++e) {
+        p[j][e] = skv_exp2(b, skv_subf(b, s[j][e], base_m));
+        l = skv_addf(b, l, p[j][e]);
+      }
+    out->m[h] = mx;
+    out->l[h] = l;
+  }
+
+  if (k->plan->late_v)
+    for (int j = 0; j < ntiles; ++j)
+      load_rows(k, ARG_V, token[j], vr[j]);
+
+  /* P as the A fragment of P·V: S's accumulator layout is A's layout. */
+  MlirValue pa[4];
+  for (int j = 0; j < ntiles; ++j) {
+    pa[2 * j] = pack2(k, p[j][0], p[j][1]);
+    pa[2 * j + 1] = pack2(k, p[j][2], p[j][3]);
+  }
+
+  /* O = O·alpha + P·V, per 8-dim output tile (blk, i). */
+  MlirValue alphas[4] = {alpha[0], alpha[0], alpha[1], alpha[1]};
+  MlirValue rescale = skv_from_elements(b, k->f32x4, 4, alphas);
+  for (int blk = 0; blk < blocks; ++blk)
+    for (int i = 0; i < 4; ++i) {
+      MlirValue bv[MAX_NTILES];
+      for (int j = 0; j < ntiles; ++j)
+        bv[j] = skv_movmatrix_trans(b, vr[j][blk][i]);
+      MlirValue o = skv_mulf(b, in->o[4 * blk + i], rescale);
+      MlirValue c[4], d[4];
+      for (int e = 0; e < 4; ++e)
+        c[e] = skv_extract(b, o, e);
+      skv_mma(b, dtype, k->plan->warp_tokens, pa, bv, c, d);
+      out->o[4 * blk + i] = skv_from_elements(b, k->f32x4, 4, d);
+    }
+}
+
+/* Step 4: each warp streams its share of the chunk. */
+static void stream_chunk(split_kernel *k, softmax_state *state) {
+  skv_builder *b = k->b;
+  const int tiles = 4 * k->blocks;
+  const int wt = k->plan->warp_tokens;
+  MlirValue init[4 + MAX_OUT_TILES];
+  MlirValue zero4 = skv_const_f32_vector(b, 4, 0.0f);
+  init[0] = init[1] = skv_const_f32(b, -INFINITY);
+  init[2] = init[3] = skv_const_f32(b, 0.0f);
+  for (int t = 0; t < tiles; ++t)
+    init[4 + t] = zero4;
+
+  MlirValue first = skv_addi(b, k->start, skv_muli(b, k->warp, idx(k, wt)));
+  skv_for loop;
+  skv_for_begin(b, &loop, first, k->end, idx(k, (int64_t)k->plan->warps * wt),
+                4 + tiles, init);
+  softmax_state in, out;
+  for (int h = 0; h < 2; ++h) {
+    in.m[h] = out.m[h] = loop.carried[h];
+    in.l[h] = out.l[h] = loop.carried[2 + h];
+  }
+  for (int t = 0; t < tiles; ++t)
+    in.o[t] = loop.carried[4 + t];
+  warp_step(k, loop.iv, &in, &out);
+  MlirValue next[4 + MAX_OUT_TILES] = {out.m[0], out.m[1], out.l[0], out.l[1]};
+  for (int t = 0; t < tiles; ++t)
+    next[4 + t] = out.o[t];
+  skv_for_end(b, &loop, next);
+
+  for (int h = 0; h < 2; ++h) {
+    state->m[h] = mlirOperationGetResult(loop.op, h);
+    /* Each lane summed its own columns: add up the quad. */
+    MlirValue l = mlirOperationGetResult(loop.op, 2 + h);
+    l = skv_addf(b, l, skv_shuffle_xor(b, l, 1));
+    state->l[h] = skv_addf(b, l, skv_shuffle_xor(b, l, 2));
+  }
+  for (int t = 0; t < tiles; ++t)
+    state->o[t] = mlirOperationGetResult(loop.op, 4 + t);
+}
+
+/* Step 5: every warp publishes (max, sum, accumulator) of the group's heads:
+ * row half h of lane (r, c) is head r + 8h, dims 32·blk + 8c .. +7. */
+static void publish_warps(split_kernel *k, const softmax_state *st) {
   skv_builder *b = k->b;
   const int G = k->plan->group, D = k->spec->head_dim;
-  MlirValue stats = k->arg[SHARED_STATS], acc_buf = k->arg[SHARED_ACC];
-  MlirValue slot0 = skv_muli(b, k->group_index, idx(k, G));
-  skv_if leader;
-  skv_if_begin(b, &leader, skv_cmpi_eq(b, k->lane, idx(k, 0)));
-  for (int g = 0; g < G; ++g) {
-    MlirValue slot = skv_addi(b, slot0, idx(k, g));
-    skv_store(b, m[g], stats, skv_muli(b, slot, idx(k, 2)));
-    skv_store(b, l[g], stats, skv_addi(b, skv_muli(b, slot, idx(k, 2)), idx(k, 1)));
+  MlirValue stats = k->arg[SHARED_STATS], acc = k->arg[SHARED_ACC];
+  for (int h = 0; h < k->halves; ++h) {
+    MlirValue head = skv_addi(b, k->row, idx(k, 8 * h));
+    MlirValue slot = skv_addi(b, skv_muli(b, k->warp, idx(k, G)), head);
+    skv_if in_group;
+    skv_if_begin(b, &in_group, skv_cmpi_slt(b, head, idx(k, G)));
+    skv_if leader;
+    skv_if_begin(b, &leader, skv_cmpi_eq(b, k->col, idx(k, 0)));
+    skv_store(b, st->m[h], stats, skv_muli(b, slot, idx(k, 2)));
+    skv_store(b, st->l[h], stats, skv_addi(b, skv_muli(b, slot, idx(k, 2)), idx(k, 1)));
+    skv_if_end(b, &leader);
+    MlirValue row0 = skv_addi(b, skv_muli(b, slot, idx(k, D)), skv_muli(b, k->col, idx(k, 8)));
+    for (int blk = 0; blk < k->blocks; ++blk) {
+      MlirValue dims[8];
+      for (int i = 0; i < 4; ++i) {
+        dims[2 * i] = skv_extract(b, st->o[4 * blk + i], 2 * h);
+        dims[2 * i + 1] = skv_extract(b, st->o[4 * blk + i], 2 * h + 1);
+      }
+      skv_vector_store(b, skv_from_elements(b, k->f32x8, 8, dims), acc,
+                       skv_addi(b, row0, idx(k, 32 * blk)));
+    }
+    skv_if_end(b, &in_group);
   }
-  skv_if_end(b, &leader);
-  skv_if holder;
-  skv_if_begin(b, &holder, k->active);
-  for (int g = 0; g < G; ++g) {
-    MlirValue slot = skv_addi(b, slot0, idx(k, g));
-    skv_vector_store(b, acc[g], acc_buf, skv_addi(b, skv_muli(b, slot, idx(k, D)), k->dim0));
-  }
-  skv_if_end(b, &holder);
   skv_barrier(b);
 }
 
-/* Step 6: merge the lane groups for element (g, d) of the CTA's output and
- * write it: the final output with one chunk, else the partial one. */
+/* Step 6: merge the warps for 8 dims of one head and write them: the final
+ * output with one chunk, else the partial one. */
 static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
-  const int G = k->plan->group, D = k->spec->head_dim;
+  const int G = k->plan->group, D = k->spec->head_dim, W = k->plan->warps;
   MlirValue stats = k->arg[SHARED_STATS], acc_buf = k->arg[SHARED_ACC];
-  skv_for loop;
-  skv_for_begin(b, &loop, k->tid, idx(k, (int64_t)G * D), idx(k, k->plan->split_threads), 0, NULL);
-  MlirValue g = skv_divui(b, loop.iv, idx(k, D));
-  MlirValue d = skv_remui(b, loop.iv, idx(k, D));
 
-  MlirValue group_m[MAX_LANE_GROUPS];
+  skv_for loop;
+  skv_for_begin(b, &loop, k->tid, idx(k, (int64_t)G * D / 8),
+                idx(k, k->plan->split_threads), 0, NULL);
+  MlirValue g = skv_divui(b, loop.iv, idx(k, D / 8));
+  MlirValue d = skv_muli(b, skv_remui(b, loop.iv, idx(k, D / 8)), idx(k, 8));
+
+  MlirValue warp_m[SKV_MAX_WARPS];
   MlirValue m = skv_const_f32(b, -INFINITY);
-  for (int i = 0; i < k->plan->token_groups; ++i) {
-    MlirValue slot = skv_addi(b, idx(k, (int64_t)i * G), g);
-    group_m[i] = skv_load(b, stats, skv_muli(b, slot, idx(k, 2)));
-    m = skv_maxf(b, m, group_m[i]);
+  for (int w = 0; w < W; ++w) {
+    MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
+    warp_m[w] = skv_load(b, stats, skv_muli(b, slot, idx(k, 2)));
+    m = skv_maxf(b, m, warp_m[w]);
   }
   MlirValue base = safe_max(b, m);
-  MlirValue sum = skv_const_f32(b, 0.0f), acc = skv_const_f32(b, 0.0f);
-  for (int i = 0; i < k->plan->token_groups; ++i) {
-    MlirValue slot = skv_addi(b, idx(k, (int64_t)i * G), g);
-    MlirValue w = skv_exp2(b, skv_subf(b, group_m[i], base));
-    MlirValue l_i = skv_load(b, stats, skv_addi(b, skv_muli(b, slot, idx(k, 2)), idx(k, 1)));
-    MlirValue a_i = skv_load(b, acc_buf, skv_addi(b, skv_muli(b, slot, idx(k, D)), d));
-    sum = skv_fma(b, l_i, w, sum);
-    acc = skv_fma(b, a_i, w, acc);
+  MlirValue sum = skv_const_f32(b, 0.0f), acc = skv_const_f32_vector(b, 8, 0.0f);
+  for (int w = 0; w < W; ++w) {
+    MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
+    MlirValue weight = skv_exp2(b, skv_subf(b, warp_m[w], base));
+    MlirValue l_w = skv_load(b, stats, skv_addi(b, skv_muli(b, slot, idx(k, 2)), idx(k, 1)));
+    MlirValue a_w = skv_vector_load(b, k->f32x8, acc_buf,
+                                    skv_addi(b, skv_muli(b, slot, idx(k, D)), d));
+    sum = skv_fma(b, l_w, weight, sum);
+    acc = skv_fma(b, a_w, skv_broadcast(b, weight, k->f32x8), acc);
   }
   /* No token in the chunk (or sequence): output 0 and LSE -inf. */
   MlirValue seen = skv_cmpf_gt(b, sum, skv_const_f32(b, 0.0f));
-  MlirValue out = skv_select(b, seen, skv_divf(b, acc, sum), skv_const_f32(b, 0.0f));
+  MlirValue out = skv_select(b, seen, skv_divf(b, acc, skv_broadcast(b, sum, k->f32x8)),
+                             skv_const_f32_vector(b, 8, 0.0f));
   MlirValue lse2 = skv_addf(b, base, skv_log2(b, sum));
   MlirValue lse = skv_select(b, seen, skv_mulf(b, lse2, skv_const_f32(b, (float)SKV_LN2)),
                              skv_const_f32(b, -INFINITY));
 
-  MlirValue row = skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_q_heads)),
-                           skv_addi(b, skv_muli(b, k->kv_head, idx(k, G)), g));
+  MlirValue row = q_row(k, g);
   MlirValue first = skv_cmpi_eq(b, d, idx(k, 0));
   MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
-  MlirValue single = skv_cmpi_eq(b, splits, idx(k, 1));
 
   skv_if final;
-  skv_if_begin(b, &final, single);
-  skv_store(b, skv_truncf(b, out, skv_dtype_type(b, k->spec->dtype)), k->arg[ARG_OUT],
-            skv_addi(b, skv_muli(b, row, idx(k, D)), d));
+  skv_if_begin(b, &final, skv_cmpi_eq(b, splits, idx(k, 1)));
+  skv_vector_store(b, skv_truncf(b, out, k->tx8), k->arg[ARG_OUT],
+                   skv_addi(b, skv_muli(b, row, idx(k, D)), d));
   skv_if lse_final;
   skv_if_begin(b, &lse_final, first);
   skv_store(b, lse, k->arg[ARG_LSE], row);
@@ -262,7 +387,8 @@ static void merge_and_write(split_kernel *k) {
   skv_if partial;
   skv_if_begin(b, &partial, skv_cmpi_slt(b, idx(k, 1), splits));
   MlirValue part_row = skv_addi(b, skv_muli(b, row, splits), k->chunk);
-  skv_store(b, out, k->arg[ARG_PART_OUT], skv_addi(b, skv_muli(b, part_row, idx(k, D)), d));
+  skv_vector_store(b, out, k->arg[ARG_PART_OUT],
+                   skv_addi(b, skv_muli(b, part_row, idx(k, D)), d));
   skv_if lse_partial;
   skv_if_begin(b, &lse_partial, first);
   skv_store(b, lse, k->arg[ARG_PART_LSE], part_row);
@@ -287,23 +413,30 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_V_SB] = {i64, 0}, [ARG_V_ST] = {i64, 0}, [ARG_V_SH] = {i64, 0},
       [ARG_NUM_SPLITS] = {i32, 0},
   };
-  int slots = plan->token_groups * plan->group;
+  int slots = plan->warps * plan->group;
   MlirType shared[2] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
   };
 
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
-  k.f32x8 = skv_type_vector(f32, VEC);
+  k.blocks = spec->head_dim / 32;
+  k.halves = plan->upper_rows ? 2 : 1;
+  k.i32 = i32;
+  k.f32 = f32;
+  k.i32x4 = skv_type_vector(i32, 4);
+  k.f32x4 = skv_type_vector(f32, 4);
+  k.f32x8 = skv_type_vector(f32, 8);
+  k.tx8 = skv_type_vector(t, 8);
   skv_kernel_begin(b, module_body, plan->split_entry, NUM_ARGS, args, 2, shared,
                    plan->split_threads, k.arg);
 
-  MlirValue m[MAX_GROUP], l[MAX_GROUP], acc[MAX_GROUP];
+  softmax_state state;
   locate(&k);
   chunk_bounds(&k);
   load_q(&k);
-  stream_chunk(&k, m, l, acc);
-  publish_groups(&k, m, l, acc);
+  stream_chunk(&k, &state);
+  publish_warps(&k, &state);
   merge_and_write(&k);
   skv_kernel_end(b);
 }
