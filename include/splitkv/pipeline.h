@@ -1,6 +1,6 @@
 /* The compile pipeline: spec -> MLIR (GPU dialect) -> NVVM/LLVM -> PTX
- * in-process through the MLIR C API, then PTX -> cubin in-process with
- * nvJitLink. skv_compile_spec is the pipeline up to PTX as one list of stage
+ * in-process through the MLIR C API, then PTX -> cubin with the toolkit's
+ * ptxas. skv_compile_spec is the pipeline up to PTX as one list of stage
  * calls (--emit=STAGE stops after any stage); a package adds
  * skv_pipeline_assemble for the cubin. */
 #ifndef SPLITKV_PIPELINE_H
@@ -27,6 +27,9 @@ typedef struct skv_compiler skv_compiler;
 skv_status skv_compiler_create(const char *cuda_root, skv_compiler **out_compiler);
 void skv_compiler_destroy(skv_compiler *compiler);
 MlirContext skv_compiler_context(skv_compiler *compiler);
+
+/* The CUDA toolkit the compiler was created with (borrowed). */
+const char *skv_compiler_cuda_root(const skv_compiler *compiler);
 
 typedef enum skv_emit {
   SKV_EMIT_MLIR,  /* GPU dialect, before lowering */
@@ -71,18 +74,22 @@ typedef struct skv_cubin {
 } skv_cubin;
 
 /* Compiles ptx (NUL-terminated) for plan->sm (plain sm_XY, not the
- * arch-specific sm_XYa) in-process with nvJitLink at -O3, and reads both
- * kernels' registers, shared memory, stack and spills from its info log.
- * The same PTX always gives the same bytes. On success *out_cubin owns its
- * data. Errors: COMPILE_ERROR with nvJitLink's error log; INTERNAL when the
- * info log does not report both kernels of plan. */
-skv_status skv_pipeline_assemble(const char *ptx, const skv_kernel_plan *plan,
+ * arch-specific sm_XYa) with the toolkit's ptxas (<cuda_root>/bin/ptxas
+ * -O3 -v, whole-program, as the driver's JIT compiles PTX; files in a
+ * scratch directory under $TMPDIR, removed after), and reads both kernels'
+ * registers, shared memory, stack and spills from its report. The same PTX
+ * always gives the same bytes. On success *out_cubin owns its data. Errors:
+ * COMPILE_ERROR with ptxas's messages, or when ptxas cannot be run;
+ * IO_ERROR for the scratch files; INTERNAL when the report lacks either
+ * kernel of plan. */
+skv_status skv_pipeline_assemble(skv_compiler *compiler, const char *ptx,
+                                 const skv_kernel_plan *plan,
                                  skv_cubin *out_cubin);
 
-/* Reads what ptxas reported for kernel entry from an info log (ptxas -v, or
- * nvJitLink -verbose): the "Function properties for ENTRY" line, its stack
- * frame and spill line and its "Used N registers, ..., S bytes smem" line.
- * Errors: INTERNAL when the log has no such kernel or lacks either line. */
+/* Reads what ptxas -v reported for kernel entry from its report (log): the
+ * "Function properties for ENTRY" line, then its stack frame and spill line
+ * and its "Used N registers, ..., S bytes smem" line. Errors: INTERNAL when
+ * the log has no such kernel or lacks either line. */
 skv_status skv_ptxas_info_find(const char *log, const char *entry,
                                skv_pkg_kernel_resources *out_resources);
 

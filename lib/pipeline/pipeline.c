@@ -100,6 +100,10 @@ void skv_compiler_destroy(skv_compiler *compiler) {
 
 MlirContext skv_compiler_context(skv_compiler *compiler) { return compiler->ctx; }
 
+const char *skv_compiler_cuda_root(const skv_compiler *compiler) {
+  return compiler->cuda_root;
+}
+
 static skv_status run_pipeline(skv_compiler *c, MlirModule module,
                                const char *pipeline, const char *stage) {
   MlirPassManager pm = mlirPassManagerCreate(c->ctx);

@@ -227,7 +227,7 @@ static skv_status add_spec(skv_package_builder *builder, const options *opt,
     skv_cubin cubin = {0};
     SKV_RETURN_IF_ERROR_PLAIN(
         skv_compile_spec(compiler, spec, targets[t], SKV_EMIT_PTX, &plan, &ptx));
-    skv_status s = skv_pipeline_assemble(ptx, &plan, &cubin);
+    skv_status s = skv_pipeline_assemble(compiler, ptx, &plan, &cubin);
     if (!s && t == 0) {
       skv_pkg_spec record;
       skv_codegen_manifest(spec, &plan, &record);

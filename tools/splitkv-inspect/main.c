@@ -1,0 +1,243 @@
+/* splitkv-inspect: what a kernel package holds, for people (a table) or
+ * machines (--json). Reads the package with the runtime's verifier, so a
+ * package it shows is one the runtime accepts; needs no GPU, driver or
+ * compiler. */
+#include <stdio.h>
+#include <string.h>
+
+#include "splitkv/runtime.h"
+
+static void usage(FILE *f) {
+  fputs("usage: splitkv-inspect [--json] PACKAGE\n"
+        "\n"
+        "Shows a kernel package: format version, the compiler that wrote it,\n"
+        "its targets, and per spec its layout, kernels and images with each\n"
+        "kernel's registers, shared memory, stack and spills.\n"
+        "\n"
+        "  --json      machine-readable output\n"
+        "  -h, --help  this text\n",
+        f);
+}
+
+static const char *kind_name(uint32_t kind) {
+  return kind == SKV_IMAGE_CUBIN ? "cubin" : "ptx";
+}
+
+static const char *dtype_name(uint32_t dtype) {
+  return dtype == SKV_DTYPE_BF16 ? "bf16" : "f16";
+}
+
+/* Which kinds of image exist per target across the whole package: bit
+ * (1 << kind) of kinds[sm] (the verifier bounds sm to [10, 999]). */
+typedef struct targets {
+  unsigned char kinds[1000];
+} targets;
+
+static void targets_collect(const skv_package *package, targets *out) {
+  memset(out, 0, sizeof(*out));
+  for (uint32_t i = 0; i < skv_package_header(package)->image_count; ++i) {
+    const skv_pkg_image *image = skv_package_image_at(package, i);
+    out->kinds[image->sm] |= (unsigned char)(1u << image->kind);
+  }
+}
+
+/* ---- text ----------------------------------------------------------------- */
+
+static void print_targets_text(const targets *t) {
+  const char *separator = "";
+  for (int sm = 0; sm < 1000; ++sm) {
+    if (!t->kinds[sm])
+      continue;
+    int cubin = t->kinds[sm] & (1u << SKV_IMAGE_CUBIN);
+    int ptx = t->kinds[sm] & (1u << SKV_IMAGE_PTX);
+    printf("%ssm_%d (%s%s%s)", separator, sm, cubin ? "cubin" : "",
+           cubin && ptx ? ", " : "", ptx ? "ptx" : "");
+    separator = ", ";
+  }
+  printf("\n");
+}
+
+static void print_kernel_row(const char *image_column, uint64_t size,
+                             const char *entry,
+                             const skv_pkg_kernel_resources *r) {
+  char bytes[24] = "";
+  if (size)
+    snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)size);
+  printf("  %-12s %9s  %-28s %4u %7u %6u %8u/%u\n", image_column, bytes, entry,
+         r->registers, r->shared_bytes, r->stack_bytes, r->spill_store_bytes,
+         r->spill_load_bytes);
+}
+
+static void print_spec_text(const skv_package *package,
+                            const skv_pkg_spec *spec) {
+  char splits[16];
+  snprintf(splits, sizeof(splits), "%u", spec->splits);
+  printf("\nspec %s: %s, head_dim %u, %u q heads, %u kv heads, splits %s, "
+         "softmax_scale %g, %u tokens per step\n",
+         spec->name, dtype_name(spec->dtype), spec->head_dim,
+         spec->num_q_heads, spec->num_kv_heads,
+         spec->splits ? splits : "auto", (double)spec->softmax_scale,
+         spec->tokens_per_step);
+  printf("  kernels: %s (%u threads, %u B dynamic smem), %s (%u threads, %u "
+         "B dynamic smem)\n",
+         spec->split_entry, spec->split_threads, spec->split_smem_bytes,
+         spec->combine_entry, spec->combine_threads, spec->combine_smem_bytes);
+  printf("  %-12s %9s  %-28s %4s %7s %6s %s\n", "image", "bytes", "kernel",
+         "regs", "smem", "stack", "spill st/ld");
+  for (uint32_t i = 0; i < spec->image_count; ++i) {
+    const skv_pkg_image *image =
+        skv_package_image_at(package, spec->first_image + i);
+    char column[24];
+    snprintf(column, sizeof(column), "%-5s sm_%u", kind_name(image->kind),
+             image->sm);
+    print_kernel_row(column, image->size, spec->split_entry, &image->split);
+    print_kernel_row("", 0, spec->combine_entry, &image->combine);
+  }
+}
+
+static void print_text(const char *path, const skv_package *package) {
+  const skv_pkg_header *h = skv_package_header(package);
+  targets t;
+  targets_collect(package, &t);
+  printf("%s: splitkv package, format version %u, kernel ABI %u, %llu bytes\n",
+         path, h->format_version, h->abi_version,
+         (unsigned long long)h->file_size);
+  printf("written by %s\n", h->compiler_version);
+  printf("%u specs, %u images; targets: ", h->spec_count, h->image_count);
+  print_targets_text(&t);
+  for (uint32_t i = 0; i < h->spec_count; ++i)
+    print_spec_text(package, skv_package_spec_at(package, i));
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(const char *s) {
+  putchar('"');
+  for (; *s; ++s) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      printf("\\%c", c);
+    else if (c < 0x20)
+      printf("\\u%04x", c);
+    else
+      putchar(c);
+  }
+  putchar('"');
+}
+
+static void json_resources(const skv_pkg_kernel_resources *r) {
+  printf("{\"registers\": %u, \"shared_bytes\": %u, \"stack_bytes\": %u, "
+         "\"spill_store_bytes\": %u, \"spill_load_bytes\": %u}",
+         r->registers, r->shared_bytes, r->stack_bytes, r->spill_store_bytes,
+         r->spill_load_bytes);
+}
+
+static void json_kernel(const char *entry, uint32_t threads,
+                        uint32_t dynamic_smem) {
+  printf("{\"name\": ");
+  json_string(entry);
+  printf(", \"threads\": %u, \"dynamic_smem_bytes\": %u}", threads,
+         dynamic_smem);
+}
+
+static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
+  printf("    {\"name\": ");
+  json_string(spec->name);
+  printf(", \"dtype\": \"%s\", \"head_dim\": %u, \"num_q_heads\": %u, "
+         "\"num_kv_heads\": %u, ",
+         dtype_name(spec->dtype), spec->head_dim, spec->num_q_heads,
+         spec->num_kv_heads);
+  if (spec->splits)
+    printf("\"splits\": %u, ", spec->splits);
+  else
+    printf("\"splits\": \"auto\", ");
+  printf("\"softmax_scale\": %.9g, \"tokens_per_step\": %u,\n",
+         (double)spec->softmax_scale, spec->tokens_per_step);
+  printf("     \"kernels\": {\"split\": ");
+  json_kernel(spec->split_entry, spec->split_threads, spec->split_smem_bytes);
+  printf(", \"combine\": ");
+  json_kernel(spec->combine_entry, spec->combine_threads,
+              spec->combine_smem_bytes);
+  printf("},\n     \"images\": [");
+  for (uint32_t i = 0; i < spec->image_count; ++i) {
+    const skv_pkg_image *image =
+        skv_package_image_at(package, spec->first_image + i);
+    printf("%s\n      {\"kind\": \"%s\", \"sm\": %u, \"offset\": %llu, "
+           "\"size\": %llu,\n       \"split\": ",
+           i ? "," : "", kind_name(image->kind), image->sm,
+           (unsigned long long)image->offset, (unsigned long long)image->size);
+    json_resources(&image->split);
+    printf(",\n       \"combine\": ");
+    json_resources(&image->combine);
+    printf("}");
+  }
+  printf("]}");
+}
+
+static void print_json(const char *path, const skv_package *package) {
+  const skv_pkg_header *h = skv_package_header(package);
+  targets t;
+  targets_collect(package, &t);
+  printf("{\n  \"file\": ");
+  json_string(path);
+  printf(",\n  \"size\": %llu,\n  \"format_version\": %u,\n"
+         "  \"abi_version\": %u,\n  \"compiler_version\": ",
+         (unsigned long long)h->file_size, h->format_version, h->abi_version);
+  json_string(h->compiler_version);
+  printf(",\n  \"targets\": [");
+  const char *separator = "";
+  for (int sm = 0; sm < 1000; ++sm) {
+    if (!t.kinds[sm])
+      continue;
+    int cubin = t.kinds[sm] & (1u << SKV_IMAGE_CUBIN);
+    int ptx = t.kinds[sm] & (1u << SKV_IMAGE_PTX);
+    printf("%s{\"sm\": %d, \"kinds\": [%s%s%s]}", separator, sm,
+           cubin ? "\"cubin\"" : "", cubin && ptx ? ", " : "",
+           ptx ? "\"ptx\"" : "");
+    separator = ", ";
+  }
+  printf("],\n  \"specs\": [\n");
+  for (uint32_t i = 0; i < h->spec_count; ++i) {
+    json_spec(package, skv_package_spec_at(package, i));
+    printf("%s\n", i + 1 < h->spec_count ? "," : "");
+  }
+  printf("  ]\n}\n");
+}
+
+int main(int argc, char **argv) {
+  int json = 0;
+  const char *path = NULL;
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(argv[i], "--json")) {
+      json = 1;
+    } else if (argv[i][0] == '-' || path) {
+      usage(stderr);
+      return 2;
+    } else {
+      path = argv[i];
+    }
+  }
+  if (!path) {
+    usage(stderr);
+    return 2;
+  }
+  skv_package *package = NULL;
+  skv_status status = skv_package_open_file(path, &package);
+  if (status) {
+    fprintf(stderr, "splitkv-inspect: error: %s: %s\n",
+            skv_status_code_name(skv_status_code_of(status)),
+            skv_status_message(status));
+    skv_status_free(status);
+    return 1;
+  }
+  if (json)
+    print_json(path, package);
+  else
+    print_text(path, package);
+  skv_package_destroy(package);
+  return 0;
+}
