@@ -314,21 +314,42 @@ void skv_for_end(skv_builder *b, skv_for *loop, const MlirValue *next) {
   b->block = loop->parent;
 }
 
-void skv_if_begin(skv_builder *b, skv_if *branch, MlirValue cond) {
+void skv_if_values_begin(skv_builder *b, skv_if *branch, MlirValue cond, int n,
+                         const MlirType *types) {
   MlirBlock then_block = mlirBlockCreate(0, NULL, NULL);
   MlirRegion regions[2] = {mlirRegionCreate(), mlirRegionCreate()};
   mlirRegionAppendOwnedBlock(regions[0], then_block);
+  branch->else_block = (MlirBlock){NULL};
+  if (n > 0) {
+    branch->else_block = mlirBlockCreate(0, NULL, NULL);
+    mlirRegionAppendOwnedBlock(regions[1], branch->else_block);
+  }
 
   MlirOperationState state = mlirOperationStateGet(str("scf.if"), b->loc);
   mlirOperationStateAddOperands(&state, 1, &cond);
+  mlirOperationStateAddResults(&state, n, types);
   mlirOperationStateAddOwnedRegions(&state, 2, regions);
   branch->op = mlirOperationCreate(&state);
   mlirBlockAppendOwnedOperation(b->block, branch->op);
   branch->parent = b->block;
+  branch->n = n;
   b->block = then_block;
 }
 
-void skv_if_end(skv_builder *b, skv_if *branch) {
-  skv_op(b, "scf.yield", 0, NULL, 0, NULL, 0, NULL);
+void skv_if_values_else(skv_builder *b, skv_if *branch, const MlirValue *values) {
+  skv_op(b, "scf.yield", branch->n, values, 0, NULL, 0, NULL);
+  b->block = branch->else_block;
+}
+
+void skv_if_values_end(skv_builder *b, skv_if *branch, const MlirValue *values) {
+  skv_op(b, "scf.yield", branch->n, values, 0, NULL, 0, NULL);
   b->block = branch->parent;
+}
+
+void skv_if_begin(skv_builder *b, skv_if *branch, MlirValue cond) {
+  skv_if_values_begin(b, branch, cond, 0, NULL);
+}
+
+void skv_if_end(skv_builder *b, skv_if *branch) {
+  skv_if_values_end(b, branch, NULL);
 }

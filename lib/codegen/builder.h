@@ -128,12 +128,22 @@ void skv_for_begin(skv_builder *b, skv_for *loop, MlirValue lb, MlirValue ub,
  * results are mlirOperationGetResult(loop->op, i). */
 void skv_for_end(skv_builder *b, skv_for *loop, const MlirValue *next);
 
-/* scf.if without results (for stores that only some threads do). */
+/* scf.if. Without results (for stores that only some threads do):
+ * skv_if_begin ... skv_if_end. With n results of the given types:
+ * skv_if_values_begin ... skv_if_values_else(then values) ...
+ * skv_if_values_end(else values); the results are
+ * mlirOperationGetResult(branch->op, i). */
 typedef struct skv_if {
   MlirOperation op;
   MlirBlock parent;
+  MlirBlock else_block;
+  int n;
 } skv_if;
 void skv_if_begin(skv_builder *b, skv_if *branch, MlirValue cond);
 void skv_if_end(skv_builder *b, skv_if *branch);
+void skv_if_values_begin(skv_builder *b, skv_if *branch, MlirValue cond, int n,
+                         const MlirType *types);
+void skv_if_values_else(skv_builder *b, skv_if *branch, const MlirValue *values);
+void skv_if_values_end(skv_builder *b, skv_if *branch, const MlirValue *values);
 
 #endif /* SPLITKV_CODEGEN_BUILDER_H */

@@ -64,13 +64,11 @@ static MlirValue arg_index(split_kernel *k, int a) {
   return skv_index_cast(k->b, k->arg[a], skv_type_index(k->b));
 }
 
-/* A 16-byte load at buffer[offset] as four i32 registers. */
-static void load_regs(split_kernel *k, MlirValue buffer, MlirValue offset,
-                      MlirValue *out_regs) {
-  skv_builder *b = k->b;
-  MlirValue v = skv_vector_bitcast(b, skv_vector_load(b, k->tx8, buffer, offset), k->i32x4);
+/* The four i32 registers of a 16-byte vector of 8 dtype elements. */
+static void regs_of(split_kernel *k, MlirValue vector, MlirValue *out_regs) {
+  MlirValue v = skv_vector_bitcast(k->b, vector, k->i32x4);
   for (int i = 0; i < 4; ++i)
-    out_regs[i] = skv_extract(b, v, i);
+    out_regs[i] = skv_extract(k->b, v, i);
 }
 
 /* Step 1: the CTA's coordinates and the lane's place in the fragments. */
@@ -123,7 +121,8 @@ static void load_q(split_kernel *k) {
     MlirValue base = skv_muli(b, q_row(k, head), idx(k, k->spec->head_dim));
     base = skv_addi(b, base, skv_muli(b, k->col, idx(k, 8)));
     for (int blk = 0; blk < k->blocks; ++blk) {
-      load_regs(k, k->arg[ARG_Q], skv_addi(b, base, idx(k, 32 * blk)), k->q[h][blk]);
+      regs_of(k, skv_vector_load(b, k->tx8, k->arg[ARG_Q], skv_addi(b, base, idx(k, 32 * blk))),
+              k->q[h][blk]);
       for (int i = 0; i < 4; ++i)
         k->q[h][blk][i] = skv_select(b, in_group, k->q[h][blk][i], zero);
     }
@@ -139,13 +138,45 @@ static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token) {
   return skv_addi(b, off, skv_muli(b, k->col, idx(k, 8)));
 }
 
-/* This lane's 16-byte slices of `token`'s row in K or V (argument cache),
- * one per 32-dim block. */
-static void load_rows(split_kernel *k, int cache, MlirValue token,
-                      MlirValue regs[][4]) {
+/* One warp step's rows of K and V: lane row r holds token base + 8j + r of
+ * tile j, one 16-byte vector per 32-dim block. */
+typedef struct step_rows {
+  MlirValue token[MAX_NTILES];
+  MlirValue k[MAX_NTILES][MAX_BLOCKS];
+  MlirValue v[MAX_NTILES][MAX_BLOCKS];
+} step_rows;
+
+/* This lane's slices of `token`'s row of K or V (argument cache). */
+static void load_rows(split_kernel *k, int cache, MlirValue token, MlirValue *out) {
   MlirValue off = kv_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, token);
   for (int blk = 0; blk < k->blocks; ++blk)
-    load_regs(k, k->arg[cache], skv_addi(k->b, off, idx(k, 32 * blk)), regs[blk]);
+    out[blk] = skv_vector_load(k->b, k->tx8, k->arg[cache],
+                               skv_addi(k->b, off, idx(k, 32 * blk)));
+}
+
+/* Loads the step at base (V too unless the plan loads it late). Tokens past
+ * the chunk re-read its first token, valid memory whenever the chunk is not
+ * empty, and are masked out of the softmax. */
+static void load_step(split_kernel *k, MlirValue base, step_rows *rows) {
+  skv_builder *b = k->b;
+  for (int j = 0; j < k->plan->warp_tokens / 8; ++j) {
+    MlirValue t = skv_addi(b, base, skv_addi(b, k->row, idx(k, 8 * j)));
+    rows->token[j] = skv_select(b, skv_cmpi_slt(b, t, k->end), t, k->start);
+    load_rows(k, ARG_K, rows->token[j], rows->k[j]);
+    if (!k->plan->late_v)
+      load_rows(k, ARG_V, rows->token[j], rows->v[j]);
+  }
+}
+
+/* The step's vectors in a flat list (loop-carried when prefetching). */
+static int rows_flatten(split_kernel *k, step_rows *rows, MlirValue **out) {
+  int n = 0;
+  for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
+    for (int blk = 0; blk < k->blocks; ++blk) {
+      out[n++] = &rows->k[j][blk];
+      out[n++] = &rows->v[j][blk];
+    }
+  return n;
 }
 
 /* exp2 offsets must stay finite while a row has seen no token yet. */
@@ -164,24 +195,16 @@ static MlirValue pack2(split_kernel *k, MlirValue x, MlirValue y) {
 }
 
 /* One loop step of one warp: tokens [base, base + warp_tokens). */
-static void warp_step(split_kernel *k, MlirValue base, const softmax_state *in,
-                      softmax_state *out) {
+static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
+                      const softmax_state *in, softmax_state *out) {
   skv_builder *b = k->b;
   const skv_dtype dtype = k->spec->dtype;
   const int ntiles = k->plan->warp_tokens / 8, blocks = k->blocks;
   MlirValue neg_inf = skv_const_f32(b, -INFINITY), zero_f = skv_const_f32(b, 0.0f);
-
-  /* Load: lane row r holds token base + 8j + r of tile j. Tokens past the
-   * chunk re-read its first token (valid memory) and are masked below. */
   MlirValue kr[MAX_NTILES][MAX_BLOCKS][4], vr[MAX_NTILES][MAX_BLOCKS][4];
-  MlirValue token[MAX_NTILES];
-  for (int j = 0; j < ntiles; ++j) {
-    MlirValue t = skv_addi(b, base, skv_addi(b, k->row, idx(k, 8 * j)));
-    token[j] = skv_select(b, skv_cmpi_slt(b, t, k->end), t, k->start);
-    load_rows(k, ARG_K, token[j], kr[j]);
-    if (!k->plan->late_v)
-      load_rows(k, ARG_V, token[j], vr[j]);
-  }
+  for (int j = 0; j < ntiles; ++j)
+    for (int blk = 0; blk < blocks; ++blk)
+      regs_of(k, rows->k[j][blk], kr[j][blk]);
 
   /* S = Q·Kᵀ: per tile of 8 tokens, two k16 mmas per 32-dim block. */
   MlirValue s[MAX_NTILES][4];
@@ -232,9 +255,12 @@ static void warp_step(split_kernel *k, MlirValue base, const softmax_state *in,
     out->l[h] = l;
   }
 
-  if (k->plan->late_v)
-    for (int j = 0; j < ntiles; ++j)
-      load_rows(k, ARG_V, token[j], vr[j]);
+  for (int j = 0; j < ntiles; ++j) {
+    if (k->plan->late_v)
+      load_rows(k, ARG_V, rows->token[j], rows->v[j]);
+    for (int blk = 0; blk < blocks; ++blk)
+      regs_of(k, rows->v[j][blk], vr[j][blk]);
+  }
 
   /* P as the A fragment of P·V: S's accumulator layout is A's layout. */
   MlirValue pa[4];
@@ -260,22 +286,51 @@ static void warp_step(split_kernel *k, MlirValue base, const softmax_state *in,
     }
 }
 
-/* Step 4: each warp streams its share of the chunk. */
+/* Step 4: each warp streams its share of the chunk. With prefetch, the
+ * loads of the next step are issued before the current step's math, so
+ * every warp always has a step of K and V in flight. */
 static void stream_chunk(split_kernel *k, softmax_state *state) {
   skv_builder *b = k->b;
   const int tiles = 4 * k->blocks;
   const int wt = k->plan->warp_tokens;
-  MlirValue init[4 + MAX_OUT_TILES];
+  const int prefetch = !k->plan->late_v;
+  MlirValue stride = idx(k, (int64_t)k->plan->warps * wt);
+  MlirValue first = skv_addi(b, k->start, skv_muli(b, k->warp, idx(k, wt)));
+
+  step_rows rows;
+  MlirValue *row_slots[2 * MAX_NTILES * MAX_BLOCKS];
+  int nrows = prefetch ? rows_flatten(k, &rows, row_slots) : 0;
+  if (prefetch) {
+    /* The first step's rows, if this warp has any tokens. */
+    MlirType types[2 * MAX_NTILES * MAX_BLOCKS];
+    MlirValue zero[2 * MAX_NTILES * MAX_BLOCKS], loaded[2 * MAX_NTILES * MAX_BLOCKS];
+    MlirValue zero_row = skv_truncf(b, skv_const_f32_vector(b, 8, 0.0f), k->tx8);
+    for (int i = 0; i < nrows; ++i) {
+      types[i] = k->tx8;
+      zero[i] = zero_row;
+    }
+    skv_if has_tokens;
+    skv_if_values_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end), nrows, types);
+    load_step(k, first, &rows);
+    for (int i = 0; i < nrows; ++i)
+      loaded[i] = *row_slots[i];
+    skv_if_values_else(b, &has_tokens, loaded);
+    skv_if_values_end(b, &has_tokens, zero);
+    for (int i = 0; i < nrows; ++i)
+      *row_slots[i] = mlirOperationGetResult(has_tokens.op, i);
+  }
+
+  MlirValue init[SKV_MAX_CARRIED];
   MlirValue zero4 = skv_const_f32_vector(b, 4, 0.0f);
   init[0] = init[1] = skv_const_f32(b, -INFINITY);
   init[2] = init[3] = skv_const_f32(b, 0.0f);
   for (int t = 0; t < tiles; ++t)
     init[4 + t] = zero4;
+  for (int i = 0; i < nrows; ++i)
+    init[4 + tiles + i] = *row_slots[i];
 
-  MlirValue first = skv_addi(b, k->start, skv_muli(b, k->warp, idx(k, wt)));
   skv_for loop;
-  skv_for_begin(b, &loop, first, k->end, idx(k, (int64_t)k->plan->warps * wt),
-                4 + tiles, init);
+  skv_for_begin(b, &loop, first, k->end, stride, 4 + tiles + nrows, init);
   softmax_state in, out;
   for (int h = 0; h < 2; ++h) {
     in.m[h] = out.m[h] = loop.carried[h];
@@ -283,8 +338,25 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
   }
   for (int t = 0; t < tiles; ++t)
     in.o[t] = loop.carried[4 + t];
-  warp_step(k, loop.iv, &in, &out);
-  MlirValue next[4 + MAX_OUT_TILES] = {out.m[0], out.m[1], out.l[0], out.l[1]};
+  MlirValue next[SKV_MAX_CARRIED];
+  if (prefetch) {
+    step_rows current = rows;
+    MlirValue *current_slots[2 * MAX_NTILES * MAX_BLOCKS];
+    rows_flatten(k, &current, current_slots);
+    for (int i = 0; i < nrows; ++i)
+      *current_slots[i] = loop.carried[4 + tiles + i];
+    load_step(k, skv_addi(b, loop.iv, stride), &rows);
+    for (int i = 0; i < nrows; ++i)
+      next[4 + tiles + i] = *row_slots[i];
+    warp_step(k, loop.iv, &current, &in, &out);
+  } else {
+    load_step(k, loop.iv, &rows);
+    warp_step(k, loop.iv, &rows, &in, &out);
+  }
+  next[0] = out.m[0];
+  next[1] = out.m[1];
+  next[2] = out.l[0];
+  next[3] = out.l[1];
   for (int t = 0; t < tiles; ++t)
     next[4 + t] = out.o[t];
   skv_for_end(b, &loop, next);
