@@ -2,8 +2,13 @@
  * over a grid of shapes.
  *
  *   test_gpu_decode PACKAGE SPEC|all [--seed N] [--case I | --every N]
+ *                   [--expect-image cubin|ptx]
  *
  * "all" runs every spec the package holds (a spec file may hold several).
+ * Each spec's line says which image the runtime loaded and how long the
+ * load took; --expect-image fails a spec loaded from another kind (a
+ * package with a cubin for this GPU must not be JIT-compiled, and one with
+ * only older PTX must be).
  *
  * Every case gets fresh random inputs (seed printed, --seed replays a run,
  * --case runs one case, --every N every Nth from the first: a sample of
@@ -343,11 +348,15 @@ static int run_argument_errors(const skv_gpu *gpu,
   return failures;
 }
 
+static const char *image_kind_name(skv_image_kind kind) {
+  return kind == SKV_IMAGE_CUBIN ? "cubin" : "ptx";
+}
+
 /* Runs the grid for one spec of the package: 0 passed, 1 failed, 77 no
- * image for this GPU. */
+ * image for this GPU. expect_image 0 accepts either kind. */
 static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
                     const char *spec_name, uint64_t base_seed, int only_case,
-                    int every) {
+                    int every, skv_image_kind expect_image) {
   skv_attention *attention = NULL;
   skv_status status = skv_attention_create(package, spec_name, &attention);
   if (skv_status_code_of(status) == SKV_CODE_UNSUPPORTED) {
@@ -360,12 +369,22 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
     return 1;
   }
   const skv_pkg_spec *spec = skv_attention_spec(attention);
+  skv_attention_image_info image;
+  skv_attention_image(attention, &image);
   printf("spec %s: %s, head_dim %u, q heads %u, kv heads %u, scale %g, "
-         "splits %s\n",
+         "splits %s; image %s sm_%u, loaded in %.0f us\n",
          spec->name, spec->dtype == SKV_DTYPE_BF16 ? "bf16" : "f16",
          spec->head_dim, spec->num_q_heads, spec->num_kv_heads,
-         (double)spec->softmax_scale, spec->splits ? "fixed" : "auto");
-  int failures = only_case ? 0 : run_argument_errors(gpu, attention, stream);
+         (double)spec->softmax_scale, spec->splits ? "fixed" : "auto",
+         image_kind_name(image.kind), image.sm, image.load_us);
+  int failures = 0;
+  if (expect_image && image.kind != expect_image) {
+    printf("FAIL: %s: loaded the %s sm_%u image, --expect-image %s\n",
+           spec->name, image_kind_name(image.kind), image.sm,
+           image_kind_name(expect_image));
+    ++failures;
+  }
+  failures += only_case ? 0 : run_argument_errors(gpu, attention, stream);
   int passed = 0, run = 0;
   double start = skv_host_ms();
   for (int i = 0; i < case_count; ++i) {
@@ -392,7 +411,7 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
 
 static void usage(void) {
   fprintf(stderr, "usage: test_gpu_decode PACKAGE SPEC|all [--seed N] "
-                  "[--case I | --every N]\n");
+                  "[--case I | --every N] [--expect-image cubin|ptx]\n");
 }
 
 int main(int argc, char **argv) {
@@ -405,11 +424,22 @@ int main(int argc, char **argv) {
   uint64_t base_seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
   int only_case = 0;
   int every = 1;
+  skv_image_kind expect_image = 0;
   for (int i = 3; i < argc; ++i) {
     if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
       base_seed = strtoull(argv[++i], NULL, 0);
     } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc) {
       only_case = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--expect-image") == 0 && i + 1 < argc) {
+      ++i;
+      if (strcmp(argv[i], "cubin") == 0) {
+        expect_image = SKV_IMAGE_CUBIN;
+      } else if (strcmp(argv[i], "ptx") == 0) {
+        expect_image = SKV_IMAGE_PTX;
+      } else {
+        usage();
+        return 2;
+      }
     } else if (strcmp(argv[i], "--every") == 0 && i + 1 < argc) {
       every = atoi(argv[++i]);
       if (every < 1) {
@@ -464,7 +494,8 @@ int main(int argc, char **argv) {
   int skipped = 0, failed = 0;
   for (uint32_t i = 0; i < count; ++i) {
     const char *name = all ? skv_package_spec_at(package, i)->name : spec_name;
-    int result = run_spec(&gpu, package, stream, name, base_seed, only_case, every);
+    int result = run_spec(&gpu, package, stream, name, base_seed, only_case,
+                          every, expect_image);
     skipped += result == SKIP_RETURN_CODE;
     failed += result != 0 && result != SKIP_RETURN_CODE;
   }
