@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what splitkv needs on Debian 12, only what is missing (idempotent):
-# LLVM/MLIR 22 (C API, lit, FileCheck), libyaml, cmake, a C/C++ toolchain.
+# LLVM/MLIR 22 (C API, lit, FileCheck), libyaml, cmake, a C/C++ toolchain,
+# clang 22 with its libFuzzer runtime (the fuzz tests) and pkg-config (the
+# install test builds an engine with it).
 # The CUDA toolkit (/usr/local/cuda: ptxas, cuda.h, libdevice) is expected to
 # be installed already; the script says so if it is not.
 set -euo pipefail
 
-packages=(build-essential cmake libyaml-dev
-          llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools)
+packages=(build-essential cmake libyaml-dev pkgconf
+          llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+          clang-22 libclang-rt-22-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
