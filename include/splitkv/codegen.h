@@ -1,5 +1,5 @@
 /* Code generation: a spec becomes an MLIR module holding one gpu.module with
- * the split kernel and the combine kernel (kernel_abi.h), built op by op with
+ * the split-KV decode kernel (kernel_abi.h), built op by op with
  * the MLIR C API and specialised on the spec's constants. */
 #ifndef SPLITKV_CODEGEN_H
 #define SPLITKV_CODEGEN_H
@@ -25,10 +25,8 @@ typedef struct skv_kernel_plan {
   int warp_tokens;       /* tokens per warp per loop step: 16 (or 8): the
                             k of the P·V mma */
   int late_v;            /* load V after the scores, to bound registers */
-  int combine_threads;   /* = head_dim */
   int split_smem_bytes;  /* static shared memory of the split kernel */
   char split_entry[SKV_ENTRY_MAX];
-  char combine_entry[SKV_ENTRY_MAX];
 } skv_kernel_plan;
 
 /* Derives the plan for spec on target sm. Errors: UNSUPPORTED when the

@@ -65,18 +65,17 @@ skv_status skv_compile_spec(skv_compiler *compiler, const skv_spec *spec,
                             int sm, skv_emit emit, skv_kernel_plan *out_plan,
                             char **out_text);
 
-/* One spec's kernels compiled to machine code for one target. */
+/* One spec's kernel compiled to machine code for one target. */
 typedef struct skv_cubin {
   uint8_t *data;                    /* the ELF image, malloc'ed: free() */
   size_t size;
   skv_pkg_kernel_resources split;   /* the plan's split_entry */
-  skv_pkg_kernel_resources combine; /* the plan's combine_entry */
 } skv_cubin;
 
 /* Compiles ptx (NUL-terminated) for plan->sm (plain sm_XY, not the
  * arch-specific sm_XYa) with the toolkit's ptxas (<cuda_root>/bin/ptxas
  * -O3 -v, whole-program, as the driver's JIT compiles PTX; files in a
- * scratch directory under $TMPDIR, removed after), and reads both kernels'
+ * scratch directory under $TMPDIR, removed after), and reads the kernel's
  * registers, shared memory, stack and spills from its report. The same PTX
  * always gives the same bytes. On success *out_cubin owns its data. Errors:
  * COMPILE_ERROR with ptxas's messages, or when ptxas cannot be run;

@@ -205,6 +205,24 @@ void skv_store(skv_builder *b, MlirValue value, MlirValue buffer, MlirValue inde
   skv_op(b, "memref.store", 3, operands, 0, NULL, 0, NULL);
 }
 
+MlirValue skv_atomic_add(skv_builder *b, MlirValue value, MlirValue buffer,
+                         MlirValue index) {
+  enum { ATOMIC_ADDI = 1 }; /* arith::AtomicRMWKind::addi */
+  MlirValue operands[3] = {value, buffer, index};
+  MlirType type = mlirValueGetType(value);
+  MlirNamedAttribute kind = skv_named(b, "kind", mlirIntegerAttrGet(skv_type_i64(b), ATOMIC_ADDI));
+  return result(skv_op(b, "memref.atomic_rmw", 3, operands, 1, &type, 1, &kind));
+}
+
+void skv_fence_device(skv_builder *b) {
+  enum { ACQ_REL = 6 }; /* LLVM::AtomicOrdering::acq_rel */
+  MlirNamedAttribute attrs[2] = {
+      skv_named(b, "ordering", mlirIntegerAttrGet(skv_type_i64(b), ACQ_REL)),
+      skv_named(b, "syncscope", mlirStringAttrGet(b->ctx, str("device"))),
+  };
+  skv_op(b, "llvm.fence", 0, NULL, 0, NULL, 2, attrs);
+}
+
 static MlirValue gpu_id(skv_builder *b, const char *name, char dim) {
   char text[16] = "#gpu<dim x>";
   text[9] = dim;

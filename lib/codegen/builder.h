@@ -96,6 +96,12 @@ MlirValue skv_load(skv_builder *b, MlirValue buffer, MlirValue index);
 void skv_store(skv_builder *b, MlirValue value, MlirValue buffer,
                MlirValue index);
 
+/* memref.atomic_rmw addi on a global i32 buffer; returns the old value. */
+MlirValue skv_atomic_add(skv_builder *b, MlirValue value, MlirValue buffer,
+                         MlirValue index);
+/* fence.acq_rel.gpu: orders this thread's memory accesses device-wide. */
+void skv_fence_device(skv_builder *b);
+
 /* gpu. dim is 'x', 'y' or 'z'. */
 MlirValue skv_thread_id(skv_builder *b, char dim);
 MlirValue skv_block_id(skv_builder *b, char dim);

@@ -33,8 +33,5 @@ MlirType skv_dtype_type(skv_builder *b, skv_dtype dtype);
 
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
                               const skv_spec *spec, const skv_kernel_plan *plan);
-void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
-                                const skv_spec *spec,
-                                const skv_kernel_plan *plan);
 
 #endif /* SPLITKV_CODEGEN_KERNELS_H */

@@ -26,13 +26,14 @@
 enum { MAX_BLOCKS = 8 };     /* head_dim / 32 */
 enum { MAX_NTILES = 2 };     /* warp_tokens / 8 */
 enum { MAX_OUT_TILES = 32 }; /* head_dim / 8 */
+enum { MERGE_UNROLL = 8 };   /* chunks merged per step by the last CTA */
 
 /* The kernel's arguments, in kernel_abi.h order. */
 enum {
   ARG_Q, ARG_K, ARG_V, ARG_SEQLENS, ARG_OUT, ARG_LSE, ARG_PART_OUT,
-  ARG_PART_LSE, ARG_K_SB, ARG_K_ST, ARG_K_SH, ARG_V_SB, ARG_V_ST, ARG_V_SH,
-  ARG_NUM_SPLITS, NUM_ARGS,
-  SHARED_STATS = NUM_ARGS, SHARED_ACC, NUM_VALUES
+  ARG_PART_LSE, ARG_COUNTERS, ARG_K_SB, ARG_K_ST, ARG_K_SH, ARG_V_SB,
+  ARG_V_ST, ARG_V_SH, ARG_NUM_SPLITS, NUM_ARGS,
+  SHARED_STATS = NUM_ARGS, SHARED_ACC, SHARED_LAST, NUM_VALUES
 };
 
 typedef struct split_kernel {
@@ -42,7 +43,12 @@ typedef struct split_kernel {
   MlirValue arg[NUM_VALUES];
   int blocks;  /* head_dim / 32 */
   int halves;  /* row halves of the mma that hold heads: 1 or 2 */
-  MlirType i32, f32, i32x4, f32x4, f32x8, tx8;
+  MlirType i32, f32, i32x4, f32x8, tx8;
+  /* The accumulator fragment a lane keeps per output tile: rows r and r + 8
+   * (4 floats), or row r alone (2) when the group fits in 8 rows: the other
+   * half is zero and carrying it would cost 2 registers per tile. */
+  MlirType acc;
+  int acc_width;
   /* Where this CTA and lane are. */
   MlirValue chunk, kv_head, batch, tid, warp, row, col;
   /* This CTA's token range [start, end). */
@@ -55,7 +61,7 @@ typedef struct split_kernel {
 typedef struct softmax_state {
   MlirValue m[2];                 /* running max per row half (exp2 domain) */
   MlirValue l[2];                 /* this lane's share of the running sum */
-  MlirValue o[MAX_OUT_TILES];     /* accumulator fragments, vector<4xf32> */
+  MlirValue o[MAX_OUT_TILES];     /* accumulator fragments (acc type) */
 } softmax_state;
 
 static MlirValue idx(split_kernel *k, int64_t v) { return skv_const_index(k->b, v); }
@@ -271,7 +277,7 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
 
   /* O = O·alpha + P·V, per 8-dim output tile (blk, i). */
   MlirValue alphas[4] = {alpha[0], alpha[0], alpha[1], alpha[1]};
-  MlirValue rescale = skv_from_elements(b, k->f32x4, 4, alphas);
+  MlirValue rescale = skv_from_elements(b, k->acc, k->acc_width, alphas);
   for (int blk = 0; blk < blocks; ++blk)
     for (int i = 0; i < 4; ++i) {
       MlirValue bv[MAX_NTILES];
@@ -280,9 +286,9 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
       MlirValue o = skv_mulf(b, in->o[4 * blk + i], rescale);
       MlirValue c[4], d[4];
       for (int e = 0; e < 4; ++e)
-        c[e] = skv_extract(b, o, e);
+        c[e] = e < k->acc_width ? skv_extract(b, o, e) : zero_f;
       skv_mma(b, dtype, k->plan->warp_tokens, pa, bv, c, d);
-      out->o[4 * blk + i] = skv_from_elements(b, k->f32x4, 4, d);
+      out->o[4 * blk + i] = skv_from_elements(b, k->acc, k->acc_width, d);
     }
 }
 
@@ -321,11 +327,11 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
   }
 
   MlirValue init[SKV_MAX_CARRIED];
-  MlirValue zero4 = skv_const_f32_vector(b, 4, 0.0f);
+  MlirValue zero_acc = skv_const_f32_vector(b, k->acc_width, 0.0f);
   init[0] = init[1] = skv_const_f32(b, -INFINITY);
   init[2] = init[3] = skv_const_f32(b, 0.0f);
   for (int t = 0; t < tiles; ++t)
-    init[4 + t] = zero4;
+    init[4 + t] = zero_acc;
   for (int i = 0; i < nrows; ++i)
     init[4 + tiles + i] = *row_slots[i];
 
@@ -403,6 +409,32 @@ static void publish_warps(split_kernel *k, const softmax_state *st) {
   skv_barrier(b);
 }
 
+/* The normalised output and natural-log LSE of a softmax whose largest
+ * exponent (exp2 domain, already made finite) is base, its sum `sum` and
+ * its weighted values acc (8 x f32). No token at all: output 0, LSE -inf. */
+static void finish(split_kernel *k, MlirValue base, MlirValue sum, MlirValue acc,
+                   MlirValue *out_values, MlirValue *out_lse) {
+  skv_builder *b = k->b;
+  MlirValue seen = skv_cmpf_gt(b, sum, skv_const_f32(b, 0.0f));
+  *out_values = skv_select(b, seen, skv_divf(b, acc, skv_broadcast(b, sum, k->f32x8)),
+                           skv_const_f32_vector(b, 8, 0.0f));
+  MlirValue lse2 = skv_addf(b, base, skv_log2(b, sum));
+  *out_lse = skv_select(b, seen, skv_mulf(b, lse2, skv_const_f32(b, (float)SKV_LN2)),
+                        skv_const_f32(b, -INFINITY));
+}
+
+/* Writes 8 dims (from d) of output row `row` in the dtype, and its LSE once. */
+static void write_output(split_kernel *k, MlirValue row, MlirValue d,
+                         MlirValue values, MlirValue lse) {
+  skv_builder *b = k->b;
+  skv_vector_store(b, skv_truncf(b, values, k->tx8), k->arg[ARG_OUT],
+                   skv_addi(b, skv_muli(b, row, idx(k, k->spec->head_dim)), d));
+  skv_if first;
+  skv_if_begin(b, &first, skv_cmpi_eq(b, d, idx(k, 0)));
+  skv_store(b, lse, k->arg[ARG_LSE], row);
+  skv_if_end(b, &first);
+}
+
 /* Step 6: merge the warps for 8 dims of one head and write them: the final
  * output with one chunk, else the partial one. */
 static void merge_and_write(split_kernel *k) {
@@ -434,26 +466,14 @@ static void merge_and_write(split_kernel *k) {
     sum = skv_fma(b, l_w, weight, sum);
     acc = skv_fma(b, a_w, skv_broadcast(b, weight, k->f32x8), acc);
   }
-  /* No token in the chunk (or sequence): output 0 and LSE -inf. */
-  MlirValue seen = skv_cmpf_gt(b, sum, skv_const_f32(b, 0.0f));
-  MlirValue out = skv_select(b, seen, skv_divf(b, acc, skv_broadcast(b, sum, k->f32x8)),
-                             skv_const_f32_vector(b, 8, 0.0f));
-  MlirValue lse2 = skv_addf(b, base, skv_log2(b, sum));
-  MlirValue lse = skv_select(b, seen, skv_mulf(b, lse2, skv_const_f32(b, (float)SKV_LN2)),
-                             skv_const_f32(b, -INFINITY));
-
+  MlirValue out, lse;
+  finish(k, base, sum, acc, &out, &lse);
   MlirValue row = q_row(k, g);
-  MlirValue first = skv_cmpi_eq(b, d, idx(k, 0));
   MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
 
   skv_if final;
   skv_if_begin(b, &final, skv_cmpi_eq(b, splits, idx(k, 1)));
-  skv_vector_store(b, skv_truncf(b, out, k->tx8), k->arg[ARG_OUT],
-                   skv_addi(b, skv_muli(b, row, idx(k, D)), d));
-  skv_if lse_final;
-  skv_if_begin(b, &lse_final, first);
-  skv_store(b, lse, k->arg[ARG_LSE], row);
-  skv_if_end(b, &lse_final);
+  write_output(k, row, d, out, lse);
   skv_if_end(b, &final);
 
   skv_if partial;
@@ -462,12 +482,101 @@ static void merge_and_write(split_kernel *k) {
   skv_vector_store(b, out, k->arg[ARG_PART_OUT],
                    skv_addi(b, skv_muli(b, part_row, idx(k, D)), d));
   skv_if lse_partial;
-  skv_if_begin(b, &lse_partial, first);
+  skv_if_begin(b, &lse_partial, skv_cmpi_eq(b, d, idx(k, 0)));
   skv_store(b, lse, k->arg[ARG_PART_LSE], part_row);
   skv_if_end(b, &lse_partial);
   skv_if_end(b, &partial);
 
   skv_for_end(b, &loop, NULL);
+}
+
+/* Step 7, with more than one chunk: the CTA that finishes its (batch, kv
+ * head) last merges every chunk's partial result by LSE and writes the
+ * output, so no second kernel runs. A counter per (batch, kv head) in the
+ * workspace (zero between calls) counts the finished chunks; the last CTA
+ * sets it back to zero. */
+static void merge_chunks_if_last(split_kernel *k) {
+  skv_builder *b = k->b;
+  const int G = k->plan->group, D = k->spec->head_dim;
+  MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
+  MlirValue counter = skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_kv_heads)),
+                               k->kv_head);
+  MlirValue flag = k->arg[SHARED_LAST];
+  skv_if split;
+  skv_if_begin(b, &split, skv_cmpi_slt(b, idx(k, 1), splits));
+
+  /* Release this CTA's partial results, then take a ticket. */
+  skv_barrier(b);
+  skv_if leader;
+  skv_if_begin(b, &leader, skv_cmpi_eq(b, k->tid, idx(k, 0)));
+  skv_fence_device(b);
+  MlirValue done = skv_atomic_add(b, skv_const_i32(b, 1), k->arg[ARG_COUNTERS], counter);
+  MlirValue last_ticket = skv_index_cast(b, skv_subi(b, splits, idx(k, 1)), k->i32);
+  skv_store(b, skv_select(b, skv_cmpi_eq(b, done, last_ticket), skv_const_i32(b, 1),
+                          skv_const_i32(b, 0)),
+            flag, idx(k, 0));
+  skv_if_end(b, &leader);
+  skv_barrier(b);
+
+  skv_if last;
+  skv_if_begin(b, &last, skv_cmpi_eq(b, skv_load(b, flag, idx(k, 0)), skv_const_i32(b, 1)));
+  /* Acquire the other CTAs' partial results. */
+  skv_fence_device(b);
+  skv_for items;
+  skv_for_begin(b, &items, k->tid, idx(k, (int64_t)G * D / 8),
+                idx(k, k->plan->split_threads), 0, NULL);
+  MlirValue g = skv_divui(b, items.iv, idx(k, D / 8));
+  MlirValue d = skv_muli(b, skv_remui(b, items.iv, idx(k, D / 8)), idx(k, 8));
+  MlirValue row = q_row(k, g);
+  MlirValue first_part = skv_muli(b, row, splits);
+
+  /* One pass over the chunks with a running max (exp2 domain), MERGE_UNROLL
+   * chunks per step with all their loads issued first: the partials come
+   * from L2, and one chunk at a time would pay its latency per chunk.
+   * Chunks past the last re-read chunk 0 with weight zero. */
+  MlirValue log2e = skv_const_f32(b, (float)SKV_LOG2E);
+  MlirValue neg_inf = skv_const_f32(b, -INFINITY);
+  MlirValue init[3] = {neg_inf, skv_const_f32(b, 0.0f), skv_const_f32_vector(b, 8, 0.0f)};
+  skv_for chunks;
+  skv_for_begin(b, &chunks, idx(k, 0), splits, idx(k, MERGE_UNROLL), 3, init);
+  MlirValue lse_c[MERGE_UNROLL], out_c[MERGE_UNROLL];
+  MlirValue m = chunks.carried[0];
+  for (int u = 0; u < MERGE_UNROLL; ++u) {
+    MlirValue c = skv_addi(b, chunks.iv, idx(k, u));
+    MlirValue valid = skv_cmpi_slt(b, c, splits);
+    MlirValue part = skv_addi(b, first_part, skv_select(b, valid, c, idx(k, 0)));
+    lse_c[u] = skv_select(b, valid,
+                          skv_mulf(b, skv_load(b, k->arg[ARG_PART_LSE], part), log2e),
+                          neg_inf);
+    out_c[u] = skv_vector_load(b, k->f32x8, k->arg[ARG_PART_OUT],
+                               skv_addi(b, skv_muli(b, part, idx(k, D)), d));
+    m = skv_maxf(b, m, lse_c[u]);
+  }
+  MlirValue base = safe_max(b, m);
+  MlirValue alpha = skv_exp2(b, skv_subf(b, chunks.carried[0], base));
+  MlirValue sum = skv_mulf(b, chunks.carried[1], alpha);
+  MlirValue acc = skv_mulf(b, chunks.carried[2], skv_broadcast(b, alpha, k->f32x8));
+  for (int u = 0; u < MERGE_UNROLL; ++u) {
+    MlirValue w = skv_exp2(b, skv_subf(b, lse_c[u], base));
+    sum = skv_addf(b, sum, w);
+    acc = skv_fma(b, out_c[u], skv_broadcast(b, w, k->f32x8), acc);
+  }
+  MlirValue next[3] = {m, sum, acc};
+  skv_for_end(b, &chunks, next);
+
+  MlirValue out, lse;
+  finish(k, safe_max(b, mlirOperationGetResult(chunks.op, 0)),
+         mlirOperationGetResult(chunks.op, 1), mlirOperationGetResult(chunks.op, 2),
+         &out, &lse);
+  write_output(k, row, d, out, lse);
+  skv_for_end(b, &items, NULL);
+
+  skv_if reset;
+  skv_if_begin(b, &reset, skv_cmpi_eq(b, k->tid, idx(k, 0)));
+  skv_store(b, skv_const_i32(b, 0), k->arg[ARG_COUNTERS], counter);
+  skv_if_end(b, &reset);
+  skv_if_end(b, &last);
+  skv_if_end(b, &split);
 }
 
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
@@ -481,14 +590,16 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_V] = {t_buf, 1},       [ARG_SEQLENS] = {skv_type_global_buffer(b, i32), 1},
       [ARG_OUT] = {t_buf, 0},     [ARG_LSE] = {f32_buf, 0},
       [ARG_PART_OUT] = {f32_buf, 0}, [ARG_PART_LSE] = {f32_buf, 0},
+      [ARG_COUNTERS] = {skv_type_global_buffer(b, i32), 0},
       [ARG_K_SB] = {i64, 0}, [ARG_K_ST] = {i64, 0}, [ARG_K_SH] = {i64, 0},
       [ARG_V_SB] = {i64, 0}, [ARG_V_ST] = {i64, 0}, [ARG_V_SH] = {i64, 0},
       [ARG_NUM_SPLITS] = {i32, 0},
   };
   int slots = plan->warps * plan->group;
-  MlirType shared[2] = {
+  MlirType shared[3] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
+      skv_type_shared_buffer(b, i32, 1),
   };
 
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
@@ -497,10 +608,11 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   k.i32 = i32;
   k.f32 = f32;
   k.i32x4 = skv_type_vector(i32, 4);
-  k.f32x4 = skv_type_vector(f32, 4);
+  k.acc_width = 2 * k.halves;
+  k.acc = skv_type_vector(f32, k.acc_width);
   k.f32x8 = skv_type_vector(f32, 8);
   k.tx8 = skv_type_vector(t, 8);
-  skv_kernel_begin(b, module_body, plan->split_entry, NUM_ARGS, args, 2, shared,
+  skv_kernel_begin(b, module_body, plan->split_entry, NUM_ARGS, args, 3, shared,
                    plan->split_threads, k.arg);
 
   softmax_state state;
@@ -510,5 +622,6 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   stream_chunk(&k, &state);
   publish_warps(&k, &state);
   merge_and_write(&k);
+  merge_chunks_if_last(&k);
   skv_kernel_end(b);
 }

@@ -23,8 +23,7 @@ struct skv_attention {
   CUcontext context;          /* the module's context */
   CUmodule module;
   CUfunction split_fn;
-  CUfunction combine_fn;
-  int sm_count;
+  int slots; /* split CTAs the device holds at once */
   skv_attention_image_info image;
 };
 
@@ -47,7 +46,7 @@ static skv_status check_sizes(int batch, int max_seqlen, int num_splits) {
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-skv_status skv_splits_choose(const skv_pkg_spec *spec, int sm_count, int batch,
+skv_status skv_splits_choose(const skv_pkg_spec *spec, int slots, int batch,
                              int max_seqlen, int num_splits_override,
                              int *out_num_splits) {
   SKV_RETURN_IF_ERROR_PLAIN(check_sizes(batch, max_seqlen, num_splits_override));
@@ -59,15 +58,20 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, int sm_count, int batch,
     *out_num_splits = (int)spec->splits;
     return SKV_OK;
   }
-  /* Enough CTAs to fill every SM twice, but never chunks so short that the
-   * merge costs more than the parallelism gains. */
+  /* As many chunks as fill the device in exactly one wave (a second,
+   * partial wave costs a whole chunk's time), but never chunks so short, or
+   * so many, that merging them costs more than the parallelism gains. */
   int64_t ctas = (int64_t)batch * spec->num_kv_heads;
   int64_t splits = 1;
-  if (ctas < sm_count) {
-    splits = ceil_div(2 * (int64_t)sm_count, ctas);
+  if (ctas < slots) {
+    splits = slots / ctas;
     int64_t by_length = ceil_div(max_seqlen, SKV_MIN_TOKENS_PER_SPLIT);
     if (splits > by_length)
       splits = by_length;
+    int64_t chunk_bytes = (int64_t)spec->num_q_heads / spec->num_kv_heads *
+                          spec->head_dim * (int64_t)sizeof(float);
+    if (splits > SKV_MAX_MERGE_BYTES / chunk_bytes)
+      splits = SKV_MAX_MERGE_BYTES / chunk_bytes;
     if (splits < 1)
       splits = 1;
     if (splits > SKV_MAX_SPLITS)
@@ -86,10 +90,12 @@ static void workspace_layout(const skv_pkg_spec *spec, int batch,
                              int num_splits, skv_decode_plan *plan) {
   size_t rows = (size_t)batch * spec->num_q_heads;
   size_t parts = num_splits > 1 ? rows * (size_t)num_splits : 0;
+  size_t counters = num_splits > 1 ? (size_t)batch * spec->num_kv_heads : 0;
   plan->num_splits = num_splits;
   plan->part_out_offset = 0;
   plan->part_lse_offset = align_up(parts * spec->head_dim * sizeof(float));
-  plan->lse_offset = plan->part_lse_offset + align_up(parts * sizeof(float));
+  plan->counters_offset = plan->part_lse_offset + align_up(parts * sizeof(float));
+  plan->lse_offset = plan->counters_offset + align_up(counters * sizeof(int32_t));
   plan->workspace_bytes = plan->lse_offset + align_up(rows * sizeof(float));
 }
 
@@ -124,7 +130,7 @@ static skv_status check_stride(int64_t stride, const char *name) {
   return SKV_OK;
 }
 
-skv_status skv_decode_plan_make(const skv_pkg_spec *spec, int sm_count,
+skv_status skv_decode_plan_make(const skv_pkg_spec *spec, int slots,
                                 const skv_decode_args *args,
                                 skv_decode_plan *out_plan) {
   if (!args)
@@ -156,7 +162,7 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, int sm_count,
 
   skv_decode_plan plan;
   int num_splits = 0;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, sm_count, args->batch,
+  SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, slots, args->batch,
                                               args->max_seqlen,
                                               args->num_splits, &num_splits));
   workspace_layout(spec, args->batch, num_splits, &plan);
@@ -390,8 +396,9 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
   if (!status)
     status = SKV_CU_CALL(cuDeviceGetAttribute, &minor,
                          CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+  int sm_count = 0;
   if (!status)
-    status = SKV_CU_CALL(cuDeviceGetAttribute, &attention->sm_count,
+    status = SKV_CU_CALL(cuDeviceGetAttribute, &sm_count,
                          CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
   if (!status)
     status = SKV_CU_CALL(cuDeviceGetAttribute, &smem_optin,
@@ -411,10 +418,14 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
     status = kernel_get(attention->module, spec->split_entry,
                         spec->split_threads, spec->split_smem_bytes, smem_optin,
                         &attention->split_fn);
+  /* The split heuristic fills the device in one wave: how many CTAs of
+   * this kernel one SM holds (registers, shared memory) decides it. */
+  int per_sm = 0;
   if (!status)
-    status = kernel_get(attention->module, spec->combine_entry,
-                        spec->combine_threads, spec->combine_smem_bytes,
-                        smem_optin, &attention->combine_fn);
+    status = SKV_CU_CALL(cuOccupancyMaxActiveBlocksPerMultiprocessor, &per_sm,
+                         attention->split_fn, (int)spec->split_threads,
+                         spec->split_smem_bytes);
+  attention->slots = sm_count * (per_sm > 0 ? per_sm : 1);
   if (status) {
     skv_attention_destroy(attention);
     return skv_status_annotate(status, "spec %s", name);
@@ -453,7 +464,7 @@ void skv_attention_image(const skv_attention *attention,
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits) {
-  return skv_splits_choose(attention->spec, attention->sm_count, batch,
+  return skv_splits_choose(attention->spec, attention->slots, batch,
                            max_seqlen, num_splits_override, out_num_splits);
 }
 
@@ -496,7 +507,7 @@ skv_status skv_attention_decode(const skv_attention *attention,
   const skv_pkg_spec *spec = attention->spec;
   skv_decode_plan plan;
   SKV_RETURN_IF_ERROR_PLAIN(
-      skv_decode_plan_make(spec, attention->sm_count, args, &plan));
+      skv_decode_plan_make(spec, attention->slots, args, &plan));
   SKV_RETURN_IF_ERROR_PLAIN(context_enter(attention));
 
   /* Parameters exactly as kernel_abi.h lists them. */
@@ -512,25 +523,19 @@ skv_status skv_attention_decode(const skv_attention *attention,
       workspace ? device_ptr(workspace + plan.part_out_offset) : 0;
   CUdeviceptr part_lse =
       workspace ? device_ptr(workspace + plan.part_lse_offset) : 0;
+  CUdeviceptr counters =
+      workspace ? device_ptr(workspace + plan.counters_offset) : 0;
   int64_t k_sb = args->k_stride_batch, k_st = args->k_stride_seq,
           k_sh = args->k_stride_head;
   int64_t v_sb = args->v_stride_batch, v_st = args->v_stride_seq,
           v_sh = args->v_stride_head;
   int32_t num_splits = plan.num_splits;
   void *split_params[SKV_SPLIT_KERNEL_PARAMS] = {
-      &q,    &k,    &v,    &seqlens, &out,  &lse,  &part_out,  &part_lse,
-      &k_sb, &k_st, &k_sh, &v_sb,    &v_st, &v_sh, &num_splits};
+      &q,    &k,    &v,    &seqlens, &out,  &lse,  &part_out, &part_lse,
+      &counters, &k_sb, &k_st, &k_sh, &v_sb, &v_st, &v_sh, &num_splits};
   SKV_CU_RETURN_IF_ERROR(cuLaunchKernel, attention->split_fn,
                          (unsigned)num_splits, spec->num_kv_heads,
                          (unsigned)args->batch, spec->split_threads, 1, 1,
                          spec->split_smem_bytes, stream, split_params, NULL);
-  if (num_splits == 1)
-    return SKV_OK;
-  void *combine_params[SKV_COMBINE_KERNEL_PARAMS] = {&part_out, &part_lse, &out,
-                                                     &lse, &num_splits};
-  SKV_CU_RETURN_IF_ERROR(cuLaunchKernel, attention->combine_fn,
-                         spec->num_q_heads, (unsigned)args->batch, 1,
-                         spec->combine_threads, 1, 1, spec->combine_smem_bytes,
-                         stream, combine_params, NULL);
   return SKV_OK;
 }

@@ -9,8 +9,14 @@
 
 #include "splitkv/runtime.h"
 
-/* Chunks with fewer tokens than this cost more to merge than they gain. */
-#define SKV_MIN_TOKENS_PER_SPLIT 256
+/* Chunks with fewer tokens than this cost more to merge than they gain
+ * (llama3_8b at 1024 tokens is fastest with 8 chunks of 128 on an H200). */
+#define SKV_MIN_TOKENS_PER_SPLIT 128
+
+/* The CTA that finishes a (batch, kv head) last merges every chunk's
+ * partial output (num_q_heads / num_kv_heads x head_dim floats each) alone:
+ * more than this many bytes of them cost more time than more chunks gain. */
+#define SKV_MAX_MERGE_BYTES (256 * 1024)
 
 /* Workspace regions start at multiples of this many bytes. */
 #define SKV_WORKSPACE_ALIGN 256
@@ -20,21 +26,24 @@
  * num_splits == 1):
  *   part_out  f32[batch * num_q_heads * num_splits * head_dim]
  *   part_lse  f32[batch * num_q_heads * num_splits]
+ *   counters  i32[batch * num_kv_heads], zero between calls
  *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   int num_splits;
   size_t part_out_offset;
   size_t part_lse_offset;
+  size_t counters_offset;
   size_t lse_offset;
   size_t workspace_bytes; /* what this call needs: up to lse_offset when the
                              caller passes lse, else the whole layout */
 } skv_decode_plan;
 
 /* The split count for a call (see skv_attention_num_splits): override if
- * > 0, else the spec's fixed count, else the auto heuristic for sm_count
- * SMs. Errors: INVALID_ARGUMENT for batch outside [1, 65535], max_seqlen < 0,
- * override outside [0, SKV_MAX_SPLITS]. */
-skv_status skv_splits_choose(const skv_pkg_spec *spec, int sm_count, int batch,
+ * > 0, else the spec's fixed count, else the auto heuristic for a device
+ * that holds `slots` split CTAs at once (SMs x CTAs per SM). Errors:
+ * INVALID_ARGUMENT for batch outside [1, 65535], max_seqlen < 0, override
+ * outside [0, SKV_MAX_SPLITS]. */
+skv_status skv_splits_choose(const skv_pkg_spec *spec, int slots, int batch,
                              int max_seqlen, int num_splits_override,
                              int *out_num_splits);
 
@@ -47,7 +56,7 @@ size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits);
  * non-negative multiples of 8, workspace large enough) and plans the call.
  * Errors: INVALID_ARGUMENT naming the field, its value and what was
  * expected. */
-skv_status skv_decode_plan_make(const skv_pkg_spec *spec, int sm_count,
+skv_status skv_decode_plan_make(const skv_pkg_spec *spec, int slots,
                                 const skv_decode_args *args,
                                 skv_decode_plan *out_plan);
 

@@ -33,7 +33,8 @@
   X(cuModuleGetFunction)                                                       \
   X(cuFuncGetAttribute)                                                        \
   X(cuFuncSetAttribute)                                                        \
-  X(cuLaunchKernel)
+  X(cuLaunchKernel)                                                            \
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor)
 
 typedef struct skv_cuda_driver {
 #define SKV_CUDA_DRIVER_FIELD(name) __typeof__(&name) name;

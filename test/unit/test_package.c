@@ -64,11 +64,8 @@ static skv_pkg_spec make_record(const char *name, uint32_t head_dim,
   r.splits = splits;
   r.softmax_scale = 0.125f;
   snprintf(r.split_entry, sizeof(r.split_entry), "%s_split", name);
-  snprintf(r.combine_entry, sizeof(r.combine_entry), "%s_combine", name);
   r.split_threads = 128;
   r.split_smem_bytes = 4096;
-  r.combine_threads = head_dim;
-  r.combine_smem_bytes = 0;
   r.tokens_per_step = 16;
   return r;
 }
@@ -78,8 +75,8 @@ static const char ptx_90[] = "// fake PTX for sm_90\n.version 8.0\n";
 static const char ptx_86[] = "// fake PTX for sm_86, no NUL given";
 static const uint8_t cubin_90[] = {0x7f, 'E', 'L', 'F', 0, 1, 2, 3};
 
-/* An image record with resources that differ per kind, sm and kernel, so a
- * round trip that mixed them up would show. */
+/* An image record with resources that differ per kind and sm, so a round
+ * trip that mixed them up would show. */
 static skv_pkg_image make_image(skv_image_kind kind, uint32_t sm) {
   skv_pkg_image image;
   memset(&image, 0, sizeof(image));
@@ -88,8 +85,6 @@ static skv_pkg_image make_image(skv_image_kind kind, uint32_t sm) {
   image.split = (skv_pkg_kernel_resources){
       .registers = 100 + sm + kind, .shared_bytes = 16640, .stack_bytes = 8,
       .spill_store_bytes = 4, .spill_load_bytes = 12};
-  image.combine = (skv_pkg_kernel_resources){.registers = 30 + kind,
-                                             .shared_bytes = sm};
   return image;
 }
 
@@ -142,11 +137,8 @@ static void compare_record(const skv_pkg_spec *got, const skv_pkg_spec *want) {
   CHECK(got->splits == want->splits);
   CHECK(got->softmax_scale == want->softmax_scale);
   CHECK(strcmp(got->split_entry, want->split_entry) == 0);
-  CHECK(strcmp(got->combine_entry, want->combine_entry) == 0);
   CHECK(got->split_threads == want->split_threads);
   CHECK(got->split_smem_bytes == want->split_smem_bytes);
-  CHECK(got->combine_threads == want->combine_threads);
-  CHECK(got->combine_smem_bytes == want->combine_smem_bytes);
   CHECK(got->tokens_per_step == want->tokens_per_step);
 }
 
@@ -163,7 +155,6 @@ static void check_image(const uint8_t *data, const skv_pkg_header *h,
   CHECK(memcmp(data + image.offset, bytes, size) == 0);
   skv_pkg_image want = make_image(kind, sm);
   CHECK(memcmp(&image.split, &want.split, sizeof(want.split)) == 0);
-  CHECK(memcmp(&image.combine, &want.combine, sizeof(want.combine)) == 0);
 }
 
 static void test_round_trip(void) {
@@ -299,7 +290,7 @@ static void put_u64(uint8_t *p, uint64_t v) {
 /* Header and image record byte offsets (package_format.c's layout). */
 enum { HDR_FORMAT_VERSION = 8, HDR_ABI_VERSION = 12, HDR_CHECKSUM = 24,
        HDR_SPEC_COUNT = 32 };
-enum { IMG_SPLIT = 24, IMG_COMBINE = 44 };
+enum { IMG_SPLIT = 24 };
 
 /* Restores a valid checksum after an edit, so that the check aimed at is
  * the one that fires. */
@@ -375,20 +366,20 @@ static void test_corruption(void) {
   d = copy_of(&p);
   put_u32(d + HDR_FORMAT_VERSION, 7);
   EXPECT_CORRUPT(d, p.size,
-                 "package format version 7, this runtime reads version 2");
+                 "package format version 7, this runtime reads version 3");
 
-  /* A version 1 file (no resources in its image records) is refused by its
-   * version before any record is read with the wrong layout. */
-  printf(" version 1\n");
+  /* A version 2 file (two kernels per spec) is refused by its version
+   * before any record is read with the wrong layout. */
+  printf(" version 2\n");
   d = copy_of(&p);
-  put_u32(d + HDR_FORMAT_VERSION, 1);
+  put_u32(d + HDR_FORMAT_VERSION, 2);
   EXPECT_CORRUPT(d, p.size,
-                 "package format version 1, this runtime reads version 2");
+                 "package format version 2, this runtime reads version 3");
 
   printf(" ABI mismatch\n");
   d = copy_of(&p);
-  put_u32(d + HDR_ABI_VERSION, 2);
-  EXPECT_CORRUPT(d, p.size, "kernel ABI version 2");
+  put_u32(d + HDR_ABI_VERSION, 1);
+  EXPECT_CORRUPT(d, p.size, "kernel ABI version 1");
 
   printf(" spec table out of bounds\n");
   d = copy_of(&p);
@@ -414,11 +405,11 @@ static void test_corruption(void) {
   EXPECT_CORRUPT(d, p.size,
                  "image 1 (ptx sm_90): split registers 256 is more than 255");
 
-  printf(" combine shared memory out of range\n");
+  printf(" shared memory out of range\n");
   d = copy_of(&p);
-  put_u32(image_at(d, h, 2) + IMG_COMBINE + 4, 1u << 30);
+  put_u32(image_at(d, h, 2) + IMG_SPLIT + 4, 1u << 30);
   reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "image 2 (cubin sm_90): combine shared_bytes 1073741824");
+  EXPECT_CORRUPT(d, p.size, "image 2 (cubin sm_90): split shared_bytes 1073741824");
 
   printf(" spill count out of range\n");
   d = copy_of(&p);

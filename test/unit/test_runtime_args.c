@@ -66,29 +66,24 @@ static skv_pkg_spec llama_record(void) {
   r.splits = 0;
   r.softmax_scale = 0.08838834764831845f;
   snprintf(r.split_entry, sizeof(r.split_entry), "tiny_split");
-  snprintf(r.combine_entry, sizeof(r.combine_entry), "tiny_combine");
   r.split_threads = 128;
   r.split_smem_bytes = 0;
-  r.combine_threads = 128;
-  r.combine_smem_bytes = 0;
   r.tokens_per_step = 16;
   return r;
 }
 
-/* A valid module with both entry points and the ABI's parameter lists; the
- * kernels do nothing. */
+/* A valid module with the entry point and the ABI's parameter list; the
+ * kernel does nothing. */
 static const char tiny_ptx[] =
     ".version 7.0\n"
     ".target sm_80\n"
     ".address_size 64\n"
     ".visible .entry tiny_split(.param .u64 q, .param .u64 k, .param .u64 v,\n"
     "  .param .u64 seqlens, .param .u64 out, .param .u64 lse,\n"
-    "  .param .u64 part_out, .param .u64 part_lse, .param .u64 k_sb,\n"
-    "  .param .u64 k_st, .param .u64 k_sh, .param .u64 v_sb,\n"
-    "  .param .u64 v_st, .param .u64 v_sh, .param .u32 num_splits)\n"
-    "{\n  ret;\n}\n"
-    ".visible .entry tiny_combine(.param .u64 part_out, .param .u64 part_lse,\n"
-    "  .param .u64 out, .param .u64 lse, .param .u32 num_splits)\n"
+    "  .param .u64 part_out, .param .u64 part_lse, .param .u64 counters,\n"
+    "  .param .u64 k_sb, .param .u64 k_st, .param .u64 k_sh,\n"
+    "  .param .u64 v_sb, .param .u64 v_st, .param .u64 v_sh,\n"
+    "  .param .u32 num_splits)\n"
     "{\n  ret;\n}\n";
 
 /* A one-spec, one-image package, written with the runtime's own encoders
@@ -221,7 +216,7 @@ static skv_decode_args valid_args(void) {
 static skv_status plan(const skv_decode_args *a) {
   skv_pkg_spec spec = llama_record();
   skv_decode_plan p;
-  return skv_decode_plan_make(&spec, 132, a, &p);
+  return skv_decode_plan_make(&spec, 264, a, &p);
 }
 
 #define EXPECT_INVALID(field_edit, text)                                       \
@@ -237,7 +232,7 @@ static void test_args(void) {
   CHECK_OK(plan(&ok));
   skv_pkg_spec spec = llama_record();
   skv_decode_plan p;
-  CHECK_ERROR(skv_decode_plan_make(&spec, 132, NULL, &p),
+  CHECK_ERROR(skv_decode_plan_make(&spec, 264, NULL, &p),
               SKV_CODE_INVALID_ARGUMENT, "args is NULL");
 
   EXPECT_INVALID(a.q = NULL, "q is NULL");
@@ -269,11 +264,11 @@ static void test_args(void) {
   EXPECT_INVALID(a.v_stride_head = -8, "v_stride_head is -8");
   EXPECT_INVALID(a.num_splits = -1, "num_splits is -1");
   EXPECT_INVALID(a.num_splits = SKV_MAX_SPLITS + 1, "num_splits is 257");
-  /* batch 2 x 8 kv heads on 132 SMs, 4096 tokens: 16 splits. */
+  /* batch 2 x 8 kv heads in 264 slots, 4096 tokens: 16 splits. */
   EXPECT_INVALID(a.workspace_size = 100,
-                 "workspace is 100 bytes, this call needs 528640");
+                 "workspace is 100 bytes, this call needs 528896");
   EXPECT_INVALID((a.workspace = NULL, a.workspace_size = 1 << 20),
-                 "workspace is NULL, this call needs 528640 bytes");
+                 "workspace is NULL, this call needs 528896 bytes");
 
   /* With lse given and one split, no workspace at all. */
   skv_decode_args a = valid_args();
@@ -281,18 +276,18 @@ static void test_args(void) {
   a.num_splits = 1;
   a.workspace = NULL;
   a.workspace_size = 0;
-  CHECK_OK(skv_decode_plan_make(&spec, 132, &a, &p));
+  CHECK_OK(skv_decode_plan_make(&spec, 264, &a, &p));
   CHECK(p.num_splits == 1 && p.workspace_bytes == 0);
   /* Without lse, one split needs the scratch only. */
   a.lse = NULL;
-  CHECK_ERROR(skv_decode_plan_make(&spec, 132, &a, &p),
+  CHECK_ERROR(skv_decode_plan_make(&spec, 264, &a, &p),
               SKV_CODE_INVALID_ARGUMENT, "this call needs 256 bytes");
 }
 
-static int splits_for(const skv_pkg_spec *spec, int sm_count, int batch,
+static int splits_for(const skv_pkg_spec *spec, int slots, int batch,
                       int max_seqlen, int override) {
   int splits = -1;
-  CHECK_OK(skv_splits_choose(spec, sm_count, batch, max_seqlen, override,
+  CHECK_OK(skv_splits_choose(spec, slots, batch, max_seqlen, override,
                              &splits));
   return splits;
 }
@@ -300,29 +295,36 @@ static int splits_for(const skv_pkg_spec *spec, int sm_count, int batch,
 static void test_splits(void) {
   printf("splits\n");
   skv_pkg_spec spec = llama_record();
-  /* 8 CTAs on 132 SMs: ceil(264 / 8) = 33, but 4096 tokens allow 16. */
-  CHECK(splits_for(&spec, 132, 1, 4096, 0) == 16);
-  CHECK(splits_for(&spec, 132, 1, 100000, 0) == 33);
-  /* 64 x 8 CTAs fill 132 SMs already. */
-  CHECK(splits_for(&spec, 132, 64, 100000, 0) == 1);
-  CHECK(splits_for(&spec, 132, 17, 100000, 0) == 1);
-  /* 16 x 8 = 128 CTAs < 132: ceil(264 / 128) = 3. */
-  CHECK(splits_for(&spec, 132, 16, 100000, 0) == 3);
+  /* 8 CTAs in 264 slots (132 SMs x 2): one wave is 264 / 8 = 33 chunks,
+   * but 4096 tokens allow 32 of 128. */
+  CHECK(splits_for(&spec, 264, 1, 4096, 0) == 32);
+  CHECK(splits_for(&spec, 264, 1, 100000, 0) == 33);
+  /* 64 x 8 CTAs fill 264 slots already; 17 x 8 = 136 leave too few for a
+   * second chunk each. */
+  CHECK(splits_for(&spec, 264, 64, 100000, 0) == 1);
+  CHECK(splits_for(&spec, 264, 17, 100000, 0) == 1);
+  /* 16 x 8 = 128 CTAs: 264 / 128 = 2. */
+  CHECK(splits_for(&spec, 264, 16, 100000, 0) == 2);
   /* Short or empty sequences never split. */
-  CHECK(splits_for(&spec, 132, 1, 256, 0) == 1);
-  CHECK(splits_for(&spec, 132, 1, 257, 0) == 2);
-  CHECK(splits_for(&spec, 132, 1, 0, 0) == 1);
-  /* One kv head, huge context: capped. */
+  CHECK(splits_for(&spec, 264, 1, 128, 0) == 1);
+  CHECK(splits_for(&spec, 264, 1, 129, 0) == 2);
+  CHECK(splits_for(&spec, 264, 1, 0, 0) == 1);
+  /* One kv head of 8 q heads, huge context: 264 slots, but the merge of
+   * 8 x 128 floats per chunk is capped at 64 chunks (256 KB)... */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, 132, 1, 1 << 24, 0) == SKV_MAX_SPLITS);
+  CHECK(splits_for(&spec, 264, 1, 1 << 24, 0) == 64);
+  /* ... and of 1 x 64 at SKV_MAX_SPLITS. */
+  spec.num_q_heads = 1;
+  spec.head_dim = 64;
+  CHECK(splits_for(&spec, 1024, 1, 1 << 24, 0) == SKV_MAX_SPLITS);
   /* A fixed count wins over the heuristic, an override over both. */
   spec.splits = 4;
-  CHECK(splits_for(&spec, 132, 1, 4096, 0) == 4);
-  CHECK(splits_for(&spec, 132, 64, 0, 0) == 4);
-  CHECK(splits_for(&spec, 132, 1, 4096, 7) == 7);
+  CHECK(splits_for(&spec, 264, 1, 4096, 0) == 4);
+  CHECK(splits_for(&spec, 264, 64, 0, 0) == 4);
+  CHECK(splits_for(&spec, 264, 1, 4096, 7) == 7);
   int splits = 0;
-  CHECK_ERROR(skv_splits_choose(&spec, 132, 0, 10, 0, &splits),
+  CHECK_ERROR(skv_splits_choose(&spec, 264, 0, 10, 0, &splits),
               SKV_CODE_INVALID_ARGUMENT, "batch is 0");
 }
 
@@ -331,23 +333,25 @@ static void test_workspace(void) {
   skv_pkg_spec spec = llama_record();
   /* One split: the lse scratch, f32[2 * 32], rounded up to 256 bytes. */
   CHECK(skv_workspace_bytes(&spec, 2, 1) == 256);
-  /* 16 splits: part_out 2*32*16*128*4 + part_lse 2*32*16*4 + scratch. */
-  CHECK(skv_workspace_bytes(&spec, 2, 16) == 524288 + 4096 + 256);
+  /* 16 splits: part_out 2*32*16*128*4 + part_lse 2*32*16*4 + counters
+   * 2*8*4 + scratch. */
+  CHECK(skv_workspace_bytes(&spec, 2, 16) == 524288 + 4096 + 256 + 256);
   /* Odd sizes round each region up to 256 bytes. */
   spec.num_q_heads = 3;
   spec.num_kv_heads = 1;
   spec.head_dim = 8;
-  CHECK(skv_workspace_bytes(&spec, 1, 3) == 512 + 256 + 256);
+  CHECK(skv_workspace_bytes(&spec, 1, 3) == 512 + 256 + 256 + 256);
 
   skv_pkg_spec llama = llama_record();
   skv_decode_args a = valid_args();
   skv_decode_plan p;
-  CHECK_OK(skv_decode_plan_make(&llama, 132, &a, &p));
+  CHECK_OK(skv_decode_plan_make(&llama, 264, &a, &p));
   CHECK(p.num_splits == 16);
   CHECK(p.part_out_offset == 0);
   CHECK(p.part_lse_offset == 524288);
-  CHECK(p.lse_offset == 524288 + 4096);
-  CHECK(p.workspace_bytes == 524288 + 4096 + 256);
+  CHECK(p.counters_offset == 524288 + 4096);
+  CHECK(p.lse_offset == 524288 + 4096 + 256);
+  CHECK(p.workspace_bytes == 524288 + 4096 + 256 + 256);
   CHECK(p.part_lse_offset % SKV_WORKSPACE_ALIGN == 0 &&
         p.lse_offset % SKV_WORKSPACE_ALIGN == 0);
 }

@@ -108,18 +108,26 @@ void skv_attention_image(const skv_attention *attention,
                          skv_attention_image_info *out_info);
 
 /* The split count a call with these sizes uses: the spec's fixed count, or
- * with splits auto a choice from the SM count, batch x kv heads and
- * max_seqlen. num_splits_override > 0 replaces either. */
+ * with splits auto as many chunks per (batch, kv head) as fill the device in
+ * one wave (SMs x the kernel's CTAs per SM, over batch x kv heads), at least
+ * 128 tokens each (max_seqlen). num_splits_override > 0 replaces either. */
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits);
 
 /* Bytes of device workspace a decode call with these sizes needs at most:
  * with more than one split, the partial outputs and LSEs
- * (f32[batch * num_q_heads * splits * (head_dim + 1)]), and always room for
- * the LSE when the caller passes lse NULL (f32[batch * num_q_heads]), each
- * region rounded up to 256 bytes. A call that passes lse may be given less:
- * decode checks against what that call needs. */
+ * (f32[batch * num_q_heads * splits * (head_dim + 1)]) and one counter per
+ * (batch, kv head) (i32[batch * num_kv_heads]), and always room for the LSE
+ * when the caller passes lse NULL (f32[batch * num_q_heads]), each region
+ * rounded up to 256 bytes. A call that passes lse may be given less: decode
+ * checks against what that call needs.
+ *
+ * Zero the workspace once after allocating it (cuMemsetD8Async(ws, 0,
+ * bytes, stream)): the kernel counts the finished chunks of each (batch, kv
+ * head) in it and leaves the counters at zero when it returns, so later
+ * calls need no reset. Calls running at the same time need workspaces of
+ * their own. */
 skv_status skv_attention_workspace_size(const skv_attention *attention,
                                         int batch, int max_seqlen,
                                         int num_splits_override,
@@ -138,7 +146,8 @@ typedef struct skv_decode_args {
   const int32_t *seqlens; /* [batch], device, each in [0, max_seqlen] */
   void *out;             /* [batch, num_q_heads, head_dim], contiguous */
   float *lse;            /* [batch, num_q_heads] natural log, or NULL */
-  void *workspace;       /* skv_attention_workspace_size bytes, or NULL if 0 */
+  void *workspace;       /* skv_attention_workspace_size bytes, zeroed once
+                            after allocation; or NULL if 0 */
   size_t workspace_size;
   int batch;
   int max_seqlen;        /* upper bound of seqlens; drives the split count */
