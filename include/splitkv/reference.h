@@ -76,7 +76,7 @@ void skv_reference_decode_group(const skv_reference_args *args, int b,
 /* ---- LSE merge ----------------------------------------------------------- */
 
 /* Merges num_chunks partial results of one (batch, q head), the math of the
- * combine kernel (DESIGN.md): lse = m + log(sum_c exp(lse_c - m)) with m the
+ * split kernel's chunk merge (DESIGN.md): lse = m + log(sum_c exp(lse_c - m)) with m the
  * largest lse_c, out = sum_c exp(lse_c - lse) * out_c. chunk_out is
  * [num_chunks, head_dim]; an empty chunk has lse -inf and contributes
  * nothing; when every chunk is empty (or num_chunks is 0) out is 0 and lse

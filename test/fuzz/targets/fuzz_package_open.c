@@ -66,8 +66,7 @@ static int skv_fuzz_open(const uint8_t *data, size_t size) {
   for (uint32_t i = 0; i < count; ++i) {
     const skv_pkg_spec *spec = skv_package_spec_at(package, i);
     if (!spec || !memchr(spec->name, '\0', SKV_NAME_MAX) ||
-        !memchr(spec->split_entry, '\0', SKV_ENTRY_MAX) ||
-        !memchr(spec->combine_entry, '\0', SKV_ENTRY_MAX))
+        !memchr(spec->split_entry, '\0', SKV_ENTRY_MAX))
       abort();
   }
   if (skv_package_spec_at(package, count) != NULL)
