@@ -24,7 +24,8 @@ typedef struct skv_kernel_plan {
   int split_threads;     /* 32 * warps */
   int warp_tokens;       /* tokens per warp per loop step: 16 (or 8): the
                             k of the P·V mma */
-  int late_v;            /* load V after the scores, to bound registers */
+  int prefetch_k;        /* K (V) of the next step loads during this one; */
+  int prefetch_v;        /* else at the start of its own step */
   int split_smem_bytes;  /* static shared memory of the split kernel */
   char split_entry[SKV_ENTRY_MAX];
 } skv_kernel_plan;

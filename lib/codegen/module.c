@@ -31,9 +31,11 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   /* 16 tokens per warp step make P·V one k16 mma; a 256-wide head keeps
    * 8 (k8) so that K, V and the accumulators stay in registers. */
   plan.warp_tokens = spec->head_dim > 128 ? 8 : 16;
-  /* ... and loads V only once K is dead: the accumulators alone take 128
-   * registers per lane. */
-  plan.late_v = spec->head_dim > 128;
+  /* ... and prefetches only K, a second step of V in registers would not
+   * fit beside 256 dims of accumulators; on sm_80, whose ptxas spills even
+   * then, not K either. */
+  plan.prefetch_v = spec->head_dim <= 128;
+  plan.prefetch_k = plan.prefetch_v || sm >= 90;
   /* The warps' partial results meet in shared memory: as many warps as fit
    * in the static limit, up to four. */
   int per_warp = plan.group * (2 + spec->head_dim) * (int)sizeof(float);

@@ -160,27 +160,39 @@ static void load_rows(split_kernel *k, int cache, MlirValue token, MlirValue *ou
                                skv_addi(k->b, off, idx(k, 32 * blk)));
 }
 
-/* Loads the step at base (V too unless the plan loads it late). Tokens past
- * the chunk re-read its first token, valid memory whenever the chunk is not
- * empty, and are masked out of the softmax. */
-static void load_step(split_kernel *k, MlirValue base, step_rows *rows) {
+/* The tokens lane row r loads in the step at base: base + 8j + r for tile
+ * j. Tokens past the chunk re-read its first token, valid memory whenever
+ * the chunk is not empty, and are masked out of the softmax. */
+static void step_tokens(split_kernel *k, MlirValue base, step_rows *rows) {
   skv_builder *b = k->b;
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j) {
     MlirValue t = skv_addi(b, base, skv_addi(b, k->row, idx(k, 8 * j)));
     rows->token[j] = skv_select(b, skv_cmpi_slt(b, t, k->end), t, k->start);
-    load_rows(k, ARG_K, rows->token[j], rows->k[j]);
-    if (!k->plan->late_v)
+  }
+}
+
+/* Loads the rows of the step at base that the plan prefetches (prefetched
+ * true) or those it loads in their own step (false). */
+static void load_step(split_kernel *k, MlirValue base, int prefetched,
+                      step_rows *rows) {
+  step_tokens(k, base, rows);
+  for (int j = 0; j < k->plan->warp_tokens / 8; ++j) {
+    if (k->plan->prefetch_k == prefetched)
+      load_rows(k, ARG_K, rows->token[j], rows->k[j]);
+    if (k->plan->prefetch_v == prefetched)
       load_rows(k, ARG_V, rows->token[j], rows->v[j]);
   }
 }
 
-/* The step's vectors in a flat list (loop-carried when prefetching). */
+/* The prefetched rows, as a flat list (loop-carried). */
 static int rows_flatten(split_kernel *k, step_rows *rows, MlirValue **out) {
   int n = 0;
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
     for (int blk = 0; blk < k->blocks; ++blk) {
-      out[n++] = &rows->k[j][blk];
-      out[n++] = &rows->v[j][blk];
+      if (k->plan->prefetch_k)
+        out[n++] = &rows->k[j][blk];
+      if (k->plan->prefetch_v)
+        out[n++] = &rows->v[j][blk];
     }
   return n;
 }
@@ -208,6 +220,9 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
   const int ntiles = k->plan->warp_tokens / 8, blocks = k->blocks;
   MlirValue neg_inf = skv_const_f32(b, -INFINITY), zero_f = skv_const_f32(b, 0.0f);
   MlirValue kr[MAX_NTILES][MAX_BLOCKS][4], vr[MAX_NTILES][MAX_BLOCKS][4];
+  /* Rows not prefetched load now; V's latency still overlaps Q·Kᵀ and the
+   * softmax. */
+  load_step(k, base, 0, rows);
   for (int j = 0; j < ntiles; ++j)
     for (int blk = 0; blk < blocks; ++blk)
       regs_of(k, rows->k[j][blk], kr[j][blk]);
@@ -261,12 +276,9 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
     out->l[h] = l;
   }
 
-  for (int j = 0; j < ntiles; ++j) {
-    if (k->plan->late_v)
-      load_rows(k, ARG_V, rows->token[j], rows->v[j]);
+  for (int j = 0; j < ntiles; ++j)
     for (int blk = 0; blk < blocks; ++blk)
       regs_of(k, rows->v[j][blk], vr[j][blk]);
-  }
 
   /* P as the A fragment of P·V: S's accumulator layout is A's layout. */
   MlirValue pa[4];
@@ -292,32 +304,31 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
     }
 }
 
-/* Step 4: each warp streams its share of the chunk. With prefetch, the
- * loads of the next step are issued before the current step's math, so
- * every warp always has a step of K and V in flight. */
+/* Step 4: each warp streams its share of the chunk. The loads of the next
+ * step are issued before the current step's math, so every warp always has
+ * a step of K (and V, when the plan prefetches it) in flight. */
 static void stream_chunk(split_kernel *k, softmax_state *state) {
   skv_builder *b = k->b;
   const int tiles = 4 * k->blocks;
   const int wt = k->plan->warp_tokens;
-  const int prefetch = !k->plan->late_v;
   MlirValue stride = idx(k, (int64_t)k->plan->warps * wt);
   MlirValue first = skv_addi(b, k->start, skv_muli(b, k->warp, idx(k, wt)));
 
+  /* The first step's rows, if this warp has any tokens. */
   step_rows rows;
   MlirValue *row_slots[2 * MAX_NTILES * MAX_BLOCKS];
-  int nrows = prefetch ? rows_flatten(k, &rows, row_slots) : 0;
-  if (prefetch) {
-    /* The first step's rows, if this warp has any tokens. */
-    MlirType types[2 * MAX_NTILES * MAX_BLOCKS];
-    MlirValue zero[2 * MAX_NTILES * MAX_BLOCKS], loaded[2 * MAX_NTILES * MAX_BLOCKS];
-    MlirValue zero_row = skv_truncf(b, skv_const_f32_vector(b, 8, 0.0f), k->tx8);
-    for (int i = 0; i < nrows; ++i) {
-      types[i] = k->tx8;
-      zero[i] = zero_row;
-    }
+  int nrows = rows_flatten(k, &rows, row_slots);
+  MlirType types[2 * MAX_NTILES * MAX_BLOCKS];
+  MlirValue zero[2 * MAX_NTILES * MAX_BLOCKS], loaded[2 * MAX_NTILES * MAX_BLOCKS];
+  MlirValue zero_row = skv_truncf(b, skv_const_f32_vector(b, 8, 0.0f), k->tx8);
+  for (int i = 0; i < nrows; ++i) {
+    types[i] = k->tx8;
+    zero[i] = zero_row;
+  }
+  if (nrows > 0) {
     skv_if has_tokens;
     skv_if_values_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end), nrows, types);
-    load_step(k, first, &rows);
+    load_step(k, first, 1, &rows);
     for (int i = 0; i < nrows; ++i)
       loaded[i] = *row_slots[i];
     skv_if_values_else(b, &has_tokens, loaded);
@@ -344,21 +355,17 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
   }
   for (int t = 0; t < tiles; ++t)
     in.o[t] = loop.carried[4 + t];
+  step_rows current = rows;
+  MlirValue *current_slots[2 * MAX_NTILES * MAX_BLOCKS];
+  rows_flatten(k, &current, current_slots);
+  for (int i = 0; i < nrows; ++i)
+    *current_slots[i] = loop.carried[4 + tiles + i];
   MlirValue next[SKV_MAX_CARRIED];
-  if (prefetch) {
-    step_rows current = rows;
-    MlirValue *current_slots[2 * MAX_NTILES * MAX_BLOCKS];
-    rows_flatten(k, &current, current_slots);
-    for (int i = 0; i < nrows; ++i)
-      *current_slots[i] = loop.carried[4 + tiles + i];
-    load_step(k, skv_addi(b, loop.iv, stride), &rows);
-    for (int i = 0; i < nrows; ++i)
-      next[4 + tiles + i] = *row_slots[i];
-    warp_step(k, loop.iv, &current, &in, &out);
-  } else {
-    load_step(k, loop.iv, &rows);
-    warp_step(k, loop.iv, &rows, &in, &out);
-  }
+  if (nrows > 0)
+    load_step(k, skv_addi(b, loop.iv, stride), 1, &rows);
+  for (int i = 0; i < nrows; ++i)
+    next[4 + tiles + i] = *row_slots[i];
+  warp_step(k, loop.iv, &current, &in, &out);
   next[0] = out.m[0];
   next[1] = out.m[1];
   next[2] = out.l[0];
