@@ -1,0 +1,1062 @@
+#!/usr/bin/env python3
+"""splitkv against its peers, in one process, on the same inputs.
+
+    python3 bench/compare.py --runtime BUILD/lib/libsplitkv_runtime.so \\
+        --packages DIR [--shapes all|quick|ID,...] [--methods ours,cudnn,fa2,flex]
+        [--append bench/RESULTS.md] [--json PATH] [--commit HASH]
+    python3 bench/compare.py --self-test [--runtime LIB] [--packages DIR]
+
+DIR holds llama3_8b.skvpkg, codellama_34b.skvpkg and peer_layouts.skvpkg
+(bench/specs/peer_layouts.yaml). On a GPU machine with PyTorch, for every
+shape of the performance issue's table, it times:
+
+  ours   splitkv's kernel through libsplitkv_runtime.so (ctypes)
+  cudnn  torch SDPA, cuDNN backend
+  fa2    torch SDPA, flash backend (FlashAttention-2 unless torch says else)
+  flex   torch.compile(flex_attention) (compiled once per shape; the compile
+         time is printed and counted against --flex-compile-budget)
+
+Method (DESIGN.md "Performance method", as ../shared/anchors/h100-peers.md
+measured the peers and as tools/splitkv-bench times ours):
+  - bf16 inputs, q/k/v = torch.randn; every sequence full length; K and V are
+    [batch, kv_heads, seq, head_dim] tensors (bhsd) shared by all methods (ours
+    gets the same memory with bhsd strides); q is [batch, q_heads, head_dim].
+  - K and V rotate among copies that together hold >= 256 MiB (at least 2,
+    at most ~8 GiB), so each call reads its KV cold from HBM, not from L2.
+  - A loop of N calls (N >= 20, a whole number of passes over the copies) is
+    captured into one CUDA graph; after two untimed replays, each of R >= 20
+    replays is timed with CUDA events; the result is median(replay time / N).
+  - Copy bandwidth: torch copy of a 2 GiB buffer into another, (read + write
+    bytes) / time, median of 10, in the same run; floor = KV bytes / that.
+  - Correctness: every method's output against a float64 reference computed
+    on the GPU (all batches, or 8 of them incl. the first and last for batch
+    > 8); relative L2 error; ours must be <= 1e-2 (bf16 contract).
+
+Exit status: 0 when ours ran and passed on every shape; 1 otherwise (peers
+failing only gives "n/a" cells); 2 on usage errors.
+
+--self-test needs no GPU and no torch: it checks the ctypes mirror of
+skv_decode_args (and the other structs read here) against hard-coded offsets
+and, when a C compiler and runtime.h/cuda.h are found, against the header
+itself; with --runtime it binds every function; with --packages it opens the
+packages and checks that every spec of the table is there with its shape.
+"""
+
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIB = 1 << 20
+GIB = 1 << 30
+COLD_BYTES = 256 * MIB        # rotated KV copies total at least this
+COPIES_CAP_BYTES = 8 * GIB    # ... and at most this (but >= 2 copies)
+BF16_BOUND = 1e-2             # relative L2 contract for bf16 (DESIGN.md)
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+# ---- the shapes ------------------------------------------------------------
+
+class Shape:
+    def __init__(self, layout, package, spec, batch, hq, hkv, d, s,
+                 target_us, anchor_cudnn_us):
+        self.layout, self.package, self.spec = layout, package, spec
+        self.batch, self.hq, self.hkv, self.d, self.s = batch, hq, hkv, d, s
+        self.target_us = target_us
+        self.anchor_cudnn_us = anchor_cudnn_us
+        self.id = "%s-b%d-s%d" % (spec, batch, s)
+
+    @property
+    def kv_bytes(self):  # K and V, bf16: what one decode call must read
+        return 2 * self.batch * self.hkv * self.s * self.d * 2
+
+
+# target_us: the performance issue's targets. anchor_cudnn_us: the cuDNN
+# column ("today") of ../shared/anchors/h100-peers.md, measured 2026-11-25 on
+# an NVIDIA H100 80GB HBM3 (copy bandwidth 3003 GB/s); copied here for
+# reference only, it is not measured by this script.
+SHAPES = [
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 1, 32, 8, 128, 1024, 5.0, 8.0),
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 1, 32, 8, 128, 8192, 14.5, 19.7),
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 1, 32, 8, 128, 32768, 49.0, 55.2),
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 1, 32, 8, 128, 131072, 188.0, 187.7),
+    Shape("codellama-34b", "codellama_34b", "codellama_34b", 1, 64, 8, 128, 16384, 26.0, 31.6),
+    Shape("codellama-34b", "codellama_34b", "codellama_34b", 1, 64, 8, 128, 65536, 95.0, 101.2),
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 8, 32, 8, 128, 8192, 95.0, 101.1),
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 64, 32, 8, 128, 4096, 372.0, 356.4),
+    Shape("mha16", "peer_layouts", "mha16_d128", 1, 16, 16, 128, 4096, 14.5, 18.5),
+    Shape("mqa8", "peer_layouts", "mqa8_d128", 1, 8, 1, 128, 65536, 14.5, 20.6),
+    Shape("gqa8-d256", "peer_layouts", "gqa8_d256", 1, 16, 2, 256, 32768, 26.0, 37.0),
+    Shape("mha-d64", "peer_layouts", "mha32_d64", 1, 32, 32, 64, 32768, None, 98.5),
+]
+QUICK = ["llama3_8b-b1-s8192", "llama3_8b-b8-s8192", "mqa8_d128-b1-s65536"]
+METHODS = ["ours", "cudnn", "fa2", "flex"]
+PEERS = ["cudnn", "fa2", "flex"]
+TITLES = {"ours": "ours", "cudnn": "cuDNN", "fa2": "FA2", "flex": "flex"}
+
+
+def pick_shapes(text):
+    if text == "all":
+        return list(SHAPES)
+    ids = QUICK if text == "quick" else [t.strip() for t in text.split(",") if t.strip()]
+    by_id = {s.id: s for s in SHAPES}
+    unknown = [i for i in ids if i not in by_id]
+    if unknown:
+        raise UsageError("unknown shape id(s) %s; known: all, quick, %s"
+                         % (", ".join(unknown), ", ".join(by_id)))
+    return [by_id[i] for i in ids]
+
+
+class UsageError(Exception):
+    pass
+
+
+# ---- the runtime through ctypes ---------------------------------------------
+
+c_void_p, c_int, c_int64, c_size_t = (ctypes.c_void_p, ctypes.c_int,
+                                       ctypes.c_int64, ctypes.c_size_t)
+
+
+class DecodeArgs(ctypes.Structure):
+    """skv_decode_args of runtime/include/splitkv/runtime.h, field for field."""
+    _fields_ = [
+        ("q", c_void_p),
+        ("k", c_void_p),
+        ("v", c_void_p),
+        ("seqlens", c_void_p),
+        ("out", c_void_p),
+        ("lse", c_void_p),
+        ("workspace", c_void_p),
+        ("workspace_size", c_size_t),
+        ("batch", c_int),
+        ("max_seqlen", c_int),
+        ("num_q_heads", c_int),
+        ("num_kv_heads", c_int),
+        ("head_dim", c_int),
+        ("k_stride_batch", c_int64),
+        ("k_stride_seq", c_int64),
+        ("k_stride_head", c_int64),
+        ("v_stride_batch", c_int64),
+        ("v_stride_seq", c_int64),
+        ("v_stride_head", c_int64),
+        ("num_splits", c_int),
+    ]
+
+
+class PkgSpecHead(ctypes.Structure):
+    """The leading fields of skv_pkg_spec (package_format.h): only read, through
+    a pointer the runtime lends, so the fields after them do not matter."""
+    _fields_ = [
+        ("name", ctypes.c_char * 64),  # SKV_NAME_MAX
+        ("head_dim", ctypes.c_uint32),
+        ("num_q_heads", ctypes.c_uint32),
+        ("num_kv_heads", ctypes.c_uint32),
+        ("dtype", ctypes.c_uint32),
+        ("splits", ctypes.c_uint32),
+        ("softmax_scale", ctypes.c_float),
+    ]
+
+
+class ImageInfo(ctypes.Structure):
+    """skv_attention_image_info (runtime.h)."""
+    _fields_ = [("kind", c_int), ("sm", ctypes.c_uint32), ("load_us", ctypes.c_double)]
+
+
+# (size or None for a prefix, [(field, offset, size)]) as gcc -std=c11 on
+# x86-64 Linux printed them for runtime.h at the commit that added this file.
+EXPECTED_LAYOUT = {
+    "skv_decode_args": (144, [
+        ("q", 0, 8), ("k", 8, 8), ("v", 16, 8), ("seqlens", 24, 8),
+        ("out", 32, 8), ("lse", 40, 8), ("workspace", 48, 8),
+        ("workspace_size", 56, 8), ("batch", 64, 4), ("max_seqlen", 68, 4),
+        ("num_q_heads", 72, 4), ("num_kv_heads", 76, 4), ("head_dim", 80, 4),
+        ("k_stride_batch", 88, 8), ("k_stride_seq", 96, 8),
+        ("k_stride_head", 104, 8), ("v_stride_batch", 112, 8),
+        ("v_stride_seq", 120, 8), ("v_stride_head", 128, 8),
+        ("num_splits", 136, 4)]),
+    "skv_pkg_spec": (None, [
+        ("name", 0, 64), ("head_dim", 64, 4), ("num_q_heads", 68, 4),
+        ("num_kv_heads", 72, 4), ("dtype", 76, 4), ("splits", 80, 4),
+        ("softmax_scale", 84, 4)]),
+    "skv_attention_image_info": (16, [("kind", 0, 4), ("sm", 4, 4), ("load_us", 8, 8)]),
+}
+CTYPES_OF = {"skv_decode_args": DecodeArgs, "skv_pkg_spec": PkgSpecHead,
+             "skv_attention_image_info": ImageInfo}
+
+
+def ctypes_layout(name):
+    cls = CTYPES_OF[name]
+    fields = [(f, getattr(cls, f).offset, getattr(cls, f).size) for f, _ in cls._fields_]
+    return ctypes.sizeof(cls), fields
+
+
+class SkvError(RuntimeError):
+    pass
+
+
+class Runtime:
+    """libsplitkv_runtime.so with restype/argtypes for every function used.
+    A skv_status is a pointer: NULL is OK, anything else a failure the caller
+    owns (message, then skv_status_free)."""
+
+    def __init__(self, path):
+        if not os.path.isfile(path):
+            raise UsageError("--runtime %s: no such file (build the "
+                             "splitkv_runtime_shared target)" % path)
+        self.path = path
+        lib = ctypes.CDLL(os.path.abspath(path))
+        P = ctypes.POINTER
+
+        def bind(name, restype, argtypes):
+            fn = getattr(lib, name)  # AttributeError names a missing symbol
+            fn.restype, fn.argtypes = restype, argtypes
+            return fn
+
+        # status.h
+        self.status_message = bind("skv_status_message", ctypes.c_char_p, [c_void_p])
+        self.status_free = bind("skv_status_free", None, [c_void_p])
+        self.status_code_of = bind("skv_status_code_of", c_int, [c_void_p])
+        self.status_code_name = bind("skv_status_code_name", ctypes.c_char_p, [c_int])
+        # runtime.h
+        self.driver_init = bind("skv_driver_init", c_void_p, [])
+        self.package_open_file = bind("skv_package_open_file", c_void_p,
+                                      [ctypes.c_char_p, P(c_void_p)])
+        self.package_destroy = bind("skv_package_destroy", None, [c_void_p])
+        self.package_spec_count = bind("skv_package_spec_count", ctypes.c_uint32, [c_void_p])
+        self.package_spec_at = bind("skv_package_spec_at", c_void_p,
+                                    [c_void_p, ctypes.c_uint32])
+        self.attention_create = bind("skv_attention_create", c_void_p,
+                                     [c_void_p, ctypes.c_char_p, P(c_void_p)])
+        self.attention_destroy = bind("skv_attention_destroy", None, [c_void_p])
+        self.attention_spec = bind("skv_attention_spec", c_void_p, [c_void_p])
+        self.attention_image = bind("skv_attention_image", None, [c_void_p, P(ImageInfo)])
+        self.attention_num_splits = bind("skv_attention_num_splits", c_void_p,
+                                         [c_void_p, c_int, c_int, c_int, P(c_int)])
+        self.attention_workspace_size = bind("skv_attention_workspace_size", c_void_p,
+                                             [c_void_p, c_int, c_int, c_int, P(c_size_t)])
+        self.attention_decode = bind("skv_attention_decode", c_void_p,
+                                     [c_void_p, P(DecodeArgs), c_void_p])
+
+    def check(self, status, what):
+        if not status:
+            return
+        code = self.status_code_of(status)
+        name = (self.status_code_name(code) or b"?").decode(errors="replace")
+        message = (self.status_message(status) or b"").decode(errors="replace")
+        self.status_free(status)
+        raise SkvError("%s: %s: %s" % (what, name, message))
+
+    def open_package(self, path):
+        handle = c_void_p()
+        self.check(self.package_open_file(path.encode(), ctypes.byref(handle)),
+                   "skv_package_open_file(%s)" % path)
+        return handle.value
+
+    def package_specs(self, package):
+        specs = {}
+        for i in range(self.package_spec_count(package)):
+            ptr = self.package_spec_at(package, i)
+            if ptr:
+                head = ctypes.cast(ptr, ctypes.POINTER(PkgSpecHead)).contents
+                specs[head.name.decode()] = (head.head_dim, head.num_q_heads,
+                                             head.num_kv_heads, head.softmax_scale)
+        return specs
+
+    def create_attention(self, package, name):
+        handle = c_void_p()
+        self.check(self.attention_create(package, name.encode(), ctypes.byref(handle)),
+                   "skv_attention_create(%s)" % name)
+        return handle.value
+
+    def spec_of(self, attention):
+        head = ctypes.cast(self.attention_spec(attention), ctypes.POINTER(PkgSpecHead)).contents
+        return head.head_dim, head.num_q_heads, head.num_kv_heads, head.softmax_scale
+
+    def image_of(self, attention):
+        info = ImageInfo()
+        self.attention_image(attention, ctypes.byref(info))
+        kind = {1: "ptx", 2: "cubin"}.get(info.kind, "kind %d" % info.kind)
+        return "%s sm_%d, loaded in %.0f us" % (kind, info.sm, info.load_us)
+
+    def num_splits(self, attention, batch, max_seqlen):
+        n = c_int()
+        self.check(self.attention_num_splits(attention, batch, max_seqlen, 0, ctypes.byref(n)),
+                   "skv_attention_num_splits")
+        return n.value
+
+    def workspace_size(self, attention, batch, max_seqlen):
+        n = c_size_t()
+        self.check(self.attention_workspace_size(attention, batch, max_seqlen, 0,
+                                                 ctypes.byref(n)),
+                   "skv_attention_workspace_size")
+        return n.value
+
+
+def check_shape_against_spec(shape, spec_fields, where):
+    d, hq, hkv, _scale = spec_fields
+    if (d, hq, hkv) != (shape.d, shape.hq, shape.hkv):
+        raise SkvError("%s: spec %s has head_dim %d, %d q heads, %d kv heads; the "
+                       "table wants %d, %d, %d" % (where, shape.spec, d, hq, hkv,
+                                                   shape.d, shape.hq, shape.hkv))
+
+
+# ---- self-test (no GPU, no torch) -------------------------------------------
+
+ABI_C = r"""
+#include <stddef.h>
+#include <stdio.h>
+#include "splitkv/runtime.h"
+#define T(type) printf("struct %s %zu\n", #type, sizeof(type))
+#define F(type, f) printf("field %s %s %zu %zu\n", #type, #f, offsetof(type, f), \
+                          sizeof(((type *)0)->f))
+int main(void) {
+  T(skv_decode_args);
+@DECODE@
+  T(skv_pkg_spec);
+@SPEC@
+  T(skv_attention_image_info);
+@IMAGE@
+  return 0;
+}
+"""
+
+
+def header_layout(cc, cuda_include):
+    """Compiles a small C program against runtime.h and returns what it prints:
+    {struct: (size, [(field, offset, size)])}."""
+    fields = lambda s: "\n".join("  F(%s, %s);" % (s, f) for f, _, _ in EXPECTED_LAYOUT[s][1])
+    source = (ABI_C.replace("@DECODE@", fields("skv_decode_args"))
+              .replace("@SPEC@", fields("skv_pkg_spec"))
+              .replace("@IMAGE@", fields("skv_attention_image_info")))
+    with tempfile.TemporaryDirectory() as tmp:
+        c_path, exe = os.path.join(tmp, "abi.c"), os.path.join(tmp, "abi")
+        with open(c_path, "w") as f:
+            f.write(source)
+        cmd = [cc, "-std=c11", "-I", os.path.join(REPO, "runtime", "include"),
+               "-I", cuda_include, c_path, "-o", exe]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SkvError("compiling the layout probe failed: %s\n%s"
+                           % (" ".join(cmd), res.stderr))
+        out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
+    layout = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if parts[0] == "struct":
+            layout[parts[1]] = (int(parts[2]), [])
+        else:
+            layout[parts[1]][1].append((parts[2], int(parts[3]), int(parts[4])))
+    return layout
+
+
+def find_cuda_include(explicit):
+    for cand in [explicit, os.environ.get("CUDA_HOME") and os.path.join(os.environ["CUDA_HOME"], "include"),
+                 "/usr/local/cuda/include", "/usr/include"]:
+        if cand and os.path.isfile(os.path.join(cand, "cuda.h")):
+            return cand
+    return None
+
+
+def abi_check(cuda_include=None, quiet=False):
+    """Returns a list of problems (empty: OK) and a line saying what was checked."""
+    problems = []
+    for name, (size, fields) in EXPECTED_LAYOUT.items():
+        got_size, got_fields = ctypes_layout(name)
+        if size is not None and got_size != size:
+            problems.append("ctypes %s: sizeof %d, expected %d" % (name, got_size, size))
+        if got_fields != fields:
+            problems.append("ctypes %s: fields %s, expected %s" % (name, got_fields, fields))
+    said = "ctypes layouts match the hard-coded offsets" if not problems else ""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    inc = find_cuda_include(cuda_include)
+    if not os.path.isfile(os.path.join(REPO, "runtime", "include", "splitkv", "runtime.h")):
+        said += "; live check against runtime.h skipped (no runtime/include here)"
+    elif not cc or not inc:
+        said += "; live check against runtime.h skipped (%s)" % (
+            "no C compiler" if not cc else "no cuda.h; pass --cuda-include")
+    else:
+        live = header_layout(cc, inc)
+        for name, (size, fields) in EXPECTED_LAYOUT.items():
+            got_size, got_fields = ctypes_layout(name)
+            live_size, live_fields = live[name]
+            if size is not None and live_size != got_size:
+                problems.append("runtime.h %s: sizeof %d, ctypes %d" % (name, live_size, got_size))
+            if live_fields != got_fields:
+                problems.append("runtime.h %s: fields %s, ctypes %s" % (name, live_fields, got_fields))
+        said += "; runtime.h compiled with %s (cuda.h from %s) agrees" % (cc, inc) if not problems else ""
+    return problems, said.lstrip("; ")
+
+
+def self_test(args):
+    rc = 0
+    problems, said = abi_check(args.cuda_include)
+    for name in EXPECTED_LAYOUT:
+        size, fields = ctypes_layout(name)
+        log("%s: sizeof %d; %s" % (name, size, ", ".join("%s@%d" % (f, o) for f, o, _ in fields)))
+    if problems:
+        log("ABI: FAIL\n  " + "\n  ".join(problems))
+        rc = 1
+    else:
+        log("ABI: OK (%s)" % said)
+    for shape in SHAPES:  # the table itself
+        assert shape.hq % shape.hkv == 0 and shape.kv_bytes > 0
+    log("shapes: %d (quick: %s)" % (len(SHAPES), ", ".join(QUICK)))
+    if args.runtime:
+        rt = Runtime(args.runtime)
+        log("runtime: %s: every function bound" % args.runtime)
+        if args.packages:
+            for pkg_name in sorted({s.package for s in SHAPES}):
+                path = os.path.join(args.packages, pkg_name + ".skvpkg")
+                pkg = rt.open_package(path)
+                specs = rt.package_specs(pkg)
+                for shape in SHAPES:
+                    if shape.package != pkg_name:
+                        continue
+                    if shape.spec not in specs:
+                        log("package %s: FAIL: no spec %s (has %s)" % (path, shape.spec, ", ".join(specs)))
+                        rc = 1
+                        continue
+                    check_shape_against_spec(shape, specs[shape.spec], path)
+                log("package %s: OK (%s)" % (path, ", ".join(
+                    "%s d%d %d/%d scale %.6g" % ((n,) + v) for n, v in specs.items())))
+                rt.package_destroy(pkg)
+            # Without a GPU the driver is absent: the error must be a status
+            # with a message, not a crash.
+            status = rt.driver_init()
+            if status:
+                try:
+                    rt.check(status, "skv_driver_init")
+                except SkvError as e:
+                    log("driver: %s (expected without a GPU)" % e)
+            else:
+                log("driver: initialised")
+    elif args.packages:
+        log("packages: not checked (needs --runtime)")
+    log("self-test: %s" % ("OK" if rc == 0 else "FAIL"))
+    return rc
+
+
+# ---- the GPU run -------------------------------------------------------------
+
+def fmt_us(x):
+    return "%.1f" % x if x < 1000 else "%.0f" % x
+
+
+def fmt_err(x):
+    if x is None:
+        return "—"
+    return "inf" if math.isinf(x) else "%.1e" % x
+
+
+def short(e, limit=300):
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class GpuRun:
+    def __init__(self, args, rt):
+        try:  # here, so that --self-test runs without torch
+            import torch
+            import torch.nn.functional as F
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+        except ImportError as e:
+            raise SkvError("the GPU run needs PyTorch (>= 2.5: sdpa_kernel, enable_gqa, "
+                           "flex_attention): %s" % e)
+        self.torch, self.F, self.SDPBackend, self.sdpa_kernel = torch, F, SDPBackend, sdpa_kernel
+        self.args = args
+        if not torch.cuda.is_available():
+            raise SkvError("torch sees no CUDA device (torch %s, built for CUDA %s)"
+                           % (torch.__version__, torch.version.cuda))
+        # Initialise CUDA through torch first: the runtime then finds torch's
+        # (primary) context current on this thread and loads its modules there.
+        torch.cuda.init()
+        torch.zeros(1, device="cuda")
+        torch.cuda.synchronize()
+        self.device = torch.cuda.get_device_name()
+        self.rt = rt
+        self.packages = {}
+        self.attentions = {}
+        self.flex = None
+        self.flex_compile_total = 0.0
+        self.notes = []
+
+    # -- setup ---------------------------------------------------------------
+
+    def attention(self, shape):
+        key = (shape.package, shape.spec)
+        if key not in self.attentions:
+            if shape.package not in self.packages:
+                path = os.path.join(self.args.packages, shape.package + ".skvpkg")
+                self.packages[shape.package] = self.rt.open_package(path)
+            att = self.rt.create_attention(self.packages[shape.package], shape.spec)
+            fields = self.rt.spec_of(att)
+            check_shape_against_spec(shape, fields, shape.package + ".skvpkg")
+            self.attentions[key] = (att, fields[3], self.rt.image_of(att))
+        return self.attentions[key]
+
+    def copy_bandwidth(self):
+        torch = self.torch
+        nbytes = 2 * GIB
+        while True:
+            try:
+                src = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
+                dst = torch.empty_like(src)
+                break
+            except torch.cuda.OutOfMemoryError:
+                if nbytes <= 256 * MIB:
+                    raise
+                nbytes //= 2
+        src.fill_(0x3C)
+        dst.copy_(src)
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        times = []
+        for _ in range(10):
+            start.record()
+            dst.copy_(src)
+            stop.record()
+            stop.synchronize()
+            times.append(start.elapsed_time(stop) * 1e-3)
+        del src, dst
+        torch.cuda.empty_cache()
+        return 2.0 * nbytes / statistics.median(times) / 1e9, nbytes
+
+    def make_flex(self):
+        torch = self.torch
+        from torch.nn.attention.flex_attention import flex_attention
+        import torch._dynamo
+        # One compile per shape (dynamic=False): more shapes than dynamo's
+        # default recompile limit (8), past which it would run flex eagerly.
+        for name, value in (("recompile_limit", 256), ("cache_size_limit", 256),
+                            ("accumulated_recompile_limit", 4096),
+                            ("accumulated_cache_size_limit", 4096)):
+            try:
+                if hasattr(torch._dynamo.config, name):
+                    setattr(torch._dynamo.config, name, value)
+            except Exception:
+                pass
+        return torch.compile(flex_attention, dynamic=False)
+
+    # -- one shape -------------------------------------------------------------
+
+    def run_shape(self, shape, index, count, copy_gbs):
+        torch = self.torch
+        args = self.args
+        B, HQ, HKV, D, S = shape.batch, shape.hq, shape.hkv, shape.d, shape.s
+        kv = shape.kv_bytes
+        copies = max(2, -(-COLD_BYTES // kv))
+        if copies * kv > COPIES_CAP_BYTES:
+            copies = max(2, COPIES_CAP_BYTES // kv)
+        free, _total = torch.cuda.mem_get_info()
+        room = free - 4 * GIB
+        if copies * kv > room:
+            copies = max(2, room // kv)
+        calls = copies
+        while calls < args.min_calls:
+            calls += copies
+        floor_us = kv / (copy_gbs * 1e9) * 1e6
+        result = {
+            "id": shape.id, "layout": shape.layout, "package": shape.package,
+            "spec": shape.spec, "batch": B, "q_heads": HQ, "kv_heads": HKV,
+            "head_dim": D, "seqlen": S, "kv_bytes": kv, "kv_copies": copies,
+            "calls_per_replay": calls, "floor_us": floor_us,
+            "target_us": shape.target_us, "anchor_cudnn_us_h100": shape.anchor_cudnn_us,
+            "methods": {},
+        }
+        log("[%d/%d] %s: %s b%d %d/%d heads d%d seqlen %d: KV %.1f MB, floor %.1f us, "
+            "%d copies (%.0f MB), %d calls per replay"
+            % (index, count, shape.id, shape.layout, B, HQ, HKV, D, S, kv / 1e6,
+               floor_us, copies, copies * kv / 1e6, calls))
+
+        scale = 1.0 / math.sqrt(D)
+        att = None
+        if "ours" in args.methods:
+            try:
+                att, scale, image = self.attention(shape)
+                result["ours_image"] = image
+                result["ours_splits"] = self.rt.num_splits(att, B, S)
+            except Exception as e:  # ours missing is a failure of the run
+                result["methods"]["ours"] = {"status": "n/a", "reason": short(e)}
+                log("  ours: n/a: %s" % short(e))
+        result["softmax_scale"] = scale
+
+        gen = torch.Generator(device="cuda")
+        gen.manual_seed(args.seed * 1000003 + index)
+        bf16 = torch.bfloat16
+        q = torch.randn(B, HQ, D, device="cuda", dtype=bf16, generator=gen)
+        k0 = torch.randn(B, HKV, S, D, device="cuda", dtype=bf16, generator=gen)
+        v0 = torch.randn(B, HKV, S, D, device="cuda", dtype=bf16, generator=gen)
+        ks = [k0] + [k0.clone() for _ in range(copies - 1)]
+        vs = [v0] + [v0.clone() for _ in range(copies - 1)]
+        q4 = q.view(B, HQ, 1, D)
+        ref, sel = self.reference(q, k0, v0, scale)
+        result["reference_batches"] = sel
+
+        def rel_err(out):
+            o = out.reshape(B, HQ, D)[sel].double()
+            err = ((o - ref).norm() / ref.norm()).item()
+            return err if math.isfinite(err) else float("inf")
+
+        for method in args.methods:
+            if method in result["methods"]:
+                continue
+            t0 = time.perf_counter()
+            try:
+                if method == "ours":
+                    entry = self.run_ours(shape, att, q, ks, vs, calls, rel_err)
+                elif method in ("cudnn", "fa2"):
+                    entry = self.run_sdpa(method, shape, q4, ks, vs, calls, scale, rel_err)
+                else:
+                    entry = self.run_flex(shape, q4, ks, vs, calls, scale, rel_err)
+            except Exception as e:
+                entry = {"status": "n/a", "reason": short(e)}
+                if args.verbose:
+                    traceback.print_exc()
+                torch.cuda.synchronize()
+            entry["wall_s"] = time.perf_counter() - t0
+            if entry.get("status") == "ok":
+                entry["pct_copy"] = 100.0 * floor_us / entry["us"]
+                extra = []
+                for key in ("gqa", "compile_s", "timing"):
+                    if entry.get(key) is not None:
+                        extra.append("%s %s" % (key, ("%.1f s" % entry[key]) if key == "compile_s"
+                                                 else entry[key]))
+                if method == "ours":
+                    extra.append("splits %d, %s" % (result.get("ours_splits", 0), result.get("ours_image")))
+                log("  %-5s %8s us  %3.0f%% of copy  rel err %s%s" % (
+                    method, fmt_us(entry["us"]), entry["pct_copy"], fmt_err(entry["rel_err"]),
+                    ("  (" + "; ".join(extra) + ")") if extra else ""))
+            else:
+                log("  %-5s n/a: %s" % (method, entry.get("reason")))
+            result["methods"][method] = entry
+        return result  # the caller empties the cache once these tensors are gone
+
+    def reference(self, q, k, v, scale):
+        """float64 softmax(scale q k^T) v on the GPU, per batch, for all
+        batches or (batch > 8) 8 of them including the first and the last."""
+        torch = self.torch
+        B, HQ, D = q.shape
+        HKV = k.shape[1]
+        G = HQ // HKV
+        if B <= 8:
+            sel = list(range(B))
+        else:
+            rng = random.Random(self.args.seed + B)
+            sel = sorted({0, B - 1} | set(rng.sample(range(1, B - 1), 6)))
+        outs = []
+        for b in sel:
+            qb = q[b].double().view(HKV, G, D)
+            out_b = torch.empty(HKV, G, D, dtype=torch.float64, device=q.device)
+            # a few kv heads at a time: K and V of one head in float64 are
+            # seqlen * head_dim * 8 bytes each
+            step = max(1, int(512 * MIB // max(1, k.shape[2] * D * 8)))
+            for h0 in range(0, HKV, step):
+                kb = k[b, h0:h0 + step].double()
+                vb = v[b, h0:h0 + step].double()
+                scores = torch.matmul(qb[h0:h0 + step], kb.transpose(-1, -2)) * scale
+                out_b[h0:h0 + step] = torch.matmul(torch.softmax(scores, dim=-1), vb)
+                del kb, vb, scores
+            outs.append(out_b.view(HQ, D))
+        return torch.stack(outs), sel
+
+    # -- timing ------------------------------------------------------------------
+
+    def time_calls(self, call, calls):
+        """median over replays of (replay time / calls), µs; call(i) enqueues
+        call i on the current stream (which is the capture stream inside the
+        graph capture)."""
+        torch = self.torch
+        timing = "graph"
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                for i in range(calls):
+                    call(i)
+        except Exception as e:
+            try:
+                torch.cuda.synchronize()
+            except Exception:
+                pass
+            graph = None
+            timing = "launches (graph capture failed: %s)" % short(e, 120)
+
+        def once():
+            if graph is not None:
+                graph.replay()
+            else:
+                for i in range(calls):
+                    call(i)
+
+        once()
+        once()
+        torch.cuda.synchronize()
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        times = []
+        for _ in range(self.args.repeats):
+            start.record()
+            once()
+            stop.record()
+            stop.synchronize()
+            times.append(start.elapsed_time(stop) * 1e3 / calls)
+        graph = None  # frees its memory pool
+        return statistics.median(times), times, timing
+
+    def run_ours(self, shape, att, q, ks, vs, calls, rel_err):
+        torch = self.torch
+        if att is None:
+            raise SkvError("no attention loaded")
+        B, HQ, HKV, D, S = shape.batch, shape.hq, shape.hkv, shape.d, shape.s
+        out = torch.empty(B, HQ, D, device="cuda", dtype=torch.bfloat16)
+        seqlens = torch.full((B,), S, device="cuda", dtype=torch.int32)
+        ws_bytes = self.rt.workspace_size(att, B, S)
+        # Zeroed once after allocation, as runtime.h asks; calls leave it zeroed.
+        ws = torch.zeros(max(ws_bytes, 16), dtype=torch.uint8, device="cuda")
+        assert q.is_contiguous() and all(k.is_contiguous() for k in ks + vs)
+        decode_args = []
+        for k, v in zip(ks, vs):
+            a = DecodeArgs()
+            a.q, a.k, a.v = q.data_ptr(), k.data_ptr(), v.data_ptr()
+            a.seqlens, a.out, a.lse = seqlens.data_ptr(), out.data_ptr(), None
+            a.workspace = ws.data_ptr() if ws_bytes else None
+            a.workspace_size = ws_bytes
+            a.batch, a.max_seqlen = B, S
+            a.num_q_heads, a.num_kv_heads, a.head_dim = HQ, HKV, D
+            # bhsd: [batch, kv_heads, seq, head_dim]
+            a.k_stride_batch = a.v_stride_batch = HKV * S * D
+            a.k_stride_seq = a.v_stride_seq = D
+            a.k_stride_head = a.v_stride_head = S * D
+            a.num_splits = 0
+            decode_args.append(a)
+        refs = [ctypes.byref(a) for a in decode_args]
+        decode, check = self.rt.attention_decode, self.rt.check
+        n = len(refs)
+
+        def call(i):
+            check(decode(att, refs[i % n], torch.cuda.current_stream().cuda_stream),
+                  "skv_attention_decode")
+
+        out.fill_(float("nan"))
+        call(0)
+        torch.cuda.synchronize()
+        err = rel_err(out)
+        us, times, timing = self.time_calls(call, calls)
+        err_after = rel_err(out)  # the last replayed call's output
+        entry = {"status": "ok", "us": us, "times_us": times,
+                 "rel_err": err, "rel_err_after_replays": err_after,
+                 "workspace_bytes": ws_bytes}
+        if timing != "graph":
+            entry["timing"] = timing
+        entry["passed"] = err <= BF16_BOUND and err_after <= BF16_BOUND
+        del out, ws, seqlens
+        return entry
+
+    def run_sdpa(self, method, shape, q4, ks, vs, calls, scale, rel_err):
+        torch, F = self.torch, self.F
+        backend = self.SDPBackend.CUDNN_ATTENTION if method == "cudnn" else self.SDPBackend.FLASH_ATTENTION
+        G = shape.hq // shape.hkv
+        tries = [("enable_gqa", True)] if G > 1 else [(None, False)]
+        if G > 1:
+            tries.append(("repeat_interleave", False))
+        reasons = []
+        for mode, enable_gqa in tries:
+            kk, vv = ks, vs
+            if mode == "repeat_interleave":
+                need = len(ks) * shape.kv_bytes * G
+                free, _ = torch.cuda.mem_get_info()
+                if need > free - 2 * GIB:
+                    reasons.append("repeat_interleave: %.1f GB of repeated KV does not fit" % (need / 1e9))
+                    break
+                kk = [k.repeat_interleave(G, dim=1) for k in ks]
+                vv = [v.repeat_interleave(G, dim=1) for v in vs]
+            n = len(kk)
+
+            def call(i, kk=kk, vv=vv, enable_gqa=enable_gqa):
+                with self.sdpa_kernel(backend):
+                    if enable_gqa:
+                        return F.scaled_dot_product_attention(q4, kk[i % n], vv[i % n], scale=scale,
+                                                              enable_gqa=True)
+                    return F.scaled_dot_product_attention(q4, kk[i % n], vv[i % n], scale=scale)
+
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    out = call(0)
+                    torch.cuda.synchronize()
+            except Exception as e:
+                why = "; ".join(short(w.message, 160) for w in caught[-3:])
+                reasons.append("%s: %s%s" % (mode or "sdpa", short(e, 160), (" (" + why + ")") if why else ""))
+                kk = vv = call = None
+                continue
+            err = rel_err(out)
+            us, times, timing = self.time_calls(call, calls)
+            entry = {"status": "ok", "us": us, "times_us": times, "rel_err": err, "gqa": mode}
+            if timing != "graph":
+                entry["timing"] = timing
+            if mode == "repeat_interleave":
+                entry["note"] = "kv heads repeated to %d before the call (reads %dx the KV)" % (shape.hq, G)
+                if reasons:
+                    entry["note"] += "; " + reasons[0]
+            return entry
+        raise SkvError(" | ".join(reasons))
+
+    def run_flex(self, shape, q4, ks, vs, calls, scale, rel_err):
+        torch = self.torch
+        budget = self.args.flex_compile_budget
+        if self.flex_compile_total > budget:
+            raise SkvError("skipped: flex compile time so far %.0f s > --flex-compile-budget %.0f s"
+                           % (self.flex_compile_total, budget))
+        if self.flex is None:
+            self.flex = self.make_flex()
+        flex = self.flex
+        gqa = shape.hq != shape.hkv
+        n = len(ks)
+
+        def call(i):
+            return flex(q4, ks[i % n], vs[i % n], scale=scale, enable_gqa=gqa)
+
+        t0 = time.perf_counter()
+        try:
+            out = call(0)
+            torch.cuda.synchronize()
+        finally:
+            compile_s = time.perf_counter() - t0
+            self.flex_compile_total += compile_s
+        t1 = time.perf_counter()
+        call(1)  # same shapes, another KV copy: must not compile again
+        torch.cuda.synchronize()
+        second_s = time.perf_counter() - t1
+        err = rel_err(out)
+        us, times, timing = self.time_calls(call, calls)
+        entry = {"status": "ok", "us": us, "times_us": times, "rel_err": err,
+                 "compile_s": compile_s, "second_call_s": second_s,
+                 "gqa": "enable_gqa" if gqa else None}
+        if second_s > 1.0:
+            entry["note"] = "second call took %.1f s: compiled again?" % second_s
+        if timing != "graph":
+            entry["timing"] = timing
+        return entry
+
+
+# ---- the report ----------------------------------------------------------------
+
+def render(results, info, methods):
+    peers = [m for m in PEERS if m in methods]
+    head = ["layout", "batch", "q/kv heads", "head dim", "seqlen", "KV MB", "floor µs",
+            "target µs", "cuDNN µs H100 anchor"]
+    head += ["%s µs (%% of copy)" % TITLES[m] for m in methods]
+    if "ours" in methods and peers:
+        head.append("ours vs best peer")
+    head += ["err %s" % TITLES[m] for m in methods]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    notes = []
+    for r in results:
+        row = [r["layout"], str(r["batch"]), "%d/%d" % (r["q_heads"], r["kv_heads"]),
+               str(r["head_dim"]), str(r["seqlen"]), "%.1f" % (r["kv_bytes"] / 1e6),
+               "%.1f" % r["floor_us"],
+               "%g" % r["target_us"] if r["target_us"] is not None else "—",
+               "%g" % r["anchor_cudnn_us_h100"] if r["anchor_cudnn_us_h100"] is not None else "—"]
+        for m in methods:
+            e = r["methods"].get(m, {"status": "n/a", "reason": "not run"})
+            if e.get("status") == "ok":
+                mark = ""
+                said = "; ".join(x for x in (e.get("note"), e.get("timing")) if x)
+                if said:
+                    notes.append("%s %s: %s" % (r["id"], TITLES[m], said))
+                    mark = " [%d]" % len(notes)
+                if m == "ours" and not e.get("passed", True):
+                    mark += " FAIL"
+                row.append("%s (%.0f%%)%s" % (fmt_us(e["us"]), e["pct_copy"], mark))
+            else:
+                notes.append("%s %s: %s" % (r["id"], TITLES[m], e.get("reason")))
+                row.append("n/a [%d]" % len(notes))
+        if "ours" in methods and peers:
+            ours = r["methods"].get("ours", {})
+            best = [(r["methods"][p]["us"], p) for p in peers
+                    if r["methods"].get(p, {}).get("status") == "ok"]
+            if ours.get("status") == "ok" and best:
+                us, p = min(best)
+                row.append("%.2fx vs %s" % (us / ours["us"], TITLES[p]))
+            else:
+                row.append("—")
+        for m in methods:
+            e = r["methods"].get(m, {})
+            row.append(fmt_err(e.get("rel_err")) if e.get("status") == "ok" else "—")
+        lines.append("| " + " | ".join(row) + " |")
+    flex_times = ["%s %.1f s" % (r["id"], r["methods"]["flex"]["compile_s"]) for r in results
+                  if r["methods"].get("flex", {}).get("compile_s") is not None]
+    text = "\n".join(lines) + "\n"
+    if notes:
+        text += "\n" + "\n".join("[%d] %s" % (i + 1, n) for i, n in enumerate(notes)) + "\n"
+    if flex_times:
+        text += "\nflex compile (first call, torch.compile dynamic=False): " + ", ".join(flex_times) + "\n"
+    text += "\n" + info + "\n"
+    return text
+
+
+def git_commit(explicit):
+    if explicit:
+        return explicit
+    try:
+        out = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except Exception:
+        pass
+    return "unknown"
+
+
+def write_entry(path, heading, body):
+    """Adds the entry to a results file: above its first '## ' entry when it
+    has one (bench/RESULTS.md keeps the newest first), else at the end."""
+    entry = "%s\n\n%s" % (heading, body)
+    old = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    pos = old.find("\n## ")
+    if pos >= 0:
+        new = old[:pos + 1] + entry + "\n" + old[pos + 1:]
+    else:
+        new = old + ("\n" if old and not old.endswith("\n\n") else "") + entry
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def gpu_main(args):
+    for shape in args.shape_list:
+        if "ours" in args.methods:
+            path = os.path.join(args.packages, shape.package + ".skvpkg")
+            if not os.path.isfile(path):
+                raise UsageError("%s: no such package (--packages %s needs llama3_8b.skvpkg, "
+                                 "codellama_34b.skvpkg, peer_layouts.skvpkg)" % (path, args.packages))
+    problems, said = abi_check(args.cuda_include)
+    if problems:
+        raise SkvError("skv_decode_args mirror does not match runtime.h:\n  " + "\n  ".join(problems))
+    log("ABI: %s" % said)
+    t_start = time.perf_counter()
+    rt = Runtime(args.runtime) if "ours" in args.methods else None  # before torch: fails fast
+    run = GpuRun(args, rt)
+    torch = run.torch
+    versions = "torch %s (CUDA %s), cuDNN %s" % (torch.__version__, torch.version.cuda,
+                                                  torch.backends.cudnn.version())
+    try:
+        import triton
+        versions += ", triton %s" % triton.__version__
+    except Exception:
+        pass
+    fa_impl = None
+    try:
+        fa_impl = torch.nn.attention.current_flash_attention_impl()
+    except Exception:
+        pass
+    if fa_impl:
+        versions += ", flash impl %s" % fa_impl
+    commit = git_commit(args.commit)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    log("device: %s; %s; commit %s; %s" % (run.device, versions, commit, date))
+    copy_gbs, copy_bytes = run.copy_bandwidth()
+    log("copy bandwidth: %.0f GB/s (%d MiB device-to-device, read + write, median of 10)"
+        % (copy_gbs, copy_bytes // MIB))
+    results = []
+    for i, shape in enumerate(args.shape_list):
+        results.append(run.run_shape(shape, i + 1, len(args.shape_list), copy_gbs))
+        torch.cuda.empty_cache()
+    info = ("Device: %s, %s, commit %s, copy bandwidth %.0f GB/s (%d MiB copy, read + write, "
+            "median of 10, same run); %s. bf16 randn inputs (seed %d), bhsd KV, every sequence "
+            "full; CUDA-graph replays of >= %d calls over KV copies of >= 256 MiB in all, median "
+            "of %d replays; rel err = relative L2 vs a float64 reference on the GPU; "
+            "cuDNN H100 anchor = ../shared/anchors/h100-peers.md (H100, 3003 GB/s)."
+            % (run.device, date, commit, copy_gbs, copy_bytes // MIB, versions, args.seed,
+               args.min_calls, args.repeats))
+    text = render(results, info, args.methods)
+    log("")
+    log(text)
+    failed = [r["id"] for r in results if "ours" in args.methods and not (
+        r["methods"].get("ours", {}).get("status") == "ok" and r["methods"]["ours"].get("passed"))]
+    if failed:
+        log("FAIL: ours did not run or exceeded rel err %.0e on: %s" % (BF16_BOUND, ", ".join(failed)))
+    total_s = time.perf_counter() - t_start
+    log("total %.0f s (flex compile %.0f s)" % (total_s, run.flex_compile_total))
+    if args.append:
+        heading = "## %s — compare.py on %s" % (date[:10], run.device)
+        body = ("Commit %s. Command:\n\n    %s\n\n%s" % (
+            commit, " ".join(["python3", "bench/compare.py"] + sys.argv[1:]), text))
+        write_entry(args.append, heading, body)
+        log("wrote the entry to %s" % args.append)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": run.device, "date": date, "commit": commit,
+                       "copy_gbs": copy_gbs, "copy_bytes": copy_bytes, "versions": versions,
+                       "argv": sys.argv, "total_s": total_s,
+                       "flex_compile_total_s": run.flex_compile_total,
+                       "failed": failed, "shapes": results}, f, indent=1)
+        log("wrote %s" % args.json)
+    return 1 if failed else 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Shape ids: " + ", ".join(s.id for s in SHAPES))
+    p.add_argument("--runtime", help="path of libsplitkv_runtime.so")
+    p.add_argument("--packages", help="folder holding llama3_8b.skvpkg, codellama_34b.skvpkg, "
+                                      "peer_layouts.skvpkg")
+    p.add_argument("--shapes", default="all", help="all | quick (%s) | comma-separated ids"
+                   % ", ".join(QUICK))
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help="comma-separated subset of %s (default all)" % ",".join(METHODS))
+    p.add_argument("--append", metavar="FILE", help="add the table to FILE (e.g. bench/RESULTS.md) "
+                   "under '## <date> — compare.py on <device>', above the newest entry")
+    p.add_argument("--json", metavar="PATH", help="write the raw numbers as JSON")
+    p.add_argument("--commit", help="commit to report (default: git rev-parse --short HEAD)")
+    p.add_argument("--repeats", type=int, default=20, help="timed graph replays (>= 20)")
+    p.add_argument("--min-calls", type=int, default=20, help="decode calls per replay, at least")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--flex-compile-budget", type=float, default=180.0, metavar="S",
+                   help="skip flex on later shapes once its compiles took this long in all "
+                        "(default 180 s)")
+    p.add_argument("--cuda-include", help="folder with cuda.h, for the runtime.h layout check")
+    p.add_argument("--self-test", action="store_true",
+                   help="check the ctypes layouts (and, given, the runtime and packages); no GPU")
+    p.add_argument("--verbose", action="store_true", help="print tracebacks of failures")
+    args = p.parse_args(argv)
+    try:
+        if args.self_test:
+            return self_test(args)
+        args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        bad = [m for m in args.methods if m not in METHODS]
+        if bad or not args.methods:
+            raise UsageError("--methods: unknown %s; choose from %s" % (bad, ",".join(METHODS)))
+        args.methods = [m for m in METHODS if m in args.methods]
+        if args.repeats < 1 or args.min_calls < 1:
+            raise UsageError("--repeats and --min-calls must be >= 1")
+        if "ours" in args.methods and not (args.runtime and args.packages):
+            raise UsageError("--runtime and --packages are required (or leave ours out "
+                             "of --methods)")
+        args.shape_list = pick_shapes(args.shapes)
+        return gpu_main(args)
+    except UsageError as e:
+        print("compare.py: %s" % e, file=sys.stderr, flush=True)
+        return 2
+    except SkvError as e:
+        print("compare.py: error: %s" % e, file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
