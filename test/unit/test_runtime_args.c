@@ -310,10 +310,10 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, 264, 1, 129, 0) == 2);
   CHECK(splits_for(&spec, 264, 1, 0, 0) == 1);
   /* One kv head of 8 q heads, huge context: 264 slots, but the merge of
-   * 8 x 128 floats per chunk is capped at 64 chunks (256 KB)... */
+   * 8 x 128 floats per chunk is capped at 128 chunks (512 KB)... */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, 264, 1, 1 << 24, 0) == 64);
+  CHECK(splits_for(&spec, 264, 1, 1 << 24, 0) == 128);
   /* ... and of 1 x 64 at SKV_MAX_SPLITS. */
   spec.num_q_heads = 1;
   spec.head_dim = 64;
