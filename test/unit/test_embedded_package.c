@@ -6,18 +6,10 @@
 
 #include "splitkv/runtime.h"
 
+#include "check.h"
+
 /* Defined by the generated embedded_package.c. */
 const unsigned char *skv_test_embedded_package(size_t *out_size);
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
 
 int main(void) {
   size_t size = 0;

@@ -7,17 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static float rng_uniform(float lo, float hi) {
@@ -93,14 +83,14 @@ static void test_split_merge(int len, int splits, float score_spread) {
     double out[kDim], lse;
     skv_lse_merge(splits, kDim, part_lse[h], &part_out[h][0][0], out, &lse);
     if (len == 0) {
-      CHECK(lse == -INFINITY, "head %d lse %g", h, lse);
+      CHECK_MSG(lse == -INFINITY, "head %d lse %g", h, lse);
       for (int d = 0; d < kDim; ++d)
-        CHECK(out[d] == 0.0, "head %d out[%d] %g", h, d, out[d]);
+        CHECK_MSG(out[d] == 0.0, "head %d out[%d] %g", h, d, out[d]);
       continue;
     }
     double err = skv_relative_l2_error(out, full_out + h * kDim, kDim);
-    CHECK(err <= 1e-12, "head %d relative L2 %g", h, err);
-    CHECK(fabs(lse - full_lse[h]) <= 1e-12 * fmax(1.0, fabs(full_lse[h])),
+    CHECK_MSG(err <= 1e-12, "head %d relative L2 %g", h, err);
+    CHECK_MSG(fabs(lse - full_lse[h]) <= 1e-12 * fmax(1.0, fabs(full_lse[h])),
           "head %d lse %.17g vs %.17g", h, lse, full_lse[h]);
   }
 }
@@ -112,8 +102,8 @@ static void test_hand_case(void) {
   double out_in[2][2] = {{4, 0}, {0, 8}};
   double out[2], lse;
   skv_lse_merge(2, 2, lse_in, &out_in[0][0], out, &lse);
-  CHECK(fabs(lse - log(4.0)) <= 1e-15, "lse %.17g", lse);
-  CHECK(fabs(out[0] - 1.0) <= 1e-15 && fabs(out[1] - 6.0) <= 1e-15,
+  CHECK_MSG(fabs(lse - log(4.0)) <= 1e-15, "lse %.17g", lse);
+  CHECK_MSG(fabs(out[0] - 1.0) <= 1e-15 && fabs(out[1] - 6.0) <= 1e-15,
         "out %g %g", out[0], out[1]);
 }
 
@@ -124,8 +114,8 @@ static void test_empty_chunks(void) {
   double out_in[4][2] = {{NAN, NAN}, {1, -1}, {INFINITY, 0}, {0, 0}};
   double out[2], lse;
   skv_lse_merge(4, 2, lse_in, &out_in[0][0], out, &lse);
-  CHECK(lse == 2.0, "lse %.17g", lse);
-  CHECK(out[0] == 1.0 && out[1] == -1.0, "out %g %g", out[0], out[1]);
+  CHECK_MSG(lse == 2.0, "lse %.17g", lse);
+  CHECK_MSG(out[0] == 1.0 && out[1] == -1.0, "out %g %g", out[0], out[1]);
 }
 
 static void test_all_empty(void) {
@@ -134,11 +124,11 @@ static void test_all_empty(void) {
   double out_in[3][2] = {{0, 0}, {0, 0}, {0, 0}};
   double out[2] = {NAN, NAN}, lse = 0;
   skv_lse_merge(3, 2, lse_in, &out_in[0][0], out, &lse);
-  CHECK(lse == -INFINITY && out[0] == 0.0 && out[1] == 0.0, "%g %g %g", lse,
+  CHECK_MSG(lse == -INFINITY && out[0] == 0.0 && out[1] == 0.0, "%g %g %g", lse,
         out[0], out[1]);
   out[0] = out[1] = NAN;
   skv_lse_merge(0, 2, lse_in, &out_in[0][0], out, &lse);
-  CHECK(lse == -INFINITY && out[0] == 0.0 && out[1] == 0.0, "no chunks");
+  CHECK_MSG(lse == -INFINITY && out[0] == 0.0 && out[1] == 0.0, "no chunks");
 }
 
 /* A NaN chunk poisons the result instead of vanishing. */
@@ -148,7 +138,7 @@ static void test_nan_propagates(void) {
   double out_in[2][1] = {{1}, {1}};
   double out[1], lse;
   skv_lse_merge(2, 1, lse_in, &out_in[0][0], out, &lse);
-  CHECK(isnan(lse) && isnan(out[0]), "%g %g", lse, out[0]);
+  CHECK_MSG(isnan(lse) && isnan(out[0]), "%g %g", lse, out[0]);
 }
 
 int main(void) {

@@ -7,21 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 #define CHECK_NEAR(a, b, tol)                                                  \
-  CHECK(fabs((double)(a) - (double)(b)) <= (tol), "%.17g vs %.17g", (double)(a), \
-        (double)(b))
+  CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%.17g vs %.17g",      \
+            (double)(a), (double)(b))
 
 /* A deterministic generator, so a failure reproduces. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -45,57 +35,57 @@ static float float_from_bits(uint32_t bits) {
 
 static void test_bf16_cases(void) {
   printf("test_bf16_cases\n");
-  CHECK(skv_bf16_from_float(1.0f) == 0x3F80, "1.0");
-  CHECK(skv_bf16_from_float(-2.0f) == 0xC000, "-2.0");
-  CHECK(skv_bf16_from_float(0.0f) == 0x0000, "+0");
-  CHECK(skv_bf16_from_float(-0.0f) == 0x8000, "-0");
+  CHECK_MSG(skv_bf16_from_float(1.0f) == 0x3F80, "1.0");
+  CHECK_MSG(skv_bf16_from_float(-2.0f) == 0xC000, "-2.0");
+  CHECK_MSG(skv_bf16_from_float(0.0f) == 0x0000, "+0");
+  CHECK_MSG(skv_bf16_from_float(-0.0f) == 0x8000, "-0");
   /* 1 + 2^-8 is halfway between 1 (even) and 1 + 2^-7: down. */
-  CHECK(skv_bf16_from_float(1.0f + 0x1p-8f) == 0x3F80, "tie to even, down");
+  CHECK_MSG(skv_bf16_from_float(1.0f + 0x1p-8f) == 0x3F80, "tie to even, down");
   /* 1 + 3*2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6: up. */
-  CHECK(skv_bf16_from_float(1.0f + 3 * 0x1p-8f) == 0x3F82, "tie to even, up");
-  CHECK(skv_bf16_from_float(1.0f + 0x1p-8f + 0x1p-20f) == 0x3F81,
+  CHECK_MSG(skv_bf16_from_float(1.0f + 3 * 0x1p-8f) == 0x3F82, "tie to even, up");
+  CHECK_MSG(skv_bf16_from_float(1.0f + 0x1p-8f + 0x1p-20f) == 0x3F81,
         "above the tie");
-  CHECK(skv_bf16_from_float(INFINITY) == 0x7F80, "inf");
-  CHECK(skv_bf16_from_float(-INFINITY) == 0xFF80, "-inf");
-  CHECK(skv_bf16_from_float(3.4028235e38f) == 0x7F80, "FLT_MAX overflows");
+  CHECK_MSG(skv_bf16_from_float(INFINITY) == 0x7F80, "inf");
+  CHECK_MSG(skv_bf16_from_float(-INFINITY) == 0xFF80, "-inf");
+  CHECK_MSG(skv_bf16_from_float(3.4028235e38f) == 0x7F80, "FLT_MAX overflows");
   /* A NaN whose payload sits only in the low 16 bits must not become inf. */
   uint16_t nan_bits = skv_bf16_from_float(float_from_bits(0x7F800001u));
-  CHECK((nan_bits & 0x7F80) == 0x7F80 && (nan_bits & 0x7F) != 0,
+  CHECK_MSG((nan_bits & 0x7F80) == 0x7F80 && (nan_bits & 0x7F) != 0,
         "NaN stays NaN: %04x", nan_bits);
-  CHECK(isnan(skv_bf16_to_float(0x7FC0)), "NaN decodes");
-  CHECK(skv_bf16_to_float(0x0001) == 0x1p-133f, "smallest subnormal");
-  CHECK(skv_dtype_from_float(SKV_DTYPE_BF16, 1.0f) == 0x3F80, "dtype dispatch");
+  CHECK_MSG(isnan(skv_bf16_to_float(0x7FC0)), "NaN decodes");
+  CHECK_MSG(skv_bf16_to_float(0x0001) == 0x1p-133f, "smallest subnormal");
+  CHECK_MSG(skv_dtype_from_float(SKV_DTYPE_BF16, 1.0f) == 0x3F80, "dtype dispatch");
 }
 
 static void test_f16_cases(void) {
   printf("test_f16_cases\n");
-  CHECK(skv_f16_from_float(1.0f) == 0x3C00, "1.0");
-  CHECK(skv_f16_from_float(-2.0f) == 0xC000, "-2.0");
-  CHECK(skv_f16_from_float(-0.0f) == 0x8000, "-0");
-  CHECK(skv_f16_from_float(65504.0f) == 0x7BFF, "max");
-  CHECK(skv_f16_from_float(65519.0f) == 0x7BFF, "below the overflow tie");
-  CHECK(skv_f16_from_float(65520.0f) == 0x7C00, "overflow tie goes to inf");
-  CHECK(skv_f16_from_float(1e10f) == 0x7C00, "overflow");
-  CHECK(skv_f16_from_float(-INFINITY) == 0xFC00, "-inf");
-  CHECK(skv_f16_from_float(0x1p-14f) == 0x0400, "smallest normal");
-  CHECK(skv_f16_from_float(0x1p-24f) == 0x0001, "smallest subnormal");
-  CHECK(skv_f16_from_float(0x1p-25f) == 0x0000, "tie to even zero");
-  CHECK(skv_f16_from_float(0x1p-25f * 1.001f) == 0x0001, "above the tie");
-  CHECK(skv_f16_from_float(1.5f * 0x1p-24f) == 0x0002, "subnormal tie up");
-  CHECK(skv_f16_from_float(2.5f * 0x1p-24f) == 0x0002, "subnormal tie down");
-  CHECK(skv_f16_from_float(1023 * 0x1p-24f) == 0x03FF, "largest subnormal");
-  CHECK(skv_f16_from_float(1023.5f * 0x1p-24f) == 0x0400,
+  CHECK_MSG(skv_f16_from_float(1.0f) == 0x3C00, "1.0");
+  CHECK_MSG(skv_f16_from_float(-2.0f) == 0xC000, "-2.0");
+  CHECK_MSG(skv_f16_from_float(-0.0f) == 0x8000, "-0");
+  CHECK_MSG(skv_f16_from_float(65504.0f) == 0x7BFF, "max");
+  CHECK_MSG(skv_f16_from_float(65519.0f) == 0x7BFF, "below the overflow tie");
+  CHECK_MSG(skv_f16_from_float(65520.0f) == 0x7C00, "overflow tie goes to inf");
+  CHECK_MSG(skv_f16_from_float(1e10f) == 0x7C00, "overflow");
+  CHECK_MSG(skv_f16_from_float(-INFINITY) == 0xFC00, "-inf");
+  CHECK_MSG(skv_f16_from_float(0x1p-14f) == 0x0400, "smallest normal");
+  CHECK_MSG(skv_f16_from_float(0x1p-24f) == 0x0001, "smallest subnormal");
+  CHECK_MSG(skv_f16_from_float(0x1p-25f) == 0x0000, "tie to even zero");
+  CHECK_MSG(skv_f16_from_float(0x1p-25f * 1.001f) == 0x0001, "above the tie");
+  CHECK_MSG(skv_f16_from_float(1.5f * 0x1p-24f) == 0x0002, "subnormal tie up");
+  CHECK_MSG(skv_f16_from_float(2.5f * 0x1p-24f) == 0x0002, "subnormal tie down");
+  CHECK_MSG(skv_f16_from_float(1023 * 0x1p-24f) == 0x03FF, "largest subnormal");
+  CHECK_MSG(skv_f16_from_float(1023.5f * 0x1p-24f) == 0x0400,
         "rounds up into the normals");
-  CHECK(skv_f16_from_float(1.0f + 0x1p-11f) == 0x3C00, "tie to even, down");
-  CHECK(skv_f16_from_float(1.0f + 3 * 0x1p-11f) == 0x3C02, "tie to even, up");
+  CHECK_MSG(skv_f16_from_float(1.0f + 0x1p-11f) == 0x3C00, "tie to even, down");
+  CHECK_MSG(skv_f16_from_float(1.0f + 3 * 0x1p-11f) == 0x3C02, "tie to even, up");
   uint16_t nan_bits = skv_f16_from_float(NAN);
-  CHECK((nan_bits & 0x7C00) == 0x7C00 && (nan_bits & 0x3FF) != 0,
+  CHECK_MSG((nan_bits & 0x7C00) == 0x7C00 && (nan_bits & 0x3FF) != 0,
         "NaN stays NaN: %04x", nan_bits);
-  CHECK(skv_f16_to_float(0x0001) == 0x1p-24f, "subnormal decodes");
-  CHECK(skv_f16_to_float(0x83FF) == -1023 * 0x1p-24f, "negative subnormal");
-  CHECK(skv_f16_to_float(0x7C00) == INFINITY, "inf decodes");
-  CHECK(isnan(skv_f16_to_float(0x7E00)), "NaN decodes");
-  CHECK(skv_dtype_to_float(SKV_DTYPE_F16, 0x3C00) == 1.0f, "dtype dispatch");
+  CHECK_MSG(skv_f16_to_float(0x0001) == 0x1p-24f, "subnormal decodes");
+  CHECK_MSG(skv_f16_to_float(0x83FF) == -1023 * 0x1p-24f, "negative subnormal");
+  CHECK_MSG(skv_f16_to_float(0x7C00) == INFINITY, "inf decodes");
+  CHECK_MSG(isnan(skv_f16_to_float(0x7E00)), "NaN decodes");
+  CHECK_MSG(skv_dtype_to_float(SKV_DTYPE_F16, 0x3C00) == 1.0f, "dtype dispatch");
 }
 
 /* Every 16-bit pattern survives to_float -> from_float (NaN as some NaN). */
@@ -105,9 +95,9 @@ static void test_round_trips(skv_dtype dtype) {
     float x = skv_dtype_to_float(dtype, (uint16_t)bits);
     uint16_t back = skv_dtype_from_float(dtype, x);
     if (isnan(x))
-      CHECK(isnan(skv_dtype_to_float(dtype, back)), "NaN %04x", bits);
+      CHECK_MSG(isnan(skv_dtype_to_float(dtype, back)), "NaN %04x", bits);
     else
-      CHECK(back == bits, "%04x -> %g -> %04x", bits, x, back);
+      CHECK_MSG(back == bits, "%04x -> %g -> %04x", bits, x, back);
   }
 }
 
@@ -130,7 +120,7 @@ static void test_nearest_even(skv_dtype dtype) {
       if (!isfinite(other))
         continue;
       double other_err = fabs((double)x - other);
-      CHECK(err < other_err || (err == other_err && (h & 1) == 0),
+      CHECK_MSG(err < other_err || (err == other_err && (h & 1) == 0),
             "%.9g -> %04x (err %g), neighbour err %g", x, h, err, other_err);
     }
   }
@@ -243,8 +233,8 @@ static void test_seqlen_zero(void) {
   set_row(kv_at(&p, p.v, 1, 0, 0), (float[]){3, -4}, 2);
   p.out[0] = p.out[1] = NAN; /* must be overwritten */
   skv_reference_decode(&p.args);
-  CHECK(p.out[0] == 0.0 && p.out[1] == 0.0, "%g %g", p.out[0], p.out[1]);
-  CHECK(p.lse[0] == -INFINITY, "%g", p.lse[0]);
+  CHECK_MSG(p.out[0] == 0.0 && p.out[1] == 0.0, "%g %g", p.out[0], p.out[1]);
+  CHECK_MSG(p.lse[0] == -INFINITY, "%g", p.lse[0]);
   CHECK_NEAR(p.out[2], 3.0, 0);
   CHECK_NEAR(p.out[3], -4.0, 0);
   CHECK_NEAR(p.lse[1], 3.0, 0);
@@ -316,8 +306,8 @@ static void test_layouts_agree(void) {
         }
   skv_reference_decode(&bshd.args);
   skv_reference_decode(&bhsd.args);
-  CHECK(memcmp(bshd.out, bhsd.out, sizeof bshd.out) == 0, "out differs");
-  CHECK(memcmp(bshd.lse, bhsd.lse, sizeof bshd.lse) == 0, "lse differs");
+  CHECK_MSG(memcmp(bshd.out, bhsd.out, sizeof bshd.out) == 0, "out differs");
+  CHECK_MSG(memcmp(bshd.lse, bhsd.lse, sizeof bshd.lse) == 0, "lse differs");
 
   /* Two passes: the maximum, then the weights. */
   for (int b = 0; b < batch; ++b)
@@ -352,15 +342,15 @@ static void test_relative_l2(void) {
   double same[4] = {3, 0, 4, 0};
   double off[4] = {3, 0, 4, 0.5};
   double zero[4] = {0, 0, 0, 0};
-  CHECK(skv_relative_l2_error(same, ref, 4) == 0.0, "equal");
+  CHECK_MSG(skv_relative_l2_error(same, ref, 4) == 0.0, "equal");
   CHECK_NEAR(skv_relative_l2_error(off, ref, 4), 0.1, 1e-15);
-  CHECK(skv_relative_l2_error(zero, zero, 4) == 0.0, "both zero");
-  CHECK(skv_relative_l2_error(ref, zero, 4) == INFINITY, "reference zero");
+  CHECK_MSG(skv_relative_l2_error(zero, zero, 4) == 0.0, "both zero");
+  CHECK_MSG(skv_relative_l2_error(ref, zero, 4) == INFINITY, "reference zero");
   double nan_at_end[4] = {3, 0, 4, NAN};
-  CHECK(skv_relative_l2_error(nan_at_end, ref, 4) == INFINITY, "NaN");
-  CHECK(!(skv_relative_l2_error(nan_at_end, ref, 4) <= 1e-2), "NaN fails");
+  CHECK_MSG(skv_relative_l2_error(nan_at_end, ref, 4) == INFINITY, "NaN");
+  CHECK_MSG(!(skv_relative_l2_error(nan_at_end, ref, 4) <= 1e-2), "NaN fails");
   double inf_in_ref[4] = {INFINITY, 0, 0, 0};
-  CHECK(skv_relative_l2_error(ref, inf_in_ref, 4) == INFINITY, "inf");
+  CHECK_MSG(skv_relative_l2_error(ref, inf_in_ref, 4) == INFINITY, "inf");
 }
 
 int main(void) {

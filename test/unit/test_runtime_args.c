@@ -14,46 +14,7 @@
 #include "splitkv/kernel_abi.h"
 #include "splitkv/runtime.h"
 
-static int failures;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_OK(expr)                                                         \
-  do {                                                                         \
-    skv_status s_ = (expr);                                                    \
-    if (s_) {                                                                  \
-      fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr,     \
-              skv_status_message(s_));                                         \
-      ++failures;                                                              \
-      skv_status_free(s_);                                                     \
-    }                                                                          \
-  } while (0)
-
-static void check_error(skv_status status, skv_status_code code,
-                        const char *text, int line) {
-  if (!status) {
-    fprintf(stderr, "line %d: expected %s \"%s\", got OK\n", line,
-            skv_status_code_name(code), text);
-    ++failures;
-    return;
-  }
-  printf("  -> %s: %s\n", skv_status_code_name(skv_status_code_of(status)),
-         skv_status_message(status));
-  if (skv_status_code_of(status) != code ||
-      !strstr(skv_status_message(status), text)) {
-    fprintf(stderr, "line %d: expected %s containing \"%s\"\n", line,
-            skv_status_code_name(code), text);
-    ++failures;
-  }
-  skv_status_free(status);
-}
-#define CHECK_ERROR(expr, code, text) check_error((expr), (code), (text), __LINE__)
+#include "check.h"
 
 static skv_pkg_spec llama_record(void) {
   skv_pkg_spec r;

@@ -11,23 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
+#include "check.h"
 
 /* Parses text that must be valid; NULL (and a failure counted) otherwise. */
 static skv_spec_list *parse_ok(const char *text) {
   skv_spec_list *list = NULL;
   skv_status status = skv_spec_parse_string(text, strlen(text), "t.yaml", &list);
-  CHECK(status == SKV_OK, "%s\n--- for input:\n%s", skv_status_message(status),
+  CHECK_MSG(status == SKV_OK, "%s\n--- for input:\n%s", skv_status_message(status),
         text);
   skv_status_free(status);
   return list;
@@ -38,15 +28,15 @@ static skv_spec_list *parse_ok(const char *text) {
 static void expect_error_code(const char *text, skv_status_code code, ...) {
   skv_spec_list *list = NULL;
   skv_status status = skv_spec_parse_string(text, strlen(text), "t.yaml", &list);
-  CHECK(skv_status_code_of(status) == code, "code %s, message: %s\n--- for:\n%s",
+  CHECK_MSG(skv_status_code_of(status) == code, "code %s, message: %s\n--- for:\n%s",
         skv_status_code_name(skv_status_code_of(status)),
         skv_status_message(status), text);
-  CHECK(list == NULL, "out_list set on failure");
+  CHECK_MSG(list == NULL, "out_list set on failure");
   va_list args;
   va_start(args, code);
   for (const char *want = va_arg(args, const char *); want;
        want = va_arg(args, const char *))
-    CHECK(strstr(skv_status_message(status), want) != NULL,
+    CHECK_MSG(strstr(skv_status_message(status), want) != NULL,
           "missing \"%s\" in:\n%s", want, skv_status_message(status));
   va_end(args);
   skv_status_free(status);
@@ -65,13 +55,13 @@ static const char *const valid_spec = "name: m\n"
 
 static void check_spec(const skv_spec *spec, const char *name, int head_dim,
                        int q, int kv, skv_dtype dtype) {
-  CHECK(strcmp(spec->name, name) == 0, "name %s, want %s", spec->name, name);
-  CHECK(spec->head_dim == head_dim, "%s head_dim %d", name, spec->head_dim);
-  CHECK(spec->num_q_heads == q, "%s num_q_heads %d", name, spec->num_q_heads);
-  CHECK(spec->num_kv_heads == kv, "%s num_kv_heads %d", name,
+  CHECK_MSG(strcmp(spec->name, name) == 0, "name %s, want %s", spec->name, name);
+  CHECK_MSG(spec->head_dim == head_dim, "%s head_dim %d", name, spec->head_dim);
+  CHECK_MSG(spec->num_q_heads == q, "%s num_q_heads %d", name, spec->num_q_heads);
+  CHECK_MSG(spec->num_kv_heads == kv, "%s num_kv_heads %d", name,
         spec->num_kv_heads);
-  CHECK(spec->dtype == dtype, "%s dtype %s", name, skv_dtype_name(spec->dtype));
-  CHECK(spec->kv_layout == SKV_KV_CONTIGUOUS, "%s kv_layout", name);
+  CHECK_MSG(spec->dtype == dtype, "%s dtype %s", name, skv_dtype_name(spec->dtype));
+  CHECK_MSG(spec->kv_layout == SKV_KV_CONTIGUOUS, "%s kv_layout", name);
 }
 
 static void test_spec_files(void) {
@@ -99,23 +89,23 @@ static void test_spec_files(void) {
              cases[i].file);
     skv_spec_list *list = NULL;
     skv_status status = skv_spec_parse_file(path, &list);
-    CHECK(status == SKV_OK, "%s", skv_status_message(status));
+    CHECK_MSG(status == SKV_OK, "%s", skv_status_message(status));
     skv_status_free(status);
     if (!list)
       continue;
-    CHECK(list->count == cases[i].count, "%s: %d specs", path, list->count);
+    CHECK_MSG(list->count == cases[i].count, "%s: %d specs", path, list->count);
     const skv_spec *spec = &list->specs[0];
     check_spec(spec, cases[i].name, cases[i].head_dim, cases[i].q, cases[i].kv,
                cases[i].dtype);
     double scale = cases[i].scale ? cases[i].scale : 1.0 / sqrt(cases[i].head_dim);
-    CHECK(fabs(spec->softmax_scale - scale) < 1e-7, "%s scale %g",
+    CHECK_MSG(fabs(spec->softmax_scale - scale) < 1e-7, "%s scale %g",
           spec->name, spec->softmax_scale);
-    CHECK(spec->splits == 0, "%s splits %d", spec->name, spec->splits);
-    CHECK(spec->num_targets == 2 && spec->targets[0] == 80 &&
+    CHECK_MSG(spec->splits == 0, "%s splits %d", spec->name, spec->splits);
+    CHECK_MSG(spec->num_targets == 2 && spec->targets[0] == 80 &&
               spec->targets[1] == 90,
           "%s targets", spec->name);
-    CHECK(strcmp(spec->file, path) == 0, "%s file %s", spec->name, spec->file);
-    CHECK(spec->line > 1 && spec->column == 7, "%s at %d:%d", spec->name,
+    CHECK_MSG(strcmp(spec->file, path) == 0, "%s file %s", spec->name, spec->file);
+    CHECK_MSG(spec->line > 1 && spec->column == 7, "%s at %d:%d", spec->name,
           spec->line, spec->column);
     skv_spec_list_destroy(list);
   }
@@ -141,12 +131,12 @@ static void test_file_shapes(void) {
                                  "...\n---\n"
                                  "---\n~\n");
   if (list) {
-    CHECK(list->count == 2, "%d specs", list->count);
+    CHECK_MSG(list->count == 2, "%d specs", list->count);
     check_spec(&list->specs[0], "a", 64, 8, 8, SKV_DTYPE_F16);
     check_spec(&list->specs[1], "b", 96, 16, 2, SKV_DTYPE_BF16);
-    CHECK(list->specs[1].line == 8 && list->specs[1].column == 7, "b at %d:%d",
+    CHECK_MSG(list->specs[1].line == 8 && list->specs[1].column == 7, "b at %d:%d",
           list->specs[1].line, list->specs[1].column);
-    CHECK(list->specs[1].targets[0] == 86, "b target");
+    CHECK_MSG(list->specs[1].targets[0] == 86, "b target");
   }
   skv_spec_list_destroy(list);
 
@@ -157,15 +147,15 @@ static void test_file_shapes(void) {
                   "- {name: b, head_dim: 128, num_q_heads: 4, num_kv_heads: 2,"
                   " dtype: f16, target: sm_89, splits: 16, softmax_scale: 0.5}\n");
   if (list) {
-    CHECK(list->count == 2, "%d specs", list->count);
+    CHECK_MSG(list->count == 2, "%d specs", list->count);
     check_spec(&list->specs[0], "a", 256, 8, 1, SKV_DTYPE_BF16);
-    CHECK(list->specs[0].num_targets == 4 && list->specs[0].targets[2] == 89,
+    CHECK_MSG(list->specs[0].num_targets == 4 && list->specs[0].targets[2] == 89,
           "a targets");
     check_spec(&list->specs[1], "b", 128, 4, 2, SKV_DTYPE_F16);
-    CHECK(list->specs[1].splits == 16, "b splits %d", list->specs[1].splits);
-    CHECK(list->specs[1].softmax_scale == 0.5f, "b scale %g",
+    CHECK_MSG(list->specs[1].splits == 16, "b splits %d", list->specs[1].splits);
+    CHECK_MSG(list->specs[1].softmax_scale == 0.5f, "b scale %g",
           list->specs[1].softmax_scale);
-    CHECK(list->specs[1].num_targets == 1 && list->specs[1].targets[0] == 89,
+    CHECK_MSG(list->specs[1].num_targets == 1 && list->specs[1].targets[0] == 89,
           "b target");
   }
   skv_spec_list_destroy(list);
@@ -177,7 +167,7 @@ static void test_file_shapes(void) {
                   "kv_layout: contiguous\r\nsplits: 1\r\n");
   if (list) {
     check_spec(&list->specs[0], "q", 64, 2, 1, SKV_DTYPE_F16);
-    CHECK(list->specs[0].splits == 1, "splits");
+    CHECK_MSG(list->specs[0].splits == 1, "splits");
   }
   skv_spec_list_destroy(list);
 }
@@ -219,7 +209,7 @@ static void test_errors(void) {
     skv_status status = skv_spec_parse_string(text, strlen(text), "t.yaml", &list);
     const char *want = "t.yaml:7:1: error: unknown key 'head_dims'; did you "
                        "mean 'head_dim'?\nhead_dims: 128\n^";
-    CHECK(strcmp(skv_status_message(status), want) == 0, "got:\n%s\nwant:\n%s",
+    CHECK_MSG(strcmp(skv_status_message(status), want) == 0, "got:\n%s\nwant:\n%s",
           skv_status_message(status), want);
     skv_status_free(status);
   }
@@ -363,12 +353,12 @@ static void test_errors(void) {
   /* No file at all. */
   skv_spec_list *list = NULL;
   skv_status status = skv_spec_parse_file("/nonexistent/x.yaml", &list);
-  CHECK(skv_status_code_of(status) == SKV_CODE_NOT_FOUND, "%s",
+  CHECK_MSG(skv_status_code_of(status) == SKV_CODE_NOT_FOUND, "%s",
         skv_status_code_name(skv_status_code_of(status)));
-  CHECK(strcmp(skv_status_message(status), "error: cannot open "
+  CHECK_MSG(strcmp(skv_status_message(status), "error: cannot open "
                "'/nonexistent/x.yaml': No such file or directory") == 0,
         "%s", skv_status_message(status));
-  CHECK(list == NULL, "out_list set on failure");
+  CHECK_MSG(list == NULL, "out_list set on failure");
   skv_status_free(status);
 }
 
@@ -383,22 +373,22 @@ static void test_append(void) {
   status = skv_spec_parse_string(other, strlen(other), "b.yaml", &b);
   skv_status_free(status);
   if (!a || !b) {
-    CHECK(0, "parsing the two lists failed");
+    CHECK_MSG(0, "parsing the two lists failed");
     return;
   }
   status = skv_spec_list_append(a, b);
-  CHECK(status == SKV_OK, "%s", skv_status_message(status));
+  CHECK_MSG(status == SKV_OK, "%s", skv_status_message(status));
   skv_status_free(status);
-  CHECK(a->count == 2 && strcmp(a->specs[1].name, "n") == 0, "appended");
+  CHECK_MSG(a->count == 2 && strcmp(a->specs[1].name, "n") == 0, "appended");
 
   /* Appending again names both places, and leaves dst as it was. */
   status = skv_spec_list_append(a, b);
-  CHECK(skv_status_code_of(status) == SKV_CODE_PARSE_ERROR, "code");
-  CHECK(strcmp(skv_status_message(status),
+  CHECK_MSG(skv_status_code_of(status) == SKV_CODE_PARSE_ERROR, "code");
+  CHECK_MSG(strcmp(skv_status_message(status),
                "b.yaml:2:7: error: duplicate spec name 'n'; first defined at "
                "b.yaml:2:7") == 0,
         "%s", skv_status_message(status));
-  CHECK(a->count == 2, "dst changed on failure");
+  CHECK_MSG(a->count == 2, "dst changed on failure");
   skv_status_free(status);
   skv_spec_list_destroy(a);
   skv_spec_list_destroy(b);
@@ -419,9 +409,9 @@ static void expect_no_crash(const char *text, size_t size) {
   skv_spec_list *list = NULL;
   skv_status status = skv_spec_parse_string(text, size, "f.yaml", &list);
   skv_status_code code = skv_status_code_of(status);
-  CHECK(code == SKV_CODE_OK || code == SKV_CODE_PARSE_ERROR, "%s: %s",
+  CHECK_MSG(code == SKV_CODE_OK || code == SKV_CODE_PARSE_ERROR, "%s: %s",
         skv_status_code_name(code), skv_status_message(status));
-  CHECK((code == SKV_CODE_OK) == (list != NULL), "out_list vs status");
+  CHECK_MSG((code == SKV_CODE_OK) == (list != NULL), "out_list vs status");
   skv_status_free(status);
   skv_spec_list_destroy(list);
 }
