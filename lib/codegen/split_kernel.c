@@ -17,8 +17,11 @@
  *     (token, dim) pairs; movmatrix.trans turns it into the B fragment, and
  *     the output fragment of lane (r, c) then holds dims 32·blk + 8c .. +7
  *     of head r again: a 16-byte store.
+ * The next step's rows load while the current step computes (prefetch).
  * At the end the warps' (max, sum, accumulator) meet in shared memory and
- * the CTA writes the final output (one chunk) or a partial output and LSE. */
+ * the CTA writes the final output (one chunk) or a partial output and LSE;
+ * with several chunks, the last CTA of each (batch, kv head) to finish then
+ * merges them all by LSE and writes the output. */
 #include <math.h>
 
 #include "kernels.h"
