@@ -25,6 +25,14 @@ MlirType skv_type_vector(MlirType element, int64_t n) {
   return mlirVectorTypeGet(1, &n, element);
 }
 
+/* Attributes the C API has no constructor for (enum kinds, address spaces,
+ * shapes), from their text. */
+static MlirAttribute attr_parse(skv_builder *b, const char *text) {
+  MlirAttribute a = mlirAttributeParseGet(b->ctx, str(text));
+  assert(!mlirAttributeIsNull(a) && "builder attribute text must parse");
+  return a;
+}
+
 static MlirType buffer_type(MlirType element, int64_t n, MlirAttribute space) {
   return mlirMemRefTypeGet(element, 1, &n, mlirAttributeGetNull(), space);
 }
@@ -37,7 +45,7 @@ MlirType skv_type_global_buffer(skv_builder *b, MlirType element) {
 
 MlirType skv_type_shared_buffer(skv_builder *b, MlirType element, int64_t n) {
   return buffer_type(element, n,
-                     skv_attr_parse(b, "#gpu.address_space<workgroup>"));
+                     attr_parse(b, "#gpu.address_space<workgroup>"));
 }
 
 MlirOperation skv_op(skv_builder *b, const char *name, int n_operands,
@@ -55,12 +63,6 @@ MlirOperation skv_op(skv_builder *b, const char *name, int n_operands,
 
 MlirNamedAttribute skv_named(skv_builder *b, const char *name, MlirAttribute a) {
   return mlirNamedAttributeGet(mlirIdentifierGet(b->ctx, str(name)), a);
-}
-
-MlirAttribute skv_attr_parse(skv_builder *b, const char *text) {
-  MlirAttribute a = mlirAttributeParseGet(b->ctx, str(text));
-  assert(!mlirAttributeIsNull(a) && "builder attribute text must parse");
-  return a;
 }
 
 static MlirValue result(MlirOperation op) { return mlirOperationGetResult(op, 0); }
@@ -108,7 +110,6 @@ MlirValue skv_remui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b,
 MlirValue skv_ceildivui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.ceildivui", x, y); }
 MlirValue skv_minsi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.minsi", x, y); }
 MlirValue skv_maxsi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.maxsi", x, y); }
-MlirValue skv_andi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.andi", x, y); }
 MlirValue skv_addf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.addf", x, y); }
 MlirValue skv_subf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.subf", x, y); }
 MlirValue skv_mulf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.mulf", x, y); }
@@ -139,7 +140,6 @@ static MlirValue cast(skv_builder *b, const char *name, MlirValue x, MlirType to
 }
 
 MlirValue skv_index_cast(skv_builder *b, MlirValue x, MlirType to) { return cast(b, "arith.index_cast", x, to); }
-MlirValue skv_extf(skv_builder *b, MlirValue x, MlirType to) { return cast(b, "arith.extf", x, to); }
 MlirValue skv_truncf(skv_builder *b, MlirValue x, MlirType to) { return cast(b, "arith.truncf", x, to); }
 
 MlirValue skv_select(skv_builder *b, MlirValue cond, MlirValue x, MlirValue y) {
@@ -153,12 +153,6 @@ MlirValue skv_log2(skv_builder *b, MlirValue x) { return same_type_op(b, "math.l
 
 MlirValue skv_broadcast(skv_builder *b, MlirValue scalar, MlirType vector) {
   return cast(b, "vector.broadcast", scalar, vector);
-}
-
-MlirValue skv_reduce_add(skv_builder *b, MlirValue vector) {
-  MlirType element = mlirShapedTypeGetElementType(mlirValueGetType(vector));
-  MlirNamedAttribute kind = skv_named(b, "kind", skv_attr_parse(b, "#vector.kind<add>"));
-  return result(skv_op(b, "vector.reduction", 1, &vector, 1, &element, 1, &kind));
 }
 
 MlirValue skv_extract(skv_builder *b, MlirValue vector, int64_t i) {
@@ -226,7 +220,7 @@ void skv_fence_device(skv_builder *b) {
 static MlirValue gpu_id(skv_builder *b, const char *name, char dim) {
   char text[16] = "#gpu<dim x>";
   text[9] = dim;
-  MlirNamedAttribute attr = skv_named(b, "dimension", skv_attr_parse(b, text));
+  MlirNamedAttribute attr = skv_named(b, "dimension", attr_parse(b, text));
   MlirType index = skv_type_index(b);
   return result(skv_op(b, name, 0, NULL, 1, &index, 1, &attr));
 }
@@ -237,7 +231,7 @@ MlirValue skv_block_id(skv_builder *b, char dim) { return gpu_id(b, "gpu.block_i
 MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset) {
   MlirValue operands[3] = {x, skv_const_i32(b, offset), skv_const_i32(b, 32)};
   MlirType results[2] = {mlirValueGetType(x), mlirIntegerTypeGet(b->ctx, 1)};
-  MlirNamedAttribute mode = skv_named(b, "mode", skv_attr_parse(b, "#gpu<shuffle_mode xor>"));
+  MlirNamedAttribute mode = skv_named(b, "mode", attr_parse(b, "#gpu<shuffle_mode xor>"));
   return result(skv_op(b, "gpu.shuffle", 3, operands, 2, results, 1, &mode));
 }
 
@@ -266,11 +260,11 @@ void skv_mma(skv_builder *b, skv_dtype dtype, int k, const MlirValue *a,
   char shape[48];
   snprintf(shape, sizeof(shape), "#nvvm.shape<m = 16, n = 8, k = %d>", k);
   MlirNamedAttribute attrs[] = {
-      skv_named(b, "layoutA", skv_attr_parse(b, "#nvvm.mma_layout<row>")),
-      skv_named(b, "layoutB", skv_attr_parse(b, "#nvvm.mma_layout<col>")),
-      skv_named(b, "shape", skv_attr_parse(b, shape)),
-      skv_named(b, "multiplicandAPtxType", skv_attr_parse(b, type)),
-      skv_named(b, "multiplicandBPtxType", skv_attr_parse(b, type)),
+      skv_named(b, "layoutA", attr_parse(b, "#nvvm.mma_layout<row>")),
+      skv_named(b, "layoutB", attr_parse(b, "#nvvm.mma_layout<col>")),
+      skv_named(b, "shape", attr_parse(b, shape)),
+      skv_named(b, "multiplicandAPtxType", attr_parse(b, type)),
+      skv_named(b, "multiplicandBPtxType", attr_parse(b, type)),
       skv_named(b, "operandSegmentSizes", mlirDenseI32ArrayGet(b->ctx, 3, segments)),
   };
   MlirType f32x4 = mlirTypeParseGet(b->ctx, mlirStringRefCreateFromCString(

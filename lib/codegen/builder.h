@@ -41,7 +41,6 @@ MlirOperation skv_op(skv_builder *b, const char *name, int n_operands,
                      const MlirType *results, int n_attrs,
                      const MlirNamedAttribute *attrs);
 MlirNamedAttribute skv_named(skv_builder *b, const char *name, MlirAttribute a);
-MlirAttribute skv_attr_parse(skv_builder *b, const char *text);
 
 /* Constants. */
 MlirValue skv_const_index(skv_builder *b, int64_t v);
@@ -62,7 +61,6 @@ MlirValue skv_cmpi_slt(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_cmpi_eq(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_index_cast(skv_builder *b, MlirValue x, MlirType to);
 MlirValue skv_select(skv_builder *b, MlirValue cond, MlirValue x, MlirValue y);
-MlirValue skv_andi(skv_builder *b, MlirValue x, MlirValue y);
 
 /* arith and math: floats (scalars or vectors of f32). */
 MlirValue skv_addf(skv_builder *b, MlirValue x, MlirValue y);
@@ -73,14 +71,12 @@ MlirValue skv_maxf(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_fma(skv_builder *b, MlirValue x, MlirValue y, MlirValue z);
 MlirValue skv_cmpf_eq(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_cmpf_gt(skv_builder *b, MlirValue x, MlirValue y);
-MlirValue skv_extf(skv_builder *b, MlirValue x, MlirType to);
 MlirValue skv_truncf(skv_builder *b, MlirValue x, MlirType to);
 MlirValue skv_exp2(skv_builder *b, MlirValue x);
 MlirValue skv_log2(skv_builder *b, MlirValue x);
 
 /* vector. */
 MlirValue skv_broadcast(skv_builder *b, MlirValue scalar, MlirType vector);
-MlirValue skv_reduce_add(skv_builder *b, MlirValue vector);
 MlirValue skv_extract(skv_builder *b, MlirValue vector, int64_t i);
 MlirValue skv_vector_bitcast(skv_builder *b, MlirValue vector, MlirType to);
 MlirValue skv_from_elements(skv_builder *b, MlirType vector, int n,
