@@ -260,6 +260,16 @@ static bool range_fits(uint64_t offset, uint64_t count, uint64_t record,
   return offset <= size && count <= (size - offset) / record;
 }
 
+/* A table of count records after the header and inside the package. */
+static skv_status check_table(uint64_t offset, uint32_t count, uint32_t record,
+                              size_t size, const char *what) {
+  if (offset < SKV_PKG_HEADER_SIZE || !range_fits(offset, count, record, size))
+    return CORRUPT("%s table (%u records at offset %llu) out of bounds of the "
+                   "%zu-byte package",
+                   what, count, (unsigned long long)offset, size);
+  return SKV_OK;
+}
+
 static const char *image_kind_name(uint32_t kind) {
   return kind == SKV_IMAGE_PTX     ? "ptx"
          : kind == SKV_IMAGE_CUBIN ? "cubin"
@@ -309,20 +319,10 @@ static skv_status verify_header(const uint8_t *data, size_t size,
   SKV_RETURN_IF_ERROR_PLAIN(check_str(header.compiler_version,
                                       sizeof(header.compiler_version),
                                       "compiler_version"));
-  if (header.specs_offset < SKV_PKG_HEADER_SIZE ||
-      !range_fits(header.specs_offset, header.spec_count, SKV_PKG_SPEC_SIZE,
-                  size))
-    return CORRUPT("spec table (%u records at offset %llu) out of bounds of "
-                   "the %zu-byte package",
-                   header.spec_count, (unsigned long long)header.specs_offset,
-                   size);
-  if (header.images_offset < SKV_PKG_HEADER_SIZE ||
-      !range_fits(header.images_offset, header.image_count, SKV_PKG_IMAGE_SIZE,
-                  size))
-    return CORRUPT("image table (%u records at offset %llu) out of bounds of "
-                   "the %zu-byte package",
-                   header.image_count, (unsigned long long)header.images_offset,
-                   size);
+  SKV_RETURN_IF_ERROR_PLAIN(check_table(header.specs_offset, header.spec_count,
+                                        SKV_PKG_SPEC_SIZE, size, "spec"));
+  SKV_RETURN_IF_ERROR_PLAIN(check_table(header.images_offset, header.image_count,
+                                        SKV_PKG_IMAGE_SIZE, size, "image"));
   *out_header = header;
   return SKV_OK;
 }
