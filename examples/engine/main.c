@@ -26,7 +26,6 @@ typedef struct engine_cuda {
   CUresult (*mem_free)(CUdeviceptr ptr);
   CUresult (*copy_to_device)(CUdeviceptr dst, const void *src, size_t bytes);
   CUresult (*copy_to_host)(void *dst, CUdeviceptr src, size_t bytes);
-  CUresult (*memset8)(CUdeviceptr dst, unsigned char value, size_t bytes);
   CUresult (*synchronize)(void);
 } engine_cuda;
 
@@ -39,10 +38,9 @@ static int engine_cuda_open(engine_cuda *cu) {
   *(void **)&cu->mem_free = dlsym(cu->library, "cuMemFree_v2");
   *(void **)&cu->copy_to_device = dlsym(cu->library, "cuMemcpyHtoD_v2");
   *(void **)&cu->copy_to_host = dlsym(cu->library, "cuMemcpyDtoH_v2");
-  *(void **)&cu->memset8 = dlsym(cu->library, "cuMemsetD8_v2");
   *(void **)&cu->synchronize = dlsym(cu->library, "cuCtxSynchronize");
   return cu->mem_alloc && cu->mem_free && cu->copy_to_device &&
-         cu->copy_to_host && cu->memset8 && cu->synchronize;
+         cu->copy_to_host && cu->synchronize;
 }
 
 /* Prints and frees a failure; returns whether there was one. */
@@ -135,12 +133,6 @@ static int run_decode(const skv_package *package, const char *name) {
       cu.mem_alloc(&lse, (size_t)BATCH * hq * sizeof(float)) ||
       (ws_bytes && cu.mem_alloc(&ws, ws_bytes))) {
     fprintf(stderr, "skv_engine: cuMemAlloc failed\n");
-    goto done;
-  }
-  /* Zeroed once after allocation, as the runtime asks: the kernel keeps its
-   * chunk counters there and leaves them at zero after every call. */
-  if (ws_bytes && cu.memset8(ws, 0, ws_bytes)) {
-    fprintf(stderr, "skv_engine: cuMemsetD8 failed\n");
     goto done;
   }
   uint64_t state = 0x9e3779b97f4a7c15ull;

@@ -70,6 +70,7 @@ typedef struct skv_cubin {
   uint8_t *data;                    /* the ELF image, malloc'ed: free() */
   size_t size;
   skv_pkg_kernel_resources split;   /* the plan's split_entry */
+  skv_pkg_kernel_resources combine; /* the plan's combine_entry */
 } skv_cubin;
 
 /* Compiles ptx (NUL-terminated) for plan->sm (plain sm_XY, not the

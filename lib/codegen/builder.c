@@ -199,24 +199,6 @@ void skv_store(skv_builder *b, MlirValue value, MlirValue buffer, MlirValue inde
   skv_op(b, "memref.store", 3, operands, 0, NULL, 0, NULL);
 }
 
-MlirValue skv_atomic_add(skv_builder *b, MlirValue value, MlirValue buffer,
-                         MlirValue index) {
-  enum { ATOMIC_ADDI = 1 }; /* arith::AtomicRMWKind::addi */
-  MlirValue operands[3] = {value, buffer, index};
-  MlirType type = mlirValueGetType(value);
-  MlirNamedAttribute kind = skv_named(b, "kind", mlirIntegerAttrGet(skv_type_i64(b), ATOMIC_ADDI));
-  return result(skv_op(b, "memref.atomic_rmw", 3, operands, 1, &type, 1, &kind));
-}
-
-void skv_fence_device(skv_builder *b) {
-  enum { ACQ_REL = 6 }; /* LLVM::AtomicOrdering::acq_rel */
-  MlirNamedAttribute attrs[2] = {
-      skv_named(b, "ordering", mlirIntegerAttrGet(skv_type_i64(b), ACQ_REL)),
-      skv_named(b, "syncscope", mlirStringAttrGet(b->ctx, str("device"))),
-  };
-  skv_op(b, "llvm.fence", 0, NULL, 0, NULL, 2, attrs);
-}
-
 static MlirValue gpu_id(skv_builder *b, const char *name, char dim) {
   char text[16] = "#gpu<dim x>";
   text[9] = dim;
@@ -236,6 +218,19 @@ MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset) {
 }
 
 void skv_barrier(skv_builder *b) { skv_op(b, "gpu.barrier", 0, NULL, 0, NULL, 0, NULL); }
+
+static void griddepcontrol(skv_builder *b, const char *action) {
+  MlirNamedAttribute kind = skv_named(b, "kind", attr_parse(b, action));
+  skv_op(b, "nvvm.griddepcontrol", 0, NULL, 0, NULL, 1, &kind);
+}
+
+void skv_grid_dependency_wait(skv_builder *b) {
+  griddepcontrol(b, "#nvvm<grid_dep_action wait>");
+}
+
+void skv_grid_dependency_launch(skv_builder *b) {
+  griddepcontrol(b, "#nvvm<grid_dep_action launch_dependents>");
+}
 
 /* An f16 mma takes its operands as vector<2xf16>; bf16 takes them as i32. */
 static MlirValue mma_operand(skv_builder *b, skv_dtype dtype, MlirValue reg) {

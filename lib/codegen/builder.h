@@ -92,17 +92,16 @@ MlirValue skv_load(skv_builder *b, MlirValue buffer, MlirValue index);
 void skv_store(skv_builder *b, MlirValue value, MlirValue buffer,
                MlirValue index);
 
-/* memref.atomic_rmw addi on a global i32 buffer; returns the old value. */
-MlirValue skv_atomic_add(skv_builder *b, MlirValue value, MlirValue buffer,
-                         MlirValue index);
-/* fence.acq_rel.gpu: orders this thread's memory accesses device-wide. */
-void skv_fence_device(skv_builder *b);
-
 /* gpu. dim is 'x', 'y' or 'z'. */
 MlirValue skv_thread_id(skv_builder *b, char dim);
 MlirValue skv_block_id(skv_builder *b, char dim);
 MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset);
 void skv_barrier(skv_builder *b);
+/* griddepcontrol (sm_90+): `wait` blocks until the grids this one
+ * programmatically depends on have completed and their memory is visible;
+ * `launch_dependents` lets the grid launched after this one start. */
+void skv_grid_dependency_wait(skv_builder *b);
+void skv_grid_dependency_launch(skv_builder *b);
 
 /* Warp-level matrix ops (nvvm and llvm dialects). */
 

@@ -10,6 +10,9 @@
 #define SKV_LN2 0.6931471805599453
 /* Warps per split CTA at most (each takes its own tokens). */
 #define SKV_MAX_WARPS 4
+/* Lanes of the combine kernel that share one output slice of 8 dims, each
+ * merging every SKV_COMBINE_LANES-th chunk. */
+#define SKV_COMBINE_LANES 16
 
 /* A gpu.func kernel under construction: its entry block is the builder's
  * block after skv_kernel_begin. */
@@ -31,7 +34,21 @@ void skv_kernel_end(skv_builder *b);
 /* The element type of the spec's dtype (bf16 or f16). */
 MlirType skv_dtype_type(skv_builder *b, skv_dtype dtype);
 
+/* m, or 0 where m is -inf (a row that has seen no token yet): exp2
+ * offsets from it stay finite. */
+MlirValue skv_softmax_safe_max(skv_builder *b, MlirValue m);
+
+/* The normalised output (8 x f32) and natural-log LSE of a softmax whose
+ * largest exponent (exp2 domain, made finite) is base, its sum `sum` and its
+ * weighted values acc (8 x f32). No token at all: output 0, LSE -inf. */
+void skv_softmax_finish(skv_builder *b, MlirValue base, MlirValue sum,
+                        MlirValue acc, MlirValue *out_values,
+                        MlirValue *out_lse);
+
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
                               const skv_spec *spec, const skv_kernel_plan *plan);
+void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
+                                const skv_spec *spec,
+                                const skv_kernel_plan *plan);
 
 #endif /* SPLITKV_CODEGEN_KERNELS_H */

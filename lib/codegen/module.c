@@ -7,6 +7,7 @@
 #include <mlir-c/BuiltinTypes.h>
 
 #include "kernels.h"
+#include "splitkv/kernel_abi.h"
 
 #define SKV_STATIC_SMEM_LIMIT (48 * 1024)
 /* The mma's M dimension: one m16 tile holds the whole GQA group. */
@@ -44,7 +45,12 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
     plan.warps = SKV_MAX_WARPS;
   plan.split_threads = 32 * plan.warps;
   plan.split_smem_bytes = plan.warps * per_warp;
+  /* griddepcontrol is PTX for sm_90 and newer. */
+  plan.grid_dependency = sm >= SKV_GRID_DEPENDENCY_SM;
+  plan.combine_threads = spec->head_dim / 8 * SKV_COMBINE_LANES;
   snprintf(plan.split_entry, sizeof(plan.split_entry), "%s_split", spec->name);
+  snprintf(plan.combine_entry, sizeof(plan.combine_entry), "%s_combine",
+           spec->name);
   *out_plan = plan;
   return SKV_OK;
 }
@@ -61,8 +67,10 @@ void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
   r.splits = (uint32_t)spec->splits;
   r.softmax_scale = spec->softmax_scale;
   memcpy(r.split_entry, plan->split_entry, sizeof(r.split_entry));
+  memcpy(r.combine_entry, plan->combine_entry, sizeof(r.combine_entry));
   r.split_threads = (uint32_t)plan->split_threads;
   r.split_smem_bytes = 0; /* all of it is static */
+  r.combine_threads = (uint32_t)plan->combine_threads;
   r.tokens_per_step = (uint32_t)(plan->warps * plan->warp_tokens);
   *out_record = r;
 }
@@ -153,6 +161,7 @@ skv_status skv_codegen_build(MlirContext ctx, const skv_spec *spec,
   mlirBlockAppendOwnedOperation(b.block, mlirOperationCreate(&state));
 
   skv_codegen_split_kernel(&b, kernels_body, spec, plan);
+  skv_codegen_combine_kernel(&b, kernels_body, spec, plan);
 
   if (!mlirOperationVerify(module_op)) {
     mlirModuleDestroy(module);

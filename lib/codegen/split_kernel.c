@@ -19,9 +19,8 @@
  *     of head r again: a 16-byte store.
  * The next step's rows load while the current step computes (prefetch).
  * At the end the warps' (max, sum, accumulator) meet in shared memory and
- * the CTA writes the final output (one chunk) or a partial output and LSE;
- * with several chunks, the last CTA of each (batch, kv head) to finish then
- * merges them all by LSE and writes the output. */
+ * the CTA writes the final output (one chunk) or a partial output and LSE,
+ * which the combine kernel merges. */
 #include <math.h>
 
 #include "kernels.h"
@@ -29,14 +28,13 @@
 enum { MAX_BLOCKS = 8 };     /* head_dim / 32 */
 enum { MAX_NTILES = 2 };     /* warp_tokens / 8 */
 enum { MAX_OUT_TILES = 32 }; /* head_dim / 8 */
-enum { MERGE_UNROLL = 8 };   /* chunks merged per step by the last CTA */
 
 /* The kernel's arguments, in kernel_abi.h order. */
 enum {
   ARG_Q, ARG_K, ARG_V, ARG_SEQLENS, ARG_OUT, ARG_LSE, ARG_PART_OUT,
-  ARG_PART_LSE, ARG_COUNTERS, ARG_K_SB, ARG_K_ST, ARG_K_SH, ARG_V_SB,
+  ARG_PART_LSE, ARG_K_SB, ARG_K_ST, ARG_K_SH, ARG_V_SB,
   ARG_V_ST, ARG_V_SH, ARG_NUM_SPLITS, NUM_ARGS,
-  SHARED_STATS = NUM_ARGS, SHARED_ACC, SHARED_LAST, NUM_VALUES
+  SHARED_STATS = NUM_ARGS, SHARED_ACC, NUM_VALUES
 };
 
 typedef struct split_kernel {
@@ -200,12 +198,6 @@ static int rows_flatten(split_kernel *k, step_rows *rows, MlirValue **out) {
   return n;
 }
 
-/* exp2 offsets must stay finite while a row has seen no token yet. */
-static MlirValue safe_max(skv_builder *b, MlirValue m) {
-  MlirValue neg_inf = skv_const_f32(b, -INFINITY);
-  return skv_select(b, skv_cmpf_eq(b, m, neg_inf), skv_const_f32(b, 0.0f), m);
-}
-
 /* Packs two f32 into one register of two dtype elements. */
 static MlirValue pack2(split_kernel *k, MlirValue x, MlirValue y) {
   skv_builder *b = k->b;
@@ -267,7 +259,7 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
     /* The four lanes of a quad share a row. */
     mx = skv_maxf(b, mx, skv_shuffle_xor(b, mx, 1));
     mx = skv_maxf(b, mx, skv_shuffle_xor(b, mx, 2));
-    MlirValue base_m = safe_max(b, mx);
+    MlirValue base_m = skv_softmax_safe_max(b, mx);
     alpha[h] = skv_exp2(b, skv_subf(b, in->m[h], base_m));
     MlirValue l = skv_mulf(b, in->l[h], alpha[h]);
     for (int j = 0; j < ntiles; ++j)
@@ -419,20 +411,6 @@ static void publish_warps(split_kernel *k, const softmax_state *st) {
   skv_barrier(b);
 }
 
-/* The normalised output and natural-log LSE of a softmax whose largest
- * exponent (exp2 domain, already made finite) is base, its sum `sum` and
- * its weighted values acc (8 x f32). No token at all: output 0, LSE -inf. */
-static void finish(split_kernel *k, MlirValue base, MlirValue sum, MlirValue acc,
-                   MlirValue *out_values, MlirValue *out_lse) {
-  skv_builder *b = k->b;
-  MlirValue seen = skv_cmpf_gt(b, sum, skv_const_f32(b, 0.0f));
-  *out_values = skv_select(b, seen, skv_divf(b, acc, skv_broadcast(b, sum, k->f32x8)),
-                           skv_const_f32_vector(b, 8, 0.0f));
-  MlirValue lse2 = skv_addf(b, base, skv_log2(b, sum));
-  *out_lse = skv_select(b, seen, skv_mulf(b, lse2, skv_const_f32(b, (float)SKV_LN2)),
-                        skv_const_f32(b, -INFINITY));
-}
-
 /* Writes 8 dims (from d) of output row `row` in the dtype, and its LSE once. */
 static void write_output(split_kernel *k, MlirValue row, MlirValue d,
                          MlirValue values, MlirValue lse) {
@@ -465,7 +443,7 @@ static void merge_and_write(split_kernel *k) {
     warp_m[w] = skv_load(b, stats, skv_muli(b, slot, idx(k, 2)));
     m = skv_maxf(b, m, warp_m[w]);
   }
-  MlirValue base = safe_max(b, m);
+  MlirValue base = skv_softmax_safe_max(b, m);
   MlirValue sum = skv_const_f32(b, 0.0f), acc = skv_const_f32_vector(b, 8, 0.0f);
   for (int w = 0; w < W; ++w) {
     MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
@@ -477,7 +455,7 @@ static void merge_and_write(split_kernel *k) {
     acc = skv_fma(b, a_w, skv_broadcast(b, weight, k->f32x8), acc);
   }
   MlirValue out, lse;
-  finish(k, base, sum, acc, &out, &lse);
+  skv_softmax_finish(b, base, sum, acc, &out, &lse);
   MlirValue row = q_row(k, g);
   MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
 
@@ -500,95 +478,6 @@ static void merge_and_write(split_kernel *k) {
   skv_for_end(b, &loop, NULL);
 }
 
-/* Step 7, with more than one chunk: the CTA that finishes its (batch, kv
- * head) last merges every chunk's partial result by LSE and writes the
- * output, so no second kernel runs. A counter per (batch, kv head) in the
- * workspace (zero between calls) counts the finished chunks; the last CTA
- * sets it back to zero. */
-static void merge_chunks_if_last(split_kernel *k) {
-  skv_builder *b = k->b;
-  const int G = k->plan->group, D = k->spec->head_dim;
-  MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
-  MlirValue counter = skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_kv_heads)),
-                               k->kv_head);
-  MlirValue flag = k->arg[SHARED_LAST];
-  skv_if split;
-  skv_if_begin(b, &split, skv_cmpi_slt(b, idx(k, 1), splits));
-
-  /* Release this CTA's partial results, then take a ticket. */
-  skv_barrier(b);
-  skv_if leader;
-  skv_if_begin(b, &leader, skv_cmpi_eq(b, k->tid, idx(k, 0)));
-  skv_fence_device(b);
-  MlirValue done = skv_atomic_add(b, skv_const_i32(b, 1), k->arg[ARG_COUNTERS], counter);
-  MlirValue last_ticket = skv_index_cast(b, skv_subi(b, splits, idx(k, 1)), k->i32);
-  skv_store(b, skv_select(b, skv_cmpi_eq(b, done, last_ticket), skv_const_i32(b, 1),
-                          skv_const_i32(b, 0)),
-            flag, idx(k, 0));
-  skv_if_end(b, &leader);
-  skv_barrier(b);
-
-  skv_if last;
-  skv_if_begin(b, &last, skv_cmpi_eq(b, skv_load(b, flag, idx(k, 0)), skv_const_i32(b, 1)));
-  /* Acquire the other CTAs' partial results. */
-  skv_fence_device(b);
-  skv_for items;
-  skv_for_begin(b, &items, k->tid, idx(k, (int64_t)G * D / 8),
-                idx(k, k->plan->split_threads), 0, NULL);
-  MlirValue g = skv_divui(b, items.iv, idx(k, D / 8));
-  MlirValue d = skv_muli(b, skv_remui(b, items.iv, idx(k, D / 8)), idx(k, 8));
-  MlirValue row = q_row(k, g);
-  MlirValue first_part = skv_muli(b, row, splits);
-
-  /* One pass over the chunks with a running max (exp2 domain), MERGE_UNROLL
-   * chunks per step with all their loads issued first: the partials come
-   * from L2, and one chunk at a time would pay its latency per chunk.
-   * Chunks past the last re-read chunk 0 with weight zero. */
-  MlirValue log2e = skv_const_f32(b, (float)SKV_LOG2E);
-  MlirValue neg_inf = skv_const_f32(b, -INFINITY);
-  MlirValue init[3] = {neg_inf, skv_const_f32(b, 0.0f), skv_const_f32_vector(b, 8, 0.0f)};
-  skv_for chunks;
-  skv_for_begin(b, &chunks, idx(k, 0), splits, idx(k, MERGE_UNROLL), 3, init);
-  MlirValue lse_c[MERGE_UNROLL], out_c[MERGE_UNROLL];
-  MlirValue m = chunks.carried[0];
-  for (int u = 0; u < MERGE_UNROLL; ++u) {
-    MlirValue c = skv_addi(b, chunks.iv, idx(k, u));
-    MlirValue valid = skv_cmpi_slt(b, c, splits);
-    MlirValue part = skv_addi(b, first_part, skv_select(b, valid, c, idx(k, 0)));
-    lse_c[u] = skv_select(b, valid,
-                          skv_mulf(b, skv_load(b, k->arg[ARG_PART_LSE], part), log2e),
-                          neg_inf);
-    out_c[u] = skv_vector_load(b, k->f32x8, k->arg[ARG_PART_OUT],
-                               skv_addi(b, skv_muli(b, part, idx(k, D)), d));
-    m = skv_maxf(b, m, lse_c[u]);
-  }
-  MlirValue base = safe_max(b, m);
-  MlirValue alpha = skv_exp2(b, skv_subf(b, chunks.carried[0], base));
-  MlirValue sum = skv_mulf(b, chunks.carried[1], alpha);
-  MlirValue acc = skv_mulf(b, chunks.carried[2], skv_broadcast(b, alpha, k->f32x8));
-  for (int u = 0; u < MERGE_UNROLL; ++u) {
-    MlirValue w = skv_exp2(b, skv_subf(b, lse_c[u], base));
-    sum = skv_addf(b, sum, w);
-    acc = skv_fma(b, out_c[u], skv_broadcast(b, w, k->f32x8), acc);
-  }
-  MlirValue next[3] = {m, sum, acc};
-  skv_for_end(b, &chunks, next);
-
-  MlirValue out, lse;
-  finish(k, safe_max(b, mlirOperationGetResult(chunks.op, 0)),
-         mlirOperationGetResult(chunks.op, 1), mlirOperationGetResult(chunks.op, 2),
-         &out, &lse);
-  write_output(k, row, d, out, lse);
-  skv_for_end(b, &items, NULL);
-
-  skv_if reset;
-  skv_if_begin(b, &reset, skv_cmpi_eq(b, k->tid, idx(k, 0)));
-  skv_store(b, skv_const_i32(b, 0), k->arg[ARG_COUNTERS], counter);
-  skv_if_end(b, &reset);
-  skv_if_end(b, &last);
-  skv_if_end(b, &split);
-}
-
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
                               const skv_spec *spec, const skv_kernel_plan *plan) {
   MlirType t = skv_dtype_type(b, spec->dtype);
@@ -600,16 +489,14 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_V] = {t_buf, 1},       [ARG_SEQLENS] = {skv_type_global_buffer(b, i32), 1},
       [ARG_OUT] = {t_buf, 0},     [ARG_LSE] = {f32_buf, 0},
       [ARG_PART_OUT] = {f32_buf, 0}, [ARG_PART_LSE] = {f32_buf, 0},
-      [ARG_COUNTERS] = {skv_type_global_buffer(b, i32), 0},
       [ARG_K_SB] = {i64, 0}, [ARG_K_ST] = {i64, 0}, [ARG_K_SH] = {i64, 0},
       [ARG_V_SB] = {i64, 0}, [ARG_V_ST] = {i64, 0}, [ARG_V_SH] = {i64, 0},
       [ARG_NUM_SPLITS] = {i32, 0},
   };
   int slots = plan->warps * plan->group;
-  MlirType shared[3] = {
+  MlirType shared[2] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
-      skv_type_shared_buffer(b, i32, 1),
   };
 
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
@@ -622,16 +509,22 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   k.acc = skv_type_vector(f32, k.acc_width);
   k.f32x8 = skv_type_vector(f32, 8);
   k.tx8 = skv_type_vector(t, 8);
-  skv_kernel_begin(b, module_body, plan->split_entry, NUM_ARGS, args, 3, shared,
+  skv_kernel_begin(b, module_body, plan->split_entry, NUM_ARGS, args, 2, shared,
                    plan->split_threads, k.arg);
 
   softmax_state state;
   locate(&k);
+  if (plan->grid_dependency) {
+    /* The next kernel may start launching now (its CTAs take SM slots as
+     * ours leave); every input and output of this one may belong to the
+     * kernel before, so no memory is touched before it has completed. */
+    skv_grid_dependency_launch(b);
+    skv_grid_dependency_wait(b);
+  }
   chunk_bounds(&k);
   load_q(&k);
   stream_chunk(&k, &state);
   publish_warps(&k, &state);
   merge_and_write(&k);
-  merge_chunks_if_last(&k);
   skv_kernel_end(b);
 }

@@ -228,6 +228,9 @@ skv_status skv_pipeline_assemble(skv_compiler *compiler, const char *ptx,
   if (!status)
     status = skv_ptxas_info_find((const char *)log, plan->split_entry,
                                  &cubin.split);
+  if (!status)
+    status = skv_ptxas_info_find((const char *)log, plan->combine_entry,
+                                 &cubin.combine);
   scratch_remove(&s);
   free(log);
   if (status) {

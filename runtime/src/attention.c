@@ -23,6 +23,7 @@ struct skv_attention {
   CUcontext context;          /* the module's context */
   CUmodule module;
   CUfunction split_fn;
+  CUfunction combine_fn;
   int slots; /* split CTAs the device holds at once */
   skv_attention_image_info image;
 };
@@ -59,8 +60,8 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, int slots, int batch,
     return SKV_OK;
   }
   /* As many chunks as fill the device in exactly one wave (a second,
-   * partial wave costs a whole chunk's time), but never chunks so short, or
-   * so many, that merging them costs more than the parallelism gains. */
+   * partial wave costs a whole chunk's time), but never chunks so short
+   * that merging them costs more than the parallelism gains. */
   int64_t ctas = (int64_t)batch * spec->num_kv_heads;
   int64_t splits = 1;
   if (ctas < slots) {
@@ -68,10 +69,6 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, int slots, int batch,
     int64_t by_length = ceil_div(max_seqlen, SKV_MIN_TOKENS_PER_SPLIT);
     if (splits > by_length)
       splits = by_length;
-    int64_t chunk_bytes = (int64_t)spec->num_q_heads / spec->num_kv_heads *
-                          spec->head_dim * (int64_t)sizeof(float);
-    if (splits > SKV_MAX_MERGE_BYTES / chunk_bytes)
-      splits = SKV_MAX_MERGE_BYTES / chunk_bytes;
     if (splits < 1)
       splits = 1;
     if (splits > SKV_MAX_SPLITS)
@@ -90,12 +87,10 @@ static void workspace_layout(const skv_pkg_spec *spec, int batch,
                              int num_splits, skv_decode_plan *plan) {
   size_t rows = (size_t)batch * spec->num_q_heads;
   size_t parts = num_splits > 1 ? rows * (size_t)num_splits : 0;
-  size_t counters = num_splits > 1 ? (size_t)batch * spec->num_kv_heads : 0;
   plan->num_splits = num_splits;
   plan->part_out_offset = 0;
   plan->part_lse_offset = align_up(parts * spec->head_dim * sizeof(float));
-  plan->counters_offset = plan->part_lse_offset + align_up(parts * sizeof(float));
-  plan->lse_offset = plan->counters_offset + align_up(counters * sizeof(int32_t));
+  plan->lse_offset = plan->part_lse_offset + align_up(parts * sizeof(float));
   plan->workspace_bytes = plan->lse_offset + align_up(rows * sizeof(float));
 }
 
@@ -418,6 +413,10 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
     status = kernel_get(attention->module, spec->split_entry,
                         spec->split_threads, spec->split_smem_bytes, smem_optin,
                         &attention->split_fn);
+  if (!status)
+    status = kernel_get(attention->module, spec->combine_entry,
+                        spec->combine_threads, 0, smem_optin,
+                        &attention->combine_fn);
   /* The split heuristic fills the device in one wave: how many CTAs of
    * this kernel one SM holds (registers, shared memory) decides it. */
   int per_sm = 0;
@@ -500,6 +499,33 @@ static CUdeviceptr device_ptr(const void *p) {
   return (CUdeviceptr)(uintptr_t)p;
 }
 
+/* One kernel launch. kernel_abi.h: sm_90+ kernels wait on griddepcontrol,
+ * so they are launched as programmatic dependents of the kernel before
+ * them: their launch overlaps its tail. */
+static skv_status launch(const skv_attention *attention, CUfunction function,
+                         unsigned grid_x, unsigned grid_y, unsigned grid_z,
+                         unsigned threads, unsigned smem, CUstream stream,
+                         void **params) {
+  CUlaunchAttribute dependent;
+  memset(&dependent, 0, sizeof(dependent));
+  dependent.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+  dependent.value.programmaticStreamSerializationAllowed = 1;
+  CUlaunchConfig config = {
+      .gridDimX = grid_x,
+      .gridDimY = grid_y,
+      .gridDimZ = grid_z,
+      .blockDimX = threads,
+      .blockDimY = 1,
+      .blockDimZ = 1,
+      .sharedMemBytes = smem,
+      .hStream = stream,
+      .attrs = &dependent,
+      .numAttrs = attention->image.sm >= SKV_GRID_DEPENDENCY_SM ? 1u : 0u,
+  };
+  SKV_CU_RETURN_IF_ERROR(cuLaunchKernelEx, &config, function, params, NULL);
+  return SKV_OK;
+}
+
 skv_status skv_attention_decode(const skv_attention *attention,
                                 const skv_decode_args *args, CUstream stream) {
   if (!attention)
@@ -523,8 +549,6 @@ skv_status skv_attention_decode(const skv_attention *attention,
       workspace ? device_ptr(workspace + plan.part_out_offset) : 0;
   CUdeviceptr part_lse =
       workspace ? device_ptr(workspace + plan.part_lse_offset) : 0;
-  CUdeviceptr counters =
-      workspace ? device_ptr(workspace + plan.counters_offset) : 0;
   int64_t k_sb = args->k_stride_batch, k_st = args->k_stride_seq,
           k_sh = args->k_stride_head;
   int64_t v_sb = args->v_stride_batch, v_st = args->v_stride_seq,
@@ -532,10 +556,16 @@ skv_status skv_attention_decode(const skv_attention *attention,
   int32_t num_splits = plan.num_splits;
   void *split_params[SKV_SPLIT_KERNEL_PARAMS] = {
       &q,    &k,    &v,    &seqlens, &out,  &lse,  &part_out, &part_lse,
-      &counters, &k_sb, &k_st, &k_sh, &v_sb, &v_st, &v_sh, &num_splits};
-  SKV_CU_RETURN_IF_ERROR(cuLaunchKernel, attention->split_fn,
-                         (unsigned)num_splits, spec->num_kv_heads,
-                         (unsigned)args->batch, spec->split_threads, 1, 1,
-                         spec->split_smem_bytes, stream, split_params, NULL);
-  return SKV_OK;
+      &k_sb, &k_st, &k_sh, &v_sb, &v_st, &v_sh, &num_splits};
+  SKV_RETURN_IF_ERROR_PLAIN(launch(attention, attention->split_fn,
+                                   (unsigned)num_splits, spec->num_kv_heads,
+                                   (unsigned)args->batch, spec->split_threads,
+                                   spec->split_smem_bytes, stream, split_params));
+  if (num_splits == 1)
+    return SKV_OK;
+  void *combine_params[SKV_COMBINE_KERNEL_PARAMS] = {&part_out, &part_lse, &out,
+                                                     &lse, &num_splits};
+  return launch(attention, attention->combine_fn, spec->num_q_heads,
+                (unsigned)args->batch, 1, spec->combine_threads, 0, stream,
+                combine_params);
 }

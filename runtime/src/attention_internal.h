@@ -13,13 +13,6 @@
  * (llama3_8b at 1024 tokens is fastest with 8 chunks of 128 on an H200). */
 #define SKV_MIN_TOKENS_PER_SPLIT 128
 
-/* The CTA that finishes a (batch, kv head) last merges every chunk's
- * partial output (num_q_heads / num_kv_heads x head_dim floats each) alone:
- * more than this many bytes of them cost more time than more chunks gain
- * (H200 scans: MQA 8/1 and GQA 16/2 at head_dim 256 are fastest at 128
- * and 64 chunks, 512 KB). */
-#define SKV_MAX_MERGE_BYTES (512 * 1024)
-
 /* Workspace regions start at multiples of this many bytes. */
 #define SKV_WORKSPACE_ALIGN 256
 
@@ -28,13 +21,11 @@
  * num_splits == 1):
  *   part_out  f32[batch * num_q_heads * num_splits * head_dim]
  *   part_lse  f32[batch * num_q_heads * num_splits]
- *   counters  i32[batch * num_kv_heads], zero between calls
  *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   int num_splits;
   size_t part_out_offset;
   size_t part_lse_offset;
-  size_t counters_offset;
   size_t lse_offset;
   size_t workspace_bytes; /* what this call needs: up to lse_offset when the
                              caller passes lse, else the whole layout */

@@ -34,6 +34,7 @@
   X(cuFuncGetAttribute)                                                        \
   X(cuFuncSetAttribute)                                                        \
   X(cuLaunchKernel)                                                            \
+  X(cuLaunchKernelEx)                                                          \
   X(cuOccupancyMaxActiveBlocksPerMultiprocessor)
 
 typedef struct skv_cuda_driver {

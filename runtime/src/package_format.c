@@ -34,15 +34,18 @@ enum {
   SPEC_SPLITS = SPEC_DTYPE + 4,
   SPEC_SOFTMAX_SCALE = SPEC_SPLITS + 4,
   SPEC_SPLIT_ENTRY = SPEC_SOFTMAX_SCALE + 4,
-  SPEC_SPLIT_THREADS = SPEC_SPLIT_ENTRY + SKV_ENTRY_MAX,
+  SPEC_COMBINE_ENTRY = SPEC_SPLIT_ENTRY + SKV_ENTRY_MAX,
+  SPEC_SPLIT_THREADS = SPEC_COMBINE_ENTRY + SKV_ENTRY_MAX,
   SPEC_SPLIT_SMEM_BYTES = SPEC_SPLIT_THREADS + 4,
-  SPEC_TOKENS_PER_STEP = SPEC_SPLIT_SMEM_BYTES + 4,
+  SPEC_COMBINE_THREADS = SPEC_SPLIT_SMEM_BYTES + 4,
+  SPEC_TOKENS_PER_STEP = SPEC_COMBINE_THREADS + 4,
   SPEC_FIRST_IMAGE = SPEC_TOKENS_PER_STEP + 4,
   SPEC_IMAGE_COUNT = SPEC_FIRST_IMAGE + 4,
   SPEC_END = SPEC_IMAGE_COUNT + 4,
 };
 
-/* Kernel resource field offsets, within an image record's kernel part. */
+/* Kernel resource field offsets, within an image record's split or combine
+ * part. */
 enum {
   RES_REGISTERS = 0,
   RES_SHARED_BYTES = 4,
@@ -59,7 +62,8 @@ enum {
   IMG_OFFSET = 8,
   IMG_SIZE = 16,
   IMG_SPLIT = 24,
-  IMG_END = IMG_SPLIT + RES_END,
+  IMG_COMBINE = IMG_SPLIT + RES_END,
+  IMG_END = IMG_COMBINE + RES_END,
 };
 
 _Static_assert(HDR_END == SKV_PKG_HEADER_SIZE, "header layout != SKV_PKG_HEADER_SIZE");
@@ -149,8 +153,10 @@ void skv_pkg_spec_encode(const skv_pkg_spec *spec, uint8_t *out) {
   put_u32(out + SPEC_SPLITS, spec->splits);
   put_f32(out + SPEC_SOFTMAX_SCALE, spec->softmax_scale);
   put_str(out + SPEC_SPLIT_ENTRY, spec->split_entry, SKV_ENTRY_MAX);
+  put_str(out + SPEC_COMBINE_ENTRY, spec->combine_entry, SKV_ENTRY_MAX);
   put_u32(out + SPEC_SPLIT_THREADS, spec->split_threads);
   put_u32(out + SPEC_SPLIT_SMEM_BYTES, spec->split_smem_bytes);
+  put_u32(out + SPEC_COMBINE_THREADS, spec->combine_threads);
   put_u32(out + SPEC_TOKENS_PER_STEP, spec->tokens_per_step);
   put_u32(out + SPEC_FIRST_IMAGE, spec->first_image);
   put_u32(out + SPEC_IMAGE_COUNT, spec->image_count);
@@ -170,6 +176,7 @@ void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out) {
   put_u64(out + IMG_OFFSET, image->offset);
   put_u64(out + IMG_SIZE, image->size);
   put_resources(out + IMG_SPLIT, &image->split);
+  put_resources(out + IMG_COMBINE, &image->combine);
 }
 
 void skv_pkg_spec_decode(const uint8_t *data, const skv_pkg_header *header,
@@ -184,8 +191,10 @@ void skv_pkg_spec_decode(const uint8_t *data, const skv_pkg_header *header,
   spec.splits = get_u32(p + SPEC_SPLITS);
   spec.softmax_scale = get_f32(p + SPEC_SOFTMAX_SCALE);
   memcpy(spec.split_entry, p + SPEC_SPLIT_ENTRY, SKV_ENTRY_MAX);
+  memcpy(spec.combine_entry, p + SPEC_COMBINE_ENTRY, SKV_ENTRY_MAX);
   spec.split_threads = get_u32(p + SPEC_SPLIT_THREADS);
   spec.split_smem_bytes = get_u32(p + SPEC_SPLIT_SMEM_BYTES);
+  spec.combine_threads = get_u32(p + SPEC_COMBINE_THREADS);
   spec.tokens_per_step = get_u32(p + SPEC_TOKENS_PER_STEP);
   spec.first_image = get_u32(p + SPEC_FIRST_IMAGE);
   spec.image_count = get_u32(p + SPEC_IMAGE_COUNT);
@@ -210,6 +219,7 @@ void skv_pkg_image_decode(const uint8_t *data, const skv_pkg_header *header,
   image.offset = get_u64(p + IMG_OFFSET);
   image.size = get_u64(p + IMG_SIZE);
   get_resources(p + IMG_SPLIT, &image.split);
+  get_resources(p + IMG_COMBINE, &image.combine);
   *out_image = image;
 }
 
@@ -229,6 +239,8 @@ skv_status skv_pkg_spec_check(const skv_pkg_spec *spec) {
   SKV_RETURN_IF_ERROR_PLAIN(check_str(spec->name, SKV_NAME_MAX, "name"));
   SKV_RETURN_IF_ERROR_PLAIN(
       check_str(spec->split_entry, SKV_ENTRY_MAX, "split_entry"));
+  SKV_RETURN_IF_ERROR_PLAIN(
+      check_str(spec->combine_entry, SKV_ENTRY_MAX, "combine_entry"));
   if (spec->dtype != SKV_DTYPE_BF16 && spec->dtype != SKV_DTYPE_F16)
     return CORRUPT("dtype %u is neither bf16 (%d) nor f16 (%d)", spec->dtype,
                    SKV_DTYPE_BF16, SKV_DTYPE_F16);
@@ -251,6 +263,9 @@ skv_status skv_pkg_spec_check(const skv_pkg_spec *spec) {
                    (double)spec->softmax_scale);
   if (spec->split_threads < 1 || spec->split_threads > 1024)
     return CORRUPT("split_threads %u is not in [1, 1024]", spec->split_threads);
+  if (spec->combine_threads < 1 || spec->combine_threads > 1024)
+    return CORRUPT("combine_threads %u is not in [1, 1024]",
+                   spec->combine_threads);
   return SKV_OK;
 }
 
@@ -393,7 +408,8 @@ skv_status skv_pkg_image_check(const skv_pkg_image *image) {
                    SKV_IMAGE_PTX, SKV_IMAGE_CUBIN);
   if (image->sm < 10 || image->sm > 999)
     return CORRUPT("sm %u is not a compute capability", image->sm);
-  return check_resources(&image->split, "split");
+  SKV_RETURN_IF_ERROR_PLAIN(check_resources(&image->split, "split"));
+  return check_resources(&image->combine, "combine");
 }
 
 /* What a cubin starts with: it is an ELF file. */

@@ -31,8 +31,10 @@ static skv_pkg_spec seed_record(const char *name, uint32_t head_dim,
   r.splits = splits;
   r.softmax_scale = 0.125f;
   snprintf(r.split_entry, sizeof r.split_entry, "%s_split", name);
+  snprintf(r.combine_entry, sizeof r.combine_entry, "%s_combine", name);
   r.split_threads = 128;
   r.split_smem_bytes = 4096;
+  r.combine_threads = 256;
   r.tokens_per_step = 16;
   return r;
 }
@@ -57,6 +59,7 @@ static skv_status write_seed(const char *dir, const char *name,
     record.split.registers = 96;
     record.split.shared_bytes = 4096;
     record.split.stack_bytes = 16;
+    record.combine.registers = 56;
     status = skv_package_builder_add_image(builder, images[i].spec, &record,
                                            images[i].bytes, images[i].size);
   }

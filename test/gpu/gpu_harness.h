@@ -174,9 +174,10 @@ void skv_problem_fill(skv_problem *problem, uint64_t seed, float q_scale);
 /* Copies q, k, v and seqlens to the device. */
 skv_status skv_problem_upload(skv_problem *problem);
 
-/* Fills out and lse on the device with 0xFF bytes (NaN in f16, bf16 and
- * f32), so anything a kernel fails to write shows. The workspace keeps what
- * the last call left: zero counters (it is zeroed once when allocated). */
+/* Fills out, lse and the workspace on the device with 0xFF bytes (NaN in
+ * f16, bf16 and f32), so anything a kernel fails to write shows, and a
+ * kernel that relied on workspace contents from before the call would
+ * fail. */
 skv_status skv_problem_poison(skv_problem *problem);
 
 /* The decode arguments for the problem's device buffers. */

@@ -89,9 +89,6 @@ static skv_status skv_problem_allocate(skv_problem *p) {
     SKV_RETURN_IF_ERROR(
         skv_device_alloc(gpu, &p->d_workspace, p->workspace_size),
         "workspace of %zu bytes", p->workspace_size);
-    /* Zeroed once, as the runtime asks: the kernel's chunk counters live
-     * there and every call leaves them at zero. */
-    SKV_GPU_RETURN_IF_ERROR(gpu, cuMemsetD8, p->d_workspace, 0, p->workspace_size);
   }
   return SKV_OK;
 }
@@ -225,6 +222,9 @@ skv_status skv_problem_poison(skv_problem *p) {
   SKV_GPU_RETURN_IF_ERROR(gpu, cuMemsetD8, p->d_out, 0xFF, p->out_elems * 2);
   SKV_GPU_RETURN_IF_ERROR(gpu, cuMemsetD8, p->d_lse, 0xFF,
                           p->lse_elems * sizeof(float));
+  if (p->workspace_size)
+    SKV_GPU_RETURN_IF_ERROR(gpu, cuMemsetD8, p->d_workspace, 0xFF,
+                            p->workspace_size);
   return SKV_OK;
 }
 

@@ -23,8 +23,10 @@ static skv_pkg_spec make_record(const char *name, uint32_t head_dim,
   r.splits = splits;
   r.softmax_scale = 0.125f;
   snprintf(r.split_entry, sizeof(r.split_entry), "%s_split", name);
+  snprintf(r.combine_entry, sizeof(r.combine_entry), "%s_combine", name);
   r.split_threads = 128;
   r.split_smem_bytes = 4096;
+  r.combine_threads = 256;
   r.tokens_per_step = 16;
   return r;
 }
@@ -44,6 +46,7 @@ static skv_pkg_image make_image(skv_image_kind kind, uint32_t sm) {
   image.split = (skv_pkg_kernel_resources){
       .registers = 100 + sm + kind, .shared_bytes = 16640, .stack_bytes = 8,
       .spill_store_bytes = 4, .spill_load_bytes = 12};
+  image.combine = (skv_pkg_kernel_resources){.registers = 50 + sm + kind};
   return image;
 }
 
@@ -96,8 +99,10 @@ static void compare_record(const skv_pkg_spec *got, const skv_pkg_spec *want) {
   CHECK(got->splits == want->splits);
   CHECK(got->softmax_scale == want->softmax_scale);
   CHECK(strcmp(got->split_entry, want->split_entry) == 0);
+  CHECK(strcmp(got->combine_entry, want->combine_entry) == 0);
   CHECK(got->split_threads == want->split_threads);
   CHECK(got->split_smem_bytes == want->split_smem_bytes);
+  CHECK(got->combine_threads == want->combine_threads);
   CHECK(got->tokens_per_step == want->tokens_per_step);
 }
 
@@ -114,6 +119,7 @@ static void check_image(const uint8_t *data, const skv_pkg_header *h,
   CHECK(memcmp(data + image.offset, bytes, size) == 0);
   skv_pkg_image want = make_image(kind, sm);
   CHECK(memcmp(&image.split, &want.split, sizeof(want.split)) == 0);
+  CHECK(memcmp(&image.combine, &want.combine, sizeof(want.combine)) == 0);
 }
 
 static void test_round_trip(void) {
@@ -325,15 +331,15 @@ static void test_corruption(void) {
   d = copy_of(&p);
   put_u32(d + HDR_FORMAT_VERSION, 7);
   EXPECT_CORRUPT(d, p.size,
-                 "package format version 7, this runtime reads version 3");
+                 "package format version 7, this runtime reads version 4");
 
-  /* A version 2 file (two kernels per spec) is refused by its version
+  /* A version 3 file (one kernel per spec) is refused by its version
    * before any record is read with the wrong layout. */
-  printf(" version 2\n");
+  printf(" version 3\n");
   d = copy_of(&p);
-  put_u32(d + HDR_FORMAT_VERSION, 2);
+  put_u32(d + HDR_FORMAT_VERSION, 3);
   EXPECT_CORRUPT(d, p.size,
-                 "package format version 2, this runtime reads version 3");
+                 "package format version 3, this runtime reads version 4");
 
   printf(" ABI mismatch\n");
   d = copy_of(&p);
@@ -414,6 +420,10 @@ static void test_corruption(void) {
   memset(spec_at(d, h, 0) + SKV_NAME_MAX + 24, 'k', SKV_ENTRY_MAX);
   reseal(d, p.size);
   EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): split_entry is not NUL");
+  d = copy_of(&p);
+  memset(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + SKV_ENTRY_MAX, 'k', SKV_ENTRY_MAX);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_entry is not NUL");
 
   printf(" bad dtype\n");
   d = copy_of(&p);

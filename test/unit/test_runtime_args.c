@@ -27,24 +27,29 @@ static skv_pkg_spec llama_record(void) {
   r.splits = 0;
   r.softmax_scale = 0.08838834764831845f;
   snprintf(r.split_entry, sizeof(r.split_entry), "tiny_split");
+  snprintf(r.combine_entry, sizeof(r.combine_entry), "tiny_combine");
   r.split_threads = 128;
+  r.combine_threads = 256;
   r.split_smem_bytes = 0;
   r.tokens_per_step = 16;
   return r;
 }
 
-/* A valid module with the entry point and the ABI's parameter list; the
- * kernel does nothing. */
+/* A valid module with the entry points and the ABI's parameter lists; the
+ * kernels do nothing. */
 static const char tiny_ptx[] =
     ".version 7.0\n"
     ".target sm_80\n"
     ".address_size 64\n"
     ".visible .entry tiny_split(.param .u64 q, .param .u64 k, .param .u64 v,\n"
     "  .param .u64 seqlens, .param .u64 out, .param .u64 lse,\n"
-    "  .param .u64 part_out, .param .u64 part_lse, .param .u64 counters,\n"
+    "  .param .u64 part_out, .param .u64 part_lse,\n"
     "  .param .u64 k_sb, .param .u64 k_st, .param .u64 k_sh,\n"
     "  .param .u64 v_sb, .param .u64 v_st, .param .u64 v_sh,\n"
     "  .param .u32 num_splits)\n"
+    "{\n  ret;\n}\n"
+    ".visible .entry tiny_combine(.param .u64 part_out, .param .u64 part_lse,\n"
+    "  .param .u64 out, .param .u64 lse, .param .u32 num_splits)\n"
     "{\n  ret;\n}\n";
 
 /* A one-spec, one-image package, written with the runtime's own encoders
@@ -227,9 +232,9 @@ static void test_args(void) {
   EXPECT_INVALID(a.num_splits = SKV_MAX_SPLITS + 1, "num_splits is 257");
   /* batch 2 x 8 kv heads in 264 slots, 4096 tokens: 16 splits. */
   EXPECT_INVALID(a.workspace_size = 100,
-                 "workspace is 100 bytes, this call needs 528896");
+                 "workspace is 100 bytes, this call needs 528640");
   EXPECT_INVALID((a.workspace = NULL, a.workspace_size = 1 << 20),
-                 "workspace is NULL, this call needs 528896 bytes");
+                 "workspace is NULL, this call needs 528640 bytes");
 
   /* With lse given and one split, no workspace at all. */
   skv_decode_args a = valid_args();
@@ -270,12 +275,10 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, 264, 1, 128, 0) == 1);
   CHECK(splits_for(&spec, 264, 1, 129, 0) == 2);
   CHECK(splits_for(&spec, 264, 1, 0, 0) == 1);
-  /* One kv head of 8 q heads, huge context: 264 slots, but the merge of
-   * 8 x 128 floats per chunk is capped at 128 chunks (512 KB)... */
+  /* One kv head, huge context: a chunk per slot, up to SKV_MAX_SPLITS. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, 264, 1, 1 << 24, 0) == 128);
-  /* ... and of 1 x 64 at SKV_MAX_SPLITS. */
+  CHECK(splits_for(&spec, 200, 1, 1 << 24, 0) == 200);
   spec.num_q_heads = 1;
   spec.head_dim = 64;
   CHECK(splits_for(&spec, 1024, 1, 1 << 24, 0) == SKV_MAX_SPLITS);
@@ -294,14 +297,13 @@ static void test_workspace(void) {
   skv_pkg_spec spec = llama_record();
   /* One split: the lse scratch, f32[2 * 32], rounded up to 256 bytes. */
   CHECK(skv_workspace_bytes(&spec, 2, 1) == 256);
-  /* 16 splits: part_out 2*32*16*128*4 + part_lse 2*32*16*4 + counters
-   * 2*8*4 + scratch. */
-  CHECK(skv_workspace_bytes(&spec, 2, 16) == 524288 + 4096 + 256 + 256);
+  /* 16 splits: part_out 2*32*16*128*4 + part_lse 2*32*16*4 + scratch. */
+  CHECK(skv_workspace_bytes(&spec, 2, 16) == 524288 + 4096 + 256);
   /* Odd sizes round each region up to 256 bytes. */
   spec.num_q_heads = 3;
   spec.num_kv_heads = 1;
   spec.head_dim = 8;
-  CHECK(skv_workspace_bytes(&spec, 1, 3) == 512 + 256 + 256 + 256);
+  CHECK(skv_workspace_bytes(&spec, 1, 3) == 512 + 256 + 256);
 
   skv_pkg_spec llama = llama_record();
   skv_decode_args a = valid_args();
@@ -310,9 +312,8 @@ static void test_workspace(void) {
   CHECK(p.num_splits == 16);
   CHECK(p.part_out_offset == 0);
   CHECK(p.part_lse_offset == 524288);
-  CHECK(p.counters_offset == 524288 + 4096);
-  CHECK(p.lse_offset == 524288 + 4096 + 256);
-  CHECK(p.workspace_bytes == 524288 + 4096 + 256 + 256);
+  CHECK(p.lse_offset == 524288 + 4096);
+  CHECK(p.workspace_bytes == 524288 + 4096 + 256);
   CHECK(p.part_lse_offset % SKV_WORKSPACE_ALIGN == 0 &&
         p.lse_offset % SKV_WORKSPACE_ALIGN == 0);
 }

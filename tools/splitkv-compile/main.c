@@ -207,6 +207,7 @@ static skv_status add_image(skv_package_builder *builder, uint32_t index,
   record.kind = kind;
   record.sm = (uint32_t)sm;
   record.split = cubin->split;
+  record.combine = cubin->combine;
   return skv_package_builder_add_image(builder, index, &record, bytes, size);
 }
 

@@ -78,8 +78,9 @@ static void print_spec_text(const skv_package *package,
          spec->num_q_heads, spec->num_kv_heads,
          spec->splits ? splits : "auto", (double)spec->softmax_scale,
          spec->tokens_per_step);
-  printf("  kernel: %s (%u threads, %u B dynamic smem)\n", spec->split_entry,
-         spec->split_threads, spec->split_smem_bytes);
+  printf("  kernels: %s (%u threads, %u B dynamic smem), %s (%u threads)\n",
+         spec->split_entry, spec->split_threads, spec->split_smem_bytes,
+         spec->combine_entry, spec->combine_threads);
   printf("  %-12s %9s  %-28s %4s %7s %6s %s\n", "image", "bytes", "kernel",
          "regs", "smem", "stack", "spill st/ld");
   for (uint32_t i = 0; i < spec->image_count; ++i) {
@@ -89,6 +90,7 @@ static void print_spec_text(const skv_package *package,
     snprintf(column, sizeof(column), "%-5s sm_%u", kind_name(image->kind),
              image->sm);
     print_kernel_row(column, image->size, spec->split_entry, &image->split);
+    print_kernel_row("", 0, spec->combine_entry, &image->combine);
   }
 }
 
@@ -153,6 +155,8 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
          (double)spec->softmax_scale, spec->tokens_per_step);
   printf("     \"kernels\": {\"split\": ");
   json_kernel(spec->split_entry, spec->split_threads, spec->split_smem_bytes);
+  printf(", \"combine\": ");
+  json_kernel(spec->combine_entry, spec->combine_threads, 0);
   printf("},\n     \"images\": [");
   for (uint32_t i = 0; i < spec->image_count; ++i) {
     const skv_pkg_image *image =
@@ -162,6 +166,8 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
            i ? "," : "", kind_name(image->kind), image->sm,
            (unsigned long long)image->offset, (unsigned long long)image->size);
     json_resources(&image->split);
+    printf(",\n       \"combine\": ");
+    json_resources(&image->combine);
     printf("}");
   }
   printf("]}");

@@ -1,4 +1,4 @@
-/* The contract between the generated kernel and the runtime (ABI version 2).
+/* The contract between the generated kernel and the runtime (ABI version 3).
  * The compiler (lib/codegen) generates the kernel with exactly these
  * parameters; the runtime (runtime/src) launches it. Change both together and
  * bump SKV_KERNEL_ABI_VERSION.
@@ -15,26 +15,41 @@
  *                       wants none)
  *    6 part_out   f32*  [batch, num_q_heads, num_splits, head_dim]
  *    7 part_lse   f32*  [batch, num_q_heads, num_splits], natural log
- *    8 counters   i32*  [batch, num_kv_heads], zero before the launch; the
- *                       kernel leaves them zero
- *    9..11        i64   k_sb, k_st, k_sh (strides in elements)
- *   12..14        i64   v_sb, v_st, v_sh
- *   15 num_splits i32
+ *    8..10        i64   k_sb, k_st, k_sh (strides in elements)
+ *   11..13        i64   v_sb, v_st, v_sh
+ *   14 num_splits i32
  * Sequence b's tokens are cut into num_splits chunks of ceil(len / num_splits)
  * tokens; CTA (c, h, b) handles chunk c for the q heads h*G .. h*G+G-1
  * (G = num_q_heads / num_kv_heads). With num_splits == 1 it writes out and
  * lse itself. Otherwise it writes part_out and part_lse (an empty chunk
- * writes lse -inf and zeros) and counts itself done in counters[b, h]; the
- * last CTA of (b, h) merges the chunks by LSE, writes out and lse (a
- * sequence with no tokens gets out 0, lse -inf) and resets the counter.
+ * writes lse -inf and zeros), and the combine kernel runs next.
+ *
+ * Combine kernel "<spec>_combine", only when num_splits > 1, grid
+ * (num_q_heads, batch), block (combine_threads), no shared memory:
+ *    0 part_out   f32*  as above
+ *    1 part_lse   f32*
+ *    2 out        T*
+ *    3 lse        f32*
+ *    4 num_splits i32
+ * It merges row (b, q head)'s chunks by LSE and writes out and lse (a
+ * sequence with no tokens gets out 0, lse -inf).
+ *
+ * Kernels of images for sm_90 and newer begin with griddepcontrol
+ * (launch_dependents, then wait) before touching memory, so the runtime
+ * launches them with programmatic stream serialization: a call's launch
+ * and CTA start overlap the previous kernel's tail, and its reads still see
+ * everything that kernel wrote. Older targets launch plainly.
  *
  * All pointers are 16-byte aligned and strides are multiples of 8 elements,
  * so every row of head_dim elements starts 16-byte aligned. */
 #ifndef SPLITKV_KERNEL_ABI_H
 #define SPLITKV_KERNEL_ABI_H
 
-#define SKV_KERNEL_ABI_VERSION 2u
-#define SKV_SPLIT_KERNEL_PARAMS 16
+#define SKV_KERNEL_ABI_VERSION 3u
+#define SKV_SPLIT_KERNEL_PARAMS 15
+#define SKV_COMBINE_KERNEL_PARAMS 5
+/* Images for this sm and newer synchronise with griddepcontrol. */
+#define SKV_GRID_DEPENDENCY_SM 90
 
 /* The most chunks one call cuts a sequence into. */
 #define SKV_MAX_SPLITS 256

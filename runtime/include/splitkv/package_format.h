@@ -1,9 +1,11 @@
-/* The kernel package format (version 3): one file holding, for each spec,
+/* The kernel package format (version 4): one file holding, for each spec,
  * its manifest record and its code images: per target a cubin (machine code,
  * ready to load) and/or PTX (which the driver JIT-compiles for GPUs newer
  * than any cubin), each with what the PTX compiler reported for its kernels
  * (registers, shared memory, stack, spills).
  * Version 3: one kernel per spec (the chunk merge moved into it).
+ * Version 4: two again, the split kernel and the LSE combine kernel, which
+ * programmatic dependent launch starts while the split kernel runs.
  *
  * The compiler writes it (lib/package), the runtime reads it (runtime/src);
  * both use the encode/decode functions below, so the byte layout is defined
@@ -33,7 +35,7 @@ extern "C" {
 #endif
 
 #define SKV_PACKAGE_MAGIC "SKVPACK"          /* 8 bytes with its NUL */
-#define SKV_PACKAGE_FORMAT_VERSION 3u
+#define SKV_PACKAGE_FORMAT_VERSION 4u
 #define SKV_NAME_MAX 64                      /* spec names, with NUL */
 #define SKV_ENTRY_MAX 96                     /* kernel entry names, with NUL */
 
@@ -66,8 +68,10 @@ typedef struct skv_pkg_spec {
   uint32_t splits;          /* 0 = auto */
   float softmax_scale;
   char split_entry[SKV_ENTRY_MAX];
+  char combine_entry[SKV_ENTRY_MAX];
   uint32_t split_threads;
   uint32_t split_smem_bytes;
+  uint32_t combine_threads;
   uint32_t tokens_per_step; /* KV tokens one split CTA consumes per loop step */
   uint32_t first_image;     /* this spec's images: [first_image, +image_count) */
   uint32_t image_count;
@@ -85,19 +89,20 @@ typedef struct skv_pkg_kernel_resources {
   uint32_t spill_load_bytes;  /* bytes loaded back */
 } skv_pkg_kernel_resources;
 
-/* One code image: a module holding a spec's kernel for one target. */
+/* One code image: a module holding a spec's kernels for one target. */
 typedef struct skv_pkg_image {
   uint32_t kind;            /* skv_image_kind */
   uint32_t sm;              /* 80, 86, 89, 90 */
   uint64_t offset;          /* bytes from the start of the file */
   uint64_t size;
   skv_pkg_kernel_resources split;   /* the spec's split_entry */
+  skv_pkg_kernel_resources combine; /* the spec's combine_entry */
 } skv_pkg_image;
 
 /* Encoded sizes in bytes. */
 #define SKV_PKG_HEADER_SIZE 88u
-#define SKV_PKG_SPEC_SIZE 204u
-#define SKV_PKG_IMAGE_SIZE 44u
+#define SKV_PKG_SPEC_SIZE 304u
+#define SKV_PKG_IMAGE_SIZE 64u
 
 /* Bounds skv_pkg_image_check applies to the resources: the hardware's
  * register limit, more shared memory than any GPU gives a block, and CUDA's

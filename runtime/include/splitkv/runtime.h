@@ -117,17 +117,12 @@ skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
 
 /* Bytes of device workspace a decode call with these sizes needs at most:
  * with more than one split, the partial outputs and LSEs
- * (f32[batch * num_q_heads * splits * (head_dim + 1)]) and one counter per
- * (batch, kv head) (i32[batch * num_kv_heads]), and always room for the LSE
- * when the caller passes lse NULL (f32[batch * num_q_heads]), each region
- * rounded up to 256 bytes. A call that passes lse may be given less: decode
- * checks against what that call needs.
- *
- * Zero the workspace once after allocating it (cuMemsetD8Async(ws, 0,
- * bytes, stream)): the kernel counts the finished chunks of each (batch, kv
- * head) in it and leaves the counters at zero when it returns, so later
- * calls need no reset. Calls running at the same time need workspaces of
- * their own. */
+ * (f32[batch * num_q_heads * splits * (head_dim + 1)]), and always room for
+ * the LSE when the caller passes lse NULL (f32[batch * num_q_heads]), each
+ * region rounded up to 256 bytes. A call that passes lse may be given less:
+ * decode checks against what that call needs. The workspace needs no
+ * initialisation; calls running at the same time need workspaces of their
+ * own. */
 skv_status skv_attention_workspace_size(const skv_attention *attention,
                                         int batch, int max_seqlen,
                                         int num_splits_override,
@@ -146,8 +141,8 @@ typedef struct skv_decode_args {
   const int32_t *seqlens; /* [batch], device, each in [0, max_seqlen] */
   void *out;             /* [batch, num_q_heads, head_dim], contiguous */
   float *lse;            /* [batch, num_q_heads] natural log, or NULL */
-  void *workspace;       /* skv_attention_workspace_size bytes, zeroed once
-                            after allocation; or NULL if 0 */
+  void *workspace;       /* skv_attention_workspace_size bytes (any
+                            contents), or NULL if 0 */
   size_t workspace_size;
   int batch;
   int max_seqlen;        /* upper bound of seqlens; drives the split count */
@@ -159,8 +154,12 @@ typedef struct skv_decode_args {
   int num_splits;        /* 0: the spec's choice; > 0 overrides it */
 } skv_decode_args;
 
-/* Launches decode attention on stream (asynchronous; errors of the kernels
- * themselves surface at the next synchronisation). Every argument is checked
+/* Launches decode attention on stream: the split kernel, then with more
+ * than one split the combine kernel (asynchronous; errors of the kernels
+ * themselves surface at the next synchronisation). On sm_90 and newer both
+ * are programmatic dependent launches (kernel_abi.h): each may start while
+ * the kernel before it in the stream finishes, and waits for it before
+ * touching memory. Every argument is checked
  * first: null or misaligned pointers, shapes that do not match the spec,
  * strides that are not multiples of 8 elements, too small a workspace
  * (seqlens lives on the device and is not checked). The attention's context

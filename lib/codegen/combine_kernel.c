@@ -1,0 +1,143 @@
+/* The combine kernel: merges the chunks' partial outputs by their LSE,
+ *   lse = log(sum_c exp(lse_c)),  out = sum_c exp(lse_c - lse) * out_c,
+ * one CTA per (q head, batch). Thread (slice, lane) owns dims 8·slice .. +7
+ * and every SKV_COMBINE_LANES-th chunk from `lane` on; it keeps a running
+ * (max, sum, weighted values) over its chunks, COMBINE_UNROLL chunks per step
+ * with all their loads issued first (the partials come from L2, and one
+ * chunk at a time would pay its latency per chunk). The lanes of a slice
+ * are neighbours in a warp and meet by shuffles; lane 0 writes.
+ *
+ * With programmatic dependent launch (sm_90+) its CTAs are resident before
+ * the split kernel ends and start the moment its partials are visible. */
+#include <math.h>
+
+#include "kernels.h"
+
+enum { COMBINE_UNROLL = 4 };
+
+enum { ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, NUM_ARGS };
+
+/* A running LSE merge: the largest exponent m (exp2 domain), the sum of
+ * exp2(lse_c - m) and the values weighted alike. */
+typedef struct lse_merge {
+  MlirValue m, sum, acc;
+} lse_merge;
+
+/* x and y's terms together (either may be empty: m -inf, sum 0). */
+static lse_merge merge_pair(skv_builder *b, lse_merge x, lse_merge y) {
+  MlirType f32x8 = skv_type_vector(skv_type_f32(b), 8);
+  lse_merge r;
+  r.m = skv_maxf(b, x.m, y.m);
+  MlirValue base = skv_softmax_safe_max(b, r.m);
+  MlirValue wx = skv_exp2(b, skv_subf(b, x.m, base));
+  MlirValue wy = skv_exp2(b, skv_subf(b, y.m, base));
+  r.sum = skv_fma(b, x.sum, wx, skv_mulf(b, y.sum, wy));
+  r.acc = skv_fma(b, x.acc, skv_broadcast(b, wx, f32x8),
+                  skv_mulf(b, y.acc, skv_broadcast(b, wy, f32x8)));
+  return r;
+}
+
+/* The same merge from the lane `offset` away (xor) in the warp. */
+static lse_merge shuffle_merge(skv_builder *b, lse_merge x, int offset) {
+  MlirType f32x8 = skv_type_vector(skv_type_f32(b), 8);
+  lse_merge y;
+  y.m = skv_shuffle_xor(b, x.m, offset);
+  y.sum = skv_shuffle_xor(b, x.sum, offset);
+  MlirValue dims[8];
+  for (int i = 0; i < 8; ++i)
+    dims[i] = skv_shuffle_xor(b, skv_extract(b, x.acc, i), offset);
+  y.acc = skv_from_elements(b, f32x8, 8, dims);
+  return merge_pair(b, x, y);
+}
+
+void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
+                                const skv_spec *spec,
+                                const skv_kernel_plan *plan) {
+  const int D = spec->head_dim;
+  MlirType f32 = skv_type_f32(b), index = skv_type_index(b);
+  MlirType f32x8 = skv_type_vector(f32, 8);
+  MlirType f32_buf = skv_type_global_buffer(b, f32);
+  MlirType t = skv_dtype_type(b, spec->dtype);
+  skv_kernel_arg args[NUM_ARGS] = {
+      [ARG_PART_OUT] = {f32_buf, 1},
+      [ARG_PART_LSE] = {f32_buf, 1},
+      [ARG_OUT] = {skv_type_global_buffer(b, t), 0},
+      [ARG_LSE] = {f32_buf, 0},
+      [ARG_NUM_SPLITS] = {skv_type_i32(b), 0},
+  };
+  MlirValue arg[NUM_ARGS];
+  skv_kernel_begin(b, module_body, plan->combine_entry, NUM_ARGS, args, 0, NULL,
+                   plan->combine_threads, arg);
+
+  /* Step 1: where: row (batch, q head), dims d .. d+7, chunk lane. */
+  MlirValue head = skv_block_id(b, 'x'), batch = skv_block_id(b, 'y');
+  MlirValue tid = skv_thread_id(b, 'x');
+  MlirValue lanes = skv_const_index(b, SKV_COMBINE_LANES);
+  MlirValue lane = skv_remui(b, tid, lanes);
+  MlirValue d = skv_muli(b, skv_divui(b, tid, lanes), skv_const_index(b, 8));
+  MlirValue row = skv_addi(b, skv_muli(b, batch, skv_const_index(b, spec->num_q_heads)),
+                           head);
+  if (plan->grid_dependency) {
+    /* As in the split kernel: let the next kernel launch, and touch no
+     * memory before the split kernel's partials are complete. */
+    skv_grid_dependency_launch(b);
+    skv_grid_dependency_wait(b);
+  }
+  MlirValue splits = skv_index_cast(b, arg[ARG_NUM_SPLITS], index);
+  MlirValue first_part = skv_muli(b, row, splits);
+
+  /* Step 2: this lane's chunks, COMBINE_UNROLL at a time. Chunks past the
+   * last re-read the row's chunk 0 with weight zero. */
+  MlirValue log2e = skv_const_f32(b, (float)SKV_LOG2E);
+  MlirValue neg_inf = skv_const_f32(b, -INFINITY);
+  MlirValue init[3] = {neg_inf, skv_const_f32(b, 0.0f), skv_const_f32_vector(b, 8, 0.0f)};
+  skv_for chunks;
+  skv_for_begin(b, &chunks, lane, splits,
+                skv_const_index(b, SKV_COMBINE_LANES * COMBINE_UNROLL), 3, init);
+  MlirValue lse_c[COMBINE_UNROLL], out_c[COMBINE_UNROLL];
+  lse_merge run = {chunks.carried[0], chunks.carried[1], chunks.carried[2]};
+  MlirValue m = run.m;
+  for (int u = 0; u < COMBINE_UNROLL; ++u) {
+    MlirValue c = skv_addi(b, chunks.iv, skv_const_index(b, SKV_COMBINE_LANES * u));
+    MlirValue valid = skv_cmpi_slt(b, c, splits);
+    MlirValue part = skv_addi(b, first_part, skv_select(b, valid, c, skv_const_index(b, 0)));
+    lse_c[u] = skv_select(b, valid, skv_mulf(b, skv_load(b, arg[ARG_PART_LSE], part), log2e),
+                          neg_inf);
+    out_c[u] = skv_vector_load(b, f32x8, arg[ARG_PART_OUT],
+                               skv_addi(b, skv_muli(b, part, skv_const_index(b, D)), d));
+    m = skv_maxf(b, m, lse_c[u]);
+  }
+  MlirValue base = skv_softmax_safe_max(b, m);
+  MlirValue alpha = skv_exp2(b, skv_subf(b, run.m, base));
+  MlirValue sum = skv_mulf(b, run.sum, alpha);
+  MlirValue acc = skv_mulf(b, run.acc, skv_broadcast(b, alpha, f32x8));
+  for (int u = 0; u < COMBINE_UNROLL; ++u) {
+    MlirValue w = skv_exp2(b, skv_subf(b, lse_c[u], base));
+    sum = skv_addf(b, sum, w);
+    acc = skv_fma(b, out_c[u], skv_broadcast(b, w, f32x8), acc);
+  }
+  MlirValue next[3] = {m, sum, acc};
+  skv_for_end(b, &chunks, next);
+  lse_merge mine = {mlirOperationGetResult(chunks.op, 0),
+                    mlirOperationGetResult(chunks.op, 1),
+                    mlirOperationGetResult(chunks.op, 2)};
+
+  /* Step 3: the slice's lanes meet. */
+  for (int offset = 1; offset < SKV_COMBINE_LANES; offset *= 2)
+    mine = shuffle_merge(b, mine, offset);
+
+  /* Step 4: lane 0 writes the 8 dims, and the row's LSE once. */
+  MlirValue values, lse;
+  skv_softmax_finish(b, skv_softmax_safe_max(b, mine.m), mine.sum, mine.acc, &values,
+                     &lse);
+  skv_if writer;
+  skv_if_begin(b, &writer, skv_cmpi_eq(b, lane, skv_const_index(b, 0)));
+  skv_vector_store(b, skv_truncf(b, values, skv_type_vector(t, 8)), arg[ARG_OUT],
+                   skv_addi(b, skv_muli(b, row, skv_const_index(b, D)), d));
+  skv_if first;
+  skv_if_begin(b, &first, skv_cmpi_eq(b, d, skv_const_index(b, 0)));
+  skv_store(b, lse, arg[ARG_LSE], row);
+  skv_if_end(b, &first);
+  skv_if_end(b, &writer);
+  skv_kernel_end(b);
+}
