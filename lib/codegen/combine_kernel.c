@@ -1,11 +1,12 @@
 /* The combine kernel: merges the chunks' partial outputs by their LSE,
  *   lse = log(sum_c exp(lse_c)),  out = sum_c exp(lse_c - lse) * out_c,
- * one CTA per (q head, batch). Thread (slice, lane) owns dims 8·slice .. +7
+ * combine_row_ctas CTAs per (q head, batch), a warp per slice of 8 dims:
+ * lane `lane` of slice `slice` owns dims 8·slice .. +7
  * and every SKV_COMBINE_LANES-th chunk from `lane` on; it keeps a running
  * (max, sum, weighted values) over its chunks, COMBINE_UNROLL chunks per step
  * with all their loads issued first (the partials come from L2, and one
  * chunk at a time would pay its latency per chunk). The lanes of a slice
- * are neighbours in a warp and meet by shuffles; lane 0 writes.
+ * meet by shuffles; lane 0 writes.
  *
  * With programmatic dependent launch (sm_90+) its CTAs are resident before
  * the split kernel ends and start the moment its partials are visible. */
@@ -13,7 +14,7 @@
 
 #include "kernels.h"
 
-enum { COMBINE_UNROLL = 4 };
+enum { COMBINE_UNROLL = 8 };
 
 enum { ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, NUM_ARGS };
 
@@ -70,11 +71,17 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
                    plan->combine_threads, arg);
 
   /* Step 1: where: row (batch, q head), dims d .. d+7, chunk lane. */
-  MlirValue head = skv_block_id(b, 'x'), batch = skv_block_id(b, 'y');
+  MlirValue row_ctas = skv_const_index(b, plan->combine_row_ctas);
+  MlirValue head = skv_divui(b, skv_block_id(b, 'x'), row_ctas);
+  MlirValue part = skv_remui(b, skv_block_id(b, 'x'), row_ctas);
+  MlirValue batch = skv_block_id(b, 'y');
   MlirValue tid = skv_thread_id(b, 'x');
   MlirValue lanes = skv_const_index(b, SKV_COMBINE_LANES);
   MlirValue lane = skv_remui(b, tid, lanes);
-  MlirValue d = skv_muli(b, skv_divui(b, tid, lanes), skv_const_index(b, 8));
+  MlirValue slice = skv_addi(b, skv_muli(b, part, skv_const_index(b, plan->combine_threads /
+                                                                        SKV_COMBINE_LANES)),
+                             skv_divui(b, tid, lanes));
+  MlirValue d = skv_muli(b, slice, skv_const_index(b, 8));
   MlirValue row = skv_addi(b, skv_muli(b, batch, skv_const_index(b, spec->num_q_heads)),
                            head);
   if (plan->grid_dependency) {
@@ -100,11 +107,11 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   for (int u = 0; u < COMBINE_UNROLL; ++u) {
     MlirValue c = skv_addi(b, chunks.iv, skv_const_index(b, SKV_COMBINE_LANES * u));
     MlirValue valid = skv_cmpi_slt(b, c, splits);
-    MlirValue part = skv_addi(b, first_part, skv_select(b, valid, c, skv_const_index(b, 0)));
-    lse_c[u] = skv_select(b, valid, skv_mulf(b, skv_load(b, arg[ARG_PART_LSE], part), log2e),
+    MlirValue chunk = skv_addi(b, first_part, skv_select(b, valid, c, skv_const_index(b, 0)));
+    lse_c[u] = skv_select(b, valid, skv_mulf(b, skv_load(b, arg[ARG_PART_LSE], chunk), log2e),
                           neg_inf);
     out_c[u] = skv_vector_load(b, f32x8, arg[ARG_PART_OUT],
-                               skv_addi(b, skv_muli(b, part, skv_const_index(b, D)), d));
+                               skv_addi(b, skv_muli(b, chunk, skv_const_index(b, D)), d));
     m = skv_maxf(b, m, lse_c[u]);
   }
   MlirValue base = skv_softmax_safe_max(b, m);

@@ -47,7 +47,14 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   plan.split_smem_bytes = plan.warps * per_warp;
   /* griddepcontrol is PTX for sm_90 and newer. */
   plan.grid_dependency = sm >= SKV_GRID_DEPENDENCY_SM;
-  plan.combine_threads = spec->head_dim / 8 * SKV_COMBINE_LANES;
+  /* The combine kernel: a warp per 8 dims, up to 8 warps per CTA and as
+   * many CTAs per output row as that takes, so that even a few rows (MQA,
+   * batch 1) spread over many SMs. */
+  int slices = spec->head_dim / 8, slices_per_cta = 8;
+  while (slices % slices_per_cta != 0)
+    slices_per_cta /= 2;
+  plan.combine_threads = slices_per_cta * SKV_COMBINE_LANES;
+  plan.combine_row_ctas = slices / slices_per_cta;
   snprintf(plan.split_entry, sizeof(plan.split_entry), "%s_split", spec->name);
   snprintf(plan.combine_entry, sizeof(plan.combine_entry), "%s_combine",
            spec->name);
@@ -71,6 +78,7 @@ void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
   r.split_threads = (uint32_t)plan->split_threads;
   r.split_smem_bytes = 0; /* all of it is static */
   r.combine_threads = (uint32_t)plan->combine_threads;
+  r.combine_row_ctas = (uint32_t)plan->combine_row_ctas;
   r.tokens_per_step = (uint32_t)(plan->warps * plan->warp_tokens);
   *out_record = r;
 }

@@ -565,7 +565,8 @@ skv_status skv_attention_decode(const skv_attention *attention,
     return SKV_OK;
   void *combine_params[SKV_COMBINE_KERNEL_PARAMS] = {&part_out, &part_lse, &out,
                                                      &lse, &num_splits};
-  return launch(attention, attention->combine_fn, spec->num_q_heads,
+  return launch(attention, attention->combine_fn,
+                spec->num_q_heads * spec->combine_row_ctas,
                 (unsigned)args->batch, 1, spec->combine_threads, 0, stream,
                 combine_params);
 }

@@ -26,7 +26,12 @@ static skv_pkg_spec make_record(const char *name, uint32_t head_dim,
   snprintf(r.combine_entry, sizeof(r.combine_entry), "%s_combine", name);
   r.split_threads = 128;
   r.split_smem_bytes = 4096;
-  r.combine_threads = 256;
+  /* As the compiler plans it: a warp per 8 dims, up to 8 per CTA. */
+  uint32_t slices = head_dim / 8, per_cta = 8;
+  while (per_cta > 1 && slices % per_cta != 0)
+    per_cta /= 2;
+  r.combine_threads = 32 * per_cta;
+  r.combine_row_ctas = slices / per_cta;
   r.tokens_per_step = 16;
   return r;
 }
@@ -424,6 +429,13 @@ static void test_corruption(void) {
   memset(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + SKV_ENTRY_MAX, 'k', SKV_ENTRY_MAX);
   reseal(d, p.size);
   EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_entry is not NUL");
+
+  printf(" combine grid not covering head_dim\n");
+  d = copy_of(&p);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 3);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_threads 256 and "
+                            "combine_row_ctas 3 do not cover head_dim 128");
 
   printf(" bad dtype\n");
   d = copy_of(&p);

@@ -25,7 +25,9 @@
  * writes lse -inf and zeros), and the combine kernel runs next.
  *
  * Combine kernel "<spec>_combine", only when num_splits > 1, grid
- * (num_q_heads, batch), block (combine_threads), no shared memory:
+ * (num_q_heads * combine_row_ctas, batch), block (combine_threads), no
+ * shared memory; CTA (h * combine_row_ctas + p, b) does part p of row
+ * (b, h), a warp per 8 dims:
  *    0 part_out   f32*  as above
  *    1 part_lse   f32*
  *    2 out        T*
