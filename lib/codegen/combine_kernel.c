@@ -14,7 +14,7 @@
 
 #include "kernels.h"
 
-enum { COMBINE_UNROLL = 8 };
+enum { COMBINE_UNROLL = 6 };
 
 enum { ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, NUM_ARGS };
 
