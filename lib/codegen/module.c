@@ -47,10 +47,11 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   plan.split_smem_bytes = plan.warps * per_warp;
   /* griddepcontrol is PTX for sm_90 and newer. */
   plan.grid_dependency = sm >= SKV_GRID_DEPENDENCY_SM;
-  /* The combine kernel: a warp per 8 dims, up to 8 warps per CTA and as
-   * many CTAs per output row as that takes, so that even a few rows (MQA,
-   * batch 1) spread over many SMs. */
-  int slices = spec->head_dim / 8, slices_per_cta = 8;
+  /* The combine kernel: a warp per 8 dims, up to 4 warps per CTA (small
+   * enough, at 64 registers, to become resident beside two split CTAs and
+   * wait there for them) and as many CTAs per output row as that takes, so
+   * that even a few rows (MQA, batch 1) spread over many SMs. */
+  int slices = spec->head_dim / 8, slices_per_cta = 4;
   while (slices % slices_per_cta != 0)
     slices_per_cta /= 2;
   plan.combine_threads = slices_per_cta * SKV_COMBINE_LANES;

@@ -29,8 +29,8 @@ static skv_pkg_spec llama_record(void) {
   snprintf(r.split_entry, sizeof(r.split_entry), "tiny_split");
   snprintf(r.combine_entry, sizeof(r.combine_entry), "tiny_combine");
   r.split_threads = 128;
-  r.combine_threads = 256;
-  r.combine_row_ctas = 2;
+  r.combine_threads = 128;
+  r.combine_row_ctas = 4;
   r.split_smem_bytes = 0;
   r.tokens_per_step = 16;
   return r;
