@@ -71,8 +71,8 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, int slots, int batch,
       splits = by_length;
     if (splits < 1)
       splits = 1;
-    if (splits > SKV_MAX_SPLITS)
-      splits = SKV_MAX_SPLITS;
+    if (splits > SKV_MAX_AUTO_SPLITS)
+      splits = SKV_MAX_AUTO_SPLITS;
   }
   *out_num_splits = (int)splits;
   return SKV_OK;

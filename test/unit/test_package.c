@@ -26,8 +26,8 @@ static skv_pkg_spec make_record(const char *name, uint32_t head_dim,
   snprintf(r.combine_entry, sizeof(r.combine_entry), "%s_combine", name);
   r.split_threads = 128;
   r.split_smem_bytes = 4096;
-  /* As the compiler plans it: a warp per 8 dims, up to 4 per CTA. */
-  uint32_t slices = head_dim / 8, per_cta = 4;
+  /* As the compiler plans it: a warp per 8 dims, up to 2 per CTA. */
+  uint32_t slices = head_dim / 8, per_cta = 2;
   while (per_cta > 1 && slices % per_cta != 0)
     per_cta /= 2;
   r.combine_threads = 32 * per_cta;
@@ -434,7 +434,7 @@ static void test_corruption(void) {
   d = copy_of(&p);
   put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 3);
   reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_threads 128 and "
+  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_threads 64 and "
                             "combine_row_ctas 3 do not cover head_dim 128");
 
   printf(" bad dtype\n");

@@ -276,13 +276,14 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, 264, 1, 128, 0) == 1);
   CHECK(splits_for(&spec, 264, 1, 129, 0) == 2);
   CHECK(splits_for(&spec, 264, 1, 0, 0) == 1);
-  /* One kv head, huge context: a chunk per slot, up to SKV_MAX_SPLITS. */
+  /* One kv head, huge context: a chunk per slot, up to
+   * SKV_MAX_AUTO_SPLITS. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, 200, 1, 1 << 24, 0) == 200);
-  spec.num_q_heads = 1;
-  spec.head_dim = 64;
-  CHECK(splits_for(&spec, 1024, 1, 1 << 24, 0) == SKV_MAX_SPLITS);
+  CHECK(splits_for(&spec, 100, 1, 1 << 24, 0) == 100);
+  CHECK(splits_for(&spec, 264, 1, 1 << 24, 0) == SKV_MAX_AUTO_SPLITS);
+  /* An override may go past it, up to SKV_MAX_SPLITS. */
+  CHECK(splits_for(&spec, 264, 1, 1 << 24, SKV_MAX_SPLITS) == SKV_MAX_SPLITS);
   /* A fixed count wins over the heuristic, an override over both. */
   spec.splits = 4;
   CHECK(splits_for(&spec, 264, 1, 4096, 0) == 4);

@@ -110,7 +110,8 @@ void skv_attention_image(const skv_attention *attention,
 /* The split count a call with these sizes uses: the spec's fixed count, or
  * with splits auto as many chunks per (batch, kv head) as fill the device in
  * one wave (SMs x the kernel's CTAs per SM, over batch x kv heads), at least
- * 128 tokens each (max_seqlen). num_splits_override > 0 replaces either. */
+ * 128 tokens each (max_seqlen), at most 128 chunks. num_splits_override > 0
+ * (up to 256) replaces either. */
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits);
