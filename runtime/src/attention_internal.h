@@ -9,10 +9,6 @@
 
 #include "splitkv/runtime.h"
 
-/* Chunks with fewer tokens than this cost more to merge than they gain
- * (llama3_8b at 1024 tokens is fastest with 8 chunks of 128 on an H200). */
-#define SKV_MIN_TOKENS_PER_SPLIT 128
-
 /* The auto split count stops here (an override may go to SKV_MAX_SPLITS):
  * MQA 8/1 at 65536 tokens takes 19.2 us in 128 chunks, 21.4 in 256, on an
  * H100, the combine kernel's work growing with the chunks. */

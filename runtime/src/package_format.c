@@ -264,6 +264,9 @@ skv_status skv_pkg_spec_check(const skv_pkg_spec *spec) {
   if (!isfinite(spec->softmax_scale) || !(spec->softmax_scale > 0.0f))
     return CORRUPT("softmax_scale %g is not a finite positive number",
                    (double)spec->softmax_scale);
+  if (spec->tokens_per_step < 1 || spec->tokens_per_step > 65536)
+    return CORRUPT("tokens_per_step %u is not in [1, 65536]",
+                   spec->tokens_per_step);
   if (spec->split_threads < 1 || spec->split_threads > 1024)
     return CORRUPT("split_threads %u is not in [1, 1024]", spec->split_threads);
   if (spec->combine_threads < 1 || spec->combine_threads > 1024)

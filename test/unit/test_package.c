@@ -437,6 +437,12 @@ static void test_corruption(void) {
   EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_threads 64 and "
                             "combine_row_ctas 3 do not cover head_dim 128");
 
+  printf(" tokens_per_step 0\n");
+  d = copy_of(&p);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 16, 0);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): tokens_per_step 0 is not in");
+
   printf(" bad dtype\n");
   d = copy_of(&p);
   put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 12, 9);

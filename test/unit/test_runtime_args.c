@@ -32,7 +32,7 @@ static skv_pkg_spec llama_record(void) {
   r.combine_threads = 128;
   r.combine_row_ctas = 4;
   r.split_smem_bytes = 0;
-  r.tokens_per_step = 16;
+  r.tokens_per_step = 64;
   return r;
 }
 
@@ -263,8 +263,9 @@ static void test_splits(void) {
   printf("splits\n");
   skv_pkg_spec spec = llama_record();
   /* 8 CTAs in 264 slots (132 SMs x 2): one wave is 264 / 8 = 33 chunks,
-   * but 4096 tokens allow 32 of 128. */
-  CHECK(splits_for(&spec, 264, 1, 4096, 0) == 32);
+   * but 1024 tokens allow 16 of one 64-token step. */
+  CHECK(splits_for(&spec, 264, 1, 1024, 0) == 16);
+  CHECK(splits_for(&spec, 264, 1, 4096, 0) == 33);
   CHECK(splits_for(&spec, 264, 1, 100000, 0) == 33);
   /* 64 x 8 CTAs fill 264 slots already; 17 x 8 = 136 leave too few for a
    * second chunk each. */
@@ -273,8 +274,8 @@ static void test_splits(void) {
   /* 16 x 8 = 128 CTAs: 264 / 128 = 2. */
   CHECK(splits_for(&spec, 264, 16, 100000, 0) == 2);
   /* Short or empty sequences never split. */
-  CHECK(splits_for(&spec, 264, 1, 128, 0) == 1);
-  CHECK(splits_for(&spec, 264, 1, 129, 0) == 2);
+  CHECK(splits_for(&spec, 264, 1, 64, 0) == 1);
+  CHECK(splits_for(&spec, 264, 1, 65, 0) == 2);
   CHECK(splits_for(&spec, 264, 1, 0, 0) == 1);
   /* One kv head, huge context: a chunk per slot, up to
    * SKV_MAX_AUTO_SPLITS. */

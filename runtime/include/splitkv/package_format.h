@@ -125,7 +125,7 @@ void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out);
  * non-empty name and entry names; dtype; head_dim a multiple of 8 in
  * [8, 1024]; heads in [1, 65535] with num_kv_heads dividing num_q_heads;
  * splits <= SKV_MAX_SPLITS; a finite softmax_scale > 0; threads in
- * [1, 1024]; combine warps x combine_row_ctas slices of 8 dims covering
+ * [1, 1024]; tokens_per_step in [1, 65536]; combine warps x combine_row_ctas slices of 8 dims covering
  * head_dim exactly. The package writer calls it before accepting a record.
  * Errors: SKV_CODE_CORRUPT_PACKAGE naming the field and the value. */
 skv_status skv_pkg_spec_check(const skv_pkg_spec *spec);

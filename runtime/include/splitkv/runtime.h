@@ -109,8 +109,9 @@ void skv_attention_image(const skv_attention *attention,
 
 /* The split count a call with these sizes uses: the spec's fixed count, or
  * with splits auto as many chunks per (batch, kv head) as fill the device in
- * one wave (SMs x the kernel's CTAs per SM, over batch x kv heads), at least
- * 128 tokens each (max_seqlen), at most 128 chunks. num_splits_override > 0
+ * one wave (SMs x the kernel's CTAs per SM, over batch x kv heads), each at
+ * least one loop step of the split CTA (tokens_per_step of max_seqlen, 64 at
+ * head_dim 128), at most 128 chunks. num_splits_override > 0
  * (up to 256) replaces either. */
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
