@@ -1,12 +1,11 @@
 /* The combine kernel: merges the chunks' partial outputs by their LSE,
  *   lse = log(sum_c exp(lse_c)),  out = sum_c exp(lse_c - lse) * out_c,
- * combine_row_ctas CTAs per (q head, batch), a warp per slice of 8 dims:
- * lane `lane` of slice `slice` owns dims 8·slice .. +7
- * and every SKV_COMBINE_LANES-th chunk from `lane` on; it keeps a running
- * (max, sum, weighted values) over its chunks, COMBINE_UNROLL chunks per step
- * with all their loads issued first (the partials come from L2, and one
- * chunk at a time would pay its latency per chunk). The lanes of a slice
- * meet by shuffles; lane 0 writes.
+ * with combine_row_ctas CTAs per (q head, batch) row and a warp per slice
+ * of 8 dims. Lane `lane` of a slice's warp takes every SKV_COMBINE_LANES-th
+ * chunk from `lane` on and keeps a running (max, sum, weighted values),
+ * COMBINE_UNROLL chunks per step with all their loads issued first (the
+ * partials come from L2, and one chunk at a time would pay its latency per
+ * chunk). The lanes meet by shuffles; lane 0 writes.
  *
  * With programmatic dependent launch (sm_90+) its CTAs are resident before
  * the split kernel ends and start the moment its partials are visible. */

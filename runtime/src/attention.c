@@ -60,8 +60,7 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, int slots, int batch,
     return SKV_OK;
   }
   /* As many chunks as fill the device in exactly one wave (a second,
-   * partial wave costs a whole chunk's time), but never chunks so short
-   * that merging them costs more than the parallelism gains. */
+   * partial wave costs a whole chunk's time), within the bounds below. */
   int64_t ctas = (int64_t)batch * spec->num_kv_heads;
   int64_t splits = 1;
   if (ctas < slots) {
