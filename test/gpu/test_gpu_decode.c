@@ -17,7 +17,8 @@
  * alike (it needs no initialisation), two calls per case, and every
  * output element compared (gpu_harness.h, skv_problem_compare). The grid
  * holds every value the issue lists: seqlen {1, 2, 17, 255, 256, 1000, 4097,
- * 32768}, batch {1, 3, 8}, splits {1, 2, 7, auto}, both KV orders with a
+ * 32768}, batch {1, 3, 8}, splits {1, 2, 7, auto}, and 256 (the combine
+ * kernel's chunk loop taking several steps), both KV orders with a
  * sequence capacity above the longest sequence, fewer tokens than splits,
  * empty sequences inside a batch, ragged batches. It is pruned where cost
  * grows (batch 8 at 32768 tokens only once, [b, s, h, d], auto splits) so
@@ -34,6 +35,7 @@
 #include <time.h>
 
 #include "gpu_harness.h"
+#include "splitkv/kernel_abi.h"
 
 #define SKIP_RETURN_CODE 77
 
@@ -121,6 +123,11 @@ static void build_grid(void) {
   add_uniform("long", 3, 32768, 0, SKV_ORDER_BHSD);
   add_uniform("long", 3, 32768, 7, SKV_ORDER_BHSD);
   add_uniform("long", 8, 32768, 0, SKV_ORDER_BSHD);
+
+  /* The most chunks an override allows: the combine kernel's lanes go
+   * round their chunk loop more than once (32 lanes x 6 chunks a step). */
+  add_uniform("max-splits", 1, 32768, SKV_MAX_SPLITS, SKV_ORDER_BHSD);
+  add_uniform("max-splits", 3, 4097, SKV_MAX_SPLITS, SKV_ORDER_BSHD);
 
   /* Fewer tokens than splits, with chunks of one token and empty ones. */
   add_case("len<splits", 3, (int32_t[]){5, 6, 3}, -1, 7, SKV_ORDER_BSHD, 1, 1);
