@@ -1,6 +1,6 @@
-/* The contract between the generated kernel and the runtime (ABI version 3).
- * The compiler (lib/codegen) generates the kernel with exactly these
- * parameters; the runtime (runtime/src) launches it. Change both together and
+/* The contract between the generated kernels and the runtime (ABI version
+ * 3). The compiler (lib/codegen) generates the kernels with exactly these
+ * parameters; the runtime (runtime/src) launches them. Change both together and
  * bump SKV_KERNEL_ABI_VERSION.
  *
  * Split kernel "<spec>_split", grid (num_splits, num_kv_heads, batch),
