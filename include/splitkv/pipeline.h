@@ -26,7 +26,6 @@ typedef struct skv_compiler skv_compiler;
 
 skv_status skv_compiler_create(const char *cuda_root, skv_compiler **out_compiler);
 void skv_compiler_destroy(skv_compiler *compiler);
-MlirContext skv_compiler_context(skv_compiler *compiler);
 
 /* The CUDA toolkit the compiler was created with (borrowed). */
 const char *skv_compiler_cuda_root(const skv_compiler *compiler);

@@ -98,8 +98,6 @@ void skv_compiler_destroy(skv_compiler *compiler) {
   free(compiler);
 }
 
-MlirContext skv_compiler_context(skv_compiler *compiler) { return compiler->ctx; }
-
 const char *skv_compiler_cuda_root(const skv_compiler *compiler) {
   return compiler->cuda_root;
 }
