@@ -223,12 +223,9 @@ static void griddepcontrol(skv_builder *b, const char *action) {
   skv_op(b, "nvvm.griddepcontrol", 0, NULL, 0, NULL, 1, &kind);
 }
 
-void skv_grid_dependency_wait(skv_builder *b) {
-  griddepcontrol(b, "#nvvm<grid_dep_action wait>");
-}
-
-void skv_grid_dependency_launch(skv_builder *b) {
+void skv_grid_dependency_sync(skv_builder *b) {
   griddepcontrol(b, "#nvvm<grid_dep_action launch_dependents>");
+  griddepcontrol(b, "#nvvm<grid_dep_action wait>");
 }
 
 /* An f16 mma takes its operands as vector<2xf16>; bf16 takes them as i32. */

@@ -96,11 +96,12 @@ MlirValue skv_thread_id(skv_builder *b, char dim);
 MlirValue skv_block_id(skv_builder *b, char dim);
 MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset);
 void skv_barrier(skv_builder *b);
-/* griddepcontrol (sm_90+): `wait` blocks until the grids this one
- * programmatically depends on have completed and their memory is visible;
- * `launch_dependents` lets the grid launched after this one start. */
-void skv_grid_dependency_wait(skv_builder *b);
-void skv_grid_dependency_launch(skv_builder *b);
+/* griddepcontrol (sm_90+), the start of a programmatically dependent
+ * kernel: launch_dependents (the grid launched after this one may start
+ * as this one's CTAs leave), then wait (until the grids this one depends on
+ * have completed and their memory is visible). Emit it before any memory
+ * access. */
+void skv_grid_dependency_sync(skv_builder *b);
 
 /* Warp-level matrix ops (nvvm and llvm dialects). */
 

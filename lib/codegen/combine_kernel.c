@@ -83,12 +83,9 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   MlirValue d = skv_muli(b, slice, skv_const_index(b, 8));
   MlirValue row = skv_addi(b, skv_muli(b, batch, skv_const_index(b, spec->num_q_heads)),
                            head);
-  if (plan->grid_dependency) {
-    /* As in the split kernel: let the next kernel launch, and touch no
-     * memory before the split kernel's partials are complete. */
-    skv_grid_dependency_launch(b);
-    skv_grid_dependency_wait(b);
-  }
+  /* No memory is touched before the split kernel's partials are complete. */
+  if (plan->grid_dependency)
+    skv_grid_dependency_sync(b);
   MlirValue splits = skv_index_cast(b, arg[ARG_NUM_SPLITS], index);
   MlirValue first_part = skv_muli(b, row, splits);
 

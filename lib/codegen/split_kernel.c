@@ -514,13 +514,10 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
 
   softmax_state state;
   locate(&k);
-  if (plan->grid_dependency) {
-    /* The next kernel may start launching now (its CTAs take SM slots as
-     * ours leave); every input and output of this one may belong to the
-     * kernel before, so no memory is touched before it has completed. */
-    skv_grid_dependency_launch(b);
-    skv_grid_dependency_wait(b);
-  }
+  /* Every input and output may belong to the kernel before: no memory is
+   * touched before it has completed. */
+  if (plan->grid_dependency)
+    skv_grid_dependency_sync(b);
   chunk_bounds(&k);
   load_q(&k);
   stream_chunk(&k, &state);
