@@ -28,7 +28,8 @@ typedef struct skv_kernel_plan {
   int prefetch_v;        /* else at the start of its own step */
   int split_smem_bytes;  /* static shared memory of the split kernel */
   int combine_threads;   /* a warp per output slice of 8 dims, up to 2 */
-  int combine_row_ctas;  /* combine CTAs per output row: slices / warps */
+  int combine_row_ctas;  /* combine CTAs per output row: slices / warps
+                            (kernel_abi.h; not stored, the runtime derives it) */
   int grid_dependency;   /* sm_90+: waits on griddepcontrol before touching
                             memory, so it may be launched programmatically
                             dependent on the previous kernel (kernel_abi.h) */

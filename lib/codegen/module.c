@@ -81,7 +81,6 @@ void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
   r.split_threads = (uint32_t)plan->split_threads;
   r.split_smem_bytes = 0; /* all of it is static */
   r.combine_threads = (uint32_t)plan->combine_threads;
-  r.combine_row_ctas = (uint32_t)plan->combine_row_ctas;
   r.tokens_per_step = (uint32_t)(plan->warps * plan->warp_tokens);
   *out_record = r;
 }

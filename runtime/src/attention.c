@@ -568,7 +568,7 @@ skv_status skv_attention_decode(const skv_attention *attention,
   void *combine_params[SKV_COMBINE_KERNEL_PARAMS] = {&part_out, &part_lse, &out,
                                                      &lse, &num_splits};
   return launch(attention, attention->combine_fn,
-                spec->num_q_heads * spec->combine_row_ctas,
+                spec->num_q_heads * skv_pkg_spec_combine_row_ctas(spec),
                 (unsigned)args->batch, 1, spec->combine_threads, 0, stream,
                 combine_params);
 }

@@ -34,12 +34,7 @@ static skv_pkg_spec seed_record(const char *name, uint32_t head_dim,
   snprintf(r.combine_entry, sizeof r.combine_entry, "%s_combine", name);
   r.split_threads = 128;
   r.split_smem_bytes = 4096;
-  /* As the compiler plans it: a warp per 8 dims, up to 2 per CTA. */
-  uint32_t slices = head_dim / 8, per_cta = 2;
-  while (per_cta > 1 && slices % per_cta != 0)
-    per_cta /= 2;
-  r.combine_threads = 32 * per_cta;
-  r.combine_row_ctas = slices / per_cta;
+  r.combine_threads = 32; /* one warp: valid for any head_dim */
   r.tokens_per_step = 16;
   return r;
 }

@@ -26,12 +26,7 @@ static skv_pkg_spec make_record(const char *name, uint32_t head_dim,
   snprintf(r.combine_entry, sizeof(r.combine_entry), "%s_combine", name);
   r.split_threads = 128;
   r.split_smem_bytes = 4096;
-  /* As the compiler plans it: a warp per 8 dims, up to 2 per CTA. */
-  uint32_t slices = head_dim / 8, per_cta = 2;
-  while (per_cta > 1 && slices % per_cta != 0)
-    per_cta /= 2;
-  r.combine_threads = 32 * per_cta;
-  r.combine_row_ctas = slices / per_cta;
+  r.combine_threads = 32; /* one warp: valid for any head_dim */
   r.tokens_per_step = 16;
   return r;
 }
@@ -432,14 +427,14 @@ static void test_corruption(void) {
 
   printf(" combine grid not covering head_dim\n");
   d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 3);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 8, 96);
   reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_threads 64 and "
-                            "combine_row_ctas 3 do not cover head_dim 128");
+  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_threads 96 is not "
+                            "whole warps dividing the 16 slices");
 
   printf(" tokens_per_step 0\n");
   d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 16, 0);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 0);
   reseal(d, p.size);
   EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): tokens_per_step 0 is not in");
 
@@ -476,8 +471,24 @@ static void test_corruption(void) {
   free(p.data);
 }
 
+/* The combine grid kernel_abi.h derives: head_dim / 8 slices over the
+ * block's warps. */
+static void test_combine_row_ctas(void) {
+  printf("combine_row_ctas\n");
+  skv_pkg_spec r = make_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
+  CHECK(skv_pkg_spec_combine_row_ctas(&r) == 16);
+  r.combine_threads = 64;
+  CHECK(skv_pkg_spec_combine_row_ctas(&r) == 8);
+  r.head_dim = 256;
+  CHECK(skv_pkg_spec_combine_row_ctas(&r) == 16);
+  r.head_dim = 96;
+  r.combine_threads = 128;
+  CHECK(skv_pkg_spec_combine_row_ctas(&r) == 3);
+}
+
 int main(void) {
   test_round_trip();
+  test_combine_row_ctas();
   test_deterministic();
   test_file();
   test_builder_errors();

@@ -30,7 +30,6 @@ static skv_pkg_spec llama_record(void) {
   snprintf(r.combine_entry, sizeof(r.combine_entry), "tiny_combine");
   r.split_threads = 128;
   r.combine_threads = 128;
-  r.combine_row_ctas = 4;
   r.split_smem_bytes = 0;
   r.tokens_per_step = 64;
   return r;

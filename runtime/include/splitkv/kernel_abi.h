@@ -24,10 +24,10 @@
  * lse itself. Otherwise it writes part_out and part_lse (an empty chunk
  * writes lse -inf and zeros), and the combine kernel runs next.
  *
- * Combine kernel "<spec>_combine", only when num_splits > 1, grid
- * (num_q_heads * combine_row_ctas, batch), block (combine_threads), no
- * shared memory; CTA (h * combine_row_ctas + p, b) does part p of row
- * (b, h), a warp per 8 dims:
+ * Combine kernel "<spec>_combine", only when num_splits > 1, a warp per 8
+ * output dims: block (combine_threads), no shared memory, grid
+ * (num_q_heads * R, batch) with R = head_dim / 8 / (combine_threads / 32)
+ * CTAs per output row; CTA (h * R + p, b) does part p of row (b, h):
  *    0 part_out   f32*  as above
  *    1 part_lse   f32*
  *    2 out        T*

@@ -72,7 +72,6 @@ typedef struct skv_pkg_spec {
   uint32_t split_threads;
   uint32_t split_smem_bytes;
   uint32_t combine_threads;
-  uint32_t combine_row_ctas; /* combine CTAs per output row (kernel_abi.h) */
   uint32_t tokens_per_step; /* KV tokens one split CTA consumes per loop step */
   uint32_t first_image;     /* this spec's images: [first_image, +image_count) */
   uint32_t image_count;
@@ -102,7 +101,7 @@ typedef struct skv_pkg_image {
 
 /* Encoded sizes in bytes. */
 #define SKV_PKG_HEADER_SIZE 88u
-#define SKV_PKG_SPEC_SIZE 308u
+#define SKV_PKG_SPEC_SIZE 304u
 #define SKV_PKG_IMAGE_SIZE 64u
 
 /* Bounds skv_pkg_image_check applies to the resources: the hardware's
@@ -120,13 +119,18 @@ void skv_pkg_header_encode(const skv_pkg_header *header, uint8_t *out);
 void skv_pkg_spec_encode(const skv_pkg_spec *spec, uint8_t *out);
 void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out);
 
+/* The combine kernel's CTAs per output row (kernel_abi.h): a warp per 8
+ * dims, so head_dim / 8 slices over combine_threads / 32 warps. Only for a
+ * record that passed skv_pkg_spec_check. */
+uint32_t skv_pkg_spec_combine_row_ctas(const skv_pkg_spec *spec);
+
 /* Checks one spec record's own fields, as skv_pkg_verify does for each
  * record (not its image range, which needs the header): NUL-terminated,
  * non-empty name and entry names; dtype; head_dim a multiple of 8 in
  * [8, 1024]; heads in [1, 65535] with num_kv_heads dividing num_q_heads;
  * splits <= SKV_MAX_SPLITS; a finite softmax_scale > 0; threads in
- * [1, 1024]; tokens_per_step in [1, 65536]; combine warps x combine_row_ctas slices of 8 dims covering
- * head_dim exactly. The package writer calls it before accepting a record.
+ * [1, 1024]; tokens_per_step in [1, 65536]; combine_threads whole warps
+ * that divide the head_dim / 8 slices. The package writer calls it before accepting a record.
  * Errors: SKV_CODE_CORRUPT_PACKAGE naming the field and the value. */
 skv_status skv_pkg_spec_check(const skv_pkg_spec *spec);
 
