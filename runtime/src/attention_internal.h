@@ -9,10 +9,12 @@
 
 #include "splitkv/runtime.h"
 
-/* The auto split count stops here (an override may go to SKV_MAX_SPLITS):
- * MQA 8/1 at 65536 tokens takes 19.2 us in 128 chunks, 21.4 in 256, on an
- * H100, the combine kernel's work growing with the chunks. */
-#define SKV_MAX_AUTO_SPLITS 128
+/* What the split heuristic knows of the device: its SMs and how many split
+ * CTAs of the loaded kernel one SM holds at once (registers, shared memory). */
+typedef struct skv_device_fill {
+  int sms;
+  int ctas_per_sm;
+} skv_device_fill;
 
 /* Workspace regions start at multiples of this many bytes. */
 #define SKV_WORKSPACE_ALIGN 256
@@ -33,11 +35,11 @@ typedef struct skv_decode_plan {
 } skv_decode_plan;
 
 /* The split count for a call (see skv_attention_num_splits): override if
- * > 0, else the spec's fixed count, else the auto heuristic for a device
- * that holds `slots` split CTAs at once (SMs x CTAs per SM). Errors:
+ * > 0, else the spec's fixed count, else the auto heuristic for the device
+ * `fill` describes. Errors:
  * INVALID_ARGUMENT for batch outside [1, 65535], max_seqlen < 0, override
  * outside [0, SKV_MAX_SPLITS]. */
-skv_status skv_splits_choose(const skv_pkg_spec *spec, int slots, int batch,
+skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                              int max_seqlen, int num_splits_override,
                              int *out_num_splits);
 
@@ -50,7 +52,7 @@ size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits);
  * non-negative multiples of 8, workspace large enough) and plans the call.
  * Errors: INVALID_ARGUMENT naming the field, its value and what was
  * expected. */
-skv_status skv_decode_plan_make(const skv_pkg_spec *spec, int slots,
+skv_status skv_decode_plan_make(const skv_pkg_spec *spec, skv_device_fill fill,
                                 const skv_decode_args *args,
                                 skv_decode_plan *out_plan);
 

@@ -16,6 +16,9 @@
 
 #include "check.h"
 
+/* An H100 SXM: 132 SMs, two llama split CTAs each. */
+static const skv_device_fill H100 = {132, 2};
+
 static skv_pkg_spec llama_record(void) {
   skv_pkg_spec r;
   memset(&r, 0, sizeof(r));
@@ -182,7 +185,7 @@ static skv_decode_args valid_args(void) {
 static skv_status plan(const skv_decode_args *a) {
   skv_pkg_spec spec = llama_record();
   skv_decode_plan p;
-  return skv_decode_plan_make(&spec, 264, a, &p);
+  return skv_decode_plan_make(&spec, H100, a, &p);
 }
 
 #define EXPECT_INVALID(field_edit, text)                                       \
@@ -198,7 +201,7 @@ static void test_args(void) {
   CHECK_OK(plan(&ok));
   skv_pkg_spec spec = llama_record();
   skv_decode_plan p;
-  CHECK_ERROR(skv_decode_plan_make(&spec, 264, NULL, &p),
+  CHECK_ERROR(skv_decode_plan_make(&spec, H100, NULL, &p),
               SKV_CODE_INVALID_ARGUMENT, "args is NULL");
 
   EXPECT_INVALID(a.q = NULL, "q is NULL");
@@ -242,18 +245,18 @@ static void test_args(void) {
   a.num_splits = 1;
   a.workspace = NULL;
   a.workspace_size = 0;
-  CHECK_OK(skv_decode_plan_make(&spec, 264, &a, &p));
+  CHECK_OK(skv_decode_plan_make(&spec, H100, &a, &p));
   CHECK(p.num_splits == 1 && p.workspace_bytes == 0);
   /* Without lse, one split needs the scratch only. */
   a.lse = NULL;
-  CHECK_ERROR(skv_decode_plan_make(&spec, 264, &a, &p),
+  CHECK_ERROR(skv_decode_plan_make(&spec, H100, &a, &p),
               SKV_CODE_INVALID_ARGUMENT, "this call needs 256 bytes");
 }
 
-static int splits_for(const skv_pkg_spec *spec, int slots, int batch,
+static int splits_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                       int max_seqlen, int override) {
   int splits = -1;
-  CHECK_OK(skv_splits_choose(spec, slots, batch, max_seqlen, override,
+  CHECK_OK(skv_splits_choose(spec, fill, batch, max_seqlen, override,
                              &splits));
   return splits;
 }
@@ -263,34 +266,37 @@ static void test_splits(void) {
   skv_pkg_spec spec = llama_record();
   /* 8 CTAs in 264 slots (132 SMs x 2): one wave is 264 / 8 = 33 chunks,
    * but 1024 tokens allow 16 of one 64-token step. */
-  CHECK(splits_for(&spec, 264, 1, 1024, 0) == 16);
-  CHECK(splits_for(&spec, 264, 1, 4096, 0) == 33);
-  CHECK(splits_for(&spec, 264, 1, 100000, 0) == 33);
+  CHECK(splits_for(&spec, H100, 1, 1024, 0) == 16);
+  CHECK(splits_for(&spec, H100, 1, 4096, 0) == 33);
+  CHECK(splits_for(&spec, H100, 1, 100000, 0) == 33);
   /* 64 x 8 CTAs fill 264 slots already; 17 x 8 = 136 leave too few for a
    * second chunk each. */
-  CHECK(splits_for(&spec, 264, 64, 100000, 0) == 1);
-  CHECK(splits_for(&spec, 264, 17, 100000, 0) == 1);
+  CHECK(splits_for(&spec, H100, 64, 100000, 0) == 1);
+  CHECK(splits_for(&spec, H100, 17, 100000, 0) == 1);
   /* 16 x 8 = 128 CTAs: 264 / 128 = 2. */
-  CHECK(splits_for(&spec, 264, 16, 100000, 0) == 2);
+  CHECK(splits_for(&spec, H100, 16, 100000, 0) == 2);
   /* Short or empty sequences never split. */
-  CHECK(splits_for(&spec, 264, 1, 64, 0) == 1);
-  CHECK(splits_for(&spec, 264, 1, 65, 0) == 2);
-  CHECK(splits_for(&spec, 264, 1, 0, 0) == 1);
-  /* One kv head, huge context: a chunk per slot, up to
-   * SKV_MAX_AUTO_SPLITS. */
+  CHECK(splits_for(&spec, H100, 1, 64, 0) == 1);
+  CHECK(splits_for(&spec, H100, 1, 65, 0) == 2);
+  CHECK(splits_for(&spec, H100, 1, 0, 0) == 1);
+  /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, 100, 1, 1 << 24, 0) == 100);
-  CHECK(splits_for(&spec, 264, 1, 1 << 24, 0) == SKV_MAX_AUTO_SPLITS);
+  CHECK(splits_for(&spec, (skv_device_fill){100, 1}, 1, 1 << 24, 0) == 100);
+  CHECK(splits_for(&spec, H100, 1, 1 << 24, 0) == 132);
+  /* Two kv heads on 132 SMs x 2: 132 chunks each, one wave. */
+  spec.num_kv_heads = 2;
+  spec.num_q_heads = 16;
+  CHECK(splits_for(&spec, H100, 1, 1 << 24, 0) == 132);
   /* An override may go past it, up to SKV_MAX_SPLITS. */
-  CHECK(splits_for(&spec, 264, 1, 1 << 24, SKV_MAX_SPLITS) == SKV_MAX_SPLITS);
+  CHECK(splits_for(&spec, H100, 1, 1 << 24, SKV_MAX_SPLITS) == SKV_MAX_SPLITS);
   /* A fixed count wins over the heuristic, an override over both. */
   spec.splits = 4;
-  CHECK(splits_for(&spec, 264, 1, 4096, 0) == 4);
-  CHECK(splits_for(&spec, 264, 64, 0, 0) == 4);
-  CHECK(splits_for(&spec, 264, 1, 4096, 7) == 7);
+  CHECK(splits_for(&spec, H100, 1, 4096, 0) == 4);
+  CHECK(splits_for(&spec, H100, 64, 0, 0) == 4);
+  CHECK(splits_for(&spec, H100, 1, 4096, 7) == 7);
   int splits = 0;
-  CHECK_ERROR(skv_splits_choose(&spec, 264, 0, 10, 0, &splits),
+  CHECK_ERROR(skv_splits_choose(&spec, H100, 0, 10, 0, &splits),
               SKV_CODE_INVALID_ARGUMENT, "batch is 0");
 }
 
@@ -310,7 +316,7 @@ static void test_workspace(void) {
   skv_pkg_spec llama = llama_record();
   skv_decode_args a = valid_args();
   skv_decode_plan p;
-  CHECK_OK(skv_decode_plan_make(&llama, 264, &a, &p));
+  CHECK_OK(skv_decode_plan_make(&llama, H100, &a, &p));
   CHECK(p.num_splits == 16);
   CHECK(p.part_out_offset == 0);
   CHECK(p.part_lse_offset == 524288);

@@ -111,7 +111,7 @@ void skv_attention_image(const skv_attention *attention,
  * with splits auto as many chunks per (batch, kv head) as fill the device in
  * one wave (SMs x the kernel's CTAs per SM, over batch x kv heads), each at
  * least one loop step of the split CTA (tokens_per_step of max_seqlen, 64 at
- * head_dim 128), at most 128 chunks. num_splits_override > 0
+ * head_dim 128), at most one chunk per SM. num_splits_override > 0
  * (up to 256) replaces either. */
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
