@@ -30,6 +30,8 @@ typedef struct skv_kernel_plan {
   int combine_threads;   /* a warp per output slice of 8 dims, up to 2 */
   int combine_row_ctas;  /* combine CTAs per output row: slices / warps
                             (kernel_abi.h; not stored, the runtime derives it) */
+  int split_max_regs;    /* register caps (ptxas .maxnreg, 0: none) that let */
+  int combine_max_regs;  /* two split CTAs and a combine CTA share an SM */
   int grid_dependency;   /* sm_90+: waits on griddepcontrol before touching
                             memory, so it may be launched programmatically
                             dependent on the previous kernel (kernel_abi.h) */

@@ -67,7 +67,7 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   };
   MlirValue arg[NUM_ARGS];
   skv_kernel_begin(b, module_body, plan->combine_entry, NUM_ARGS, args, 0, NULL,
-                   plan->combine_threads, arg);
+                   plan->combine_threads, plan->combine_max_regs, arg);
 
   /* Step 1: where: row (batch, q head), dims d .. d+7, chunk lane. */
   MlirValue row_ctas = skv_const_index(b, plan->combine_row_ctas);

@@ -21,12 +21,13 @@ typedef struct skv_kernel_arg {
   int readonly; /* input buffers get llvm.noalias + llvm.readonly */
 } skv_kernel_arg;
 
-/* Appends gpu.func @name with the given arguments and workgroup buffers
- * to module_body, moves b into its entry block, and returns the block
+/* Appends gpu.func @name with the given arguments and workgroup buffers,
+ * block_size threads and at most max_regs registers per thread (0: no cap), to
+ * module_body, moves b into its entry block, and returns the block
  * arguments: args first, then one value per shared buffer. */
 void skv_kernel_begin(skv_builder *b, MlirBlock module_body, const char *name,
                       int n_args, const skv_kernel_arg *args, int n_shared,
-                      const MlirType *shared, int block_size,
+                      const MlirType *shared, int block_size, int max_regs,
                       MlirValue *out_values);
 /* Appends gpu.return. */
 void skv_kernel_end(skv_builder *b);

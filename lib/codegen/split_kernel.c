@@ -510,7 +510,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   k.f32x8 = skv_type_vector(f32, 8);
   k.tx8 = skv_type_vector(t, 8);
   skv_kernel_begin(b, module_body, plan->split_entry, NUM_ARGS, args, 2, shared,
-                   plan->split_threads, k.arg);
+                   plan->split_threads, plan->split_max_regs, k.arg);
 
   softmax_state state;
   locate(&k);
