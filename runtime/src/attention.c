@@ -59,19 +59,23 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
     *out_num_splits = (int)spec->splits;
     return SKV_OK;
   }
-  /* As many chunks as fill the device in exactly one wave (a second,
-   * partial wave costs a whole chunk's time), within the bounds below. */
-  int64_t ctas = (int64_t)batch * spec->num_kv_heads;
+  /* As many chunks as fill the device in exactly one wave: a second,
+   * partial wave costs a whole chunk's time, and so does an SM that holds
+   * more CTAs than others (llama3_8b on an H100 at 2048 tokens: 7.6 us in
+   * 33 chunks of 62, 8.7 in 32 of 64, 10.5 in 48; at 8192 16.2 in 33, 18.5
+   * in 24). Chunks shorter than half a loop step of the CTA (tokens_per_step,
+   * 64 at head_dim 128) leave most warps idle: then at most one CTA per SM,
+   * with chunks of at least a step (1024 tokens: 7.5 us in 16 chunks of 64,
+   * 8.2 in 24, 7.6 in 32). */
+  int64_t rows = (int64_t)batch * spec->num_kv_heads;
   int64_t slots = (int64_t)fill.sms * fill.ctas_per_sm;
   int64_t splits = 1;
-  if (ctas < slots) {
-    splits = slots / ctas;
-    /* No chunk shorter than one loop step of the CTA (tokens_per_step, 64
-     * at head_dim 128): on an H100 llama3_8b at 1024 tokens takes 7.5 us in
-     * 16 chunks of 64, 8.1 in 8 of 128; at 2048, 8.9 in 32, 9.9 in 16. */
-    int64_t by_length = ceil_div(max_seqlen, spec->tokens_per_step);
-    if (splits > by_length)
-      splits = by_length;
+  if (rows < slots) {
+    splits = slots / rows;
+    if (2 * ceil_div(max_seqlen, splits) <= spec->tokens_per_step) {
+      int64_t per_sm = fill.sms / rows, by_length = ceil_div(max_seqlen, spec->tokens_per_step);
+      splits = per_sm < by_length ? per_sm : by_length;
+    }
     if (splits < 1)
       splits = 1;
     /* At most a chunk per SM for each (batch, kv head): past that the

@@ -264,9 +264,13 @@ static int splits_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
 static void test_splits(void) {
   printf("splits\n");
   skv_pkg_spec spec = llama_record();
-  /* 8 CTAs in 264 slots (132 SMs x 2): one wave is 264 / 8 = 33 chunks,
-   * but 1024 tokens allow 16 of one 64-token step. */
+  /* 8 CTAs in 264 slots (132 SMs x 2): one wave is 264 / 8 = 33 chunks;
+   * 2048 tokens make them 62 long, more than half a 64-token step; 1024
+   * tokens would make them 32: then one CTA per SM, 132 / 8 = 16 chunks
+   * of at least a step, and fewer for shorter sequences. */
+  CHECK(splits_for(&spec, H100, 1, 2048, 0) == 33);
   CHECK(splits_for(&spec, H100, 1, 1024, 0) == 16);
+  CHECK(splits_for(&spec, H100, 1, 512, 0) == 8);
   CHECK(splits_for(&spec, H100, 1, 4096, 0) == 33);
   CHECK(splits_for(&spec, H100, 1, 100000, 0) == 33);
   /* 64 x 8 CTAs fill 264 slots already; 17 x 8 = 136 leave too few for a
