@@ -62,20 +62,20 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
   /* As many chunks as fill the device in exactly one wave: a second,
    * partial wave costs a whole chunk's time, and so does an SM that holds
    * more CTAs than others (llama3_8b on an H100 at 2048 tokens: 7.6 us in
-   * 33 chunks of 62, 8.7 in 32 of 64, 10.5 in 48; at 8192 16.2 in 33, 18.5
-   * in 24). Chunks shorter than half a loop step of the CTA (tokens_per_step,
-   * 64 at head_dim 128) leave most warps idle: then at most one CTA per SM,
-   * with chunks of at least a step (1024 tokens: 7.5 us in 16 chunks of 64,
-   * 8.2 in 24, 7.6 in 32). */
+   * 33 chunks, 8.7 in 32, 10.5 in 48; at 8192 16.2 in 33, 18.5 in 24).
+   * Short chunks still pay: 1024 tokens take 6.3 us in 33 chunks of 31,
+   * 7.5 in 16 of 64; 512 5.4 in 33, 7.0 in 8. Only a chunk shorter than
+   * one warp's step (tokens_per_step / warps, 16 at head_dim 128) would
+   * leave whole CTAs without a step of their own. */
   int64_t rows = (int64_t)batch * spec->num_kv_heads;
   int64_t slots = (int64_t)fill.sms * fill.ctas_per_sm;
   int64_t splits = 1;
   if (rows < slots) {
     splits = slots / rows;
-    if (2 * ceil_div(max_seqlen, splits) <= spec->tokens_per_step) {
-      int64_t per_sm = fill.sms / rows, by_length = ceil_div(max_seqlen, spec->tokens_per_step);
-      splits = per_sm < by_length ? per_sm : by_length;
-    }
+    int64_t warp_step = (int64_t)spec->tokens_per_step * 32 / spec->split_threads;
+    int64_t by_length = ceil_div(max_seqlen, warp_step > 0 ? warp_step : 1);
+    if (splits > by_length)
+      splits = by_length;
     if (splits < 1)
       splits = 1;
     /* At most a chunk per SM for each (batch, kv head): past that the

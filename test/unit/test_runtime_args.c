@@ -264,13 +264,11 @@ static int splits_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
 static void test_splits(void) {
   printf("splits\n");
   skv_pkg_spec spec = llama_record();
-  /* 8 CTAs in 264 slots (132 SMs x 2): one wave is 264 / 8 = 33 chunks;
-   * 2048 tokens make them 62 long, more than half a 64-token step; 1024
-   * tokens would make them 32: then one CTA per SM, 132 / 8 = 16 chunks
-   * of at least a step, and fewer for shorter sequences. */
+  /* 8 CTAs in 264 slots (132 SMs x 2): one wave is 264 / 8 = 33 chunks,
+   * down to chunks of one warp step (16 tokens at head_dim 128). */
   CHECK(splits_for(&spec, H100, 1, 2048, 0) == 33);
-  CHECK(splits_for(&spec, H100, 1, 1024, 0) == 16);
-  CHECK(splits_for(&spec, H100, 1, 512, 0) == 8);
+  CHECK(splits_for(&spec, H100, 1, 1024, 0) == 33);
+  CHECK(splits_for(&spec, H100, 1, 512, 0) == 32);
   CHECK(splits_for(&spec, H100, 1, 4096, 0) == 33);
   CHECK(splits_for(&spec, H100, 1, 100000, 0) == 33);
   /* 64 x 8 CTAs fill 264 slots already; 17 x 8 = 136 leave too few for a
@@ -279,9 +277,10 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, H100, 17, 100000, 0) == 1);
   /* 16 x 8 = 128 CTAs: 264 / 128 = 2. */
   CHECK(splits_for(&spec, H100, 16, 100000, 0) == 2);
-  /* Short or empty sequences never split. */
-  CHECK(splits_for(&spec, H100, 1, 64, 0) == 1);
-  CHECK(splits_for(&spec, H100, 1, 65, 0) == 2);
+  /* A sequence of one warp step or none never splits. */
+  CHECK(splits_for(&spec, H100, 1, 16, 0) == 1);
+  CHECK(splits_for(&spec, H100, 1, 17, 0) == 2);
+  CHECK(splits_for(&spec, H100, 1, 64, 0) == 4);
   CHECK(splits_for(&spec, H100, 1, 0, 0) == 1);
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;

@@ -109,11 +109,9 @@ void skv_attention_image(const skv_attention *attention,
 
 /* The split count a call with these sizes uses: the spec's fixed count, or
  * with splits auto as many chunks per (batch, kv head) as fill the device in
- * one wave (SMs x the kernel's CTAs per SM, over batch x kv heads); when
- * those chunks would be shorter than half a loop step of the split CTA
- * (tokens_per_step, 64 at head_dim 128), at most one CTA per SM with chunks
- * of at least a step; never more than one chunk per SM. num_splits_override
- * > 0 (up to 256) replaces either. */
+ * one wave (SMs x the kernel's CTAs per SM, over batch x kv heads), each at
+ * least one warp's loop step (16 tokens at head_dim 128), at most one chunk
+ * per SM. num_splits_override > 0 (up to 256) replaces either. */
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits);
