@@ -66,11 +66,13 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
    * Short chunks still pay: 1024 tokens take 6.3 us in 33 chunks of 31,
    * 7.5 in 16 of 64; 512 5.4 in 33, 7.0 in 8. Only a chunk shorter than
    * one warp's step (tokens_per_step / warps, 16 at head_dim 128) would
-   * leave whole CTAs without a step of their own. */
+   * leave whole CTAs without a step of their own. A sequence that one CTA
+   * step covers runs in one CTA, without the combine kernel (64 tokens:
+   * 6.4 us in 4 chunks, ~4 in one). */
   int64_t rows = (int64_t)batch * spec->num_kv_heads;
   int64_t slots = (int64_t)fill.sms * fill.ctas_per_sm;
   int64_t splits = 1;
-  if (rows < slots) {
+  if (rows < slots && max_seqlen > (int64_t)spec->tokens_per_step) {
     splits = slots / rows;
     int64_t warp_step = (int64_t)spec->tokens_per_step * 32 / spec->split_threads;
     int64_t by_length = ceil_div(max_seqlen, warp_step > 0 ? warp_step : 1);

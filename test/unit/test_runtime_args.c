@@ -277,10 +277,10 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, H100, 17, 100000, 0) == 1);
   /* 16 x 8 = 128 CTAs: 264 / 128 = 2. */
   CHECK(splits_for(&spec, H100, 16, 100000, 0) == 2);
-  /* A sequence of one warp step or none never splits. */
-  CHECK(splits_for(&spec, H100, 1, 16, 0) == 1);
-  CHECK(splits_for(&spec, H100, 1, 17, 0) == 2);
-  CHECK(splits_for(&spec, H100, 1, 64, 0) == 4);
+  /* A sequence of one CTA step or none never splits. */
+  CHECK(splits_for(&spec, H100, 1, 17, 0) == 1);
+  CHECK(splits_for(&spec, H100, 1, 64, 0) == 1);
+  CHECK(splits_for(&spec, H100, 1, 65, 0) == 5);
   CHECK(splits_for(&spec, H100, 1, 0, 0) == 1);
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;
