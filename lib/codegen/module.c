@@ -141,7 +141,7 @@ void skv_kernel_begin(skv_builder *b, MlirBlock module_body, const char *name,
   }
   MlirType fn_type = mlirFunctionTypeGet(b->ctx, n_args, types, 0, NULL);
   int32_t block[3] = {block_size, 1, 1};
-  MlirNamedAttribute attrs[] = {
+  MlirNamedAttribute attrs[7] = {
       skv_named(b, "sym_name", mlirStringAttrGet(b->ctx, mlirStringRefCreateFromCString(name))),
       skv_named(b, "function_type", mlirTypeAttrGet(fn_type)),
       skv_named(b, "gpu.kernel", mlirUnitAttrGet(b->ctx)),
@@ -154,14 +154,12 @@ void skv_kernel_begin(skv_builder *b, MlirBlock module_body, const char *name,
   MlirRegion body = mlirRegionCreate();
   mlirRegionAppendOwnedBlock(body, entry);
 
-  int n_attrs = (int)(sizeof(attrs) / sizeof(attrs[0]));
-  MlirNamedAttribute all[sizeof(attrs) / sizeof(attrs[0]) + 1];
-  memcpy(all, attrs, sizeof(attrs));
+  int n_attrs = 6; /* the ones above; the register cap, if any, is the 7th */
   if (max_regs > 0)
-    all[n_attrs++] = skv_named(b, "nvvm.maxnreg", mlirIntegerAttrGet(skv_type_i32(b), max_regs));
+    attrs[n_attrs++] = skv_named(b, "nvvm.maxnreg", mlirIntegerAttrGet(skv_type_i32(b), max_regs));
   MlirOperationState state = mlirOperationStateGet(
       mlirStringRefCreateFromCString("gpu.func"), b->loc);
-  mlirOperationStateAddAttributes(&state, n_attrs, all);
+  mlirOperationStateAddAttributes(&state, n_attrs, attrs);
   mlirOperationStateAddOwnedRegions(&state, 1, &body);
   mlirBlockAppendOwnedOperation(module_body, mlirOperationCreate(&state));
 

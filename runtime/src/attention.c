@@ -78,8 +78,6 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
     int64_t by_length = ceil_div(max_seqlen, warp_step > 0 ? warp_step : 1);
     if (splits > by_length)
       splits = by_length;
-    if (splits < 1)
-      splits = 1;
     /* At most a chunk per SM for each (batch, kv head): past that the
      * combine kernel's work grows faster than the split kernel's shrinks
      * (H100, MQA 8/1 at 65536 tokens: 18.4 us in 132 chunks, 19.1 in 128,
