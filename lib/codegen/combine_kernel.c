@@ -1,19 +1,17 @@
 /* The combine kernel: merges the chunks' partial outputs by their LSE,
  *   lse = log(sum_c exp(lse_c)),  out = sum_c exp(lse_c - lse) * out_c,
- * with combine_row_ctas CTAs per (q head, batch) row and a warp per slice
- * of 8 dims. Lane `lane` of a slice's warp takes every SKV_COMBINE_LANES-th
- * chunk from `lane` on and keeps a running (max, sum, weighted values),
- * COMBINE_UNROLL chunks per step with all their loads issued first (the
- * partials come from L2, and one chunk at a time would pay its latency per
- * chunk). The lanes meet by shuffles; lane 0 writes.
+ * with combine_row_ctas CTAs per (q head, batch) row and combine_lanes
+ * lanes per slice of 8 dims. Lane `lane` of a slice takes every
+ * combine_lanes-th chunk from `lane` on and keeps a running (max, sum,
+ * weighted values), SKV_COMBINE_UNROLL chunks per step with all their loads
+ * issued first (the partials come from L2, and one chunk at a time would
+ * pay its latency per chunk). The lanes meet by shuffles; lane 0 writes.
  *
  * With programmatic dependent launch (sm_90+) its CTAs are resident before
  * the split kernel ends and start the moment its partials are visible. */
 #include <math.h>
 
 #include "kernels.h"
-
-enum { COMBINE_UNROLL = 6 };
 
 enum { ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, NUM_ARGS };
 
@@ -75,11 +73,10 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   MlirValue part = skv_remui(b, skv_block_id(b, 'x'), row_ctas);
   MlirValue batch = skv_block_id(b, 'y');
   MlirValue tid = skv_thread_id(b, 'x');
-  MlirValue lanes = skv_const_index(b, SKV_COMBINE_LANES);
+  MlirValue lanes = skv_const_index(b, plan->combine_lanes);
   MlirValue lane = skv_remui(b, tid, lanes);
-  MlirValue slice = skv_addi(b, skv_muli(b, part, skv_const_index(b, plan->combine_threads /
-                                                                        SKV_COMBINE_LANES)),
-                             skv_divui(b, tid, lanes));
+  MlirValue slices_per_cta = skv_const_index(b, plan->combine_threads / plan->combine_lanes);
+  MlirValue slice = skv_addi(b, skv_muli(b, part, slices_per_cta), skv_divui(b, tid, lanes));
   MlirValue d = skv_muli(b, slice, skv_const_index(b, 8));
   MlirValue row = skv_addi(b, skv_muli(b, batch, skv_const_index(b, spec->num_q_heads)),
                            head);
@@ -89,19 +86,19 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   MlirValue splits = skv_index_cast(b, arg[ARG_NUM_SPLITS], index);
   MlirValue first_part = skv_muli(b, row, splits);
 
-  /* Step 2: this lane's chunks, COMBINE_UNROLL at a time. Chunks past the
+  /* Step 2: this lane's chunks, SKV_COMBINE_UNROLL at a time. Chunks past the
    * last re-read the row's chunk 0 with weight zero. */
   MlirValue log2e = skv_const_f32(b, (float)SKV_LOG2E);
   MlirValue neg_inf = skv_const_f32(b, -INFINITY);
   MlirValue init[3] = {neg_inf, skv_const_f32(b, 0.0f), skv_const_f32_vector(b, 8, 0.0f)};
   skv_for chunks;
   skv_for_begin(b, &chunks, lane, splits,
-                skv_const_index(b, SKV_COMBINE_LANES * COMBINE_UNROLL), 3, init);
-  MlirValue lse_c[COMBINE_UNROLL], out_c[COMBINE_UNROLL];
+                skv_const_index(b, (int64_t)plan->combine_lanes * SKV_COMBINE_UNROLL), 3, init);
+  MlirValue lse_c[SKV_COMBINE_UNROLL], out_c[SKV_COMBINE_UNROLL];
   lse_merge run = {chunks.carried[0], chunks.carried[1], chunks.carried[2]};
   MlirValue m = run.m;
-  for (int u = 0; u < COMBINE_UNROLL; ++u) {
-    MlirValue c = skv_addi(b, chunks.iv, skv_const_index(b, SKV_COMBINE_LANES * u));
+  for (int u = 0; u < SKV_COMBINE_UNROLL; ++u) {
+    MlirValue c = skv_addi(b, chunks.iv, skv_const_index(b, (int64_t)plan->combine_lanes * u));
     MlirValue valid = skv_cmpi_slt(b, c, splits);
     MlirValue chunk = skv_addi(b, first_part, skv_select(b, valid, c, skv_const_index(b, 0)));
     lse_c[u] = skv_select(b, valid, skv_mulf(b, skv_load(b, arg[ARG_PART_LSE], chunk), log2e),
@@ -114,7 +111,7 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   MlirValue alpha = skv_exp2(b, skv_subf(b, run.m, base));
   MlirValue sum = skv_mulf(b, run.sum, alpha);
   MlirValue acc = skv_mulf(b, run.acc, skv_broadcast(b, alpha, f32x8));
-  for (int u = 0; u < COMBINE_UNROLL; ++u) {
+  for (int u = 0; u < SKV_COMBINE_UNROLL; ++u) {
     MlirValue w = skv_exp2(b, skv_subf(b, lse_c[u], base));
     sum = skv_addf(b, sum, w);
     acc = skv_fma(b, out_c[u], skv_broadcast(b, w, f32x8), acc);
@@ -126,7 +123,7 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
                     mlirOperationGetResult(chunks.op, 2)};
 
   /* Step 3: the slice's lanes meet. */
-  for (int offset = 1; offset < SKV_COMBINE_LANES; offset *= 2)
+  for (int offset = 1; offset < plan->combine_lanes; offset *= 2)
     mine = shuffle_merge(b, mine, offset);
 
   /* Step 4: lane 0 writes the 8 dims, and the row's LSE once. */

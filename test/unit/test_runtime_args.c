@@ -33,6 +33,7 @@ static skv_pkg_spec llama_record(void) {
   snprintf(r.combine_entry, sizeof(r.combine_entry), "tiny_combine");
   r.split_threads = 128;
   r.combine_threads = 128;
+  r.combine_lanes = 32;
   r.split_smem_bytes = 0;
   r.tokens_per_step = 64;
   return r;

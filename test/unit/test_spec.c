@@ -76,6 +76,7 @@ static void test_spec_files(void) {
   } cases[] = {
       {"llama3_8b", "llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0, 1},
       {"llama3_70b", "llama3_70b", 128, 64, 8, SKV_DTYPE_BF16, 0, 1},
+      {"llama3_405b", "llama3_405b", 128, 128, 8, SKV_DTYPE_BF16, 0, 1},
       {"mistral_7b", "mistral_7b", 128, 32, 8, SKV_DTYPE_BF16, 0, 2},
       {"qwen2_5_7b", "qwen2_5_7b", 128, 28, 4, SKV_DTYPE_BF16, 0, 1},
       {"codellama_34b", "codellama_34b", 128, 64, 8, SKV_DTYPE_BF16, 0, 1},

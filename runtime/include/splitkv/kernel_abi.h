@@ -1,5 +1,5 @@
 /* The contract between the generated kernels and the runtime (ABI version
- * 3). The compiler (lib/codegen) generates the kernels with exactly these
+ * 4). The compiler (lib/codegen) generates the kernels with exactly these
  * parameters; the runtime (runtime/src) launches them. Change both together and
  * bump SKV_KERNEL_ABI_VERSION.
  *
@@ -24,10 +24,11 @@
  * lse itself. Otherwise it writes part_out and part_lse (an empty chunk
  * writes lse -inf and zeros), and the combine kernel runs next.
  *
- * Combine kernel "<spec>_combine", only when num_splits > 1, a warp per 8
- * output dims: block (combine_threads), no shared memory, grid
- * (num_q_heads * R, batch) with R = head_dim / 8 / (combine_threads / 32)
- * CTAs per output row; CTA (h * R + p, b) does part p of row (b, h):
+ * Combine kernel "<spec>_combine", only when num_splits > 1, combine_lanes
+ * lanes per 8 output dims: block (combine_threads), no shared memory, grid
+ * (num_q_heads * R, batch) with R = head_dim / 8 / (combine_threads /
+ * combine_lanes) CTAs per output row; CTA (h * R + p, b) does part p of row
+ * (b, h):
  *    0 part_out   f32*  as above
  *    1 part_lse   f32*
  *    2 out        T*
@@ -47,7 +48,7 @@
 #ifndef SPLITKV_KERNEL_ABI_H
 #define SPLITKV_KERNEL_ABI_H
 
-#define SKV_KERNEL_ABI_VERSION 3u
+#define SKV_KERNEL_ABI_VERSION 4u
 #define SKV_SPLIT_KERNEL_PARAMS 15
 #define SKV_COMBINE_KERNEL_PARAMS 5
 /* Images for this sm and newer synchronise with griddepcontrol. */
