@@ -27,10 +27,9 @@ typedef struct skv_kernel_plan {
   int prefetch_k;        /* K (V) of the next step loads during this one; */
   int prefetch_v;        /* else at the start of its own step */
   int split_smem_bytes;  /* static shared memory of the split kernel */
-  int combine_lanes;     /* lanes merging one output slice of 8 dims */
-  int combine_threads;   /* up to 2 warps of 32 / combine_lanes slices */
-  int combine_row_ctas;  /* combine CTAs per output row (kernel_abi.h; not
-                            stored, the runtime derives it) */
+  int combine_threads;   /* up to 2 warps, each a slice of 8 output dims at
+                            32 lanes (the runtime may pick fewer lanes and
+                            more slices per warp, kernel_abi.h) */
   int split_max_regs;    /* register caps (ptxas .maxnreg, 0: none) that let */
   int combine_max_regs;  /* two split CTAs and a combine CTA share an SM */
   int grid_dependency;   /* sm_90+: waits on griddepcontrol before touching

@@ -1,19 +1,21 @@
 /* The combine kernel: merges the chunks' partial outputs by their LSE,
  *   lse = log(sum_c exp(lse_c)),  out = sum_c exp(lse_c - lse) * out_c,
- * with combine_row_ctas CTAs per (q head, batch) row and combine_lanes
- * lanes per slice of 8 dims. Lane `lane` of a slice takes every
- * combine_lanes-th chunk from `lane` on and keeps a running (max, sum,
- * weighted values), SKV_COMBINE_UNROLL chunks per step with all their loads
- * issued first (the partials come from L2, and one chunk at a time would
- * pay its latency per chunk). The lanes meet by shuffles; lane 0 writes.
+ * with `lanes` lanes (a launch argument, kernel_abi.h) per slice of 8 dims
+ * and as many CTAs per (q head, batch) row as the slices take. Lane `lane`
+ * of a slice takes every lanes-th chunk from `lane` on and keeps a running
+ * (max, sum, weighted values), SKV_COMBINE_UNROLL chunks per step with all
+ * their loads issued first (the partials come from L2, and one chunk at a
+ * time would pay its latency per chunk). The lanes meet by shuffles; lane
+ * 0 writes.
  *
  * With programmatic dependent launch (sm_90+) its CTAs are resident before
  * the split kernel ends and start the moment its partials are visible. */
 #include <math.h>
 
 #include "kernels.h"
+#include "splitkv/kernel_abi.h"
 
-enum { ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, NUM_ARGS };
+enum { ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, ARG_LANES, NUM_ARGS };
 
 /* A running LSE merge: the largest exponent m (exp2 domain), the sum of
  * exp2(lse_c - m) and the values weighted alike. */
@@ -62,20 +64,23 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_OUT] = {skv_type_global_buffer(b, t), 0},
       [ARG_LSE] = {f32_buf, 0},
       [ARG_NUM_SPLITS] = {skv_type_i32(b), 0},
+      [ARG_LANES] = {skv_type_i32(b), 0},
   };
   MlirValue arg[NUM_ARGS];
   skv_kernel_begin(b, module_body, plan->combine_entry, NUM_ARGS, args, 0, NULL,
                    plan->combine_threads, plan->combine_max_regs, arg);
 
-  /* Step 1: where: row (batch, q head), dims d .. d+7, chunk lane. */
-  MlirValue row_ctas = skv_const_index(b, plan->combine_row_ctas);
+  /* Step 1: where: row (batch, q head), dims d .. d+7, chunk lane. A CTA
+   * holds threads / lanes slices, a row head_dim / 8 of them. */
+  MlirValue lanes = skv_index_cast(b, arg[ARG_LANES], index);
+  MlirValue threads = skv_const_index(b, plan->combine_threads);
+  MlirValue slices_per_cta = skv_divui(b, threads, lanes);
+  MlirValue row_ctas = skv_divui(b, skv_const_index(b, D / 8), slices_per_cta);
   MlirValue head = skv_divui(b, skv_block_id(b, 'x'), row_ctas);
   MlirValue part = skv_remui(b, skv_block_id(b, 'x'), row_ctas);
   MlirValue batch = skv_block_id(b, 'y');
   MlirValue tid = skv_thread_id(b, 'x');
-  MlirValue lanes = skv_const_index(b, plan->combine_lanes);
   MlirValue lane = skv_remui(b, tid, lanes);
-  MlirValue slices_per_cta = skv_const_index(b, plan->combine_threads / plan->combine_lanes);
   MlirValue slice = skv_addi(b, skv_muli(b, part, slices_per_cta), skv_divui(b, tid, lanes));
   MlirValue d = skv_muli(b, slice, skv_const_index(b, 8));
   MlirValue row = skv_addi(b, skv_muli(b, batch, skv_const_index(b, spec->num_q_heads)),
@@ -93,12 +98,12 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   MlirValue init[3] = {neg_inf, skv_const_f32(b, 0.0f), skv_const_f32_vector(b, 8, 0.0f)};
   skv_for chunks;
   skv_for_begin(b, &chunks, lane, splits,
-                skv_const_index(b, (int64_t)plan->combine_lanes * SKV_COMBINE_UNROLL), 3, init);
+                skv_muli(b, lanes, skv_const_index(b, SKV_COMBINE_UNROLL)), 3, init);
   MlirValue lse_c[SKV_COMBINE_UNROLL], out_c[SKV_COMBINE_UNROLL];
   lse_merge run = {chunks.carried[0], chunks.carried[1], chunks.carried[2]};
   MlirValue m = run.m;
   for (int u = 0; u < SKV_COMBINE_UNROLL; ++u) {
-    MlirValue c = skv_addi(b, chunks.iv, skv_const_index(b, (int64_t)plan->combine_lanes * u));
+    MlirValue c = skv_addi(b, chunks.iv, skv_muli(b, lanes, skv_const_index(b, u)));
     MlirValue valid = skv_cmpi_slt(b, c, splits);
     MlirValue chunk = skv_addi(b, first_part, skv_select(b, valid, c, skv_const_index(b, 0)));
     lse_c[u] = skv_select(b, valid, skv_mulf(b, skv_load(b, arg[ARG_PART_LSE], chunk), log2e),
@@ -122,9 +127,16 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
                     mlirOperationGetResult(chunks.op, 1),
                     mlirOperationGetResult(chunks.op, 2)};
 
-  /* Step 3: the slice's lanes meet. */
-  for (int offset = 1; offset < plan->combine_lanes; offset *= 2)
-    mine = shuffle_merge(b, mine, offset);
+  /* Step 3: the slice's lanes meet: a butterfly over offsets below lanes
+   * (the warp shuffles at every offset; past lanes it would mix slices, and
+   * the merge is dropped). */
+  for (int offset = 1; offset < 32; offset *= 2) {
+    lse_merge merged = shuffle_merge(b, mine, offset);
+    MlirValue within = skv_cmpi_slt(b, skv_const_index(b, offset), lanes);
+    mine.m = skv_select(b, within, merged.m, mine.m);
+    mine.sum = skv_select(b, within, merged.sum, mine.sum);
+    mine.acc = skv_select(b, within, merged.acc, mine.acc);
+  }
 
   /* Step 4: lane 0 writes the 8 dims, and the row's LSE once. */
   MlirValue values, lse;

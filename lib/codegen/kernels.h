@@ -10,9 +10,6 @@
 #define SKV_LN2 0.6931471805599453
 /* Warps per split CTA at most (each takes its own tokens). */
 #define SKV_MAX_WARPS 4
-/* Chunks a combine lane loads at once (all loads issued first: the
- * partials come from L2, one chunk at a time would pay its latency each). */
-#define SKV_COMBINE_UNROLL 6
 
 /* A gpu.func kernel under construction: its entry block is the builder's
  * block after skv_kernel_begin. */

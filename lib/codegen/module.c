@@ -17,12 +17,6 @@
 #define SKV_SM_REGISTERS 65536
 #define SKV_SM_QUADRANTS 4
 #define SKV_COMBINE_MAX_REGS 64
-/* Split CTAs per SM the register caps below plan for. */
-#define SKV_SPLIT_CTAS_PER_SM 2
-/* The SMs (H100 and H200 SXM) the combine kernel is sized for. Not per
- * target: it shapes the combine grid, which the package records once per
- * spec for all its images. */
-#define SKV_PLAN_SMS 132
 
 skv_status skv_codegen_plan(const skv_spec *spec, int sm,
                             skv_kernel_plan *out_plan) {
@@ -58,37 +52,15 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   plan.split_smem_bytes = plan.warps * per_warp;
   /* griddepcontrol is PTX for sm_90 and newer. */
   plan.grid_dependency = sm >= SKV_GRID_DEPENDENCY_SM;
-  /* The combine kernel: per slice of 8 output dims, 32 lanes (one warp)
-   * share the chunks, unless a batch-1 call's combine warps would then not
-   * all be resident beside the split CTAs when these end (one combine warp
-   * per SM quadrant, see below): then fewer lanes, as long as one unrolled
-   * round of loads still covers the chunks such a call cuts (the runtime
-   * fills one wave: two split CTAs per SM over the kv heads, at most one
-   * chunk per SM). codellama_34b (64 q heads) at 32 lanes needed 1024
-   * combine warps where 528 fit: 16384 tokens 31.0 us, at 8 lanes 28.6
-   * (H100); MHA16 at 8 lanes went 16.2 -> 16.6, so lanes stay at 32 where
-   * the warps fit. Up to 2 warps per CTA (small enough, at 64 registers, to
-   * wait beside two split CTAs: 4 warps gave 19.3 -> 16.7 us for llama3_8b
-   * at 8192 tokens over 8 warps, 2 warps another 0.3 us at 1024), and as
-   * many CTAs per output row as that takes, so that even a few rows (MQA,
-   * batch 1) spread over many SMs. */
-  int chunks = (SKV_SPLIT_CTAS_PER_SM * SKV_PLAN_SMS + spec->num_kv_heads - 1) /
-               spec->num_kv_heads;
-  if (chunks > SKV_PLAN_SMS)
-    chunks = SKV_PLAN_SMS;
-  const int resident_warps = SKV_SM_QUADRANTS * SKV_PLAN_SMS;
-  plan.combine_lanes = 32;
-  while (spec->num_q_heads * (spec->head_dim / 8) * plan.combine_lanes / 32 > resident_warps &&
-         plan.combine_lanes > 8 && plan.combine_lanes / 2 * SKV_COMBINE_UNROLL >= chunks)
-    plan.combine_lanes /= 2;
-  /* head_dim is a multiple of 32: 4 slices or more, so a warp's 1 to 4
-   * slices divide them. */
-  int slices_per_warp = 32 / plan.combine_lanes;
-  int warps = spec->head_dim / 8 / slices_per_warp, warps_per_cta = 2;
-  while (warps % warps_per_cta != 0)
+  /* The combine kernel: up to 2 warps per CTA (small enough, at 64
+   * registers, to become resident beside two split CTAs and wait there for
+   * them: 4 warps gave 19.3 -> 16.7 us for llama3_8b at 8192 tokens over 8
+   * warps, 2 warps another 0.3 us at 1024), each a slice of 8 output dims
+   * at 32 lanes; the runtime picks the lanes per call (kernel_abi.h). */
+  int slices = spec->head_dim / 8, warps_per_cta = 2;
+  while (slices % warps_per_cta != 0)
     warps_per_cta /= 2;
   plan.combine_threads = 32 * warps_per_cta;
-  plan.combine_row_ctas = warps / warps_per_cta;
   /* The combine CTA is resident beside two split CTAs (and waits there for
    * their partials) only if their warps fit the registers of an SM's four
    * quadrants: each (16384 registers) holds a quarter of the split warps
@@ -102,8 +74,7 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * and neither is capped. */
   if (plan.grid_dependency) {
     plan.combine_max_regs = SKV_COMBINE_MAX_REGS;
-    int quadrant_split_warps =
-        (SKV_SPLIT_CTAS_PER_SM * plan.warps + SKV_SM_QUADRANTS - 1) / SKV_SM_QUADRANTS;
+    int quadrant_split_warps = (2 * plan.warps + SKV_SM_QUADRANTS - 1) / SKV_SM_QUADRANTS;
     plan.split_max_regs = (SKV_SM_REGISTERS / SKV_SM_QUADRANTS - 32 * plan.combine_max_regs) /
                           (32 * quadrant_split_warps) / 8 * 8;
   }
@@ -130,7 +101,6 @@ void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
   r.split_threads = (uint32_t)plan->split_threads;
   r.split_smem_bytes = 0; /* all of it is static */
   r.combine_threads = (uint32_t)plan->combine_threads;
-  r.combine_lanes = (uint32_t)plan->combine_lanes;
   r.tokens_per_step = (uint32_t)(plan->warps * plan->warp_tokens);
   *out_record = r;
 }

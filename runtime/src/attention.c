@@ -89,6 +89,40 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
   return SKV_OK;
 }
 
+int skv_combine_warps_resident(int sms, int registers_per_sm, int ctas_per_sm,
+                               int split_threads, int split_registers,
+                               int combine_registers) {
+  enum { QUADRANTS = 4, WARP = 32, UNIT = 8 };
+  int per_warp_split = WARP * ((split_registers + UNIT - 1) / UNIT * UNIT);
+  int per_warp_combine = WARP * ((combine_registers + UNIT - 1) / UNIT * UNIT);
+  int split_warps = (ctas_per_sm * split_threads / WARP + QUADRANTS - 1) / QUADRANTS;
+  int left = registers_per_sm / QUADRANTS - split_warps * per_warp_split;
+  if (left <= 0 || per_warp_combine <= 0)
+    return 0;
+  return sms * QUADRANTS * (left / per_warp_combine);
+}
+
+int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
+                             int batch, int num_splits) {
+  /* Every combine CTA should be waiting on an SM when the split kernel
+   * ends; one that finds no room starts only as split CTAs leave. At 32
+   * lanes a slice per warp: codellama_34b (64 q heads, 1024 warps where an
+   * H100 holds 528) took 31.0 us at 16384 tokens, 28.6 at 8 lanes; where
+   * the warps fit, 32 lanes are faster (MHA16: 16.2 us, 16.6 at 8). */
+  const int64_t slices = spec->head_dim / 8;
+  const int64_t rows = (int64_t)batch * spec->num_q_heads;
+  int lanes = 32;
+  while (fill.combine_warps > 0 && lanes > 1) {
+    int64_t warps = (rows * slices * lanes + 31) / 32;
+    int half = lanes / 2;
+    if (warps <= fill.combine_warps || (int64_t)half * SKV_COMBINE_UNROLL < num_splits ||
+        spec->combine_threads % half != 0 || slices % (spec->combine_threads / half) != 0)
+      break;
+    lanes = half;
+  }
+  return lanes;
+}
+
 static size_t align_up(size_t n) {
   return (n + SKV_WORKSPACE_ALIGN - 1) / SKV_WORKSPACE_ALIGN * SKV_WORKSPACE_ALIGN;
 }
@@ -172,6 +206,7 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, skv_device_fill fill,
                                               args->max_seqlen,
                                               args->num_splits, &num_splits));
   workspace_layout(spec, args->batch, num_splits, &plan);
+  plan.combine_lanes = skv_combine_lanes_choose(spec, fill, args->batch, num_splits);
   if (args->lse)
     plan.workspace_bytes = plan.lse_offset;
   size_t have = args->workspace ? args->workspace_size : 0;
@@ -437,6 +472,23 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
                          spec->split_smem_bytes);
   attention->fill.sms = sm_count;
   attention->fill.ctas_per_sm = per_sm > 0 ? per_sm : 1;
+  /* With programmatic dependent launch the combine CTAs wait beside the
+   * split CTAs, in the registers these leave. */
+  int registers_per_sm = 0, split_registers = 0, combine_registers = 0;
+  if (!status && attention->image.sm >= SKV_GRID_DEPENDENCY_SM) {
+    status = SKV_CU_CALL(cuDeviceGetAttribute, &registers_per_sm,
+                         CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR, device);
+    if (!status)
+      status = SKV_CU_CALL(cuFuncGetAttribute, &split_registers,
+                           CU_FUNC_ATTRIBUTE_NUM_REGS, attention->split_fn);
+    if (!status)
+      status = SKV_CU_CALL(cuFuncGetAttribute, &combine_registers,
+                           CU_FUNC_ATTRIBUTE_NUM_REGS, attention->combine_fn);
+    if (!status)
+      attention->fill.combine_warps = skv_combine_warps_resident(
+          sm_count, registers_per_sm, attention->fill.ctas_per_sm,
+          (int)spec->split_threads, split_registers, combine_registers);
+  }
   if (status) {
     skv_attention_destroy(attention);
     return skv_status_annotate(status, "spec %s", name);
@@ -575,10 +627,11 @@ skv_status skv_attention_decode(const skv_attention *attention,
                                    spec->split_smem_bytes, stream, split_params));
   if (num_splits == 1)
     return SKV_OK;
+  int32_t lanes = plan.combine_lanes;
   void *combine_params[SKV_COMBINE_KERNEL_PARAMS] = {&part_out, &part_lse, &out,
-                                                     &lse, &num_splits};
+                                                     &lse, &num_splits, &lanes};
   return launch(attention, attention->combine_fn,
-                spec->num_q_heads * skv_pkg_spec_combine_row_ctas(spec),
+                spec->num_q_heads * skv_pkg_spec_combine_row_ctas(spec, (uint32_t)lanes),
                 (unsigned)args->batch, 1, spec->combine_threads, 0, stream,
                 combine_params);
 }

@@ -9,12 +9,32 @@
 
 #include "splitkv/runtime.h"
 
-/* What the split heuristic knows of the device: its SMs and how many split
- * CTAs of the loaded kernel one SM holds at once (registers, shared memory). */
+/* What the call planning knows of the device: its SMs, how many split CTAs
+ * of the loaded kernel one SM holds at once (registers, shared memory), and
+ * how many combine warps the device holds beside such a full wave of split
+ * CTAs, where they wait for it (programmatic dependent launch); 0 when none
+ * wait there (no PDL, or no registers left). */
 typedef struct skv_device_fill {
   int sms;
   int ctas_per_sm;
+  int combine_warps;
 } skv_device_fill;
+
+/* Combine warps resident beside a full wave of split CTAs: each SM's
+ * registers_per_sm are four quadrants, each running a quarter (rounded up)
+ * of the SM's split warps; what is left holds combine warps. Registers are
+ * allocated per warp in units of 256 (8 per thread). */
+int skv_combine_warps_resident(int sms, int registers_per_sm, int ctas_per_sm,
+                               int split_threads, int split_registers,
+                               int combine_registers);
+
+/* Lanes per slice of 8 output dims for the combine kernel of a call
+ * (kernel_abi.h): 32, halved while the call's combine warps would not all
+ * be resident (fill.combine_warps), one round of SKV_COMBINE_UNROLL loads
+ * per lane still covers num_splits chunks, and the CTAs still cover a row
+ * exactly. */
+int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
+                             int batch, int num_splits);
 
 /* Workspace regions start at multiples of this many bytes. */
 #define SKV_WORKSPACE_ALIGN 256
@@ -27,6 +47,7 @@ typedef struct skv_device_fill {
  *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   int num_splits;
+  int combine_lanes; /* with num_splits > 1 */
   size_t part_out_offset;
   size_t part_lse_offset;
   size_t lse_offset;

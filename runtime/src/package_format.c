@@ -38,8 +38,7 @@ enum {
   SPEC_SPLIT_THREADS = SPEC_COMBINE_ENTRY + SKV_ENTRY_MAX,
   SPEC_SPLIT_SMEM_BYTES = SPEC_SPLIT_THREADS + 4,
   SPEC_COMBINE_THREADS = SPEC_SPLIT_SMEM_BYTES + 4,
-  SPEC_COMBINE_LANES = SPEC_COMBINE_THREADS + 4,
-  SPEC_TOKENS_PER_STEP = SPEC_COMBINE_LANES + 4,
+  SPEC_TOKENS_PER_STEP = SPEC_COMBINE_THREADS + 4,
   SPEC_FIRST_IMAGE = SPEC_TOKENS_PER_STEP + 4,
   SPEC_IMAGE_COUNT = SPEC_FIRST_IMAGE + 4,
   SPEC_END = SPEC_IMAGE_COUNT + 4,
@@ -158,7 +157,6 @@ void skv_pkg_spec_encode(const skv_pkg_spec *spec, uint8_t *out) {
   put_u32(out + SPEC_SPLIT_THREADS, spec->split_threads);
   put_u32(out + SPEC_SPLIT_SMEM_BYTES, spec->split_smem_bytes);
   put_u32(out + SPEC_COMBINE_THREADS, spec->combine_threads);
-  put_u32(out + SPEC_COMBINE_LANES, spec->combine_lanes);
   put_u32(out + SPEC_TOKENS_PER_STEP, spec->tokens_per_step);
   put_u32(out + SPEC_FIRST_IMAGE, spec->first_image);
   put_u32(out + SPEC_IMAGE_COUNT, spec->image_count);
@@ -197,7 +195,6 @@ void skv_pkg_spec_decode(const uint8_t *data, const skv_pkg_header *header,
   spec.split_threads = get_u32(p + SPEC_SPLIT_THREADS);
   spec.split_smem_bytes = get_u32(p + SPEC_SPLIT_SMEM_BYTES);
   spec.combine_threads = get_u32(p + SPEC_COMBINE_THREADS);
-  spec.combine_lanes = get_u32(p + SPEC_COMBINE_LANES);
   spec.tokens_per_step = get_u32(p + SPEC_TOKENS_PER_STEP);
   spec.first_image = get_u32(p + SPEC_FIRST_IMAGE);
   spec.image_count = get_u32(p + SPEC_IMAGE_COUNT);
@@ -238,8 +235,8 @@ static skv_status check_str(const char *s, size_t field_size, const char *what) 
   return SKV_OK;
 }
 
-uint32_t skv_pkg_spec_combine_row_ctas(const skv_pkg_spec *spec) {
-  return spec->head_dim / 8 / (spec->combine_threads / spec->combine_lanes);
+uint32_t skv_pkg_spec_combine_row_ctas(const skv_pkg_spec *spec, uint32_t lanes) {
+  return spec->head_dim / 8 / (spec->combine_threads / lanes);
 }
 
 skv_status skv_pkg_spec_check(const skv_pkg_spec *spec) {
@@ -276,18 +273,13 @@ skv_status skv_pkg_spec_check(const skv_pkg_spec *spec) {
   if (spec->combine_threads < 1 || spec->combine_threads > 1024)
     return CORRUPT("combine_threads %u is not in [1, 1024]",
                    spec->combine_threads);
-  /* A slice's lanes stay inside one warp (they meet by shuffles). */
-  if (spec->combine_lanes < 1 || spec->combine_lanes > 32 ||
-      (spec->combine_lanes & (spec->combine_lanes - 1)) != 0)
-    return CORRUPT("combine_lanes %u is not a power of two in [1, 32]",
-                   spec->combine_lanes);
-  /* Whole warps of slices of 8 dims; a row's CTAs cover head_dim exactly. */
+  /* A row's CTAs cover head_dim exactly at a warp per slice of 8 dims (32
+   * lanes; the runtime may take fewer, kernel_abi.h). */
   if (spec->combine_threads % 32 != 0 ||
-      (spec->head_dim / 8) % (spec->combine_threads / spec->combine_lanes) != 0)
-    return CORRUPT("combine_threads %u is not whole warps whose slices (%u "
-                   "lanes each) divide the %u slices of 8 dims of head_dim %u",
-                   spec->combine_threads, spec->combine_lanes,
-                   spec->head_dim / 8, spec->head_dim);
+      (spec->head_dim / 8) % (spec->combine_threads / 32) != 0)
+    return CORRUPT("combine_threads %u is not whole warps dividing the %u "
+                   "slices of 8 dims of head_dim %u",
+                   spec->combine_threads, spec->head_dim / 8, spec->head_dim);
   return SKV_OK;
 }
 

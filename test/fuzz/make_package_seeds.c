@@ -34,8 +34,7 @@ static skv_pkg_spec seed_record(const char *name, uint32_t head_dim,
   snprintf(r.combine_entry, sizeof r.combine_entry, "%s_combine", name);
   r.split_threads = 128;
   r.split_smem_bytes = 4096;
-  r.combine_threads = 32; /* one warp, a slice per warp: valid for any head_dim */
-  r.combine_lanes = 32;
+  r.combine_threads = 32; /* one warp: valid for any head_dim */
   r.tokens_per_step = 16;
   return r;
 }

@@ -26,8 +26,7 @@ static skv_pkg_spec make_record(const char *name, uint32_t head_dim,
   snprintf(r.combine_entry, sizeof(r.combine_entry), "%s_combine", name);
   r.split_threads = 128;
   r.split_smem_bytes = 4096;
-  r.combine_threads = 32; /* one warp, a slice per warp: valid for any head_dim */
-  r.combine_lanes = 32;
+  r.combine_threads = 32; /* one warp: valid for any head_dim */
   r.tokens_per_step = 16;
   return r;
 }
@@ -104,7 +103,6 @@ static void compare_record(const skv_pkg_spec *got, const skv_pkg_spec *want) {
   CHECK(got->split_threads == want->split_threads);
   CHECK(got->split_smem_bytes == want->split_smem_bytes);
   CHECK(got->combine_threads == want->combine_threads);
-  CHECK(got->combine_lanes == want->combine_lanes);
   CHECK(got->tokens_per_step == want->tokens_per_step);
 }
 
@@ -333,7 +331,7 @@ static void test_corruption(void) {
   d = copy_of(&p);
   put_u32(d + HDR_FORMAT_VERSION, 7);
   EXPECT_CORRUPT(d, p.size,
-                 "package format version 7, this runtime reads version 5");
+                 "package format version 7, this runtime reads version 4");
 
   /* A version 3 file (one kernel per spec) is refused by its version
    * before any record is read with the wrong layout. */
@@ -341,7 +339,7 @@ static void test_corruption(void) {
   d = copy_of(&p);
   put_u32(d + HDR_FORMAT_VERSION, 3);
   EXPECT_CORRUPT(d, p.size,
-                 "package format version 3, this runtime reads version 5");
+                 "package format version 3, this runtime reads version 4");
 
   printf(" ABI mismatch\n");
   d = copy_of(&p);
@@ -432,23 +430,11 @@ static void test_corruption(void) {
   put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 8, 96);
   reseal(d, p.size);
   EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_threads 96 is not "
-                            "whole warps whose slices (32 lanes each) divide "
-                            "the 16 slices");
-
-  printf(" combine lanes not a power of two\n");
-  d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 12);
-  reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_lanes 12 is not a "
-                            "power of two in [1, 32]");
-  d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 0);
-  reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_lanes 0 is not");
+                            "whole warps dividing the 16 slices");
 
   printf(" tokens_per_step 0\n");
   d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 16, 0);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 0);
   reseal(d, p.size);
   EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): tokens_per_step 0 is not in");
 
@@ -490,17 +476,16 @@ static void test_corruption(void) {
 static void test_combine_row_ctas(void) {
   printf("combine_row_ctas\n");
   skv_pkg_spec r = make_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
-  CHECK(skv_pkg_spec_combine_row_ctas(&r) == 16);
+  CHECK(skv_pkg_spec_combine_row_ctas(&r, 32) == 16);
   r.combine_threads = 64;
-  CHECK(skv_pkg_spec_combine_row_ctas(&r) == 8);
-  r.combine_lanes = 8; /* 4 slices per warp */
-  CHECK(skv_pkg_spec_combine_row_ctas(&r) == 2);
+  CHECK(skv_pkg_spec_combine_row_ctas(&r, 32) == 8);
+  CHECK(skv_pkg_spec_combine_row_ctas(&r, 8) == 2); /* 4 slices a warp */
+  CHECK(skv_pkg_spec_combine_row_ctas(&r, 4) == 1);
   r.head_dim = 256;
-  CHECK(skv_pkg_spec_combine_row_ctas(&r) == 4);
+  CHECK(skv_pkg_spec_combine_row_ctas(&r, 32) == 16);
   r.head_dim = 96;
   r.combine_threads = 128;
-  r.combine_lanes = 32;
-  CHECK(skv_pkg_spec_combine_row_ctas(&r) == 3);
+  CHECK(skv_pkg_spec_combine_row_ctas(&r, 32) == 3);
 }
 
 int main(void) {

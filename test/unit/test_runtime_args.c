@@ -16,8 +16,9 @@
 
 #include "check.h"
 
-/* An H100 SXM: 132 SMs, two llama split CTAs each. */
-static const skv_device_fill H100 = {132, 2};
+/* An H100 SXM: 132 SMs, two llama split CTAs each (224 registers), and
+ * beside them one 64-register combine warp per SM quadrant. */
+static const skv_device_fill H100 = {132, 2, 528};
 
 static skv_pkg_spec llama_record(void) {
   skv_pkg_spec r;
@@ -33,7 +34,6 @@ static skv_pkg_spec llama_record(void) {
   snprintf(r.combine_entry, sizeof(r.combine_entry), "tiny_combine");
   r.split_threads = 128;
   r.combine_threads = 128;
-  r.combine_lanes = 32;
   r.split_smem_bytes = 0;
   r.tokens_per_step = 64;
   return r;
@@ -53,7 +53,8 @@ static const char tiny_ptx[] =
     "  .param .u32 num_splits)\n"
     "{\n  ret;\n}\n"
     ".visible .entry tiny_combine(.param .u64 part_out, .param .u64 part_lse,\n"
-    "  .param .u64 out, .param .u64 lse, .param .u32 num_splits)\n"
+    "  .param .u64 out, .param .u64 lse, .param .u32 num_splits,\n"
+    "  .param .u32 lanes)\n"
     "{\n  ret;\n}\n";
 
 /* A one-spec, one-image package, written with the runtime's own encoders
@@ -286,7 +287,7 @@ static void test_splits(void) {
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, (skv_device_fill){100, 1}, 1, 1 << 24, 0) == 100);
+  CHECK(splits_for(&spec, (skv_device_fill){100, 1, 0}, 1, 1 << 24, 0) == 100);
   CHECK(splits_for(&spec, H100, 1, 1 << 24, 0) == 132);
   /* Two kv heads on 132 SMs x 2: 132 chunks each, one wave. */
   spec.num_kv_heads = 2;
@@ -389,12 +390,66 @@ static void test_image_choice(void) {
   CHECK(index == 7);
 }
 
+/* Combine warps beside a wave of split CTAs: a quadrant's 16384 registers
+ * less its share of split warps, in units of 8 registers per thread. */
+static void test_combine_warps(void) {
+  printf("combine_warps\n");
+  /* Two 4-warp CTAs: two split warps per quadrant. 224 registers leave
+   * 2048, one 64-register warp; 215 round up to 216 and leave one too. */
+  CHECK(skv_combine_warps_resident(132, 65536, 2, 128, 224, 64) == 528);
+  CHECK(skv_combine_warps_resident(132, 65536, 2, 128, 215, 64) == 528);
+  CHECK(skv_combine_warps_resident(132, 65536, 2, 128, 224, 56) == 528);
+  CHECK(skv_combine_warps_resident(132, 65536, 2, 128, 200, 50) == 132 * 4 * 2);
+  /* 255 registers (256) fill the quadrant: none. */
+  CHECK(skv_combine_warps_resident(132, 65536, 2, 128, 255, 64) == 0);
+  /* One CTA per SM: one split warp per quadrant leaves 9216, 4 warps. */
+  CHECK(skv_combine_warps_resident(132, 65536, 1, 128, 224, 64) == 132 * 4 * 4);
+  CHECK(skv_combine_warps_resident(132, 65536, 2, 128, 224, 0) == 0);
+}
+
+static int lanes_for(int q_heads, int head_dim, skv_device_fill fill, int batch,
+                     int splits) {
+  skv_pkg_spec spec = llama_record();
+  spec.num_q_heads = (uint32_t)q_heads;
+  spec.head_dim = (uint32_t)head_dim;
+  spec.combine_threads = 64; /* what the compiler gives every head_dim */
+  return skv_combine_lanes_choose(&spec, fill, batch, splits);
+}
+
+/* 32 lanes while the call's combine warps fit beside the split CTAs (528
+ * on an H100); fewer while they do not and one round of 6 loads per lane
+ * still covers the chunks. */
+static void test_combine_lanes(void) {
+  printf("combine_lanes\n");
+  /* Batch 1, 33 chunks: 32 q heads x 16 slices = 512 warps fit; 64 q heads
+   * need 1024 at 32 lanes, 512 at 16; 128 q heads 8 lanes. */
+  CHECK(lanes_for(32, 128, H100, 1, 33) == 32);
+  CHECK(lanes_for(64, 128, H100, 1, 33) == 16);
+  CHECK(lanes_for(128, 128, H100, 1, 33) == 8);
+  /* Batch 8 in 4 chunks: 4096 slices, 512 warps at 4 lanes. */
+  CHECK(lanes_for(32, 128, H100, 8, 4) == 4);
+  /* MQA, 132 chunks: 128 warps fit. */
+  CHECK(lanes_for(8, 128, H100, 1, 132) == 32);
+  /* 256 chunks need 32 lanes for one round (16 x 6 = 96 < 256). */
+  CHECK(lanes_for(32, 128, H100, 8, 256) == 32);
+  /* 8 chunks cannot be fewer than 2 lanes (2 x 6 = 12), and a 64-thread CTA
+   * of 1 lane would hold 64 slices, more than head_dim 128 has (16): at
+   * 2 lanes 32, still more, so 4. */
+  CHECK(lanes_for(32, 128, H100, 64, 1) == 4);
+  /* head_dim 64 (8 slices): 8 lanes, 8 slices a CTA, at most. */
+  CHECK(lanes_for(32, 64, H100, 8, 4) == 8);
+  /* No combine warps resident (no PDL): 32. */
+  CHECK(lanes_for(128, 128, (skv_device_fill){132, 2, 0}, 8, 4) == 32);
+}
+
 int main(void) {
   test_status();
   test_image_choice();
   test_driver();
   test_args();
   test_splits();
+  test_combine_warps();
+  test_combine_lanes();
   test_workspace();
   if (failures) {
     fprintf(stderr, "test_runtime_args: %d failures\n", failures);

@@ -78,11 +78,9 @@ static void print_spec_text(const skv_package *package,
          spec->num_q_heads, spec->num_kv_heads,
          spec->splits ? splits : "auto", (double)spec->softmax_scale,
          spec->tokens_per_step);
-  printf("  kernels: %s (%u threads, %u B dynamic smem), %s (%u threads, "
-         "%u lanes per 8 dims, %u CTAs per row)\n",
+  printf("  kernels: %s (%u threads, %u B dynamic smem), %s (%u threads)\n",
          spec->split_entry, spec->split_threads, spec->split_smem_bytes,
-         spec->combine_entry, spec->combine_threads, spec->combine_lanes,
-         skv_pkg_spec_combine_row_ctas(spec));
+         spec->combine_entry, spec->combine_threads);
   printf("  %-12s %9s  %-28s %4s %7s %6s %s\n", "image", "bytes", "kernel",
          "regs", "smem", "stack", "spill st/ld");
   for (uint32_t i = 0; i < spec->image_count; ++i) {
@@ -159,8 +157,6 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
   json_kernel(spec->split_entry, spec->split_threads, spec->split_smem_bytes);
   printf(", \"combine\": ");
   json_kernel(spec->combine_entry, spec->combine_threads, 0);
-  printf(", \"combine_lanes\": %u, \"combine_row_ctas\": %u", spec->combine_lanes,
-         skv_pkg_spec_combine_row_ctas(spec));
   printf("},\n     \"images\": [");
   for (uint32_t i = 0; i < spec->image_count; ++i) {
     const skv_pkg_image *image =

@@ -1,5 +1,5 @@
 /* The contract between the generated kernels and the runtime (ABI version
- * 4). The compiler (lib/codegen) generates the kernels with exactly these
+ * 5). The compiler (lib/codegen) generates the kernels with exactly these
  * parameters; the runtime (runtime/src) launches them. Change both together and
  * bump SKV_KERNEL_ABI_VERSION.
  *
@@ -24,16 +24,18 @@
  * lse itself. Otherwise it writes part_out and part_lse (an empty chunk
  * writes lse -inf and zeros), and the combine kernel runs next.
  *
- * Combine kernel "<spec>_combine", only when num_splits > 1, combine_lanes
- * lanes per 8 output dims: block (combine_threads), no shared memory, grid
- * (num_q_heads * R, batch) with R = head_dim / 8 / (combine_threads /
- * combine_lanes) CTAs per output row; CTA (h * R + p, b) does part p of row
- * (b, h):
+ * Combine kernel "<spec>_combine", only when num_splits > 1, `lanes` lanes
+ * (a power of two, at most 32) per slice of 8 output dims, each taking every
+ * lanes-th chunk, SKV_COMBINE_UNROLL chunks' loads at a time: block
+ * (combine_threads), no shared memory, grid (num_q_heads * R, batch) with
+ * R = head_dim / 8 / (combine_threads / lanes) CTAs per output row (lanes
+ * such that this divides); CTA (h * R + p, b) does part p of row (b, h):
  *    0 part_out   f32*  as above
  *    1 part_lse   f32*
  *    2 out        T*
  *    3 lse        f32*
  *    4 num_splits i32
+ *    5 lanes      i32
  * It merges row (b, q head)'s chunks by LSE and writes out and lse (a
  * sequence with no tokens gets out 0, lse -inf).
  *
@@ -48,9 +50,11 @@
 #ifndef SPLITKV_KERNEL_ABI_H
 #define SPLITKV_KERNEL_ABI_H
 
-#define SKV_KERNEL_ABI_VERSION 4u
+#define SKV_KERNEL_ABI_VERSION 5u
 #define SKV_SPLIT_KERNEL_PARAMS 15
-#define SKV_COMBINE_KERNEL_PARAMS 5
+#define SKV_COMBINE_KERNEL_PARAMS 6
+/* Chunks a combine lane loads at once. */
+#define SKV_COMBINE_UNROLL 6
 /* Images for this sm and newer synchronise with griddepcontrol. */
 #define SKV_GRID_DEPENDENCY_SM 90
 

@@ -1,4 +1,4 @@
-/* The kernel package format (version 5): one file holding, for each spec,
+/* The kernel package format (version 4): one file holding, for each spec,
  * its manifest record and its code images: per target a cubin (machine code,
  * ready to load) and/or PTX (which the driver JIT-compiles for GPUs newer
  * than any cubin), each with what the PTX compiler reported for its kernels
@@ -6,7 +6,6 @@
  * Version 3: one kernel per spec (the chunk merge moved into it).
  * Version 4: two again, the split kernel and the LSE combine kernel, which
  * programmatic dependent launch starts while the split kernel runs.
- * Version 5: combine_lanes, the combine kernel's lanes per output slice.
  *
  * The compiler writes it (lib/package), the runtime reads it (runtime/src);
  * both use the encode/decode functions below, so the byte layout is defined
@@ -36,7 +35,7 @@ extern "C" {
 #endif
 
 #define SKV_PACKAGE_MAGIC "SKVPACK"          /* 8 bytes with its NUL */
-#define SKV_PACKAGE_FORMAT_VERSION 5u
+#define SKV_PACKAGE_FORMAT_VERSION 4u
 #define SKV_NAME_MAX 64                      /* spec names, with NUL */
 #define SKV_ENTRY_MAX 96                     /* kernel entry names, with NUL */
 
@@ -73,7 +72,6 @@ typedef struct skv_pkg_spec {
   uint32_t split_threads;
   uint32_t split_smem_bytes;
   uint32_t combine_threads;
-  uint32_t combine_lanes;   /* lanes merging one slice of 8 output dims */
   uint32_t tokens_per_step; /* KV tokens one split CTA consumes per loop step */
   uint32_t first_image;     /* this spec's images: [first_image, +image_count) */
   uint32_t image_count;
@@ -103,7 +101,7 @@ typedef struct skv_pkg_image {
 
 /* Encoded sizes in bytes. */
 #define SKV_PKG_HEADER_SIZE 88u
-#define SKV_PKG_SPEC_SIZE 308u
+#define SKV_PKG_SPEC_SIZE 304u
 #define SKV_PKG_IMAGE_SIZE 64u
 
 /* Bounds skv_pkg_image_check applies to the resources: the hardware's
@@ -121,20 +119,20 @@ void skv_pkg_header_encode(const skv_pkg_header *header, uint8_t *out);
 void skv_pkg_spec_encode(const skv_pkg_spec *spec, uint8_t *out);
 void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out);
 
-/* The combine kernel's CTAs per output row (kernel_abi.h): combine_lanes
- * lanes per slice of 8 dims, so head_dim / 8 slices over combine_threads /
- * combine_lanes slices per CTA. Only for a record that passed
- * skv_pkg_spec_check. */
-uint32_t skv_pkg_spec_combine_row_ctas(const skv_pkg_spec *spec);
+/* The combine kernel's CTAs per output row (kernel_abi.h) at `lanes` lanes
+ * per slice of 8 dims: head_dim / 8 slices over combine_threads / lanes
+ * slices per CTA. Only for a record that passed skv_pkg_spec_check and a
+ * power of two lanes <= 32 whose slices per CTA divide head_dim / 8 (at 32
+ * lanes they always do). */
+uint32_t skv_pkg_spec_combine_row_ctas(const skv_pkg_spec *spec, uint32_t lanes);
 
 /* Checks one spec record's own fields, as skv_pkg_verify does for each
  * record (not its image range, which needs the header): NUL-terminated,
  * non-empty name and entry names; dtype; head_dim a multiple of 8 in
  * [8, 1024]; heads in [1, 65535] with num_kv_heads dividing num_q_heads;
  * splits <= SKV_MAX_SPLITS; a finite softmax_scale > 0; threads in
- * [1, 1024]; tokens_per_step in [1, 65536]; combine_lanes a power of two
- * up to 32; combine_threads whole warps whose slices (combine_threads /
- * combine_lanes) divide the head_dim / 8 slices. The package writer calls it before accepting a record.
+ * [1, 1024]; tokens_per_step in [1, 65536]; combine_threads whole warps
+ * that divide the head_dim / 8 slices. The package writer calls it before accepting a record.
  * Errors: SKV_CODE_CORRUPT_PACKAGE naming the field and the value. */
 skv_status skv_pkg_spec_check(const skv_pkg_spec *spec);
 
