@@ -115,8 +115,9 @@ int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
   while (fill.combine_warps > 0 && lanes > 1) {
     int64_t warps = (rows * slices * lanes + 31) / 32;
     int half = lanes / 2;
+    /* combine_threads is whole warps: half divides it. */
     if (warps <= fill.combine_warps || (int64_t)half * SKV_COMBINE_UNROLL < num_splits ||
-        spec->combine_threads % half != 0 || slices % (spec->combine_threads / half) != 0)
+        slices % (spec->combine_threads / half) != 0)
       break;
     lanes = half;
   }
