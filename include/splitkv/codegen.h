@@ -20,7 +20,10 @@ typedef struct skv_kernel_plan {
   int sm;                /* target, e.g. 90 */
   int group;             /* q heads per kv head (G), the mma's M rows */
   int upper_rows;        /* G > 8: the mma rows 8..15 hold heads too */
-  int warps;             /* warps per split CTA, each on its own tokens */
+  int warps;             /* warps per split CTA */
+  int dim_split;         /* warps sharing a token stream, each with 1 /
+                            dim_split of V's and the output's dims */
+  int streams;           /* token streams per CTA: warps / dim_split */
   int split_threads;     /* 32 * warps */
   int warp_tokens;       /* tokens per warp per loop step: 16 (or 8): the
                             k of the P·V mma */

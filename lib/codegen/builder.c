@@ -109,6 +109,7 @@ MlirValue skv_remui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b,
 MlirValue skv_ceildivui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.ceildivui", x, y); }
 MlirValue skv_minsi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.minsi", x, y); }
 MlirValue skv_maxsi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.maxsi", x, y); }
+MlirValue skv_andi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.andi", x, y); }
 MlirValue skv_addf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.addf", x, y); }
 MlirValue skv_subf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.subf", x, y); }
 MlirValue skv_mulf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.mulf", x, y); }

@@ -56,6 +56,7 @@ MlirValue skv_remui(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_ceildivui(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_minsi(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_maxsi(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_andi(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_cmpi_slt(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_cmpi_eq(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_index_cast(skv_builder *b, MlirValue x, MlirType to);

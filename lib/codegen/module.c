@@ -35,21 +35,23 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
                      "%s: head_dim %d is not a multiple of 32", spec->name,
                      spec->head_dim);
   /* 16 tokens per warp step make P·V one k16 mma; a 256-wide head keeps
-   * 8 (k8) so that K, V and the accumulators stay in registers. */
-  plan.warp_tokens = spec->head_dim > 128 ? 8 : 16;
-  /* ... and prefetches only K, a second step of V in registers would not
-   * fit beside 256 dims of accumulators; on sm_80, whose ptxas spills even
-   * then, not K either. */
-  plan.prefetch_v = spec->head_dim <= 128;
-  plan.prefetch_k = plan.prefetch_v || sm >= 90;
-  /* The warps' partial results meet in shared memory: as many warps as fit
-   * in the static limit, up to four. */
-  int per_warp = plan.group * (2 + spec->head_dim) * (int)sizeof(float);
-  plan.warps = SKV_STATIC_SMEM_LIMIT / per_warp;
-  if (plan.warps > SKV_MAX_WARPS)
-    plan.warps = SKV_MAX_WARPS;
+   * 8 (k8), and two warps share each token stream, each holding half of
+   * V and of the accumulators, so that two steps of K and V fit in
+   * registers beside them. */
+  int wide = spec->head_dim > 128;
+  plan.warp_tokens = wide ? 8 : 16;
+  plan.dim_split = wide ? 2 : 1;
+  plan.prefetch_k = 1;
+  plan.prefetch_v = 1;
+  /* The streams' partial results meet in shared memory: as many streams as
+   * fit in the static limit, up to four warps. */
+  int per_stream = plan.group * (2 + spec->head_dim) * (int)sizeof(float);
+  plan.streams = SKV_STATIC_SMEM_LIMIT / per_stream;
+  if (plan.streams > SKV_MAX_WARPS / plan.dim_split)
+    plan.streams = SKV_MAX_WARPS / plan.dim_split;
+  plan.warps = plan.streams * plan.dim_split;
   plan.split_threads = 32 * plan.warps;
-  plan.split_smem_bytes = plan.warps * per_warp;
+  plan.split_smem_bytes = plan.streams * per_stream;
   /* griddepcontrol is PTX for sm_90 and newer. */
   plan.grid_dependency = sm >= SKV_GRID_DEPENDENCY_SM;
   /* The combine kernel: up to 2 warps per CTA (small enough, at 64
@@ -101,7 +103,7 @@ void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
   r.split_threads = (uint32_t)plan->split_threads;
   r.split_smem_bytes = 0; /* all of it is static */
   r.combine_threads = (uint32_t)plan->combine_threads;
-  r.tokens_per_step = (uint32_t)(plan->warps * plan->warp_tokens);
+  r.tokens_per_step = (uint32_t)(plan->streams * plan->warp_tokens);
   *out_record = r;
 }
 

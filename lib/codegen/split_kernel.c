@@ -43,6 +43,8 @@ typedef struct split_kernel {
   const skv_kernel_plan *plan;
   MlirValue arg[NUM_VALUES];
   int blocks;  /* head_dim / 32 */
+  int vblocks; /* the 32-dim blocks of V and O this warp holds: blocks /
+                  dim_split */
   int halves;  /* row halves of the mma that hold heads: 1 or 2 */
   MlirType i32, f32, i32x4, f32x8, tx8;
   /* The accumulator fragment a lane keeps per output tile: rows r and r + 8
@@ -52,6 +54,9 @@ typedef struct split_kernel {
   int acc_width;
   /* Where this CTA and lane are. */
   MlirValue chunk, kv_head, batch, tid, warp, row, col;
+  /* The warp's token stream (warps of one stream share its tokens) and the
+   * first head dim of its share of V and O. */
+  MlirValue stream, vdim0;
   /* This CTA's tokens: blocks from start on, every `stride` tokens, each
    * ending at end (a single block) or all below end (the sequence's end). */
   MlirValue start, end, stride;
@@ -90,6 +95,9 @@ static void locate(split_kernel *k) {
   MlirValue lane = skv_remui(b, k->tid, idx(k, 32));
   k->row = skv_divui(b, lane, idx(k, 4));
   k->col = skv_remui(b, lane, idx(k, 4));
+  MlirValue split = idx(k, k->plan->dim_split);
+  k->stream = skv_divui(b, k->warp, split);
+  k->vdim0 = skv_muli(b, skv_remui(b, k->warp, split), idx(k, 32 * k->vblocks));
 }
 
 /* Step 2: this CTA's share of its sequence. The sequence is cut into blocks
@@ -104,7 +112,7 @@ static void chunk_bounds(split_kernel *k) {
   MlirValue len = skv_load(b, k->arg[ARG_SEQLENS], k->batch);
   len = skv_index_cast(b, skv_maxsi(b, len, skv_const_i32(b, 0)), skv_type_index(b));
   MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
-  MlirValue cta_step = idx(k, (int64_t)k->plan->warps * k->plan->warp_tokens);
+  MlirValue cta_step = idx(k, (int64_t)k->plan->streams * k->plan->warp_tokens);
   MlirValue block = skv_minsi(b, skv_ceildivui(b, len, splits), cta_step);
   k->start = skv_minsi(b, skv_muli(b, k->chunk, block), len);
   MlirValue one_block = skv_cmpi_slt(b, block, cta_step);
@@ -163,10 +171,16 @@ typedef struct step_rows {
   MlirValue v[MAX_NTILES][MAX_BLOCKS];
 } step_rows;
 
-/* This lane's slices of `token`'s row of K or V (argument cache). */
+/* This lane's slices of `token`'s row of K (all of it: Q·Kᵀ needs every
+ * dim) or V (the warp's share of the dims) (argument cache). */
 static void load_rows(split_kernel *k, int cache, MlirValue token, MlirValue *out) {
   MlirValue off = kv_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, token);
-  for (int blk = 0; blk < k->blocks; ++blk)
+  int n = k->blocks;
+  if (cache == ARG_V) {
+    off = skv_addi(k->b, off, k->vdim0);
+    n = k->vblocks;
+  }
+  for (int blk = 0; blk < n; ++blk)
     out[blk] = skv_vector_load(k->b, k->tx8, k->arg[cache],
                                skv_addi(k->b, off, idx(k, 32 * blk)));
 }
@@ -202,7 +216,7 @@ static int rows_flatten(split_kernel *k, step_rows *rows, MlirValue **out) {
     for (int blk = 0; blk < k->blocks; ++blk) {
       if (k->plan->prefetch_k)
         out[n++] = &rows->k[j][blk];
-      if (k->plan->prefetch_v)
+      if (k->plan->prefetch_v && blk < k->vblocks)
         out[n++] = &rows->v[j][blk];
     }
   return n;
@@ -282,7 +296,7 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
   }
 
   for (int j = 0; j < ntiles; ++j)
-    for (int blk = 0; blk < blocks; ++blk)
+    for (int blk = 0; blk < k->vblocks; ++blk)
       regs_of(k, rows->v[j][blk], vr[j][blk]);
 
   /* P as the A fragment of P·V: S's accumulator layout is A's layout. */
@@ -295,7 +309,7 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
   /* O = O·alpha + P·V, per 8-dim output tile (blk, i). */
   MlirValue alphas[4] = {alpha[0], alpha[0], alpha[1], alpha[1]};
   MlirValue rescale = skv_from_elements(b, k->acc, k->acc_width, alphas);
-  for (int blk = 0; blk < blocks; ++blk)
+  for (int blk = 0; blk < k->vblocks; ++blk)
     for (int i = 0; i < 4; ++i) {
       MlirValue bv[MAX_NTILES];
       for (int j = 0; j < ntiles; ++j)
@@ -315,10 +329,10 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
  * a step of K (and V, when the plan prefetches it) in flight. */
 static void stream_chunk(split_kernel *k, softmax_state *state) {
   skv_builder *b = k->b;
-  const int tiles = 4 * k->blocks;
+  const int tiles = 4 * k->vblocks;
   const int wt = k->plan->warp_tokens;
   MlirValue stride = k->stride;
-  MlirValue first = skv_addi(b, k->start, skv_muli(b, k->warp, idx(k, wt)));
+  MlirValue first = skv_addi(b, k->start, skv_muli(b, k->stream, idx(k, wt)));
 
   /* The first step's rows, if this warp has any tokens. */
   step_rows rows;
@@ -399,16 +413,20 @@ static void publish_warps(split_kernel *k, const softmax_state *st) {
   MlirValue stats = k->arg[SHARED_STATS], acc = k->arg[SHARED_ACC];
   for (int h = 0; h < k->halves; ++h) {
     MlirValue head = skv_addi(b, k->row, idx(k, 8 * h));
-    MlirValue slot = skv_addi(b, skv_muli(b, k->warp, idx(k, G)), head);
+    MlirValue slot = skv_addi(b, skv_muli(b, k->stream, idx(k, G)), head);
     skv_if in_group;
     skv_if_begin(b, &in_group, skv_cmpi_slt(b, head, idx(k, G)));
+    /* The warps of a stream computed the same (max, sum): the first one
+     * writes them. */
     skv_if leader;
-    skv_if_begin(b, &leader, skv_cmpi_eq(b, k->col, idx(k, 0)));
+    skv_if_begin(b, &leader, skv_andi(b, skv_cmpi_eq(b, k->col, idx(k, 0)),
+                                      skv_cmpi_eq(b, k->vdim0, idx(k, 0))));
     skv_store(b, st->m[h], stats, skv_muli(b, slot, idx(k, 2)));
     skv_store(b, st->l[h], stats, skv_addi(b, skv_muli(b, slot, idx(k, 2)), idx(k, 1)));
     skv_if_end(b, &leader);
     MlirValue row0 = skv_addi(b, skv_muli(b, slot, idx(k, D)), skv_muli(b, k->col, idx(k, 8)));
-    for (int blk = 0; blk < k->blocks; ++blk) {
+    row0 = skv_addi(b, row0, k->vdim0);
+    for (int blk = 0; blk < k->vblocks; ++blk) {
       MlirValue dims[8];
       for (int i = 0; i < 4; ++i) {
         dims[2 * i] = skv_extract(b, st->o[4 * blk + i], 2 * h);
@@ -438,7 +456,7 @@ static void write_output(split_kernel *k, MlirValue row, MlirValue d,
  * output with one chunk, else the partial one. */
 static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
-  const int G = k->plan->group, D = k->spec->head_dim, W = k->plan->warps;
+  const int G = k->plan->group, D = k->spec->head_dim, W = k->plan->streams;
   MlirValue stats = k->arg[SHARED_STATS], acc_buf = k->arg[SHARED_ACC];
 
   skv_for loop;
@@ -504,7 +522,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_V_SB] = {i64, 0}, [ARG_V_ST] = {i64, 0}, [ARG_V_SH] = {i64, 0},
       [ARG_NUM_SPLITS] = {i32, 0},
   };
-  int slots = plan->warps * plan->group;
+  int slots = plan->streams * plan->group;
   MlirType shared[2] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
@@ -512,6 +530,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
 
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
   k.blocks = spec->head_dim / 32;
+  k.vblocks = k.blocks / plan->dim_split;
   k.halves = plan->upper_rows ? 2 : 1;
   k.i32 = i32;
   k.f32 = f32;
