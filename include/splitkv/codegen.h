@@ -27,8 +27,6 @@ typedef struct skv_kernel_plan {
   int split_threads;     /* 32 * warps */
   int warp_tokens;       /* tokens per warp per loop step: 16 (or 8): the
                             k of the P·V mma */
-  int prefetch_k;        /* K (V) of the next step loads during this one; */
-  int prefetch_v;        /* else at the start of its own step */
   int split_smem_bytes;  /* static shared memory of the split kernel */
   int combine_threads;   /* up to 2 warps, each a slice of 8 output dims at
                             32 lanes (the runtime may pick fewer lanes and

@@ -41,8 +41,6 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   int wide = spec->head_dim > 128;
   plan.warp_tokens = wide ? 8 : 16;
   plan.dim_split = wide ? 2 : 1;
-  plan.prefetch_k = 1;
-  plan.prefetch_v = 1;
   /* The streams' partial results meet in shared memory: as many streams as
    * fit in the static limit, up to four warps. */
   int per_stream = plan.group * (2 + spec->head_dim) * (int)sizeof(float);

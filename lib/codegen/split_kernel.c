@@ -2,7 +2,10 @@
  * q heads of the GQA group at once, softmax(q·Kᵀ)·V over its chunk of the
  * sequence, on tensor cores, with an online softmax in f32.
  *
- * Each warp takes its own `warp_tokens` consecutive tokens per loop step.
+ * Each token stream takes its own `warp_tokens` consecutive tokens per loop
+ * step: one warp, or (dim_split 2, head_dim 256) two warps that both do
+ * S = Q·Kᵀ and the softmax and each hold half of V's and O's dims, so that
+ * the next step's K and V fit in registers beside the accumulators.
  * The group's q heads are the M rows of an m16n8k16 mma (rows past the group
  * are zero), so per step a warp does S = Q·Kᵀ (two n8 tiles of tokens),
  * the online softmax on S's accumulator fragment, and O += P·V with P taken
@@ -196,27 +199,22 @@ static void step_tokens(split_kernel *k, MlirValue base, step_rows *rows) {
   }
 }
 
-/* Loads the rows of the step at base that the plan prefetches (prefetched
- * true) or those it loads in their own step (false). */
-static void load_step(split_kernel *k, MlirValue base, int prefetched,
-                      step_rows *rows) {
+/* Loads this warp's rows of K and V of the step at base. */
+static void load_step(split_kernel *k, MlirValue base, step_rows *rows) {
   step_tokens(k, base, rows);
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j) {
-    if (k->plan->prefetch_k == prefetched)
-      load_rows(k, ARG_K, rows->token[j], rows->k[j]);
-    if (k->plan->prefetch_v == prefetched)
-      load_rows(k, ARG_V, rows->token[j], rows->v[j]);
+    load_rows(k, ARG_K, rows->token[j], rows->k[j]);
+    load_rows(k, ARG_V, rows->token[j], rows->v[j]);
   }
 }
 
-/* The prefetched rows, as a flat list (loop-carried). */
+/* A step's rows, as a flat list (loop-carried). */
 static int rows_flatten(split_kernel *k, step_rows *rows, MlirValue **out) {
   int n = 0;
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
     for (int blk = 0; blk < k->blocks; ++blk) {
-      if (k->plan->prefetch_k)
-        out[n++] = &rows->k[j][blk];
-      if (k->plan->prefetch_v && blk < k->vblocks)
+      out[n++] = &rows->k[j][blk];
+      if (blk < k->vblocks)
         out[n++] = &rows->v[j][blk];
     }
   return n;
@@ -239,9 +237,6 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
   const int ntiles = k->plan->warp_tokens / 8, blocks = k->blocks;
   MlirValue neg_inf = skv_const_f32(b, -INFINITY), zero_f = skv_const_f32(b, 0.0f);
   MlirValue kr[MAX_NTILES][MAX_BLOCKS][4], vr[MAX_NTILES][MAX_BLOCKS][4];
-  /* Rows not prefetched load now; V's latency still overlaps Q·Kᵀ and the
-   * softmax. */
-  load_step(k, base, 0, rows);
   for (int j = 0; j < ntiles; ++j)
     for (int blk = 0; blk < blocks; ++blk)
       regs_of(k, rows->k[j][blk], kr[j][blk]);
@@ -326,7 +321,7 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
 /* Step 4: each warp streams its share of the CTA's blocks, a step at a time
  * (the warps of a CTA step side by side in a block). The loads of the next
  * step are issued before the current step's math, so every warp always has
- * a step of K (and V, when the plan prefetches it) in flight. */
+ * a step of K and V in flight. */
 static void stream_chunk(split_kernel *k, softmax_state *state) {
   skv_builder *b = k->b;
   const int tiles = 4 * k->vblocks;
@@ -345,17 +340,15 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
     types[i] = k->tx8;
     zero[i] = zero_row;
   }
-  if (nrows > 0) {
-    skv_if has_tokens;
-    skv_if_values_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end), nrows, types);
-    load_step(k, first, 1, &rows);
-    for (int i = 0; i < nrows; ++i)
-      loaded[i] = *row_slots[i];
-    skv_if_values_else(b, &has_tokens, loaded);
-    skv_if_values_end(b, &has_tokens, zero);
-    for (int i = 0; i < nrows; ++i)
-      *row_slots[i] = mlirOperationGetResult(has_tokens.op, i);
-  }
+  skv_if has_tokens;
+  skv_if_values_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end), nrows, types);
+  load_step(k, first, &rows);
+  for (int i = 0; i < nrows; ++i)
+    loaded[i] = *row_slots[i];
+  skv_if_values_else(b, &has_tokens, loaded);
+  skv_if_values_end(b, &has_tokens, zero);
+  for (int i = 0; i < nrows; ++i)
+    *row_slots[i] = mlirOperationGetResult(has_tokens.op, i);
 
   MlirValue init[SKV_MAX_CARRIED];
   MlirValue zero_acc = skv_const_f32_vector(b, k->acc_width, 0.0f);
@@ -381,8 +374,7 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
   for (int i = 0; i < nrows; ++i)
     *current_slots[i] = loop.carried[4 + tiles + i];
   MlirValue next[SKV_MAX_CARRIED];
-  if (nrows > 0)
-    load_step(k, skv_addi(b, loop.iv, stride), 1, &rows);
+  load_step(k, skv_addi(b, loop.iv, stride), &rows);
   for (int i = 0; i < nrows; ++i)
     next[4 + tiles + i] = *row_slots[i];
   warp_step(k, loop.iv, &current, &in, &out);
@@ -405,7 +397,7 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
     state->o[t] = mlirOperationGetResult(loop.op, 4 + t);
 }
 
-/* Step 5: every warp publishes (max, sum, accumulator) of the group's heads:
+/* Step 5: every stream publishes (max, sum, accumulator) of the group's heads:
  * row half h of lane (r, c) is head r + 8h, dims 32·blk + 8c .. +7. */
 static void publish_warps(split_kernel *k, const softmax_state *st) {
   skv_builder *b = k->b;
@@ -452,7 +444,7 @@ static void write_output(split_kernel *k, MlirValue row, MlirValue d,
   skv_if_end(b, &first);
 }
 
-/* Step 6: merge the warps for 8 dims of one head and write them: the final
+/* Step 6: merge the streams for 8 dims of one head and write them: the final
  * output with one chunk, else the partial one. */
 static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
