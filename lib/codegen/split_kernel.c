@@ -21,7 +21,7 @@
  *     the output fragment of lane (r, c) then holds dims 32·blk + 8c .. +7
  *     of head r again: a 16-byte store.
  * The next step's rows load while the current step computes (prefetch).
- * At the end the warps' (max, sum, accumulator) meet in shared memory and
+ * At the end the streams' (max, sum, accumulator) meet in shared memory and
  * the CTA writes the final output (one chunk) or a partial output and LSE,
  * which the combine kernel merges. */
 #include <math.h>
@@ -318,8 +318,8 @@ static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
     }
 }
 
-/* Step 4: each warp streams its share of the CTA's blocks, a step at a time
- * (the warps of a CTA step side by side in a block). The loads of the next
+/* Step 4: each stream takes its share of the CTA's blocks, a step at a time
+ * (the streams of a CTA step side by side in a block). The loads of the next
  * step are issued before the current step's math, so every warp always has
  * a step of K and V in flight. */
 static void stream_chunk(split_kernel *k, softmax_state *state) {
@@ -399,7 +399,7 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
 
 /* Step 5: every stream publishes (max, sum, accumulator) of the group's heads:
  * row half h of lane (r, c) is head r + 8h, dims 32·blk + 8c .. +7. */
-static void publish_warps(split_kernel *k, const softmax_state *st) {
+static void publish_streams(split_kernel *k, const softmax_state *st) {
   skv_builder *b = k->b;
   const int G = k->plan->group, D = k->spec->head_dim;
   MlirValue stats = k->arg[SHARED_STATS], acc = k->arg[SHARED_ACC];
@@ -457,18 +457,18 @@ static void merge_and_write(split_kernel *k) {
   MlirValue g = skv_divui(b, loop.iv, idx(k, D / 8));
   MlirValue d = skv_muli(b, skv_remui(b, loop.iv, idx(k, D / 8)), idx(k, 8));
 
-  MlirValue warp_m[SKV_MAX_WARPS];
+  MlirValue stream_m[SKV_MAX_WARPS];
   MlirValue m = skv_const_f32(b, -INFINITY);
   for (int w = 0; w < W; ++w) {
     MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
-    warp_m[w] = skv_load(b, stats, skv_muli(b, slot, idx(k, 2)));
-    m = skv_maxf(b, m, warp_m[w]);
+    stream_m[w] = skv_load(b, stats, skv_muli(b, slot, idx(k, 2)));
+    m = skv_maxf(b, m, stream_m[w]);
   }
   MlirValue base = skv_softmax_safe_max(b, m);
   MlirValue sum = skv_const_f32(b, 0.0f), acc = skv_const_f32_vector(b, 8, 0.0f);
   for (int w = 0; w < W; ++w) {
     MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
-    MlirValue weight = skv_exp2(b, skv_subf(b, warp_m[w], base));
+    MlirValue weight = skv_exp2(b, skv_subf(b, stream_m[w], base));
     MlirValue l_w = skv_load(b, stats, skv_addi(b, skv_muli(b, slot, idx(k, 2)), idx(k, 1)));
     MlirValue a_w = skv_vector_load(b, k->f32x8, acc_buf,
                                     skv_addi(b, skv_muli(b, slot, idx(k, D)), d));
@@ -543,7 +543,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   chunk_bounds(&k);
   load_q(&k);
   stream_chunk(&k, &state);
-  publish_warps(&k, &state);
+  publish_streams(&k, &state);
   merge_and_write(&k);
   skv_kernel_end(b);
 }
