@@ -230,7 +230,7 @@ static MlirValue pack2(split_kernel *k, MlirValue x, MlirValue y) {
 }
 
 /* One loop step of one warp: tokens [base, base + warp_tokens). */
-static void warp_step(split_kernel *k, MlirValue base, step_rows *rows,
+static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
                       const softmax_state *in, softmax_state *out) {
   skv_builder *b = k->b;
   const skv_dtype dtype = k->spec->dtype;
