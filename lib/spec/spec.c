@@ -579,21 +579,30 @@ static skv_status skv_field_read_int(const skv_spec_context *ctx,
   return SKV_OK;
 }
 
+/* An integer from 1 to max; `expected` names what the field takes and
+ * `others` the values it takes besides the range ("auto or "), for the
+ * messages. */
+static skv_status skv_field_read_range(const skv_spec_context *ctx,
+                                       const skv_field *field,
+                                       const char *expected, const char *others,
+                                       int max, int *out_value) {
+  int64_t value;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_int(ctx, field, expected, &value));
+  if (value < 1 || value > max) {
+    skv_excerpt text = skv_excerpt_of_scalar(field->value);
+    return skv_spec_error_at(ctx, field->value->start_mark,
+                             "%s %s is out of range; use %s1 to %d", field->key,
+                             text.text, others, max);
+  }
+  *out_value = (int)value;
+  return SKV_OK;
+}
+
 /* A count from 1 to max. */
 static skv_status skv_field_read_count(const skv_spec_context *ctx,
                                        const skv_field *field, int max,
                                        int *out_value) {
-  int64_t value;
-  SKV_RETURN_IF_ERROR_PLAIN(
-      skv_field_read_int(ctx, field, "an integer", &value));
-  if (value < 1 || value > max) {
-    skv_excerpt text = skv_excerpt_of_scalar(field->value);
-    return skv_spec_error_at(ctx, field->value->start_mark,
-                             "%s %s is out of range; use 1 to %d", field->key,
-                             text.text, max);
-  }
-  *out_value = (int)value;
-  return SKV_OK;
+  return skv_field_read_range(ctx, field, "an integer", "", max, out_value);
 }
 
 /* A plain YAML 1.2 decimal number: [-+]?(.[0-9]+|[0-9]+(.[0-9]*)?)
@@ -771,17 +780,8 @@ static skv_status skv_spec_read_splits(const skv_spec_context *ctx,
     spec->splits = 0;
     return SKV_OK;
   }
-  int64_t value;
-  SKV_RETURN_IF_ERROR_PLAIN(
-      skv_field_read_int(ctx, field, "'auto' or an integer", &value));
-  if (value < 1 || value > SKV_SPLITS_MAX) {
-    skv_excerpt text = skv_excerpt_of_scalar(field->value);
-    return skv_spec_error_at(ctx, field->value->start_mark,
-                             "splits %s is out of range; use auto or 1 to %d",
-                             text.text, SKV_SPLITS_MAX);
-  }
-  spec->splits = (int)value;
-  return SKV_OK;
+  return skv_field_read_range(ctx, field, "'auto' or an integer", "auto or ",
+                              SKV_SPLITS_MAX, &spec->splits);
 }
 
 /* One target word, added to the spec's list unless it is already there. */
