@@ -10,6 +10,8 @@
 
 #include "splitkv/package.h"
 
+#include "pkg_record.h"
+
 typedef struct seed_image {
   uint32_t spec;
   skv_image_kind kind;
@@ -17,27 +19,6 @@ typedef struct seed_image {
   const char *bytes;
   size_t size;
 } seed_image;
-
-static skv_pkg_spec seed_record(const char *name, uint32_t head_dim,
-                                uint32_t q_heads, uint32_t kv_heads,
-                                skv_dtype dtype, uint32_t splits) {
-  skv_pkg_spec r;
-  memset(&r, 0, sizeof r);
-  snprintf(r.name, sizeof r.name, "%s", name);
-  r.head_dim = head_dim;
-  r.num_q_heads = q_heads;
-  r.num_kv_heads = kv_heads;
-  r.dtype = dtype;
-  r.splits = splits;
-  r.softmax_scale = 0.125f;
-  snprintf(r.split_entry, sizeof r.split_entry, "%s_split", name);
-  snprintf(r.combine_entry, sizeof r.combine_entry, "%s_combine", name);
-  r.split_threads = 128;
-  r.split_smem_bytes = 4096;
-  r.combine_threads = 32; /* one warp: valid for any head_dim */
-  r.tokens_per_step = 16;
-  return r;
-}
 
 /* Builds one package from records and images and writes it to dir/name. */
 static skv_status write_seed(const char *dir, const char *name,
@@ -80,12 +61,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *dir = argv[1];
-  skv_pkg_spec one = seed_record("tiny", 64, 4, 1, SKV_DTYPE_BF16, 0);
+  skv_pkg_spec one = skv_test_pkg_record("tiny", 64, 4, 1, SKV_DTYPE_BF16, 0);
   seed_image one_ptx[] = {{0, SKV_IMAGE_PTX, 90, ptx, sizeof ptx}};
 
   skv_pkg_spec two[] = {
-      seed_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0),
-      seed_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4),
+      skv_test_pkg_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0),
+      skv_test_pkg_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4),
   };
   seed_image two_images[] = {
       {0, SKV_IMAGE_PTX, 80, ptx, sizeof ptx},
@@ -95,9 +76,9 @@ int main(int argc, char **argv) {
   };
 
   skv_pkg_spec three[] = {
-      seed_record("a", 256, 16, 16, SKV_DTYPE_F16, 1),
-      seed_record("b", 96, 28, 4, SKV_DTYPE_BF16, 256),
-      seed_record("c", 8, 1, 1, SKV_DTYPE_BF16, 0),
+      skv_test_pkg_record("a", 256, 16, 16, SKV_DTYPE_F16, 1),
+      skv_test_pkg_record("b", 96, 28, 4, SKV_DTYPE_BF16, 256),
+      skv_test_pkg_record("c", 8, 1, 1, SKV_DTYPE_BF16, 0),
   };
   seed_image three_cubins[] = {
       {0, SKV_IMAGE_CUBIN, 80, elf, sizeof elf},

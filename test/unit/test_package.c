@@ -9,27 +9,7 @@
 #include "splitkv/runtime.h"
 
 #include "check.h"
-
-static skv_pkg_spec make_record(const char *name, uint32_t head_dim,
-                                uint32_t q_heads, uint32_t kv_heads,
-                                skv_dtype dtype, uint32_t splits) {
-  skv_pkg_spec r;
-  memset(&r, 0, sizeof(r));
-  snprintf(r.name, sizeof(r.name), "%s", name);
-  r.head_dim = head_dim;
-  r.num_q_heads = q_heads;
-  r.num_kv_heads = kv_heads;
-  r.dtype = dtype;
-  r.splits = splits;
-  r.softmax_scale = 0.125f;
-  snprintf(r.split_entry, sizeof(r.split_entry), "%s_split", name);
-  snprintf(r.combine_entry, sizeof(r.combine_entry), "%s_combine", name);
-  r.split_threads = 128;
-  r.split_smem_bytes = 4096;
-  r.combine_threads = 32; /* one warp: valid for any head_dim */
-  r.tokens_per_step = 16;
-  return r;
-}
+#include "pkg_record.h"
 
 static const char ptx_80[] = "// fake PTX for sm_80\n.version 7.0\n";
 static const char ptx_90[] = "// fake PTX for sm_90\n.version 8.0\n";
@@ -62,8 +42,8 @@ static skv_status add_image(skv_package_builder *b, uint32_t spec,
 static skv_package_builder *build_two_specs(int reversed) {
   skv_package_builder *b = NULL;
   CHECK_OK(skv_package_builder_create(&b));
-  skv_pkg_spec llama = make_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
-  skv_pkg_spec small = make_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4);
+  skv_pkg_spec llama = skv_test_pkg_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
+  skv_pkg_spec small = skv_test_pkg_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4);
   uint32_t i0 = 99, i1 = 99;
   CHECK_OK(skv_package_builder_add_spec(b, &llama, &i0));
   CHECK_OK(skv_package_builder_add_spec(b, &small, &i1));
@@ -136,8 +116,8 @@ static void test_round_trip(void) {
     return;
   }
   CHECK(skv_package_spec_count(pkg) == 2);
-  skv_pkg_spec llama = make_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
-  skv_pkg_spec small = make_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4);
+  skv_pkg_spec llama = skv_test_pkg_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
+  skv_pkg_spec small = skv_test_pkg_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4);
   const skv_pkg_spec *r0 = skv_package_spec_at(pkg, 0);
   const skv_pkg_spec *r1 = skv_package_spec_at(pkg, 1);
   compare_record(r0, &llama);
@@ -204,15 +184,15 @@ static void test_builder_errors(void) {
   size_t size = 0;
   CHECK_ERROR(skv_package_builder_write_memory(b, &data, &size),
               SKV_CODE_INVALID_ARGUMENT, "no specs");
-  skv_pkg_spec r = make_record("one", 128, 32, 8, SKV_DTYPE_BF16, 0);
+  skv_pkg_spec r = skv_test_pkg_record("one", 128, 32, 8, SKV_DTYPE_BF16, 0);
   uint32_t index = 0;
   CHECK_OK(skv_package_builder_add_spec(b, &r, &index));
   CHECK_ERROR(skv_package_builder_add_spec(b, &r, &index),
               SKV_CODE_INVALID_ARGUMENT, "spec one is already in the package");
-  skv_pkg_spec bad = make_record("two", 100, 32, 8, SKV_DTYPE_BF16, 0);
+  skv_pkg_spec bad = skv_test_pkg_record("two", 100, 32, 8, SKV_DTYPE_BF16, 0);
   CHECK_ERROR(skv_package_builder_add_spec(b, &bad, &index),
               SKV_CODE_INVALID_ARGUMENT, "head_dim 100");
-  bad = make_record("three", 128, 32, 5, SKV_DTYPE_BF16, 0);
+  bad = skv_test_pkg_record("three", 128, 32, 5, SKV_DTYPE_BF16, 0);
   CHECK_ERROR(skv_package_builder_add_spec(b, &bad, &index),
               SKV_CODE_INVALID_ARGUMENT, "num_kv_heads 5 does not divide");
   CHECK_ERROR(skv_package_builder_write_memory(b, &data, &size),
@@ -475,7 +455,7 @@ static void test_corruption(void) {
  * block's slices (threads / lanes). */
 static void test_combine_row_ctas(void) {
   printf("combine_row_ctas\n");
-  skv_pkg_spec r = make_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
+  skv_pkg_spec r = skv_test_pkg_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
   CHECK(skv_pkg_spec_combine_row_ctas(&r, 32) == 16);
   r.combine_threads = 64;
   CHECK(skv_pkg_spec_combine_row_ctas(&r, 32) == 8);
