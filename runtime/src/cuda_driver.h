@@ -35,7 +35,8 @@
   X(cuFuncSetAttribute)                                                        \
   X(cuLaunchKernel)                                                            \
   X(cuLaunchKernelEx)                                                          \
-  X(cuOccupancyMaxActiveBlocksPerMultiprocessor)
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor)                               \
+  X(cuOccupancyMaxActiveClusters)
 
 typedef struct skv_cuda_driver {
 #define SKV_CUDA_DRIVER_FIELD(name) __typeof__(&name) name;
