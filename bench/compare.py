@@ -155,7 +155,6 @@ class DecodeArgs(ctypes.Structure):
         ("v_stride_seq", c_int64),
         ("v_stride_head", c_int64),
         ("num_splits", c_int),
-        ("merge", c_int),
     ]
 
 
@@ -179,7 +178,7 @@ class ImageInfo(ctypes.Structure):
 
 
 # (size or None for a prefix, [(field, offset, size)]) as gcc -std=c11 on
-# x86-64 Linux printed them for runtime.h (merge: added with cluster merging).
+# x86-64 Linux printed them for runtime.h at the commit that added this file.
 EXPECTED_LAYOUT = {
     "skv_decode_args": (144, [
         ("q", 0, 8), ("k", 8, 8), ("v", 16, 8), ("seqlens", 24, 8),
@@ -189,7 +188,7 @@ EXPECTED_LAYOUT = {
         ("k_stride_batch", 88, 8), ("k_stride_seq", 96, 8),
         ("k_stride_head", 104, 8), ("v_stride_batch", 112, 8),
         ("v_stride_seq", 120, 8), ("v_stride_head", 128, 8),
-        ("num_splits", 136, 4), ("merge", 140, 4)]),
+        ("num_splits", 136, 4)]),
     "skv_pkg_spec": (None, [
         ("name", 0, 64), ("head_dim", 64, 4), ("num_q_heads", 68, 4),
         ("num_kv_heads", 72, 4), ("dtype", 76, 4), ("splits", 80, 4),

@@ -36,9 +36,6 @@ typedef struct skv_kernel_plan {
   int grid_dependency;   /* sm_90+: waits on griddepcontrol before touching
                             memory, so it may be launched programmatically
                             dependent on the previous kernel (kernel_abi.h) */
-  int cluster_merge;     /* sm_90+: launched as thread block clusters of
-                            num_splits CTAs, the split kernel merges the
-                            chunks itself (kernel_abi.h) */
   char split_entry[SKV_ENTRY_MAX];
   char combine_entry[SKV_ENTRY_MAX];
 } skv_kernel_plan;

@@ -229,45 +229,6 @@ void skv_grid_dependency_sync(skv_builder *b) {
   griddepcontrol(b, "#nvvm<grid_dep_action wait>");
 }
 
-static MlirValue sreg_index(skv_builder *b, const char *name) {
-  MlirType i32 = skv_type_i32(b);
-  return skv_index_cast(b, result(skv_op(b, name, 0, NULL, 1, &i32, 0, NULL)),
-                        skv_type_index(b));
-}
-
-MlirValue skv_cluster_rank(skv_builder *b) {
-  return sreg_index(b, "nvvm.read.ptx.sreg.cluster.ctarank");
-}
-
-MlirValue skv_cluster_size(skv_builder *b) {
-  return sreg_index(b, "nvvm.read.ptx.sreg.cluster.nctarank");
-}
-
-void skv_cluster_barrier(skv_builder *b) {
-  MlirNamedAttribute aligned = skv_named(b, "aligned", mlirUnitAttrGet(b->ctx));
-  skv_op(b, "nvvm.cluster.arrive", 0, NULL, 0, NULL, 1, &aligned);
-  skv_op(b, "nvvm.cluster.wait", 0, NULL, 0, NULL, 1, &aligned);
-}
-
-MlirValue skv_cluster_load(skv_builder *b, MlirType type, MlirValue buffer,
-                           MlirValue index, MlirValue rank) {
-  /* The buffer's shared-window address, moved to the element, mapped to
-   * the other CTA's copy. */
-  MlirType i64 = skv_type_i64(b);
-  MlirType index_type = skv_type_index(b);
-  MlirValue base = result(skv_op(b, "memref.extract_aligned_pointer_as_index", 1,
-                                 &buffer, 1, &index_type, 0, NULL));
-  MlirValue address = skv_addi(b, base, skv_muli(b, index, skv_const_index(b, 4)));
-  MlirType shared_ptr = mlirTypeParseGet(b->ctx, str("!llvm.ptr<3>"));
-  MlirType cluster_ptr = mlirTypeParseGet(b->ctx, str("!llvm.ptr<7>"));
-  MlirValue local = cast(b, "llvm.inttoptr", skv_index_cast(b, address, i64), shared_ptr);
-  MlirValue mapa_operands[2] = {local, skv_index_cast(b, rank, skv_type_i32(b))};
-  MlirValue remote = result(skv_op(b, "nvvm.mapa", 2, mapa_operands, 1, &cluster_ptr, 0, NULL));
-  MlirNamedAttribute align = skv_named(
-      b, "alignment", mlirIntegerAttrGet(skv_type_i64(b), mlirTypeIsAVector(type) ? 16 : 4));
-  return result(skv_op(b, "llvm.load", 1, &remote, 1, &type, 1, &align));
-}
-
 /* An f16 mma takes its operands as vector<2xf16>; bf16 takes them as i32. */
 static MlirValue mma_operand(skv_builder *b, skv_dtype dtype, MlirValue reg) {
   if (dtype == SKV_DTYPE_BF16)

@@ -104,21 +104,6 @@ void skv_barrier(skv_builder *b);
  * access. */
 void skv_grid_dependency_sync(skv_builder *b);
 
-/* Thread block clusters (sm_90+). This CTA's rank in its cluster and the
- * cluster's CTA count (1 when the kernel was launched without clusters), as
- * index values. */
-MlirValue skv_cluster_rank(skv_builder *b);
-MlirValue skv_cluster_size(skv_builder *b);
-/* barrier.cluster: every thread of every CTA of the cluster arrives
- * (release) and waits (acquire), so shared-memory stores before it are
- * visible to the cluster after it. Must be reached by all threads alike. */
-void skv_cluster_barrier(skv_builder *b);
-/* A load of `type` (f32 or a vector of f32), 16-byte aligned if a vector,
- * at element `index` of the f32 shared buffer `buffer` as it lies in the
- * CTA of cluster rank `rank` (mapa + ld.shared::cluster). */
-MlirValue skv_cluster_load(skv_builder *b, MlirType type, MlirValue buffer,
-                           MlirValue index, MlirValue rank);
-
 /* Warp-level matrix ops (nvvm and llvm dialects). */
 
 /* mma.sync m16n8k16 (k = 16) or m16n8k8 (k = 8), row.col, f32 accumulate:

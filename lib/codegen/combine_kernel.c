@@ -17,6 +17,39 @@
 
 enum { ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, ARG_LANES, NUM_ARGS };
 
+/* A running LSE merge: the largest exponent m (exp2 domain), the sum of
+ * exp2(lse_c - m) and the values weighted alike. */
+typedef struct lse_merge {
+  MlirValue m, sum, acc;
+} lse_merge;
+
+/* x and y's terms together (either may be empty: m -inf, sum 0). */
+static lse_merge merge_pair(skv_builder *b, lse_merge x, lse_merge y) {
+  MlirType f32x8 = skv_type_vector(skv_type_f32(b), 8);
+  lse_merge r;
+  r.m = skv_maxf(b, x.m, y.m);
+  MlirValue base = skv_softmax_safe_max(b, r.m);
+  MlirValue wx = skv_exp2(b, skv_subf(b, x.m, base));
+  MlirValue wy = skv_exp2(b, skv_subf(b, y.m, base));
+  r.sum = skv_fma(b, x.sum, wx, skv_mulf(b, y.sum, wy));
+  r.acc = skv_fma(b, x.acc, skv_broadcast(b, wx, f32x8),
+                  skv_mulf(b, y.acc, skv_broadcast(b, wy, f32x8)));
+  return r;
+}
+
+/* The same merge from the lane `offset` away (xor) in the warp. */
+static lse_merge shuffle_merge(skv_builder *b, lse_merge x, int offset) {
+  MlirType f32x8 = skv_type_vector(skv_type_f32(b), 8);
+  lse_merge y;
+  y.m = skv_shuffle_xor(b, x.m, offset);
+  y.sum = skv_shuffle_xor(b, x.sum, offset);
+  MlirValue dims[8];
+  for (int i = 0; i < 8; ++i)
+    dims[i] = skv_shuffle_xor(b, skv_extract(b, x.acc, i), offset);
+  y.acc = skv_from_elements(b, f32x8, 8, dims);
+  return merge_pair(b, x, y);
+}
+
 void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
                                 const skv_spec *spec,
                                 const skv_kernel_plan *plan) {
@@ -67,7 +100,7 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   skv_for_begin(b, &chunks, lane, splits,
                 skv_muli(b, lanes, skv_const_index(b, SKV_COMBINE_UNROLL)), 3, init);
   MlirValue lse_c[SKV_COMBINE_UNROLL], out_c[SKV_COMBINE_UNROLL];
-  skv_lse_merge run = {chunks.carried[0], chunks.carried[1], chunks.carried[2]};
+  lse_merge run = {chunks.carried[0], chunks.carried[1], chunks.carried[2]};
   MlirValue m = run.m;
   for (int u = 0; u < SKV_COMBINE_UNROLL; ++u) {
     MlirValue c = skv_addi(b, chunks.iv, skv_muli(b, lanes, skv_const_index(b, u)));
@@ -90,14 +123,33 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   }
   MlirValue next[3] = {m, sum, acc};
   skv_for_end(b, &chunks, next);
-  skv_lse_merge mine = {mlirOperationGetResult(chunks.op, 0),
-                        mlirOperationGetResult(chunks.op, 1),
-                        mlirOperationGetResult(chunks.op, 2)};
+  lse_merge mine = {mlirOperationGetResult(chunks.op, 0),
+                    mlirOperationGetResult(chunks.op, 1),
+                    mlirOperationGetResult(chunks.op, 2)};
 
-  /* Step 3: the slice's lanes meet; lane 0 writes the 8 dims, and the row's
-   * LSE once. */
-  mine = skv_lse_merge_lanes(b, mine, lanes);
-  skv_lse_merge_write(b, mine, skv_cmpi_eq(b, lane, skv_const_index(b, 0)), t,
-                      arg[ARG_OUT], arg[ARG_LSE], row, d, D);
+  /* Step 3: the slice's lanes meet: a butterfly over offsets below lanes
+   * (the warp shuffles at every offset; past lanes it would mix slices, and
+   * the merge is dropped). */
+  for (int offset = 1; offset < 32; offset *= 2) {
+    lse_merge merged = shuffle_merge(b, mine, offset);
+    MlirValue within = skv_cmpi_slt(b, skv_const_index(b, offset), lanes);
+    mine.m = skv_select(b, within, merged.m, mine.m);
+    mine.sum = skv_select(b, within, merged.sum, mine.sum);
+    mine.acc = skv_select(b, within, merged.acc, mine.acc);
+  }
+
+  /* Step 4: lane 0 writes the 8 dims, and the row's LSE once. */
+  MlirValue values, lse;
+  skv_softmax_finish(b, skv_softmax_safe_max(b, mine.m), mine.sum, mine.acc, &values,
+                     &lse);
+  skv_if writer;
+  skv_if_begin(b, &writer, skv_cmpi_eq(b, lane, skv_const_index(b, 0)));
+  skv_vector_store(b, skv_truncf(b, values, skv_type_vector(t, 8)), arg[ARG_OUT],
+                   skv_addi(b, skv_muli(b, row, skv_const_index(b, D)), d));
+  skv_if first;
+  skv_if_begin(b, &first, skv_cmpi_eq(b, d, skv_const_index(b, 0)));
+  skv_store(b, lse, arg[ARG_LSE], row);
+  skv_if_end(b, &first);
+  skv_if_end(b, &writer);
   skv_kernel_end(b);
 }

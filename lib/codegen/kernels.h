@@ -43,30 +43,6 @@ void skv_softmax_finish(skv_builder *b, MlirValue base, MlirValue sum,
                         MlirValue acc, MlirValue *out_values,
                         MlirValue *out_lse);
 
-/* A running merge of softmax results by LSE: the largest exponent m (exp2
- * domain), the sum of exp2(e - m) over the merged terms, and their values
- * (8 dims) weighted alike. Empty: m -inf, sum 0. */
-typedef struct skv_lse_merge {
-  MlirValue m, sum, acc;
-} skv_lse_merge;
-
-/* One chunk's (natural-log LSE, normalised 8 values) as a merge term, or an
- * empty one where valid is false. */
-skv_lse_merge skv_lse_merge_chunk(skv_builder *b, MlirValue valid, MlirValue lse,
-                                  MlirValue values);
-/* x and y's terms together (either may be empty). */
-skv_lse_merge skv_lse_merge_pair(skv_builder *b, skv_lse_merge x, skv_lse_merge y);
-/* Merges mine across each aligned group of `lanes` lanes (an index value,
- * a power of two up to 32) by a shuffle butterfly; every lane of the warp
- * must take part, and each ends with its group's merge. */
-skv_lse_merge skv_lse_merge_lanes(skv_builder *b, skv_lse_merge mine, MlirValue lanes);
-/* Where writer (i1) holds: stores the merge's normalised values, dims d ..
- * d+7 of output row `row` (dtype, head_dim per row), and with d == 0 the
- * row's natural-log LSE into lse_buf[row]. */
-void skv_lse_merge_write(skv_builder *b, skv_lse_merge merged, MlirValue writer,
-                         MlirType dtype, MlirValue out, MlirValue lse_buf,
-                         MlirValue row, MlirValue d, int head_dim);
-
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
                               const skv_spec *spec, const skv_kernel_plan *plan);
 void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,

@@ -44,17 +44,12 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   /* The streams' partial results meet in shared memory: as many streams as
    * fit in the static limit, up to four warps. */
   int per_stream = plan.group * (2 + spec->head_dim) * (int)sizeof(float);
-  /* Thread block clusters are sm_90 and newer: there the chunks may merge
-   * through the cluster's shared memory, with each CTA's LSE beside its
-   * streams' rows. */
-  plan.cluster_merge = sm >= SKV_CLUSTER_SM;
-  int cluster_lse = plan.cluster_merge ? plan.group * (int)sizeof(float) : 0;
-  plan.streams = (SKV_STATIC_SMEM_LIMIT - cluster_lse) / per_stream;
+  plan.streams = SKV_STATIC_SMEM_LIMIT / per_stream;
   if (plan.streams > SKV_MAX_WARPS / plan.dim_split)
     plan.streams = SKV_MAX_WARPS / plan.dim_split;
   plan.warps = plan.streams * plan.dim_split;
   plan.split_threads = 32 * plan.warps;
-  plan.split_smem_bytes = plan.streams * per_stream + cluster_lse;
+  plan.split_smem_bytes = plan.streams * per_stream;
   /* griddepcontrol is PTX for sm_90 and newer. */
   plan.grid_dependency = sm >= SKV_GRID_DEPENDENCY_SM;
   /* The combine kernel: up to 2 warps per CTA (small enough, at 64

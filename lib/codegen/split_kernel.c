@@ -37,7 +37,7 @@ enum {
   ARG_Q, ARG_K, ARG_V, ARG_SEQLENS, ARG_OUT, ARG_LSE, ARG_PART_OUT,
   ARG_PART_LSE, ARG_K_SB, ARG_K_ST, ARG_K_SH, ARG_V_SB,
   ARG_V_ST, ARG_V_SH, ARG_NUM_SPLITS, NUM_ARGS,
-  SHARED_STATS = NUM_ARGS, SHARED_ACC, SHARED_LSE, NUM_VALUES
+  SHARED_STATS = NUM_ARGS, SHARED_ACC, NUM_VALUES
 };
 
 typedef struct split_kernel {
@@ -63,9 +63,6 @@ typedef struct split_kernel {
   /* This CTA's tokens: blocks from start on, every `stride` tokens, each
    * ending at end (a single block) or all below end (the sequence's end). */
   MlirValue start, end, stride;
-  /* CTAs in this CTA's thread block cluster: 1, or num_splits when the
-   * chunks merge in the cluster (always 1 without plan->cluster_merge). */
-  MlirValue cluster_size;
   /* Q fragments: [row half][32-dim block][register], i32 pairs. */
   MlirValue q[2][MAX_BLOCKS][4];
 } split_kernel;
@@ -448,8 +445,7 @@ static void write_output(split_kernel *k, MlirValue row, MlirValue d,
 }
 
 /* Step 6: merge the streams for 8 dims of one head and write them: the final
- * output with one chunk, else the partial one (to global memory, or with a
- * cluster to this CTA's shared memory). */
+ * output with one chunk, else the partial one. */
 static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
   const int G = k->plan->group, D = k->spec->head_dim, W = k->plan->streams;
@@ -489,22 +485,8 @@ static void merge_and_write(split_kernel *k) {
   write_output(k, row, d, out, lse);
   skv_if_end(b, &final);
 
-  if (k->plan->cluster_merge) {
-    /* The cluster merges the chunks (step 7): this CTA's result stays in
-     * its shared memory, in stream slot 0 (its rows are this thread's own). */
-    skv_if clustered;
-    skv_if_begin(b, &clustered, skv_cmpi_slt(b, idx(k, 1), k->cluster_size));
-    skv_vector_store(b, out, acc_buf, skv_addi(b, skv_muli(b, g, idx(k, D)), d));
-    skv_if lse_shared;
-    skv_if_begin(b, &lse_shared, skv_cmpi_eq(b, d, idx(k, 0)));
-    skv_store(b, lse, k->arg[SHARED_LSE], g);
-    skv_if_end(b, &lse_shared);
-    skv_if_end(b, &clustered);
-  }
-
   skv_if partial;
-  skv_if_begin(b, &partial, skv_andi(b, skv_cmpi_slt(b, idx(k, 1), splits),
-                                     skv_cmpi_eq(b, k->cluster_size, idx(k, 1))));
+  skv_if_begin(b, &partial, skv_cmpi_slt(b, idx(k, 1), splits));
   MlirValue part_row = skv_addi(b, skv_muli(b, row, splits), k->chunk);
   skv_vector_store(b, out, k->arg[ARG_PART_OUT],
                    skv_addi(b, skv_muli(b, part_row, idx(k, D)), d));
@@ -515,50 +497,6 @@ static void merge_and_write(split_kernel *k) {
   skv_if_end(b, &partial);
 
   skv_for_end(b, &loop, NULL);
-}
-
-/* Step 7, when the chunks of a (batch, kv head) are one thread block
- * cluster (kernel_abi.h): after a cluster barrier, the cluster's warps
- * merge them, `lanes` lanes (the cluster size rounded up to a power of two)
- * per slice of 8 dims of one head, lane l reading CTA l's result from its
- * shared memory. A warp takes 32 / lanes neighbouring slices at a time; a
- * slice past the last one re-reads slice 0 and writes nothing, so that
- * every lane of the warp takes part in the shuffles. A second barrier keeps
- * each CTA's shared memory alive until the cluster has read it. */
-static void cluster_merge(split_kernel *k) {
-  skv_builder *b = k->b;
-  const int D = k->spec->head_dim, T = k->plan->split_threads;
-  MlirValue size = k->cluster_size;
-  skv_cluster_barrier(b);
-  MlirValue lanes = idx(k, 1);
-  for (int p = 2; p <= 32; p *= 2)
-    lanes = skv_select(b, skv_cmpi_slt(b, idx(k, p / 2), size), idx(k, p), lanes);
-  MlirValue per_warp = skv_divui(b, idx(k, 32), lanes);
-  MlirValue lane = skv_remui(b, k->tid, idx(k, 32));
-  MlirValue lane_in = skv_remui(b, lane, lanes);
-  MlirValue warp = skv_addi(b, skv_muli(b, skv_cluster_rank(b), idx(k, T / 32)), k->warp);
-  MlirValue slices = idx(k, (int64_t)k->plan->group * D / 8);
-
-  skv_for loop;
-  skv_for_begin(b, &loop, skv_muli(b, warp, per_warp), slices,
-                skv_muli(b, skv_muli(b, size, idx(k, T / 32)), per_warp), 0, NULL);
-  MlirValue slice = skv_addi(b, loop.iv, skv_divui(b, lane, lanes));
-  MlirValue real = skv_cmpi_slt(b, slice, slices);
-  slice = skv_select(b, real, slice, idx(k, 0));
-  MlirValue g = skv_divui(b, slice, idx(k, D / 8));
-  MlirValue d = skv_muli(b, skv_remui(b, slice, idx(k, D / 8)), idx(k, 8));
-  MlirValue has_chunk = skv_cmpi_slt(b, lane_in, size);
-  MlirValue rank = skv_select(b, has_chunk, lane_in, idx(k, 0));
-  MlirValue lse = skv_cluster_load(b, k->f32, k->arg[SHARED_LSE], g, rank);
-  MlirValue values = skv_cluster_load(b, k->f32x8, k->arg[SHARED_ACC],
-                                      skv_addi(b, skv_muli(b, g, idx(k, D)), d), rank);
-  skv_lse_merge merged =
-      skv_lse_merge_lanes(b, skv_lse_merge_chunk(b, has_chunk, lse, values), lanes);
-  MlirValue writer = skv_andi(b, real, skv_cmpi_eq(b, lane_in, idx(k, 0)));
-  skv_lse_merge_write(b, merged, writer, skv_dtype_type(b, k->spec->dtype),
-                      k->arg[ARG_OUT], k->arg[ARG_LSE], q_row(k, g), d, D);
-  skv_for_end(b, &loop, NULL);
-  skv_cluster_barrier(b);
 }
 
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
@@ -577,10 +515,9 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_NUM_SPLITS] = {i32, 0},
   };
   int slots = plan->streams * plan->group;
-  MlirType shared[3] = {
+  MlirType shared[2] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
-      skv_type_shared_buffer(b, f32, plan->group),
   };
 
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
@@ -594,9 +531,8 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   k.acc = skv_type_vector(f32, k.acc_width);
   k.f32x8 = skv_type_vector(f32, 8);
   k.tx8 = skv_type_vector(t, 8);
-  skv_kernel_begin(b, module_body, plan->split_entry, NUM_ARGS, args,
-                   plan->cluster_merge ? 3 : 2, shared, plan->split_threads,
-                   plan->split_max_regs, k.arg);
+  skv_kernel_begin(b, module_body, plan->split_entry, NUM_ARGS, args, 2, shared,
+                   plan->split_threads, plan->split_max_regs, k.arg);
 
   softmax_state state;
   locate(&k);
@@ -608,14 +544,6 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   load_q(&k);
   stream_chunk(&k, &state);
   publish_streams(&k, &state);
-  k.cluster_size = plan->cluster_merge ? skv_cluster_size(b) : idx(&k, 1);
   merge_and_write(&k);
-  if (plan->cluster_merge) {
-    /* The cluster size is the same for every thread of the grid. */
-    skv_if clustered;
-    skv_if_begin(b, &clustered, skv_cmpi_slt(b, idx(&k, 1), k.cluster_size));
-    cluster_merge(&k);
-    skv_if_end(b, &clustered);
-  }
   skv_kernel_end(b);
 }

@@ -125,47 +125,16 @@ int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
   return lanes;
 }
 
-skv_status skv_merge_choose(const skv_pkg_spec *spec, skv_device_fill fill,
-                            int batch, int num_splits, skv_merge merge,
-                            int *out_cluster) {
-  if (merge != SKV_MERGE_AUTO && merge != SKV_MERGE_COMBINE && merge != SKV_MERGE_CLUSTER)
-    return INVALID("merge is %d, must be SKV_MERGE_AUTO (0), SKV_MERGE_COMBINE (1) "
-                   "or SKV_MERGE_CLUSTER (2)",
-                   (int)merge);
-  int64_t clusters = (int64_t)batch * spec->num_kv_heads;
-  bool fits = num_splits > 1 && num_splits <= SKV_MAX_CLUSTER &&
-              fill.clusters[num_splits] > 0;
-  if (merge == SKV_MERGE_CLUSTER && !fits) {
-    if (num_splits == 1)
-      return INVALID("merge is SKV_MERGE_CLUSTER but the call has one chunk "
-                     "(num_splits 1): nothing to merge");
-    if (num_splits > SKV_MAX_CLUSTER)
-      return INVALID("merge is SKV_MERGE_CLUSTER but num_splits is %d, more "
-                     "than the %d CTAs a cluster holds",
-                     num_splits, SKV_MAX_CLUSTER);
-    return INVALID("merge is SKV_MERGE_CLUSTER but this device and image (spec "
-                   "%s) run no clusters of %d CTAs (sm_90+ only, within the "
-                   "device's cluster size limit)",
-                   spec->name, num_splits);
-  }
-  /* Clusters that do not all fit at once would run in waves, each a whole
-   * chunk's time. */
-  *out_cluster = merge == SKV_MERGE_CLUSTER ||
-                 (merge == SKV_MERGE_AUTO && fits && fill.clusters[num_splits] >= clusters);
-  return SKV_OK;
-}
-
 static size_t align_up(size_t n) {
   return (n + SKV_WORKSPACE_ALIGN - 1) / SKV_WORKSPACE_ALIGN * SKV_WORKSPACE_ALIGN;
 }
 
 /* Fills the plan's offsets and the full size (lse scratch included). */
 static void workspace_layout(const skv_pkg_spec *spec, int batch,
-                             int num_splits, int cluster, skv_decode_plan *plan) {
+                             int num_splits, skv_decode_plan *plan) {
   size_t rows = (size_t)batch * spec->num_q_heads;
-  size_t parts = num_splits > 1 && !cluster ? rows * (size_t)num_splits : 0;
+  size_t parts = num_splits > 1 ? rows * (size_t)num_splits : 0;
   plan->num_splits = num_splits;
-  plan->cluster = cluster;
   plan->part_out_offset = 0;
   plan->part_lse_offset = align_up(parts * spec->head_dim * sizeof(float));
   plan->lse_offset = plan->part_lse_offset + align_up(parts * sizeof(float));
@@ -174,7 +143,7 @@ static void workspace_layout(const skv_pkg_spec *spec, int batch,
 
 size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits) {
   skv_decode_plan plan;
-  workspace_layout(spec, batch, num_splits, 0, &plan);
+  workspace_layout(spec, batch, num_splits, &plan);
   return plan.workspace_bytes;
 }
 
@@ -238,10 +207,7 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, skv_device_fill fill,
   SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, fill, args->batch,
                                               args->max_seqlen,
                                               args->num_splits, &num_splits));
-  int cluster = 0;
-  SKV_RETURN_IF_ERROR_PLAIN(
-      skv_merge_choose(spec, fill, args->batch, num_splits, args->merge, &cluster));
-  workspace_layout(spec, args->batch, num_splits, cluster, &plan);
+  workspace_layout(spec, args->batch, num_splits, &plan);
   plan.combine_lanes = skv_combine_lanes_choose(spec, fill, args->batch, num_splits);
   if (args->lse)
     plan.workspace_bytes = plan.lse_offset;
@@ -422,42 +388,6 @@ static skv_status kernel_get(CUmodule module, const char *entry,
   return SKV_OK;
 }
 
-/* How many clusters of each size up to SKV_MAX_CLUSTER the device holds
- * at once; sizes past the portable 8 need the kernel's opt-in, which a
- * device that has none refuses. A size the driver refuses to count stays
- * 0: such calls merge with the combine kernel instead. */
-static void clusters_count(CUfunction split_fn, const skv_pkg_spec *spec,
-                           int *out_clusters) {
-  bool non_portable = skv_cu.cuFuncSetAttribute(
-                          split_fn, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,
-                          1) == CUDA_SUCCESS;
-  for (int n = 2; n <= SKV_MAX_CLUSTER; ++n) {
-    if (n > 8 && !non_portable)
-      break;
-    CUlaunchAttribute cluster;
-    memset(&cluster, 0, sizeof(cluster));
-    cluster.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-    cluster.value.clusterDim.x = (unsigned)n;
-    cluster.value.clusterDim.y = 1;
-    cluster.value.clusterDim.z = 1;
-    CUlaunchConfig config = {
-        .gridDimX = (unsigned)n,
-        .gridDimY = 1,
-        .gridDimZ = 1,
-        .blockDimX = spec->split_threads,
-        .blockDimY = 1,
-        .blockDimZ = 1,
-        .sharedMemBytes = spec->split_smem_bytes,
-        .attrs = &cluster,
-        .numAttrs = 1,
-    };
-    int count = 0;
-    if (skv_cu.cuOccupancyMaxActiveClusters(&count, split_fn, &config) != CUDA_SUCCESS)
-      break;
-    out_clusters[n] = count;
-  }
-}
-
 /* The current context, or device 0's primary context made current. The
  * primary context is retained and never released: the caller's thread (and
  * any other that decode makes it current on) keeps a valid handle, as with
@@ -561,8 +491,6 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
           sm_count, registers_per_sm, attention->fill.ctas_per_sm,
           (int)spec->split_threads, split_registers, combine_registers);
   }
-  if (!status && attention->image.sm >= SKV_CLUSTER_SM)
-    clusters_count(attention->split_fn, spec, attention->fill.clusters);
   if (status) {
     skv_attention_destroy(attention);
     return skv_status_annotate(status, "spec %s", name);
@@ -642,21 +570,12 @@ static CUdeviceptr device_ptr(const void *p) {
  * them: their launch overlaps its tail. */
 static skv_status launch(const skv_attention *attention, CUfunction function,
                          unsigned grid_x, unsigned grid_y, unsigned grid_z,
-                         unsigned threads, unsigned smem, unsigned cluster_x,
-                         CUstream stream, void **params) {
-  CUlaunchAttribute attrs[2];
-  memset(attrs, 0, sizeof(attrs));
-  unsigned n_attrs = 0;
-  if (attention->image.sm >= SKV_GRID_DEPENDENCY_SM) {
-    attrs[n_attrs].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-    attrs[n_attrs++].value.programmaticStreamSerializationAllowed = 1;
-  }
-  if (cluster_x > 1) {
-    attrs[n_attrs].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-    attrs[n_attrs].value.clusterDim.x = cluster_x;
-    attrs[n_attrs].value.clusterDim.y = 1;
-    attrs[n_attrs++].value.clusterDim.z = 1;
-  }
+                         unsigned threads, unsigned smem, CUstream stream,
+                         void **params) {
+  CUlaunchAttribute dependent;
+  memset(&dependent, 0, sizeof(dependent));
+  dependent.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+  dependent.value.programmaticStreamSerializationAllowed = 1;
   CUlaunchConfig config = {
       .gridDimX = grid_x,
       .gridDimY = grid_y,
@@ -666,8 +585,8 @@ static skv_status launch(const skv_attention *attention, CUfunction function,
       .blockDimZ = 1,
       .sharedMemBytes = smem,
       .hStream = stream,
-      .attrs = attrs,
-      .numAttrs = n_attrs,
+      .attrs = &dependent,
+      .numAttrs = attention->image.sm >= SKV_GRID_DEPENDENCY_SM ? 1u : 0u,
   };
   SKV_CU_RETURN_IF_ERROR(cuLaunchKernelEx, &config, function, params, NULL);
   return SKV_OK;
@@ -707,16 +626,14 @@ skv_status skv_attention_decode(const skv_attention *attention,
   SKV_RETURN_IF_ERROR_PLAIN(launch(attention, attention->split_fn,
                                    (unsigned)num_splits, spec->num_kv_heads,
                                    (unsigned)args->batch, spec->split_threads,
-                                   spec->split_smem_bytes,
-                                   plan.cluster ? (unsigned)num_splits : 1u, stream,
-                                   split_params));
-  if (num_splits == 1 || plan.cluster)
+                                   spec->split_smem_bytes, stream, split_params));
+  if (num_splits == 1)
     return SKV_OK;
   int32_t lanes = plan.combine_lanes;
   void *combine_params[SKV_COMBINE_KERNEL_PARAMS] = {&part_out, &part_lse, &out,
                                                      &lse, &num_splits, &lanes};
   return launch(attention, attention->combine_fn,
                 spec->num_q_heads * skv_pkg_spec_combine_row_ctas(spec, (uint32_t)lanes),
-                (unsigned)args->batch, 1, spec->combine_threads, 0, 1, stream,
+                (unsigned)args->batch, 1, spec->combine_threads, 0, stream,
                 combine_params);
 }

@@ -7,7 +7,6 @@
 #ifndef SPLITKV_RUNTIME_ATTENTION_INTERNAL_H
 #define SPLITKV_RUNTIME_ATTENTION_INTERNAL_H
 
-#include "splitkv/kernel_abi.h"
 #include "splitkv/runtime.h"
 
 /* What the call planning knows of the device: its SMs, how many split CTAs
@@ -19,10 +18,6 @@ typedef struct skv_device_fill {
   int sms;
   int ctas_per_sm;
   int combine_warps;
-  /* clusters[n]: how many thread block clusters of n split CTAs the device
-   * holds at once (cuOccupancyMaxActiveClusters); 0 where it holds none
-   * (before sm_90, or n past the device's cluster size limit). */
-  int clusters[SKV_MAX_CLUSTER + 1];
 } skv_device_fill;
 
 /* Combine warps resident beside a full wave of split CTAs: each SM's
@@ -41,17 +36,6 @@ int skv_combine_warps_resident(int sms, int registers_per_sm, int ctas_per_sm,
 int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
                              int batch, int num_splits);
 
-/* Whether a call of num_splits chunks merges them in clusters (1) or with
- * the combine kernel (0), as `merge` asks: AUTO takes clusters whenever
- * there is more than one chunk, at most SKV_MAX_CLUSTER, and the device
- * holds all of the call's clusters (batch x kv heads) at once. Errors:
- * INVALID_ARGUMENT for a merge outside the enum, or CLUSTER where clusters
- * cannot run it (one chunk, more than the device's cluster limit, or a
- * device or image before sm_90), saying which. */
-skv_status skv_merge_choose(const skv_pkg_spec *spec, skv_device_fill fill,
-                            int batch, int num_splits, skv_merge merge,
-                            int *out_cluster);
-
 /* Workspace regions start at multiples of this many bytes. */
 #define SKV_WORKSPACE_ALIGN 256
 
@@ -63,10 +47,7 @@ skv_status skv_merge_choose(const skv_pkg_spec *spec, skv_device_fill fill,
  *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   int num_splits;
-  int cluster;       /* 1: the split CTAs of a (batch, kv head) are one
-                        cluster and merge the chunks (kernel_abi.h): no
-                        combine kernel, no partials in the workspace */
-  int combine_lanes; /* with num_splits > 1 and no cluster */
+  int combine_lanes; /* with num_splits > 1 */
   size_t part_out_offset;
   size_t part_lse_offset;
   size_t lse_offset;

@@ -35,8 +35,7 @@
   X(cuFuncSetAttribute)                                                        \
   X(cuLaunchKernel)                                                            \
   X(cuLaunchKernelEx)                                                          \
-  X(cuOccupancyMaxActiveBlocksPerMultiprocessor)                               \
-  X(cuOccupancyMaxActiveClusters)
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor)
 
 typedef struct skv_cuda_driver {
 #define SKV_CUDA_DRIVER_FIELD(name) __typeof__(&name) name;

@@ -134,7 +134,6 @@ typedef struct skv_problem_shape {
   skv_kv_order order;
   int num_splits;         /* 0: the spec's choice */
   int with_lse;           /* 0: decode gets lse NULL, only out is checked */
-  skv_merge merge;        /* passed to decode as is */
 } skv_problem_shape;
 
 /* Host arrays are 16-bit patterns of the spec's dtype; device pointers are

@@ -248,7 +248,6 @@ skv_decode_args skv_problem_args(const skv_problem *p) {
   a.k_stride_seq = a.v_stride_seq = p->stride_seq;
   a.k_stride_head = a.v_stride_head = p->stride_head;
   a.num_splits = p->shape.num_splits;
-  a.merge = p->shape.merge;
   return a;
 }
 

@@ -45,7 +45,6 @@ typedef struct gpu_case {
   int32_t seqlens[8];
   int max_seqlen; /* -1: the longest of seqlens */
   int splits;     /* 0: auto (the spec's choice) */
-  skv_merge merge;
   skv_kv_order order;
   float q_scale;  /* > 1: peaky softmax */
   int with_lse;
@@ -55,19 +54,11 @@ typedef struct gpu_case {
 static gpu_case cases[MAX_CASES];
 static int case_count;
 
-/* The split choices every shape runs with: one chunk, chunks merged by
- * the combine kernel, by clusters (7: lanes rounded up to 8), and the
- * runtime's own choice of both. */
-typedef struct split_choice {
-  int splits;
-  skv_merge merge;
-} split_choice;
-static const split_choice kSplits[] = {
-    {1, SKV_MERGE_AUTO}, {2, SKV_MERGE_COMBINE}, {7, SKV_MERGE_CLUSTER}, {0, SKV_MERGE_AUTO}};
+static const int kSplits[] = {1, 2, 7, 0};
 #define SPLIT_CHOICES 4
 
 static void add_case(const char *what, int batch, const int32_t *seqlens,
-                     int max_seqlen, split_choice split, skv_kv_order order,
+                     int max_seqlen, int splits, skv_kv_order order,
                      float q_scale, int with_lse) {
   if (case_count == MAX_CASES) {
     fprintf(stderr, "test_gpu_decode: more than %d cases\n", MAX_CASES);
@@ -78,20 +69,19 @@ static void add_case(const char *what, int batch, const int32_t *seqlens,
   c->batch = batch;
   memcpy(c->seqlens, seqlens, (size_t)batch * sizeof *seqlens);
   c->max_seqlen = max_seqlen;
-  c->splits = split.splits;
-  c->merge = split.merge;
+  c->splits = splits;
   c->order = order;
   c->q_scale = q_scale;
   c->with_lse = with_lse;
 }
 
 /* Every sequence of the batch the same length. */
-static void add_uniform(const char *what, int batch, int32_t len, split_choice split,
+static void add_uniform(const char *what, int batch, int32_t len, int splits,
                         skv_kv_order order) {
   int32_t lens[8];
   for (int b = 0; b < batch; ++b)
     lens[b] = len;
-  add_case(what, batch, lens, -1, split, order, 1.0f, 1);
+  add_case(what, batch, lens, -1, splits, order, 1.0f, 1);
 }
 
 /* Each ragged shape with every split choice, in both orders or alternating. */
@@ -130,30 +120,18 @@ static void build_grid(void) {
     add_uniform("long", 1, 32768, kSplits[s], SKV_ORDER_BSHD);
     add_uniform("long", 1, 32768, kSplits[s], SKV_ORDER_BHSD);
   }
-  const split_choice automatic = {0, SKV_MERGE_AUTO};
-  add_uniform("long", 3, 32768, automatic, SKV_ORDER_BHSD);
-  add_uniform("long", 3, 32768, (split_choice){7, SKV_MERGE_COMBINE}, SKV_ORDER_BHSD);
-  add_uniform("long", 8, 32768, automatic, SKV_ORDER_BSHD);
+  add_uniform("long", 3, 32768, 0, SKV_ORDER_BHSD);
+  add_uniform("long", 3, 32768, 7, SKV_ORDER_BHSD);
+  add_uniform("long", 8, 32768, 0, SKV_ORDER_BSHD);
 
   /* The most chunks an override allows: the combine kernel's lanes go
    * round their chunk loop more than once (32 lanes x 6 chunks a step). */
-  const split_choice most = {SKV_MAX_SPLITS, SKV_MERGE_AUTO};
-  add_uniform("max-splits", 1, 32768, most, SKV_ORDER_BHSD);
-  add_uniform("max-splits", 3, 4097, most, SKV_ORDER_BSHD);
-
-  /* Clusters: the largest (16 CTAs, past the portable 8, lanes 16), the
-   * smallest, and more clusters than the device holds at once. */
-  const split_choice cluster16 = {SKV_MAX_CLUSTER, SKV_MERGE_CLUSTER};
-  add_uniform("cluster", 1, 32768, cluster16, SKV_ORDER_BHSD);
-  add_uniform("cluster", 3, 4097, cluster16, SKV_ORDER_BSHD);
-  add_uniform("cluster", 3, 1000, (split_choice){2, SKV_MERGE_CLUSTER}, SKV_ORDER_BHSD);
-  add_uniform("cluster", 8, 4097, (split_choice){12, SKV_MERGE_CLUSTER}, SKV_ORDER_BHSD);
+  add_uniform("max-splits", 1, 32768, SKV_MAX_SPLITS, SKV_ORDER_BHSD);
+  add_uniform("max-splits", 3, 4097, SKV_MAX_SPLITS, SKV_ORDER_BSHD);
 
   /* Fewer tokens than splits, with chunks of one token and empty ones. */
-  const split_choice seven = {7, SKV_MERGE_CLUSTER};
-  add_case("len<splits", 3, (int32_t[]){5, 6, 3}, -1, seven, SKV_ORDER_BSHD, 1, 1);
-  add_case("len<splits", 3, (int32_t[]){5, 6, 3}, -1, (split_choice){7, SKV_MERGE_COMBINE},
-           SKV_ORDER_BHSD, 1, 1);
+  add_case("len<splits", 3, (int32_t[]){5, 6, 3}, -1, 7, SKV_ORDER_BSHD, 1, 1);
+  add_case("len<splits", 3, (int32_t[]){5, 6, 3}, -1, 7, SKV_ORDER_BHSD, 1, 1);
 
   /* Empty sequences inside a batch, and batches of nothing but. */
   add_ragged("zero-len", 3, (int32_t[]){0, 17, 1000}, -1, 1);
@@ -171,16 +149,15 @@ static void build_grid(void) {
   add_ragged("ragged", 3, (int32_t[]){1, 4097, 300}, -1, 0);
 
   /* max_seqlen is an upper bound: well above every length. */
-  add_case("loose-max", 3, (int32_t[]){17, 5, 9}, 1000, automatic, SKV_ORDER_BSHD, 1, 1);
-  add_case("loose-max", 3, (int32_t[]){17, 5, 9}, 1000, seven, SKV_ORDER_BHSD, 1, 1);
-  add_case("loose-max", 3, (int32_t[]){17, 5, 9}, 1000, (split_choice){1, SKV_MERGE_AUTO},
-           SKV_ORDER_BSHD, 1, 1);
+  add_case("loose-max", 3, (int32_t[]){17, 5, 9}, 1000, 0, SKV_ORDER_BSHD, 1, 1);
+  add_case("loose-max", 3, (int32_t[]){17, 5, 9}, 1000, 7, SKV_ORDER_BHSD, 1, 1);
+  add_case("loose-max", 3, (int32_t[]){17, 5, 9}, 1000, 1, SKV_ORDER_BSHD, 1, 1);
 
   /* Peaky softmax (q x 8: scores of std 8): chunk maxima far apart. */
   for (int s = 0; s < SPLIT_CHOICES; ++s)
     add_case("peaky", 1, (int32_t[]){4097}, -1, kSplits[s],
              (skv_kv_order)(s & 1), 8.0f, 1);
-  add_case("peaky", 8, kRagged8, -1, automatic, SKV_ORDER_BHSD, 8.0f, 1);
+  add_case("peaky", 8, kRagged8, -1, 0, SKV_ORDER_BHSD, 8.0f, 1);
 
   /* lse NULL: the runtime points the kernels' lse at workspace. */
   for (int s = 0; s < SPLIT_CHOICES; ++s)
@@ -233,13 +210,6 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
   shape.order = c->order;
   shape.num_splits = c->splits;
   shape.with_lse = c->with_lse;
-  /* Clusters are sm_90+: an older image runs the case's chunks through the
-   * combine kernel instead. */
-  skv_attention_image_info image;
-  skv_attention_image(attention, &image);
-  shape.merge = c->merge == SKV_MERGE_CLUSTER && image.sm < SKV_CLUSTER_SM
-                    ? SKV_MERGE_COMBINE
-                    : c->merge;
 
   char lens[96];
   format_seqlens(c, lens, sizeof lens);
@@ -251,8 +221,6 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
     printf(" splits %d", c->splits);
   else
     printf(" splits auto");
-  if (shape.merge != SKV_MERGE_AUTO)
-    printf(" %s", shape.merge == SKV_MERGE_CLUSTER ? "cluster" : "combine");
 
   skv_problem *p = NULL;
   skv_status status = skv_problem_create(gpu, attention, &shape, &p);
@@ -333,7 +301,7 @@ static int run_argument_errors(const skv_gpu *gpu,
                                CUstream stream) {
   printf("argument errors\n");
   skv_problem_shape shape = {2, (int32_t[]){1000, 1000}, 1000, 1000,
-                             SKV_ORDER_BSHD, 7, 1, SKV_MERGE_COMBINE};
+                             SKV_ORDER_BSHD, 7, 1};
   skv_problem *p = NULL;
   skv_status status = skv_problem_create(gpu, attention, &shape, &p);
   if (status) {
@@ -370,15 +338,6 @@ static int run_argument_errors(const skv_gpu *gpu,
   args = good;
   args.num_q_heads += 1;
   failures += expect_invalid(attention, &args, stream, "num_q_heads mismatch");
-  args = good;
-  args.merge = (skv_merge)3;
-  failures += expect_invalid(attention, &args, stream, "merge 3");
-  args = good;
-  args.merge = SKV_MERGE_CLUSTER;
-  args.num_splits = SKV_MAX_CLUSTER + 1;
-  failures += expect_invalid(attention, &args, stream, "cluster of 17 chunks");
-  args.num_splits = 1;
-  failures += expect_invalid(attention, &args, stream, "cluster of one chunk");
 
   status = skv_gpu_status(gpu, gpu->cu.cuStreamSynchronize(stream),
                           "cuStreamSynchronize", __FILE__, __LINE__);

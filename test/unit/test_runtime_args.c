@@ -18,7 +18,7 @@
 
 /* An H100 SXM: 132 SMs, two llama split CTAs each (224 registers), and
  * beside them one 64-register combine warp per SM quadrant. */
-static const skv_device_fill H100 = {.sms = 132, .ctas_per_sm = 2, .combine_warps = 528};
+static const skv_device_fill H100 = {132, 2, 528};
 
 static skv_pkg_spec llama_record(void) {
   skv_pkg_spec r;
@@ -287,7 +287,7 @@ static void test_splits(void) {
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, (skv_device_fill){.sms = 100, .ctas_per_sm = 1}, 1, 1 << 24, 0) == 100);
+  CHECK(splits_for(&spec, (skv_device_fill){100, 1, 0}, 1, 1 << 24, 0) == 100);
   CHECK(splits_for(&spec, H100, 1, 1 << 24, 0) == 132);
   /* Two kv heads on 132 SMs x 2: 132 chunks each, one wave. */
   spec.num_kv_heads = 2;
@@ -329,59 +329,6 @@ static void test_workspace(void) {
   CHECK(p.workspace_bytes == 524288 + 4096 + 256);
   CHECK(p.part_lse_offset % SKV_WORKSPACE_ALIGN == 0 &&
         p.lse_offset % SKV_WORKSPACE_ALIGN == 0);
-}
-
-/* The H100 fill with clusters: n CTAs each, two per SM, in whole GPCs
- * (the numbers cuOccupancyMaxActiveClusters gave for llama3_8b's split
- * kernel are of this kind: fewer than 264 / n where GPCs leave SMs over). */
-static skv_device_fill h100_clusters(void) {
-  skv_device_fill fill = H100;
-  for (int n = 2; n <= SKV_MAX_CLUSTER; ++n)
-    fill.clusters[n] = 256 / n;
-  return fill;
-}
-
-static int cluster_for(skv_device_fill fill, int batch, int splits, skv_merge merge) {
-  skv_pkg_spec spec = llama_record();
-  int cluster = -1;
-  CHECK_OK(skv_merge_choose(&spec, fill, batch, splits, merge, &cluster));
-  return cluster;
-}
-
-static void test_merge(void) {
-  printf("merge\n");
-  skv_device_fill fill = h100_clusters();
-  skv_pkg_spec spec = llama_record();
-  int cluster = -1;
-  /* Auto: clusters whenever all of the call's (batch x 8 kv heads) fit. */
-  CHECK(cluster_for(fill, 1, 16, SKV_MERGE_AUTO) == 1);
-  CHECK(cluster_for(fill, 1, 2, SKV_MERGE_AUTO) == 1);
-  CHECK(cluster_for(fill, 2, 16, SKV_MERGE_AUTO) == 1);
-  CHECK(cluster_for(fill, 3, 16, SKV_MERGE_AUTO) == 0);  /* 24 > 16 */
-  CHECK(cluster_for(fill, 1, 1, SKV_MERGE_AUTO) == 0);
-  CHECK(cluster_for(fill, 1, 33, SKV_MERGE_AUTO) == 0);
-  CHECK(cluster_for(H100, 1, 16, SKV_MERGE_AUTO) == 0);  /* no clusters */
-  /* Forced either way; clusters past one wave still run. */
-  CHECK(cluster_for(fill, 1, 16, SKV_MERGE_COMBINE) == 0);
-  CHECK(cluster_for(fill, 3, 16, SKV_MERGE_CLUSTER) == 1);
-  CHECK_ERROR(skv_merge_choose(&spec, fill, 1, 17, SKV_MERGE_CLUSTER, &cluster),
-              SKV_CODE_INVALID_ARGUMENT, "num_splits is 17, more than the 16");
-  CHECK_ERROR(skv_merge_choose(&spec, fill, 1, 1, SKV_MERGE_CLUSTER, &cluster),
-              SKV_CODE_INVALID_ARGUMENT, "one chunk");
-  CHECK_ERROR(skv_merge_choose(&spec, H100, 1, 16, SKV_MERGE_CLUSTER, &cluster),
-              SKV_CODE_INVALID_ARGUMENT, "run no clusters of 16 CTAs");
-  CHECK_ERROR(skv_merge_choose(&spec, fill, 1, 16, (skv_merge)7, &cluster),
-              SKV_CODE_INVALID_ARGUMENT, "merge is 7");
-
-  /* A clustered call keeps no partials: the workspace is the lse scratch. */
-  skv_decode_args a = valid_args();
-  skv_decode_plan p;
-  CHECK_OK(skv_decode_plan_make(&spec, fill, &a, &p));
-  CHECK(p.num_splits == 16 && p.cluster == 1);
-  CHECK(p.lse_offset == 0 && p.workspace_bytes == 256);
-  a.merge = SKV_MERGE_COMBINE;
-  CHECK_OK(skv_decode_plan_make(&spec, fill, &a, &p));
-  CHECK(p.cluster == 0 && p.lse_offset == 524288 + 4096);
 }
 
 /* Which image a device of compute capability device_sm loads from images
@@ -492,7 +439,7 @@ static void test_combine_lanes(void) {
   /* head_dim 64 (8 slices): 8 lanes, 8 slices a CTA, at most. */
   CHECK(lanes_for(32, 64, H100, 8, 4) == 8);
   /* No combine warps resident (no PDL): 32. */
-  CHECK(lanes_for(128, 128, (skv_device_fill){.sms = 132, .ctas_per_sm = 2}, 8, 4) == 32);
+  CHECK(lanes_for(128, 128, (skv_device_fill){132, 2, 0}, 8, 4) == 32);
 }
 
 int main(void) {
@@ -504,7 +451,6 @@ int main(void) {
   test_combine_warps();
   test_combine_lanes();
   test_workspace();
-  test_merge();
   if (failures) {
     fprintf(stderr, "test_runtime_args: %d failures\n", failures);
     return 1;

@@ -2,9 +2,8 @@
  * them against the float64 reference, time them, report GB/s.
  *
  *   splitkv-bench PACKAGE SPEC --seqlen N[,N...] [--batch N[,N...]]
- *                 [--splits N] [--merge auto|combine|cluster]
- *                 [--layout bshd|bhsd] [--iters N] [--repeats N] [--seed N]
- *                 [--launches]
+ *                 [--splits N] [--layout bshd|bhsd] [--iters N]
+ *                 [--repeats N] [--seed N] [--launches]
  *
  * Method (DESIGN.md, as the anchors measured the peers):
  *  - Copy bandwidth: cuMemcpyDtoDAsync of a 2 GiB buffer (halved until it
@@ -50,7 +49,6 @@ typedef struct bench_options {
   int seqlens[MAX_SHAPES];
   int seqlen_count;
   int splits;          /* 0: the spec's choice */
-  skv_merge merge;     /* AUTO: the runtime's choice */
   skv_kv_order order;
   int iters;           /* launches per timed loop; 0: picked per shape */
   int repeats;         /* timed loops per shape */
@@ -71,9 +69,8 @@ static void die_usage(const char *why) {
           "splitkv-bench: %s\n"
           "usage: splitkv-bench PACKAGE SPEC --seqlen N[,N...] "
           "[--batch N[,N...]]\n"
-          "                     [--splits N] [--merge auto|combine|cluster] "
-          "[--layout bshd|bhsd]\n"
-          "                     [--iters N] [--repeats N] [--seed N]\n"
+          "                     [--splits N] [--layout bshd|bhsd] "
+          "[--iters N] [--repeats N] [--seed N]\n"
           "                     [--launches]\n",
           why);
   exit(2);
@@ -145,16 +142,7 @@ static void parse_options(int argc, char **argv, bench_options *o) {
       o->repeats = parse_positive(value, "--repeats");
     else if (strcmp(arg, "--seed") == 0)
       o->seed = strtoull(value, NULL, 0);
-    else if (strcmp(arg, "--merge") == 0) {
-      if (strcmp(value, "auto") == 0)
-        o->merge = SKV_MERGE_AUTO;
-      else if (strcmp(value, "combine") == 0)
-        o->merge = SKV_MERGE_COMBINE;
-      else if (strcmp(value, "cluster") == 0)
-        o->merge = SKV_MERGE_CLUSTER;
-      else
-        die_usage("--merge is auto, combine or cluster");
-    } else if (strcmp(arg, "--layout") == 0) {
+    else if (strcmp(arg, "--layout") == 0) {
       if (strcmp(value, "bshd") == 0)
         o->order = SKV_ORDER_BSHD;
       else if (strcmp(value, "bhsd") == 0)
@@ -465,7 +453,7 @@ static skv_status run_shape(const skv_gpu *gpu, const skv_attention *attention,
   for (int b = 0; b < batch; ++b)
     seqlens[b] = seqlen;
   skv_problem_shape shape = {batch, seqlens, seqlen, seqlen, o->order,
-                             o->splits, 1, o->merge};
+                             o->splits, 1};
   skv_problem *p = NULL;
   skv_status status = skv_problem_create(gpu, attention, &shape, &p);
   free(seqlens);
@@ -536,9 +524,6 @@ int main(int argc, char **argv) {
          o.splits ? "" : (spec->splits ? "fixed by the spec" : "auto"));
   if (o.splits)
     printf("  (overridden: %d)\n", o.splits);
-  if (o.merge != SKV_MERGE_AUTO)
-    printf("  chunks merged by %s (--merge)\n",
-           o.merge == SKV_MERGE_CLUSTER ? "clusters" : "the combine kernel");
 
   double copy_gbs = 0;
   size_t copy_bytes = 0;

@@ -58,10 +58,6 @@
 #define SKV_COMBINE_UNROLL 6
 /* Images for this sm and newer synchronise with griddepcontrol. */
 #define SKV_GRID_DEPENDENCY_SM 90
-/* Images for this sm and newer may be launched as clusters of num_splits
- * CTAs (at most SKV_MAX_CLUSTER). */
-#define SKV_CLUSTER_SM 90
-#define SKV_MAX_CLUSTER 16
 
 /* The most chunks one call cuts a sequence into. */
 #define SKV_MAX_SPLITS 256

@@ -131,18 +131,6 @@ skv_status skv_attention_workspace_size(const skv_attention *attention,
                                         int num_splits_override,
                                         size_t *out_bytes);
 
-/* How a call's chunks are merged into the output (with num_splits > 1). */
-typedef enum skv_merge {
-  SKV_MERGE_AUTO = 0,    /* the runtime's choice: CLUSTER where it can run */
-  SKV_MERGE_COMBINE = 1, /* partials to the workspace, then the combine
-                            kernel */
-  SKV_MERGE_CLUSTER = 2  /* sm_90+: each (batch, kv head)'s split CTAs run
-                            as one thread block cluster and merge through
-                            its shared memory; one kernel, no partials.
-                            Needs num_splits <= SKV_MAX_CLUSTER (16) and a
-                            device that holds clusters of that size */
-} skv_merge;
-
 /* One decode step's tensors (device pointers, 16-byte aligned) and sizes.
  * Strides are in elements; the innermost (head_dim) stride is 1.
  * [batch, seq, heads, dim] cache: stride_batch = seq_cap*heads*dim,
@@ -167,11 +155,10 @@ typedef struct skv_decode_args {
   int64_t k_stride_batch, k_stride_seq, k_stride_head;
   int64_t v_stride_batch, v_stride_seq, v_stride_head;
   int num_splits;        /* 0: the spec's choice; > 0 overrides it */
-  skv_merge merge;       /* AUTO (0) unless a caller wants one way */
 } skv_decode_args;
 
 /* Launches decode attention on stream: the split kernel, then with more
- * than one split and no clusters the combine kernel (asynchronous; errors of the kernels
+ * than one split the combine kernel (asynchronous; errors of the kernels
  * themselves surface at the next synchronisation). On sm_90 and newer both
  * are programmatic dependent launches (kernel_abi.h): each may start while
  * the kernel before it in the stream finishes, and waits for it before
