@@ -25,8 +25,8 @@ typedef struct skv_kernel_plan {
                             dim_split of V's and the output's dims */
   int streams;           /* token streams per CTA: warps / dim_split */
   int split_threads;     /* 32 * warps */
-  int warp_tokens;       /* tokens per stream per loop step: 16 (or 8):
-                            the k of the P·V mma */
+  int warp_tokens;       /* tokens per stream per loop step: 8, 16 or 32,
+                            the k of the P·V mmas (one k8, one or two k16) */
   int split_smem_bytes;  /* static shared memory of the split kernel */
   int combine_threads;   /* up to 2 warps, each a slice of 8 output dims at
                             32 lanes (the runtime may pick fewer lanes and

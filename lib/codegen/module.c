@@ -17,6 +17,10 @@
 #define SKV_SM_REGISTERS 65536
 #define SKV_SM_QUADRANTS 4
 #define SKV_COMBINE_MAX_REGS 64
+/* Tokens per warp step: at most 32 (four n8 tiles of S), and at most
+ * 2048 elements of K per step. */
+#define SKV_MAX_WARP_TOKENS 32
+#define SKV_STEP_ELEMENTS 2048
 
 skv_status skv_codegen_plan(const skv_spec *spec, int sm,
                             skv_kernel_plan *out_plan) {
@@ -34,13 +38,16 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
     return SKV_ERROR(SKV_CODE_UNSUPPORTED,
                      "%s: head_dim %d is not a multiple of 32", spec->name,
                      spec->head_dim);
-  /* 16 tokens per warp step make P·V one k16 mma; a 256-wide head keeps
-   * 8 (k8), and two warps share each token stream, each holding half of
-   * V and of the accumulators, so that two steps of K and V fit in
-   * registers beside them. */
-  int wide = spec->head_dim > 128;
-  plan.warp_tokens = wide ? 8 : 16;
-  plan.dim_split = wide ? 2 : 1;
+  /* A warp step reads up to SKV_STEP_ELEMENTS of K and as many of V: 16
+   * tokens at head_dim 128 (P·V one k16 mma), 32 at 64 (two k16 mmas: as
+   * many bytes in flight per warp as at 128), 8 (k8) at 256, where two
+   * warps share each token stream, each holding half of V and of the
+   * accumulators, so that two steps of K and V fit in registers beside
+   * them. */
+  plan.warp_tokens = SKV_MAX_WARP_TOKENS;
+  while (plan.warp_tokens > 8 && plan.warp_tokens * spec->head_dim > SKV_STEP_ELEMENTS)
+    plan.warp_tokens /= 2;
+  plan.dim_split = spec->head_dim > 128 ? 2 : 1;
   /* The streams' partial results meet in shared memory: as many streams as
    * fit in the static limit, up to four warps. */
   int per_stream = plan.group * (2 + spec->head_dim) * (int)sizeof(float);

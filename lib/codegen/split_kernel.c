@@ -7,7 +7,7 @@
  * S = Q·Kᵀ and the softmax and each hold half of V's and O's dims, so that
  * the next step's K and V fit in registers beside the accumulators.
  * The group's q heads are the M rows of an m16n8k16 mma (rows past the group
- * are zero), so per step a warp does S = Q·Kᵀ (two n8 tiles of tokens),
+ * are zero), so per step a warp does S = Q·Kᵀ (an n8 tile per 8 tokens),
  * the online softmax on S's accumulator fragment, and O += P·V with P taken
  * straight from S's registers.
  *
@@ -25,11 +25,12 @@
  * the CTA writes the final output (one chunk) or a partial output and LSE,
  * which the combine kernel merges. */
 #include <math.h>
+#include <string.h>
 
 #include "kernels.h"
 
 enum { MAX_BLOCKS = 8 };     /* head_dim / 32 */
-enum { MAX_NTILES = 2 };     /* warp_tokens / 8 */
+enum { MAX_NTILES = 4 };     /* warp_tokens / 8 */
 enum { MAX_OUT_TILES = 32 }; /* head_dim / 8 */
 
 /* The kernel's arguments, in kernel_abi.h order. */
@@ -295,13 +296,15 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
       regs_of(k, rows->v[j][blk], vr[j][blk]);
 
   /* P as the A fragment of P·V: S's accumulator layout is A's layout. */
-  MlirValue pa[4];
+  MlirValue pa[2 * MAX_NTILES];
   for (int j = 0; j < ntiles; ++j) {
     pa[2 * j] = pack2(k, p[j][0], p[j][1]);
     pa[2 * j + 1] = pack2(k, p[j][2], p[j][3]);
   }
 
-  /* O = O·alpha + P·V, per 8-dim output tile (blk, i). */
+  /* O = O·alpha + P·V, per 8-dim output tile (blk, i): one k16 mma per
+   * two tiles of tokens (a k8 one for a single tile). */
+  const int k_mma = ntiles == 1 ? 8 : 16;
   MlirValue alphas[4] = {alpha[0], alpha[0], alpha[1], alpha[1]};
   MlirValue rescale = skv_from_elements(b, k->acc, k->acc_width, alphas);
   for (int blk = 0; blk < k->vblocks; ++blk)
@@ -313,7 +316,10 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
       MlirValue c[4], d[4];
       for (int e = 0; e < 4; ++e)
         c[e] = e < k->acc_width ? skv_extract(b, o, e) : zero_f;
-      skv_mma(b, dtype, k->plan->warp_tokens, pa, bv, c, d);
+      for (int kc = 0; kc < ntiles * 8 / k_mma; ++kc) {
+        skv_mma(b, dtype, k_mma, &pa[kc * k_mma / 4], &bv[kc * k_mma / 8], c, d);
+        memcpy(c, d, sizeof(c));
+      }
       out->o[4 * blk + i] = skv_from_elements(b, k->acc, k->acc_width, d);
     }
 }
