@@ -224,9 +224,47 @@ static void griddepcontrol(skv_builder *b, const char *action) {
   skv_op(b, "nvvm.griddepcontrol", 0, NULL, 0, NULL, 1, &kind);
 }
 
-void skv_grid_dependency_sync(skv_builder *b) {
+void skv_grid_launch_dependents(skv_builder *b) {
   griddepcontrol(b, "#nvvm<grid_dep_action launch_dependents>");
-  griddepcontrol(b, "#nvvm<grid_dep_action wait>");
+}
+
+void skv_grid_wait(skv_builder *b) { griddepcontrol(b, "#nvvm<grid_dep_action wait>"); }
+
+void skv_grid_dependency_sync(skv_builder *b) {
+  skv_grid_launch_dependents(b);
+  skv_grid_wait(b);
+}
+
+/* The global address (i64) of element `index` of a buffer. */
+static MlirValue element_address(skv_builder *b, MlirValue buffer, MlirValue index,
+                                 int elem_bytes) {
+  MlirType index_type = skv_type_index(b);
+  MlirValue base = result(skv_op(b, "memref.extract_aligned_pointer_as_index", 1, &buffer, 1,
+                                 &index_type, 0, NULL));
+  MlirValue address = skv_addi(b, base, skv_muli(b, index, skv_const_index(b, elem_bytes)));
+  return skv_index_cast(b, address, skv_type_i64(b));
+}
+
+/* Inline PTX with side effects: kept, and kept in order. */
+static MlirOperation asm_op(skv_builder *b, const char *text, const char *constraints,
+                            MlirValue operand, int n_results, const MlirType *results) {
+  MlirNamedAttribute attrs[] = {
+      skv_named(b, "asm_string", mlirStringAttrGet(b->ctx, str(text))),
+      skv_named(b, "constraints", mlirStringAttrGet(b->ctx, str(constraints))),
+      skv_named(b, "has_side_effects", mlirUnitAttrGet(b->ctx)),
+  };
+  return skv_op(b, "llvm.inline_asm", 1, &operand, n_results, results, 3, attrs);
+}
+
+void skv_prefetch_l2(skv_builder *b, MlirValue buffer, MlirValue index, int elem_bytes) {
+  asm_op(b, "prefetch.global.L2 [$0];", "l", element_address(b, buffer, index, elem_bytes),
+         0, NULL);
+}
+
+MlirValue skv_load_ordered_i32(skv_builder *b, MlirValue buffer, MlirValue index) {
+  MlirType i32 = skv_type_i32(b);
+  return result(asm_op(b, "ld.relaxed.gpu.global.b32 $0, [$1];", "=r,l",
+                       element_address(b, buffer, index, 4), 1, &i32));
 }
 
 /* An f16 mma takes its operands as vector<2xf16>; bf16 takes them as i32. */

@@ -103,6 +103,18 @@ void skv_barrier(skv_builder *b);
  * have completed and their memory is visible). Emit it before any memory
  * access. */
 void skv_grid_dependency_sync(skv_builder *b);
+/* The two halves of skv_grid_dependency_sync, for work that may run between
+ * them (touching no memory the previous kernel may write). */
+void skv_grid_launch_dependents(skv_builder *b);
+void skv_grid_wait(skv_builder *b);
+/* prefetch.global.L2 of the line holding element `index` of the global
+ * buffer `buffer` (elements of elem_bytes). A hint: no result. */
+void skv_prefetch_l2(skv_builder *b, MlirValue buffer, MlirValue index, int elem_bytes);
+/* buffer[index] of a global i32 buffer, read at GPU scope (ld.relaxed.gpu,
+ * L2-coherent) by inline PTX with side effects: the compiler keeps it in
+ * program order with griddepcontrol and never merges two such reads of
+ * one address, as it may plain loads of a read-only argument. */
+MlirValue skv_load_ordered_i32(skv_builder *b, MlirValue buffer, MlirValue index);
 
 /* Warp-level matrix ops (nvvm and llvm dialects). */
 

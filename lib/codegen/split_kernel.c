@@ -113,7 +113,7 @@ static void locate(split_kernel *k) {
  * the [b, h, s, d] layout 2.5% of its bandwidth at 131072 tokens). */
 static void chunk_bounds(split_kernel *k) {
   skv_builder *b = k->b;
-  MlirValue len = skv_load(b, k->arg[ARG_SEQLENS], k->batch);
+  MlirValue len = skv_load_ordered_i32(b, k->arg[ARG_SEQLENS], k->batch);
   len = skv_index_cast(b, skv_maxsi(b, len, skv_const_i32(b, 0)), skv_type_index(b));
   MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
   MlirValue cta_step = idx(k, (int64_t)k->plan->streams * k->plan->warp_tokens);
@@ -322,6 +322,35 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
       }
       out->o[4 * blk + i] = skv_from_elements(b, k->acc, k->acc_width, d);
     }
+}
+
+/* Step 2a (sm_90+), before the wait for the previous kernel: the lines of
+ * this warp's first step of K and V into L2, from chunk bounds of the
+ * length seqlens holds now: the previous kernel may still be writing it,
+ * but either value is a length the cache holds, and a prefetch is a hint
+ * whose data nobody reads. While the previous kernel drains (an idle DRAM
+ * for microseconds), the first step streams in: 1.6 us off llama3_8b at
+ * 8192 tokens (16.3 -> 14.7 on an H100). */
+static void prefetch_first_step(split_kernel *k) {
+  skv_builder *b = k->b;
+  chunk_bounds(k);
+  MlirValue first = skv_addi(b, k->start, skv_muli(b, k->stream, idx(k, k->plan->warp_tokens)));
+  skv_if has_tokens;
+  skv_if_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end));
+  step_rows rows;
+  step_tokens(k, first, &rows);
+  /* A 128-byte line holds two 32-dim blocks of a row. */
+  for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
+    for (int cache = ARG_K; cache <= ARG_V; ++cache) {
+      MlirValue off = kv_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, rows.token[j]);
+      if (cache == ARG_V)
+        off = skv_addi(b, off, k->vdim0);
+      int n = cache == ARG_K ? k->blocks : k->vblocks;
+      for (int blk = 0; blk < n; blk += 2)
+        skv_prefetch_l2(b, k->arg[cache], skv_addi(b, off, idx(k, 32 * blk)),
+                        (int)sizeof(uint16_t));
+    }
+  skv_if_end(b, &has_tokens);
 }
 
 /* Step 4: each stream takes its share of the CTA's blocks, a step at a time
@@ -542,10 +571,13 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
 
   softmax_state state;
   locate(&k);
-  /* Every input and output may belong to the kernel before: no memory is
-   * touched before it has completed. */
-  if (plan->grid_dependency)
-    skv_grid_dependency_sync(b);
+  /* Every input and output may belong to the kernel before: nothing is
+   * read for use before it has completed (a prefetch only warms L2). */
+  if (plan->grid_dependency) {
+    skv_grid_launch_dependents(b);
+    prefetch_first_step(&k);
+    skv_grid_wait(b);
+  }
   chunk_bounds(&k);
   load_q(&k);
   stream_chunk(&k, &state);
