@@ -20,6 +20,9 @@ typedef struct skv_kernel_plan {
   int sm;                /* target, e.g. 90 */
   int group;             /* q heads per kv head (G), the mma's M rows */
   int upper_rows;        /* G > 8: the mma rows 8..15 hold heads too */
+  int ctas_per_sm;       /* split CTAs an SM is meant to hold at batch 1:
+                            2, or 1 with a single kv head (whose chunks
+                            stop at one per SM), with twice the warps */
   int warps;             /* warps per split CTA */
   int dim_split;         /* warps sharing a token stream, each with 1 /
                             dim_split of V's and the output's dims */

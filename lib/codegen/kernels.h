@@ -8,7 +8,8 @@
 
 #define SKV_LOG2E 1.4426950408889634
 #define SKV_LN2 0.6931471805599453
-/* Warps per split CTA at most (each takes its own tokens). */
+/* Warps per split CTA at most where two CTAs share an SM (each warp takes
+ * its own tokens); twice as many where one CTA has the SM. */
 #define SKV_MAX_WARPS 4
 
 /* A gpu.func kernel under construction: its entry block is the builder's

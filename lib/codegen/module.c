@@ -48,12 +48,18 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   while (plan.warp_tokens > 8 && plan.warp_tokens * spec->head_dim > SKV_STEP_ELEMENTS)
     plan.warp_tokens /= 2;
   plan.dim_split = spec->head_dim > 128 ? 2 : 1;
+  /* Warps per CTA: the runtime gives a (batch, kv head) at most one chunk
+   * per SM, so with a single kv head a batch-1 call has one CTA per SM where
+   * other specs have two: such a spec's CTAs get twice the warps, the
+   * loads in flight of two. */
+  plan.ctas_per_sm = spec->num_kv_heads == 1 ? 1 : 2;
+  int max_warps = SKV_MAX_WARPS * 2 / plan.ctas_per_sm;
   /* The streams' partial results meet in shared memory: as many streams as
-   * fit in the static limit, up to four warps. */
+   * fit in the static limit, up to max_warps warps. */
   int per_stream = plan.group * (2 + spec->head_dim) * (int)sizeof(float);
   plan.streams = SKV_STATIC_SMEM_LIMIT / per_stream;
-  if (plan.streams > SKV_MAX_WARPS / plan.dim_split)
-    plan.streams = SKV_MAX_WARPS / plan.dim_split;
+  if (plan.streams > max_warps / plan.dim_split)
+    plan.streams = max_warps / plan.dim_split;
   plan.warps = plan.streams * plan.dim_split;
   plan.split_threads = 32 * plan.warps;
   plan.split_smem_bytes = plan.streams * per_stream;
@@ -68,11 +74,12 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   while (slices % warps_per_cta != 0)
     warps_per_cta /= 2;
   plan.combine_threads = 32 * warps_per_cta;
-  /* The combine CTA is resident beside two split CTAs (and waits there for
+  /* The combine CTA is resident beside the split CTAs (and waits there for
    * their partials) only if their warps fit the registers of an SM's four
    * quadrants: each (16384 registers) holds a quarter of the split warps
    * and one combine warp. So the combine kernel is capped at what it needs
-   * and the split kernel at the rest: 224 with 4-warp CTAs. Uncapped, a
+   * and the split kernel at the rest: 224 with two 4-warp CTAs (or one
+   * 8-warp CTA) per SM. Uncapped, a
    * head_dim 256 split kernel takes 255 and its combine CTAs wait for split
    * CTAs to leave; capped at 240, head_dim 128's took 231 (215 uncapped),
    * one combine warp no longer fit, and llama3_8b at 8192 tokens went from
@@ -81,7 +88,8 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * and neither is capped. */
   if (plan.grid_dependency) {
     plan.combine_max_regs = SKV_COMBINE_MAX_REGS;
-    int quadrant_split_warps = (2 * plan.warps + SKV_SM_QUADRANTS - 1) / SKV_SM_QUADRANTS;
+    int quadrant_split_warps =
+        (plan.ctas_per_sm * plan.warps + SKV_SM_QUADRANTS - 1) / SKV_SM_QUADRANTS;
     plan.split_max_regs = (SKV_SM_REGISTERS / SKV_SM_QUADRANTS - 32 * plan.combine_max_regs) /
                           (32 * quadrant_split_warps) / 8 * 8;
   }

@@ -158,13 +158,17 @@ static void load_q(split_kernel *k) {
   }
 }
 
-/* Element offset of dims 32·blk + 8c of `token` of this CTA's kv head. */
-static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token) {
+/* Element offset of `token`'s row of this CTA's kv head. */
+static MlirValue row_offset(split_kernel *k, int stride_batch, MlirValue token) {
   skv_builder *b = k->b;
   MlirValue off = skv_muli(b, k->batch, arg_index(k, stride_batch));
   off = skv_addi(b, off, skv_muli(b, token, arg_index(k, stride_batch + 1)));
-  off = skv_addi(b, off, skv_muli(b, k->kv_head, arg_index(k, stride_batch + 2)));
-  return skv_addi(b, off, skv_muli(b, k->col, idx(k, 8)));
+  return skv_addi(b, off, skv_muli(b, k->kv_head, arg_index(k, stride_batch + 2)));
+}
+
+/* Element offset of dims 32·blk + 8c of `token` of this CTA's kv head. */
+static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token) {
+  return skv_addi(k->b, row_offset(k, stride_batch, token), skv_muli(k->b, k->col, idx(k, 8)));
 }
 
 /* One warp step's rows of K and V: lane row r holds token base + 8j + r of
@@ -339,16 +343,17 @@ static void prefetch_first_step(split_kernel *k) {
   skv_if_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end));
   step_rows rows;
   step_tokens(k, first, &rows);
-  /* A 128-byte line holds two 32-dim blocks of a row. */
+  /* The four lanes of a row share its 128-byte lines (64 elements each):
+   * lane c takes line c, modulo the lines of the row (or of V's share). */
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
     for (int cache = ARG_K; cache <= ARG_V; ++cache) {
-      MlirValue off = kv_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, rows.token[j]);
+      MlirValue off = row_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, rows.token[j]);
+      int dims = 32 * (cache == ARG_K ? k->blocks : k->vblocks);
       if (cache == ARG_V)
         off = skv_addi(b, off, k->vdim0);
-      int n = cache == ARG_K ? k->blocks : k->vblocks;
-      for (int blk = 0; blk < n; blk += 2)
-        skv_prefetch_l2(b, k->arg[cache], skv_addi(b, off, idx(k, 32 * blk)),
-                        (int)sizeof(uint16_t));
+      MlirValue line = skv_remui(b, k->col, idx(k, dims > 64 ? dims / 64 : 1));
+      skv_prefetch_l2(b, k->arg[cache], skv_addi(b, off, skv_muli(b, line, idx(k, 64))),
+                      (int)sizeof(uint16_t));
     }
   skv_if_end(b, &has_tokens);
 }
@@ -492,7 +497,7 @@ static void merge_and_write(split_kernel *k) {
   MlirValue g = skv_divui(b, loop.iv, idx(k, D / 8));
   MlirValue d = skv_muli(b, skv_remui(b, loop.iv, idx(k, D / 8)), idx(k, 8));
 
-  MlirValue stream_m[SKV_MAX_WARPS];
+  MlirValue stream_m[2 * SKV_MAX_WARPS];
   MlirValue m = skv_const_f32(b, -INFINITY);
   for (int w = 0; w < W; ++w) {
     MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
