@@ -41,10 +41,13 @@
  * sequence with no tokens gets out 0, lse -inf).
  *
  * Kernels of images for sm_90 and newer begin with griddepcontrol
- * (launch_dependents, then wait) before touching memory, so the runtime
+ * (launch_dependents, then wait) before using memory, so the runtime
  * launches them with programmatic stream serialization: a call's launch
  * and CTA start overlap the previous kernel's tail, and its reads still see
- * everything that kernel wrote. Older targets launch plainly.
+ * everything that kernel wrote. Between the two, the split kernel reads
+ * seqlens[b] as it is then and prefetches into L2 the first step of K and
+ * V below that length (a hint: its data is never used, and the length is
+ * read again after the wait). Older targets launch plainly.
  *
  * All pointers are 16-byte aligned and strides are multiples of 8 elements,
  * so every row of head_dim elements starts 16-byte aligned. */

@@ -141,7 +141,11 @@ typedef struct skv_decode_args {
   const void *q;         /* [batch, num_q_heads, head_dim], contiguous */
   const void *k;
   const void *v;
-  const int32_t *seqlens; /* [batch], device, each in [0, max_seqlen] */
+  const int32_t *seqlens; /* [batch], device, each in [0, max_seqlen]; on
+                             sm_90 read once before the kernel before has
+                             finished, to warm L2 (kernel_abi.h): any value
+                             it holds then, old or new, is a length the
+                             cache holds */
   void *out;             /* [batch, num_q_heads, head_dim], contiguous */
   float *lse;            /* [batch, num_q_heads] natural log, or NULL */
   void *workspace;       /* skv_attention_workspace_size bytes (any
