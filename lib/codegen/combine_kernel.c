@@ -144,12 +144,8 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
                      &lse);
   skv_if writer;
   skv_if_begin(b, &writer, skv_cmpi_eq(b, lane, skv_const_index(b, 0)));
-  skv_vector_store(b, skv_truncf(b, values, skv_type_vector(t, 8)), arg[ARG_OUT],
-                   skv_addi(b, skv_muli(b, row, skv_const_index(b, D)), d));
-  skv_if first;
-  skv_if_begin(b, &first, skv_cmpi_eq(b, d, skv_const_index(b, 0)));
-  skv_store(b, lse, arg[ARG_LSE], row);
-  skv_if_end(b, &first);
+  skv_softmax_store(b, skv_truncf(b, values, skv_type_vector(t, 8)), lse, arg[ARG_OUT],
+                    arg[ARG_LSE], row, d, D);
   skv_if_end(b, &writer);
   skv_kernel_end(b);
 }

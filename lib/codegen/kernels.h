@@ -44,6 +44,14 @@ void skv_softmax_finish(skv_builder *b, MlirValue base, MlirValue sum,
                         MlirValue acc, MlirValue *out_values,
                         MlirValue *out_lse);
 
+/* Stores 8 dims (values, already in the buffer's element type) of row
+ * `row` at dims d .. d+7 of out_buf (head_dim elements per row), and with
+ * d == 0 the row's LSE at lse_buf[row]: a finished softmax, final or
+ * partial. */
+void skv_softmax_store(skv_builder *b, MlirValue values, MlirValue lse,
+                       MlirValue out_buf, MlirValue lse_buf, MlirValue row,
+                       MlirValue d, int head_dim);
+
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
                               const skv_spec *spec, const skv_kernel_plan *plan);
 void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,

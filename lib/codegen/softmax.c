@@ -1,5 +1,5 @@
-/* The softmax pieces both kernels share: a finite exponent base, and the
- * normalised output and LSE of a finished softmax. */
+/* The softmax pieces both kernels share: a finite exponent base, the
+ * normalised output and LSE of a finished softmax, and their store. */
 #include <math.h>
 
 #include "kernels.h"
@@ -19,4 +19,15 @@ void skv_softmax_finish(skv_builder *b, MlirValue base, MlirValue sum,
   MlirValue lse2 = skv_addf(b, base, skv_log2(b, sum));
   *out_lse = skv_select(b, seen, skv_mulf(b, lse2, skv_const_f32(b, (float)SKV_LN2)),
                         skv_const_f32(b, -INFINITY));
+}
+
+void skv_softmax_store(skv_builder *b, MlirValue values, MlirValue lse,
+                       MlirValue out_buf, MlirValue lse_buf, MlirValue row,
+                       MlirValue d, int head_dim) {
+  skv_vector_store(b, values, out_buf,
+                   skv_addi(b, skv_muli(b, row, skv_const_index(b, head_dim)), d));
+  skv_if first;
+  skv_if_begin(b, &first, skv_cmpi_eq(b, d, skv_const_index(b, 0)));
+  skv_store(b, lse, lse_buf, row);
+  skv_if_end(b, &first);
 }

@@ -330,6 +330,11 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
     }
 }
 
+/* The first token of this warp's stream in the CTA's first block. */
+static MlirValue stream_first(split_kernel *k) {
+  return skv_addi(k->b, k->start, skv_muli(k->b, k->stream, idx(k, k->plan->warp_tokens)));
+}
+
 /* Step 2a (sm_90+), before the wait for the previous kernel: the lines of
  * this warp's first step of K and V into L2, from chunk bounds of the
  * length seqlens holds now: the previous kernel may still be writing it,
@@ -340,7 +345,7 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
 static void prefetch_first_step(split_kernel *k) {
   skv_builder *b = k->b;
   chunk_bounds(k);
-  MlirValue first = skv_addi(b, k->start, skv_muli(b, k->stream, idx(k, k->plan->warp_tokens)));
+  MlirValue first = stream_first(k);
   skv_if has_tokens;
   skv_if_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end));
   step_rows rows;
@@ -367,9 +372,8 @@ static void prefetch_first_step(split_kernel *k) {
 static void stream_chunk(split_kernel *k, softmax_state *state) {
   skv_builder *b = k->b;
   const int tiles = 4 * k->vblocks;
-  const int wt = k->plan->warp_tokens;
   MlirValue stride = k->stride;
-  MlirValue first = skv_addi(b, k->start, skv_muli(b, k->stream, idx(k, wt)));
+  MlirValue first = stream_first(k);
 
   /* The first step's rows, if this warp has any tokens. */
   step_rows rows;
@@ -474,18 +478,6 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
   skv_barrier(b);
 }
 
-/* Writes 8 dims (from d) of output row `row` in the dtype, and its LSE once. */
-static void write_output(split_kernel *k, MlirValue row, MlirValue d,
-                         MlirValue values, MlirValue lse) {
-  skv_builder *b = k->b;
-  skv_vector_store(b, skv_truncf(b, values, k->tx8), k->arg[ARG_OUT],
-                   skv_addi(b, skv_muli(b, row, idx(k, k->spec->head_dim)), d));
-  skv_if first;
-  skv_if_begin(b, &first, skv_cmpi_eq(b, d, idx(k, 0)));
-  skv_store(b, lse, k->arg[ARG_LSE], row);
-  skv_if_end(b, &first);
-}
-
 /* Step 6: merge the streams for 8 dims of one head and write them: the final
  * output with one chunk, else the partial one. */
 static void merge_and_write(split_kernel *k) {
@@ -524,18 +516,14 @@ static void merge_and_write(split_kernel *k) {
 
   skv_if final;
   skv_if_begin(b, &final, skv_cmpi_eq(b, splits, idx(k, 1)));
-  write_output(k, row, d, out, lse);
+  skv_softmax_store(b, skv_truncf(b, out, k->tx8), lse, k->arg[ARG_OUT], k->arg[ARG_LSE],
+                    row, d, D);
   skv_if_end(b, &final);
 
   skv_if partial;
   skv_if_begin(b, &partial, skv_cmpi_slt(b, idx(k, 1), splits));
   MlirValue part_row = skv_addi(b, skv_muli(b, row, splits), k->chunk);
-  skv_vector_store(b, out, k->arg[ARG_PART_OUT],
-                   skv_addi(b, skv_muli(b, part_row, idx(k, D)), d));
-  skv_if lse_partial;
-  skv_if_begin(b, &lse_partial, skv_cmpi_eq(b, d, idx(k, 0)));
-  skv_store(b, lse, k->arg[ARG_PART_LSE], part_row);
-  skv_if_end(b, &lse_partial);
+  skv_softmax_store(b, out, lse, k->arg[ARG_PART_OUT], k->arg[ARG_PART_LSE], part_row, d, D);
   skv_if_end(b, &partial);
 
   skv_for_end(b, &loop, NULL);
