@@ -20,17 +20,18 @@ typedef struct skv_kernel_plan {
   int sm;                /* target, e.g. 90 */
   int group;             /* q heads per kv head (G), the mma's M rows */
   int upper_rows;        /* G > 8: the mma rows 8..15 hold heads too */
-  int ctas_per_sm;       /* split CTAs an SM is meant to hold at batch 1:
-                            2, or 1 with a single kv head (whose chunks
-                            stop at one per SM), with twice the warps */
-  int warps;             /* warps per split CTA */
+  int warps;             /* warps per split CTA in a narrow launch (two
+                            CTAs per SM) */
   int dim_split;         /* warps sharing a token stream, each with 1 /
                             dim_split of V's and the output's dims */
   int streams;           /* token streams per CTA: warps / dim_split */
   int split_threads;     /* 32 * warps */
+  int split_threads_wide; /* the wide launch's kernel (one CTA per SM,
+                            twice the warps and streams), or 0 where twice
+                            the streams' shared memory does not fit */
   int warp_tokens;       /* tokens per stream per loop step: 8, 16 or 32,
                             the k of the P·V mmas (one k8, one or two k16) */
-  int split_smem_bytes;  /* static shared memory of the split kernel */
+  int split_smem_bytes;  /* static shared memory of the narrow split kernel */
   int combine_threads;   /* up to 2 warps, each a slice of 8 output dims at
                             32 lanes (the runtime may pick fewer lanes and
                             more slices per warp, kernel_abi.h) */
@@ -40,6 +41,7 @@ typedef struct skv_kernel_plan {
                             memory, so it may be launched programmatically
                             dependent on the previous kernel (kernel_abi.h) */
   char split_entry[SKV_ENTRY_MAX];
+  char split_wide_entry[SKV_ENTRY_MAX]; /* split_entry + "_wide" */
   char combine_entry[SKV_ENTRY_MAX];
 } skv_kernel_plan;
 

@@ -70,6 +70,8 @@ typedef struct skv_cubin {
   size_t size;
   skv_pkg_kernel_resources split;   /* the plan's split_entry */
   skv_pkg_kernel_resources combine; /* the plan's combine_entry */
+  skv_pkg_kernel_resources split_wide; /* the plan's split_wide_entry, if
+                                          it has a wide launch */
 } skv_cubin;
 
 /* Compiles ptx (NUL-terminated) for plan->sm (plain sm_XY, not the

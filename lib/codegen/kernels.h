@@ -8,8 +8,8 @@
 
 #define SKV_LOG2E 1.4426950408889634
 #define SKV_LN2 0.6931471805599453
-/* Warps per split CTA at most where two CTAs share an SM (each warp takes
- * its own tokens); twice as many where one CTA has the SM. */
+/* Warps per split CTA where two CTAs share an SM (a narrow launch); a
+ * wide launch, one CTA per SM, has twice as many. */
 #define SKV_MAX_WARPS 4
 
 /* A gpu.func kernel under construction: its entry block is the builder's
@@ -52,8 +52,10 @@ void skv_softmax_store(skv_builder *b, MlirValue values, MlirValue lse,
                        MlirValue out_buf, MlirValue lse_buf, MlirValue row,
                        MlirValue d, int head_dim);
 
+/* The split kernel of the narrow launch (plan->split_entry), or with wide
+ * of the wide one (plan->split_wide_entry: twice the streams). */
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
-                              const skv_spec *spec, const skv_kernel_plan *plan);
+                              const skv_spec *spec, const skv_kernel_plan *plan, int wide);
 void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
                                 const skv_spec *spec,
                                 const skv_kernel_plan *plan);

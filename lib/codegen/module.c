@@ -48,20 +48,21 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   while (plan.warp_tokens > 8 && plan.warp_tokens * spec->head_dim > SKV_STEP_ELEMENTS)
     plan.warp_tokens /= 2;
   plan.dim_split = spec->head_dim > 128 ? 2 : 1;
-  /* Warps per CTA: the runtime gives a (batch, kv head) at most one chunk
-   * per SM, so with a single kv head a batch-1 call has one CTA per SM where
-   * other specs have two: such a spec's CTAs get twice the warps, the
-   * loads in flight of two. */
-  plan.ctas_per_sm = spec->num_kv_heads == 1 ? 1 : 2;
-  int max_warps = SKV_MAX_WARPS * 2 / plan.ctas_per_sm;
-  /* The streams' partial results meet in shared memory: as many streams as
-   * fit in the static limit, up to max_warps warps. */
+  /* Warps per CTA: SKV_MAX_WARPS where two CTAs share an SM, and a wide
+   * launch of twice the warps and streams where one CTA has the SM; the
+   * runtime picks per call (a chunk per SM with a single kv head at batch
+   * 1, a (batch, kv head) per SM at batch 16: kernel_abi.h). The streams'
+   * partial results meet in shared memory: the wide launch exists only if
+   * twice the streams fit the static limit. */
   int per_stream = plan.group * (2 + spec->head_dim) * (int)sizeof(float);
-  plan.streams = SKV_STATIC_SMEM_LIMIT / per_stream;
-  if (plan.streams > max_warps / plan.dim_split)
-    plan.streams = max_warps / plan.dim_split;
+  int fit = SKV_STATIC_SMEM_LIMIT / per_stream;
+  plan.streams = SKV_MAX_WARPS / plan.dim_split;
+  if (plan.streams > fit)
+    plan.streams = fit;
   plan.warps = plan.streams * plan.dim_split;
   plan.split_threads = 32 * plan.warps;
+  if (2 * plan.streams <= fit && plan.warps == SKV_MAX_WARPS)
+    plan.split_threads_wide = 2 * plan.split_threads;
   plan.split_smem_bytes = plan.streams * per_stream;
   /* griddepcontrol is PTX for sm_90 and newer. */
   plan.grid_dependency = sm >= SKV_GRID_DEPENDENCY_SM;
@@ -88,12 +89,12 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * and neither is capped. */
   if (plan.grid_dependency) {
     plan.combine_max_regs = SKV_COMBINE_MAX_REGS;
-    int quadrant_split_warps =
-        (plan.ctas_per_sm * plan.warps + SKV_SM_QUADRANTS - 1) / SKV_SM_QUADRANTS;
+    int quadrant_split_warps = (2 * SKV_MAX_WARPS + SKV_SM_QUADRANTS - 1) / SKV_SM_QUADRANTS;
     plan.split_max_regs = (SKV_SM_REGISTERS / SKV_SM_QUADRANTS - 32 * plan.combine_max_regs) /
                           (32 * quadrant_split_warps) / 8 * 8;
   }
   snprintf(plan.split_entry, sizeof(plan.split_entry), "%s_split", spec->name);
+  snprintf(plan.split_wide_entry, sizeof(plan.split_wide_entry), "%s_split_wide", spec->name);
   snprintf(plan.combine_entry, sizeof(plan.combine_entry), "%s_combine",
            spec->name);
   *out_plan = plan;
@@ -114,6 +115,7 @@ void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
   memcpy(r.split_entry, plan->split_entry, sizeof(r.split_entry));
   memcpy(r.combine_entry, plan->combine_entry, sizeof(r.combine_entry));
   r.split_threads = (uint32_t)plan->split_threads;
+  r.split_threads_wide = (uint32_t)plan->split_threads_wide;
   r.split_smem_bytes = 0; /* all of it is static */
   r.combine_threads = (uint32_t)plan->combine_threads;
   r.tokens_per_step = (uint32_t)(plan->streams * plan->warp_tokens);
@@ -208,7 +210,9 @@ skv_status skv_codegen_build(MlirContext ctx, const skv_spec *spec,
   mlirOperationStateAddOwnedRegions(&state, 1, &region);
   mlirBlockAppendOwnedOperation(b.block, mlirOperationCreate(&state));
 
-  skv_codegen_split_kernel(&b, kernels_body, spec, plan);
+  skv_codegen_split_kernel(&b, kernels_body, spec, plan, 0);
+  if (plan->split_threads_wide)
+    skv_codegen_split_kernel(&b, kernels_body, spec, plan, 1);
   skv_codegen_combine_kernel(&b, kernels_body, spec, plan);
 
   if (!mlirOperationVerify(module_op)) {

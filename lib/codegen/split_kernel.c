@@ -60,6 +60,9 @@ typedef struct split_kernel {
   int acc_width;
   /* Where this CTA and lane are. */
   MlirValue chunk, kv_head, batch, tid, warp, row, col;
+  /* This kernel's launch (narrow or wide): token streams and threads per
+   * CTA. */
+  int streams, threads;
   /* The warp's token stream (warps of one stream share its tokens) and the
    * first head dim of its share of V and O. */
   MlirValue stream, vdim0;
@@ -118,7 +121,7 @@ static void chunk_bounds(split_kernel *k) {
   MlirValue len = skv_load_ordered_i32(b, k->arg[ARG_SEQLENS], k->batch);
   len = skv_index_cast(b, skv_maxsi(b, len, skv_const_i32(b, 0)), skv_type_index(b));
   MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
-  MlirValue cta_step = idx(k, (int64_t)k->plan->streams * k->plan->warp_tokens);
+  MlirValue cta_step = idx(k, (int64_t)k->streams * k->plan->warp_tokens);
   MlirValue block = skv_minsi(b, skv_ceildivui(b, len, splits), cta_step);
   k->start = skv_minsi(b, skv_muli(b, k->chunk, block), len);
   MlirValue one_block = skv_cmpi_slt(b, block, cta_step);
@@ -478,18 +481,14 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
   skv_barrier(b);
 }
 
-/* Step 6: merge the streams for 8 dims of one head and write them: the final
- * output with one chunk, else the partial one. */
-static void merge_and_write(split_kernel *k) {
+/* Step 6: merge the streams for 8 dims (item) of one head and write them:
+ * the final output with one chunk, else the partial one. */
+static void merge_item(split_kernel *k, MlirValue item) {
   skv_builder *b = k->b;
-  const int G = k->plan->group, D = k->spec->head_dim, W = k->plan->streams;
+  const int G = k->plan->group, D = k->spec->head_dim, W = k->streams;
   MlirValue stats = k->arg[SHARED_STATS], acc_buf = k->arg[SHARED_ACC];
-
-  skv_for loop;
-  skv_for_begin(b, &loop, k->tid, idx(k, (int64_t)G * D / 8),
-                idx(k, k->plan->split_threads), 0, NULL);
-  MlirValue g = skv_divui(b, loop.iv, idx(k, D / 8));
-  MlirValue d = skv_muli(b, skv_remui(b, loop.iv, idx(k, D / 8)), idx(k, 8));
+  MlirValue g = skv_divui(b, item, idx(k, D / 8));
+  MlirValue d = skv_muli(b, skv_remui(b, item, idx(k, D / 8)), idx(k, 8));
 
   MlirValue stream_m[2 * SKV_MAX_WARPS];
   MlirValue m = skv_const_f32(b, -INFINITY);
@@ -525,12 +524,39 @@ static void merge_and_write(split_kernel *k) {
   MlirValue part_row = skv_addi(b, skv_muli(b, row, splits), k->chunk);
   skv_softmax_store(b, out, lse, k->arg[ARG_PART_OUT], k->arg[ARG_PART_LSE], part_row, d, D);
   skv_if_end(b, &partial);
+}
 
+/* Step 6 for every item: thread t takes items t, t + threads, ... */
+static void merge_and_write(split_kernel *k) {
+  skv_builder *b = k->b;
+  skv_for loop;
+  skv_for_begin(b, &loop, k->tid, idx(k, (int64_t)k->plan->group * k->spec->head_dim / 8),
+                idx(k, k->threads), 0, NULL);
+  merge_item(k, loop.iv);
   skv_for_end(b, &loop, NULL);
 }
 
+/* Steps 1 to 6 for the launch k->streams and k->threads describe. */
+static void split_body(split_kernel *k) {
+  skv_builder *b = k->b;
+  softmax_state state;
+  locate(k);
+  /* Every input and output may belong to the kernel before: nothing is
+   * read for use before it has completed (a prefetch only warms L2). */
+  if (k->plan->grid_dependency) {
+    skv_grid_launch_dependents(b);
+    prefetch_first_step(k);
+    skv_grid_wait(b);
+  }
+  chunk_bounds(k);
+  load_q(k);
+  stream_chunk(k, &state);
+  publish_streams(k, &state);
+  merge_and_write(k);
+}
+
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
-                              const skv_spec *spec, const skv_kernel_plan *plan) {
+                              const skv_spec *spec, const skv_kernel_plan *plan, int wide) {
   MlirType t = skv_dtype_type(b, spec->dtype);
   MlirType f32 = skv_type_f32(b), i32 = skv_type_i32(b), i64 = skv_type_i64(b);
   MlirType t_buf = skv_type_global_buffer(b, t);
@@ -544,13 +570,15 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_V_SB] = {i64, 0}, [ARG_V_ST] = {i64, 0}, [ARG_V_SH] = {i64, 0},
       [ARG_NUM_SPLITS] = {i32, 0},
   };
-  int slots = plan->streams * plan->group;
+  split_kernel k = {.b = b, .spec = spec, .plan = plan};
+  k.streams = wide ? 2 * plan->streams : plan->streams;
+  k.threads = wide ? plan->split_threads_wide : plan->split_threads;
+  int slots = k.streams * plan->group;
   MlirType shared[2] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
   };
 
-  split_kernel k = {.b = b, .spec = spec, .plan = plan};
   k.blocks = spec->head_dim / 32;
   k.vblocks = k.blocks / plan->dim_split;
   k.halves = plan->upper_rows ? 2 : 1;
@@ -561,22 +589,9 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   k.acc = skv_type_vector(f32, k.acc_width);
   k.f32x8 = skv_type_vector(f32, 8);
   k.tx8 = skv_type_vector(t, 8);
-  skv_kernel_begin(b, module_body, plan->split_entry, NUM_ARGS, args, 2, shared,
-                   plan->split_threads, plan->split_max_regs, k.arg);
+  skv_kernel_begin(b, module_body, wide ? plan->split_wide_entry : plan->split_entry, NUM_ARGS,
+                   args, 2, shared, k.threads, plan->split_max_regs, k.arg);
 
-  softmax_state state;
-  locate(&k);
-  /* Every input and output may belong to the kernel before: nothing is
-   * read for use before it has completed (a prefetch only warms L2). */
-  if (plan->grid_dependency) {
-    skv_grid_launch_dependents(b);
-    prefetch_first_step(&k);
-    skv_grid_wait(b);
-  }
-  chunk_bounds(&k);
-  load_q(&k);
-  stream_chunk(&k, &state);
-  publish_streams(&k, &state);
-  merge_and_write(&k);
+  split_body(&k);
   skv_kernel_end(b);
 }

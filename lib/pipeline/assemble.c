@@ -231,6 +231,9 @@ skv_status skv_pipeline_assemble(skv_compiler *compiler, const char *ptx,
   if (!status)
     status = skv_ptxas_info_find((const char *)log, plan->combine_entry,
                                  &cubin.combine);
+  if (!status && plan->split_threads_wide)
+    status = skv_ptxas_info_find((const char *)log, plan->split_wide_entry,
+                                 &cubin.split_wide);
   scratch_remove(&s);
   free(log);
   if (status) {

@@ -22,9 +22,11 @@ struct skv_attention {
   const skv_pkg_spec *spec;   /* borrowed from package */
   CUcontext context;          /* the module's context */
   CUmodule module;
-  CUfunction split_fn;
+  CUfunction split_fns[2]; /* the narrow launch's kernel, and the wide
+                               one's if the spec has it (fill_count 2) */
   CUfunction combine_fn;
-  skv_device_fill fill; /* what the split heuristic fills */
+  skv_device_fill fills[2]; /* the same launches */
+  int fill_count;
   skv_attention_image_info image;
 };
 
@@ -72,8 +74,9 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
    * 6.4 us in 4 chunks, ~4 in one). */
   int64_t rows = (int64_t)batch * spec->num_kv_heads;
   int64_t slots = (int64_t)fill.sms * fill.ctas_per_sm;
+  int64_t cta_step = (int64_t)spec->tokens_per_step * fill.split_threads / spec->split_threads;
   int64_t splits = 1;
-  if (rows < slots && max_seqlen > (int64_t)spec->tokens_per_step) {
+  if (rows < slots && max_seqlen > cta_step) {
     splits = slots / rows;
     int64_t warp_step = (int64_t)spec->tokens_per_step * 32 / spec->split_threads;
     int64_t by_length = ceil_div(max_seqlen, warp_step > 0 ? warp_step : 1);
@@ -87,6 +90,39 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
       splits = fill.sms;
   }
   *out_num_splits = (int)splits;
+  return SKV_OK;
+}
+
+skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fills,
+                             int count, int batch, int max_seqlen,
+                             int num_splits_override, int *out_fill,
+                             int *out_num_splits) {
+  /* Measured on an H100 and an H200 (bench/NOTES.md §27): a wide launch
+   * (one CTA per SM, twice the streams) wins where it fills the SMs
+   * with more warps (a single kv head at batch 1: a chunk per SM either
+   * way) or as many without splitting (llama3_8b at batch 16, 2048 tokens:
+   * 37.8 -> 33.5 us on an H200, 128 CTAs, no combine kernel); the narrow
+   * one wherever both split (batch 1 of 8 kv heads, MQA at batch 8) or
+   * both fill one wave (batch 32). */
+  int best = 0, best_splits = 0;
+  int64_t best_warps = 0;
+  for (int i = 0; i < count; ++i) {
+    int splits = 0;
+    SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, fills[i], batch, max_seqlen,
+                                                num_splits_override, &splits));
+    int64_t ctas = (int64_t)batch * spec->num_kv_heads * splits;
+    int64_t slots = (int64_t)fills[i].sms * fills[i].ctas_per_sm;
+    int64_t warps = (ctas < slots ? ctas : slots) * (fills[i].split_threads / 32);
+    bool more = warps * 100 > best_warps * 105;
+    bool as_many = warps * 105 >= best_warps * 100;
+    if (i == 0 || more || (as_many && splits == 1 && best_splits > 1)) {
+      best = i;
+      best_splits = splits;
+      best_warps = warps;
+    }
+  }
+  *out_fill = best;
+  *out_num_splits = best_splits;
   return SKV_OK;
 }
 
@@ -172,8 +208,8 @@ static skv_status check_stride(int64_t stride, const char *name) {
   return SKV_OK;
 }
 
-skv_status skv_decode_plan_make(const skv_pkg_spec *spec, skv_device_fill fill,
-                                const skv_decode_args *args,
+skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_device_fill *fills,
+                                int fill_count, const skv_decode_args *args,
                                 skv_decode_plan *out_plan) {
   if (!args)
     return INVALID("args is NULL");
@@ -203,12 +239,14 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, skv_device_fill fill,
   SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->v_stride_head, "v_stride_head"));
 
   skv_decode_plan plan;
-  int num_splits = 0;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, fill, args->batch,
-                                              args->max_seqlen,
-                                              args->num_splits, &num_splits));
+  int num_splits = 0, fill = 0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, fills, fill_count, args->batch,
+                                              args->max_seqlen, args->num_splits, &fill,
+                                              &num_splits));
   workspace_layout(spec, args->batch, num_splits, &plan);
-  plan.combine_lanes = skv_combine_lanes_choose(spec, fill, args->batch, num_splits);
+  plan.launch = fill;
+  plan.split_threads = fills[fill].split_threads;
+  plan.combine_lanes = skv_combine_lanes_choose(spec, fills[fill], args->batch, num_splits);
   if (args->lse)
     plan.workspace_bytes = plan.lse_offset;
   size_t have = args->workspace ? args->workspace_size : 0;
@@ -457,23 +495,29 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
     status = module_load(package, &images[image], &attention->module,
                          &attention->image.load_us);
   }
-  if (!status)
-    status = kernel_get(attention->module, spec->split_entry,
-                        spec->split_threads, spec->split_smem_bytes, smem_optin,
-                        &attention->split_fn);
+  attention->fill_count = spec->split_threads_wide ? 2 : 1;
+  char wide_entry[SKV_ENTRY_MAX + 8];
+  snprintf(wide_entry, sizeof(wide_entry), "%s_wide", spec->split_entry);
+  for (int i = 0; i < attention->fill_count && !status; ++i)
+    status = kernel_get(attention->module, i ? wide_entry : spec->split_entry,
+                        i ? spec->split_threads_wide : spec->split_threads,
+                        spec->split_smem_bytes, smem_optin, &attention->split_fns[i]);
   if (!status)
     status = kernel_get(attention->module, spec->combine_entry,
                         spec->combine_threads, 0, smem_optin,
                         &attention->combine_fn);
   /* The split heuristic fills the device in one wave: how many CTAs of
-   * this kernel one SM holds (registers, shared memory) decides it. */
-  int per_sm = 0;
-  if (!status)
+   * each launch one SM holds (registers, shared memory) decides it. */
+  for (int i = 0; i < attention->fill_count && !status; ++i) {
+    skv_device_fill *fill = &attention->fills[i];
+    fill->sms = sm_count;
+    fill->split_threads = (int)(i ? spec->split_threads_wide : spec->split_threads);
+    int per_sm = 0;
     status = SKV_CU_CALL(cuOccupancyMaxActiveBlocksPerMultiprocessor, &per_sm,
-                         attention->split_fn, (int)spec->split_threads,
+                         attention->split_fns[i], fill->split_threads,
                          spec->split_smem_bytes);
-  attention->fill.sms = sm_count;
-  attention->fill.ctas_per_sm = per_sm > 0 ? per_sm : 1;
+    fill->ctas_per_sm = per_sm > 0 ? per_sm : 1;
+  }
   /* With programmatic dependent launch the combine CTAs wait beside the
    * split CTAs, in the registers these leave. */
   int registers_per_sm = 0, split_registers = 0, combine_registers = 0;
@@ -481,15 +525,16 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
     status = SKV_CU_CALL(cuDeviceGetAttribute, &registers_per_sm,
                          CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR, device);
     if (!status)
-      status = SKV_CU_CALL(cuFuncGetAttribute, &split_registers,
-                           CU_FUNC_ATTRIBUTE_NUM_REGS, attention->split_fn);
-    if (!status)
       status = SKV_CU_CALL(cuFuncGetAttribute, &combine_registers,
                            CU_FUNC_ATTRIBUTE_NUM_REGS, attention->combine_fn);
-    if (!status)
-      attention->fill.combine_warps = skv_combine_warps_resident(
-          sm_count, registers_per_sm, attention->fill.ctas_per_sm,
-          (int)spec->split_threads, split_registers, combine_registers);
+    for (int i = 0; i < attention->fill_count && !status; ++i) {
+      status = SKV_CU_CALL(cuFuncGetAttribute, &split_registers,
+                           CU_FUNC_ATTRIBUTE_NUM_REGS, attention->split_fns[i]);
+      if (!status)
+        attention->fills[i].combine_warps = skv_combine_warps_resident(
+            sm_count, registers_per_sm, attention->fills[i].ctas_per_sm,
+            attention->fills[i].split_threads, split_registers, combine_registers);
+    }
   }
   if (status) {
     skv_attention_destroy(attention);
@@ -529,8 +574,20 @@ void skv_attention_image(const skv_attention *attention,
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits) {
-  return skv_splits_choose(attention->spec, attention->fill, batch,
-                           max_seqlen, num_splits_override, out_num_splits);
+  int fill = 0;
+  return skv_launch_choose(attention->spec, attention->fills, attention->fill_count, batch,
+                           max_seqlen, num_splits_override, &fill, out_num_splits);
+}
+
+skv_status skv_attention_split_threads(const skv_attention *attention, int batch,
+                                       int max_seqlen, int num_splits_override,
+                                       int *out_threads) {
+  int fill = 0, splits = 0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(attention->spec, attention->fills,
+                                              attention->fill_count, batch, max_seqlen,
+                                              num_splits_override, &fill, &splits));
+  *out_threads = attention->fills[fill].split_threads;
+  return SKV_OK;
 }
 
 skv_status skv_attention_workspace_size(const skv_attention *attention,
@@ -599,7 +656,7 @@ skv_status skv_attention_decode(const skv_attention *attention,
   const skv_pkg_spec *spec = attention->spec;
   skv_decode_plan plan;
   SKV_RETURN_IF_ERROR_PLAIN(
-      skv_decode_plan_make(spec, attention->fill, args, &plan));
+      skv_decode_plan_make(spec, attention->fills, attention->fill_count, args, &plan));
   SKV_RETURN_IF_ERROR_PLAIN(context_enter(attention));
 
   /* Parameters exactly as kernel_abi.h lists them. */
@@ -623,9 +680,9 @@ skv_status skv_attention_decode(const skv_attention *attention,
   void *split_params[SKV_SPLIT_KERNEL_PARAMS] = {
       &q,    &k,    &v,    &seqlens, &out,  &lse,  &part_out, &part_lse,
       &k_sb, &k_st, &k_sh, &v_sb, &v_st, &v_sh, &num_splits};
-  SKV_RETURN_IF_ERROR_PLAIN(launch(attention, attention->split_fn,
+  SKV_RETURN_IF_ERROR_PLAIN(launch(attention, attention->split_fns[plan.launch],
                                    (unsigned)num_splits, spec->num_kv_heads,
-                                   (unsigned)args->batch, spec->split_threads,
+                                   (unsigned)args->batch, (unsigned)plan.split_threads,
                                    spec->split_smem_bytes, stream, split_params));
   if (num_splits == 1)
     return SKV_OK;

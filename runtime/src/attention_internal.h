@@ -9,13 +9,15 @@
 
 #include "splitkv/runtime.h"
 
-/* What the call planning knows of the device: its SMs, how many split CTAs
- * of the loaded kernel one SM holds at once (registers, shared memory), and
- * how many combine warps the device holds beside such a full wave of split
- * CTAs, where they wait for it (programmatic dependent launch); 0 when none
- * wait there (no PDL, or no registers left). */
+/* What the call planning knows of the device for one launch of the split
+ * kernel, narrow or wide (split_threads per CTA, package_format.h): its
+ * SMs, how many such CTAs one SM holds at once (registers, shared memory),
+ * and how many combine warps the device holds beside a full wave of them,
+ * where they wait for it (programmatic dependent launch); 0 when none wait
+ * there (no PDL, or no registers left). */
 typedef struct skv_device_fill {
   int sms;
+  int split_threads;
   int ctas_per_sm;
   int combine_warps;
 } skv_device_fill;
@@ -47,6 +49,8 @@ int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
  *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   int num_splits;
+  int launch;        /* the launch chosen: 0 narrow, 1 wide (kernel_abi.h) */
+  int split_threads; /* its threads per CTA */
   int combine_lanes; /* with num_splits > 1 */
   size_t part_out_offset;
   size_t part_lse_offset;
@@ -55,13 +59,23 @@ typedef struct skv_decode_plan {
                              caller passes lse, else the whole layout */
 } skv_decode_plan;
 
-/* The split count for a call (see skv_attention_num_splits): override if
- * > 0, else the spec's fixed count, else the auto heuristic for the device
- * `fill` describes. Errors:
+/* The split count for a call (see skv_attention_num_splits) in the launch
+ * `fill` describes: override if > 0, else the spec's fixed count, else the
+ * auto heuristic. Errors:
  * INVALID_ARGUMENT for batch outside [1, 65535], max_seqlen < 0, override
  * outside [0, SKV_MAX_SPLITS]. */
 skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                              int max_seqlen, int num_splits_override,
+                             int *out_num_splits);
+
+/* The launch for a call among count (1 or 2: the narrow launch, then the
+ * wide one) and its split count: the one that puts more warps to work in
+ * its first wave, and where they put as many (within 5%), the wide one only
+ * if it needs no combine kernel where the narrow one does. *out_fill is an
+ * index into fills. Errors: those of skv_splits_choose. */
+skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fills,
+                             int count, int batch, int max_seqlen,
+                             int num_splits_override, int *out_fill,
                              int *out_num_splits);
 
 /* Bytes of workspace for batch and num_splits, the lse scratch included
@@ -70,11 +84,12 @@ size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits);
 
 /* Checks every field of args against spec (pointers non-null and 16-byte
  * aligned, sizes in range, heads and head_dim equal to the spec's, strides
- * non-negative multiples of 8, workspace large enough) and plans the call.
+ * non-negative multiples of 8, workspace large enough) and plans the call
+ * (its launch among fills: skv_launch_choose).
  * Errors: INVALID_ARGUMENT naming the field, its value and what was
  * expected. */
-skv_status skv_decode_plan_make(const skv_pkg_spec *spec, skv_device_fill fill,
-                                const skv_decode_args *args,
+skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_device_fill *fills,
+                                int fill_count, const skv_decode_args *args,
                                 skv_decode_plan *out_plan);
 
 /* Picks the image a device of compute capability device_sm (major * 10 +

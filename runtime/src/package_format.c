@@ -36,7 +36,8 @@ enum {
   SPEC_SPLIT_ENTRY = SPEC_SOFTMAX_SCALE + 4,
   SPEC_COMBINE_ENTRY = SPEC_SPLIT_ENTRY + SKV_ENTRY_MAX,
   SPEC_SPLIT_THREADS = SPEC_COMBINE_ENTRY + SKV_ENTRY_MAX,
-  SPEC_SPLIT_SMEM_BYTES = SPEC_SPLIT_THREADS + 4,
+  SPEC_SPLIT_THREADS_WIDE = SPEC_SPLIT_THREADS + 4,
+  SPEC_SPLIT_SMEM_BYTES = SPEC_SPLIT_THREADS_WIDE + 4,
   SPEC_COMBINE_THREADS = SPEC_SPLIT_SMEM_BYTES + 4,
   SPEC_TOKENS_PER_STEP = SPEC_COMBINE_THREADS + 4,
   SPEC_FIRST_IMAGE = SPEC_TOKENS_PER_STEP + 4,
@@ -44,8 +45,8 @@ enum {
   SPEC_END = SPEC_IMAGE_COUNT + 4,
 };
 
-/* Kernel resource field offsets, within an image record's split or combine
- * part. */
+/* Kernel resource field offsets, within an image record's split, combine
+ * or split_wide part. */
 enum {
   RES_REGISTERS = 0,
   RES_SHARED_BYTES = 4,
@@ -63,7 +64,8 @@ enum {
   IMG_SIZE = 16,
   IMG_SPLIT = 24,
   IMG_COMBINE = IMG_SPLIT + RES_END,
-  IMG_END = IMG_COMBINE + RES_END,
+  IMG_SPLIT_WIDE = IMG_COMBINE + RES_END,
+  IMG_END = IMG_SPLIT_WIDE + RES_END,
 };
 
 _Static_assert(HDR_END == SKV_PKG_HEADER_SIZE, "header layout != SKV_PKG_HEADER_SIZE");
@@ -155,6 +157,7 @@ void skv_pkg_spec_encode(const skv_pkg_spec *spec, uint8_t *out) {
   put_str(out + SPEC_SPLIT_ENTRY, spec->split_entry, SKV_ENTRY_MAX);
   put_str(out + SPEC_COMBINE_ENTRY, spec->combine_entry, SKV_ENTRY_MAX);
   put_u32(out + SPEC_SPLIT_THREADS, spec->split_threads);
+  put_u32(out + SPEC_SPLIT_THREADS_WIDE, spec->split_threads_wide);
   put_u32(out + SPEC_SPLIT_SMEM_BYTES, spec->split_smem_bytes);
   put_u32(out + SPEC_COMBINE_THREADS, spec->combine_threads);
   put_u32(out + SPEC_TOKENS_PER_STEP, spec->tokens_per_step);
@@ -177,6 +180,7 @@ void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out) {
   put_u64(out + IMG_SIZE, image->size);
   put_resources(out + IMG_SPLIT, &image->split);
   put_resources(out + IMG_COMBINE, &image->combine);
+  put_resources(out + IMG_SPLIT_WIDE, &image->split_wide);
 }
 
 void skv_pkg_spec_decode(const uint8_t *data, const skv_pkg_header *header,
@@ -193,6 +197,7 @@ void skv_pkg_spec_decode(const uint8_t *data, const skv_pkg_header *header,
   memcpy(spec.split_entry, p + SPEC_SPLIT_ENTRY, SKV_ENTRY_MAX);
   memcpy(spec.combine_entry, p + SPEC_COMBINE_ENTRY, SKV_ENTRY_MAX);
   spec.split_threads = get_u32(p + SPEC_SPLIT_THREADS);
+  spec.split_threads_wide = get_u32(p + SPEC_SPLIT_THREADS_WIDE);
   spec.split_smem_bytes = get_u32(p + SPEC_SPLIT_SMEM_BYTES);
   spec.combine_threads = get_u32(p + SPEC_COMBINE_THREADS);
   spec.tokens_per_step = get_u32(p + SPEC_TOKENS_PER_STEP);
@@ -220,6 +225,7 @@ void skv_pkg_image_decode(const uint8_t *data, const skv_pkg_header *header,
   image.size = get_u64(p + IMG_SIZE);
   get_resources(p + IMG_SPLIT, &image.split);
   get_resources(p + IMG_COMBINE, &image.combine);
+  get_resources(p + IMG_SPLIT_WIDE, &image.split_wide);
   *out_image = image;
 }
 
@@ -270,6 +276,11 @@ skv_status skv_pkg_spec_check(const skv_pkg_spec *spec) {
                    spec->tokens_per_step);
   if (spec->split_threads < 1 || spec->split_threads > 1024)
     return CORRUPT("split_threads %u is not in [1, 1024]", spec->split_threads);
+  if (spec->split_threads_wide != 0 &&
+      (spec->split_threads_wide != 2 * spec->split_threads || spec->split_threads_wide > 1024))
+    return CORRUPT("split_threads_wide %u is neither 0 nor twice split_threads %u (at "
+                   "most 1024)",
+                   spec->split_threads_wide, spec->split_threads);
   if (spec->combine_threads < 1 || spec->combine_threads > 1024)
     return CORRUPT("combine_threads %u is not in [1, 1024]",
                    spec->combine_threads);
@@ -423,6 +434,7 @@ skv_status skv_pkg_image_check(const skv_pkg_image *image) {
   if (image->sm < 10 || image->sm > 999)
     return CORRUPT("sm %u is not a compute capability", image->sm);
   SKV_RETURN_IF_ERROR_PLAIN(check_resources(&image->split, "split"));
+  SKV_RETURN_IF_ERROR_PLAIN(check_resources(&image->split_wide, "split_wide"));
   return check_resources(&image->combine, "combine");
 }
 

@@ -53,6 +53,8 @@ typedef struct gpu_case {
 #define MAX_CASES 256
 static gpu_case cases[MAX_CASES];
 static int case_count;
+/* Cases of the spec being run that launched the wide split kernel. */
+static int wide_cases;
 
 static const int kSplits[] = {1, 2, 7, 0};
 #define SPLIT_CHOICES 4
@@ -229,8 +231,11 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
     print_status("creating the problem", status);
     return 1;
   }
-  printf(" (runs %d) %s%s%s\n", p->num_splits_used, skv_kv_order_name(c->order),
-         c->q_scale != 1.0f ? " peaky" : "", c->with_lse ? "" : " lse=NULL");
+  printf(" (runs %d x %d threads) %s%s%s\n", p->num_splits_used, p->split_threads_used,
+         skv_kv_order_name(c->order), c->q_scale != 1.0f ? " peaky" : "",
+         c->with_lse ? "" : " lse=NULL");
+  if (p->split_threads_used != (int)skv_attention_spec(attention)->split_threads)
+    ++wide_cases;
   fflush(stdout);
 
   skv_problem_fill(p, seed, c->q_scale);
@@ -396,6 +401,7 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
   }
   failures += only_case ? 0 : run_argument_errors(gpu, attention, stream);
   int passed = 0, run = 0;
+  wide_cases = 0;
   double start = skv_host_ms();
   for (int i = 0; i < case_count; ++i) {
     if ((only_case && i + 1 != only_case) || i % every != 0)
@@ -412,6 +418,15 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
       break;
     }
   }
+  /* Both launches are paths of their own: the grid must run each. */
+  if (!only_case && every == 1 && spec->split_threads_wide &&
+      (wide_cases == 0 || wide_cases == run)) {
+    printf("FAIL: %s: the %s launch never ran (%d of %d cases wide)\n", spec->name,
+           wide_cases ? "narrow" : "wide", wide_cases, run);
+    ++failures;
+  }
+  printf("%s: %d of %d cases ran the wide launch%s\n", spec->name, wide_cases, run,
+         spec->split_threads_wide ? "" : " (the spec has none)");
   printf("%s: %s: %d of %d cases passed, %d failure(s), %.1f s\n",
          failures ? "FAIL" : "PASS", spec->name, passed, run, failures,
          (skv_host_ms() - start) * 1e-3);

@@ -27,6 +27,8 @@ static skv_pkg_image make_image(skv_image_kind kind, uint32_t sm) {
       .registers = 100 + sm + kind, .shared_bytes = 16640, .stack_bytes = 8,
       .spill_store_bytes = 4, .spill_load_bytes = 12};
   image.combine = (skv_pkg_kernel_resources){.registers = 50 + sm + kind};
+  image.split_wide = (skv_pkg_kernel_resources){.registers = 70 + sm + kind,
+                                                .spill_load_bytes = 8};
   return image;
 }
 
@@ -81,6 +83,7 @@ static void compare_record(const skv_pkg_spec *got, const skv_pkg_spec *want) {
   CHECK(strcmp(got->split_entry, want->split_entry) == 0);
   CHECK(strcmp(got->combine_entry, want->combine_entry) == 0);
   CHECK(got->split_threads == want->split_threads);
+  CHECK(got->split_threads_wide == want->split_threads_wide);
   CHECK(got->split_smem_bytes == want->split_smem_bytes);
   CHECK(got->combine_threads == want->combine_threads);
   CHECK(got->tokens_per_step == want->tokens_per_step);
@@ -100,6 +103,7 @@ static void check_image(const uint8_t *data, const skv_pkg_header *h,
   skv_pkg_image want = make_image(kind, sm);
   CHECK(memcmp(&image.split, &want.split, sizeof(want.split)) == 0);
   CHECK(memcmp(&image.combine, &want.combine, sizeof(want.combine)) == 0);
+  CHECK(memcmp(&image.split_wide, &want.split_wide, sizeof(want.split_wide)) == 0);
 }
 
 static void test_round_trip(void) {
@@ -311,7 +315,7 @@ static void test_corruption(void) {
   d = copy_of(&p);
   put_u32(d + HDR_FORMAT_VERSION, 7);
   EXPECT_CORRUPT(d, p.size,
-                 "package format version 7, this runtime reads version 4");
+                 "package format version 7, this runtime reads version 5");
 
   /* A version 3 file (one kernel per spec) is refused by its version
    * before any record is read with the wrong layout. */
@@ -319,7 +323,7 @@ static void test_corruption(void) {
   d = copy_of(&p);
   put_u32(d + HDR_FORMAT_VERSION, 3);
   EXPECT_CORRUPT(d, p.size,
-                 "package format version 3, this runtime reads version 4");
+                 "package format version 3, this runtime reads version 5");
 
   printf(" ABI mismatch\n");
   d = copy_of(&p);
@@ -407,16 +411,23 @@ static void test_corruption(void) {
 
   printf(" combine grid not covering head_dim\n");
   d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 8, 96);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 96);
   reseal(d, p.size);
   EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_threads 96 is not "
                             "whole warps dividing the 16 slices");
 
   printf(" tokens_per_step 0\n");
   d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 0);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 16, 0);
   reseal(d, p.size);
   EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): tokens_per_step 0 is not in");
+
+  printf(" wide launch not twice the narrow one\n");
+  d = copy_of(&p);
+  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 4, 100);
+  reseal(d, p.size);
+  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): split_threads_wide 100 is neither 0 nor "
+                            "twice split_threads 128");
 
   printf(" bad dtype\n");
   d = copy_of(&p);

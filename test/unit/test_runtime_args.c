@@ -16,9 +16,11 @@
 
 #include "check.h"
 
-/* An H100 SXM: 132 SMs, two llama split CTAs each (224 registers), and
- * beside them one 64-register combine warp per SM quadrant. */
-static const skv_device_fill H100 = {132, 2, 528};
+/* An H100 SXM: 132 SMs, two narrow llama split CTAs each (224 registers),
+ * or one wide one, and beside them one 64-register combine warp per SM
+ * quadrant. */
+static const skv_device_fill H100 = {132, 128, 2, 528};
+static const skv_device_fill H100_LAUNCHES[2] = {{132, 128, 2, 528}, {132, 256, 1, 528}};
 
 static skv_pkg_spec llama_record(void) {
   skv_pkg_spec r;
@@ -33,6 +35,7 @@ static skv_pkg_spec llama_record(void) {
   snprintf(r.split_entry, sizeof(r.split_entry), "tiny_split");
   snprintf(r.combine_entry, sizeof(r.combine_entry), "tiny_combine");
   r.split_threads = 128;
+  r.split_threads_wide = 256;
   r.combine_threads = 128;
   r.split_smem_bytes = 0;
   r.tokens_per_step = 64;
@@ -41,17 +44,19 @@ static skv_pkg_spec llama_record(void) {
 
 /* A valid module with the entry points and the ABI's parameter lists; the
  * kernels do nothing. */
+#define TINY_SPLIT_PARAMS                                                      \
+  "(.param .u64 q, .param .u64 k, .param .u64 v,\n"                          \
+  "  .param .u64 seqlens, .param .u64 out, .param .u64 lse,\n"               \
+  "  .param .u64 part_out, .param .u64 part_lse,\n"                          \
+  "  .param .u64 k_sb, .param .u64 k_st, .param .u64 k_sh,\n"                \
+  "  .param .u64 v_sb, .param .u64 v_st, .param .u64 v_sh,\n"                \
+  "  .param .u32 num_splits)\n"
 static const char tiny_ptx[] =
     ".version 7.0\n"
     ".target sm_80\n"
     ".address_size 64\n"
-    ".visible .entry tiny_split(.param .u64 q, .param .u64 k, .param .u64 v,\n"
-    "  .param .u64 seqlens, .param .u64 out, .param .u64 lse,\n"
-    "  .param .u64 part_out, .param .u64 part_lse,\n"
-    "  .param .u64 k_sb, .param .u64 k_st, .param .u64 k_sh,\n"
-    "  .param .u64 v_sb, .param .u64 v_st, .param .u64 v_sh,\n"
-    "  .param .u32 num_splits)\n"
-    "{\n  ret;\n}\n"
+    ".visible .entry tiny_split" TINY_SPLIT_PARAMS "{\n  ret;\n}\n"
+    ".visible .entry tiny_split_wide" TINY_SPLIT_PARAMS "{\n  ret;\n}\n"
     ".visible .entry tiny_combine(.param .u64 part_out, .param .u64 part_lse,\n"
     "  .param .u64 out, .param .u64 lse, .param .u32 num_splits,\n"
     "  .param .u32 lanes)\n"
@@ -187,7 +192,7 @@ static skv_decode_args valid_args(void) {
 static skv_status plan(const skv_decode_args *a) {
   skv_pkg_spec spec = llama_record();
   skv_decode_plan p;
-  return skv_decode_plan_make(&spec, H100, a, &p);
+  return skv_decode_plan_make(&spec, H100_LAUNCHES, 2, a, &p);
 }
 
 #define EXPECT_INVALID(field_edit, text)                                       \
@@ -203,7 +208,7 @@ static void test_args(void) {
   CHECK_OK(plan(&ok));
   skv_pkg_spec spec = llama_record();
   skv_decode_plan p;
-  CHECK_ERROR(skv_decode_plan_make(&spec, H100, NULL, &p),
+  CHECK_ERROR(skv_decode_plan_make(&spec, H100_LAUNCHES, 2, NULL, &p),
               SKV_CODE_INVALID_ARGUMENT, "args is NULL");
 
   EXPECT_INVALID(a.q = NULL, "q is NULL");
@@ -247,11 +252,11 @@ static void test_args(void) {
   a.num_splits = 1;
   a.workspace = NULL;
   a.workspace_size = 0;
-  CHECK_OK(skv_decode_plan_make(&spec, H100, &a, &p));
+  CHECK_OK(skv_decode_plan_make(&spec, H100_LAUNCHES, 2, &a, &p));
   CHECK(p.num_splits == 1 && p.workspace_bytes == 0);
   /* Without lse, one split needs the scratch only. */
   a.lse = NULL;
-  CHECK_ERROR(skv_decode_plan_make(&spec, H100, &a, &p),
+  CHECK_ERROR(skv_decode_plan_make(&spec, H100_LAUNCHES, 2, &a, &p),
               SKV_CODE_INVALID_ARGUMENT, "this call needs 256 bytes");
 }
 
@@ -287,7 +292,7 @@ static void test_splits(void) {
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, (skv_device_fill){100, 1, 0}, 1, 1 << 24, 0) == 100);
+  CHECK(splits_for(&spec, (skv_device_fill){100, 128, 1, 0}, 1, 1 << 24, 0) == 100);
   CHECK(splits_for(&spec, H100, 1, 1 << 24, 0) == 132);
   /* Two kv heads on 132 SMs x 2: 132 chunks each, one wave. */
   spec.num_kv_heads = 2;
@@ -321,7 +326,7 @@ static void test_workspace(void) {
   skv_pkg_spec llama = llama_record();
   skv_decode_args a = valid_args();
   skv_decode_plan p;
-  CHECK_OK(skv_decode_plan_make(&llama, H100, &a, &p));
+  CHECK_OK(skv_decode_plan_make(&llama, H100_LAUNCHES, 2, &a, &p));
   CHECK(p.num_splits == 16);
   CHECK(p.part_out_offset == 0);
   CHECK(p.part_lse_offset == 524288);
@@ -407,6 +412,45 @@ static void test_combine_warps(void) {
   CHECK(skv_combine_warps_resident(132, 65536, 2, 128, 224, 0) == 0);
 }
 
+/* The launch (0 narrow, 1 wide) and split count of a call, as one number:
+ * 1000 * launch + splits. */
+static int launch_for(const skv_pkg_spec *spec, int count, int batch, int max_seqlen,
+                      int override) {
+  int fill = -1, splits = -1;
+  CHECK_OK(skv_launch_choose(spec, H100_LAUNCHES, count, batch, max_seqlen, override, &fill,
+                             &splits));
+  return 1000 * fill + splits;
+}
+
+/* The choices bench/NOTES.md §27 measured. */
+static void test_launch(void) {
+  printf("launch\n");
+  skv_pkg_spec spec = llama_record();
+  /* Batch 1: 33 narrow chunks (264 CTAs, 1056 warps) against 16 wide ones
+   * (1024 warps): both split, narrow. */
+  CHECK(launch_for(&spec, 2, 1, 8192, 0) == 33);
+  CHECK(launch_for(&spec, 2, 8, 2048, 0) == 4);
+  /* Batch 16 (128 rows): 2 narrow chunks or 1 wide, 1024 warps either way:
+   * wide, without the combine kernel; batch 12 likewise. */
+  CHECK(launch_for(&spec, 2, 16, 2048, 0) == 1001);
+  CHECK(launch_for(&spec, 2, 12, 2048, 0) == 1001);
+  /* Batch 20 (160 rows): 640 narrow warps, 1056 wide ones in the first
+   * wave. Batch 32 (256 rows): 1024 against 1056, neither splits: narrow,
+   * one wave. */
+  CHECK(launch_for(&spec, 2, 20, 2048, 0) == 1001);
+  CHECK(launch_for(&spec, 2, 32, 2048, 0) == 1);
+  /* A spec without the wide launch: always narrow. */
+  CHECK(launch_for(&spec, 1, 16, 2048, 0) == 2);
+  /* One split forced at batch 1: 8 CTAs, wide has twice the warps. */
+  CHECK(launch_for(&spec, 2, 1, 8192, 1) == 1001);
+  /* One kv head (MQA) at batch 1: a chunk per SM either way, 528 narrow
+   * warps, 1056 wide; at batch 8 33 narrow chunks fill the slots. */
+  spec.num_kv_heads = 1;
+  spec.num_q_heads = 8;
+  CHECK(launch_for(&spec, 2, 1, 65536, 0) == 1132);
+  CHECK(launch_for(&spec, 2, 8, 8192, 0) == 33);
+}
+
 static int lanes_for(int q_heads, int head_dim, skv_device_fill fill, int batch,
                      int splits) {
   skv_pkg_spec spec = llama_record();
@@ -439,7 +483,7 @@ static void test_combine_lanes(void) {
   /* head_dim 64 (8 slices): 8 lanes, 8 slices a CTA, at most. */
   CHECK(lanes_for(32, 64, H100, 8, 4) == 8);
   /* No combine warps resident (no PDL): 32. */
-  CHECK(lanes_for(128, 128, (skv_device_fill){132, 2, 0}, 8, 4) == 32);
+  CHECK(lanes_for(128, 128, (skv_device_fill){132, 128, 2, 0}, 8, 4) == 32);
 }
 
 int main(void) {
@@ -448,6 +492,7 @@ int main(void) {
   test_driver();
   test_args();
   test_splits();
+  test_launch();
   test_combine_warps();
   test_combine_lanes();
   test_workspace();

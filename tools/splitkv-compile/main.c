@@ -208,6 +208,7 @@ static skv_status add_image(skv_package_builder *builder, uint32_t index,
   record.sm = (uint32_t)sm;
   record.split = cubin->split;
   record.combine = cubin->combine;
+  record.split_wide = cubin->split_wide;
   return skv_package_builder_add_image(builder, index, &record, bytes, size);
 }
 

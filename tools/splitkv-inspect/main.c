@@ -78,8 +78,12 @@ static void print_spec_text(const skv_package *package,
          spec->num_q_heads, spec->num_kv_heads,
          spec->splits ? splits : "auto", (double)spec->softmax_scale,
          spec->tokens_per_step);
-  printf("  kernels: %s (%u threads, %u B dynamic smem), %s (%u threads)\n",
-         spec->split_entry, spec->split_threads, spec->split_smem_bytes,
+  char wide_entry[SKV_ENTRY_MAX + 8], wide[SKV_ENTRY_MAX + 32] = "";
+  snprintf(wide_entry, sizeof(wide_entry), "%s_wide", spec->split_entry);
+  if (spec->split_threads_wide)
+    snprintf(wide, sizeof(wide), ", %s (%u threads)", wide_entry, spec->split_threads_wide);
+  printf("  kernels: %s (%u threads, %u B dynamic smem)%s, %s (%u threads)\n",
+         spec->split_entry, spec->split_threads, spec->split_smem_bytes, wide,
          spec->combine_entry, spec->combine_threads);
   printf("  %-12s %9s  %-28s %4s %7s %6s %s\n", "image", "bytes", "kernel",
          "regs", "smem", "stack", "spill st/ld");
@@ -90,6 +94,8 @@ static void print_spec_text(const skv_package *package,
     snprintf(column, sizeof(column), "%-5s sm_%u", kind_name(image->kind),
              image->sm);
     print_kernel_row(column, image->size, spec->split_entry, &image->split);
+    if (spec->split_threads_wide)
+      print_kernel_row("", 0, wide_entry, &image->split_wide);
     print_kernel_row("", 0, spec->combine_entry, &image->combine);
   }
 }
@@ -155,6 +161,12 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
          (double)spec->softmax_scale, spec->tokens_per_step);
   printf("     \"kernels\": {\"split\": ");
   json_kernel(spec->split_entry, spec->split_threads, spec->split_smem_bytes);
+  if (spec->split_threads_wide) {
+    char wide_entry[SKV_ENTRY_MAX + 8];
+    snprintf(wide_entry, sizeof(wide_entry), "%s_wide", spec->split_entry);
+    printf(", \"split_wide\": ");
+    json_kernel(wide_entry, spec->split_threads_wide, spec->split_smem_bytes);
+  }
   printf(", \"combine\": ");
   json_kernel(spec->combine_entry, spec->combine_threads, 0);
   printf("},\n     \"images\": [");
@@ -166,6 +178,8 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
            i ? "," : "", kind_name(image->kind), image->sm,
            (unsigned long long)image->offset, (unsigned long long)image->size);
     json_resources(&image->split);
+    printf(",\n       \"split_wide\": ");
+    json_resources(&image->split_wide);
     printf(",\n       \"combine\": ");
     json_resources(&image->combine);
     printf("}");

@@ -1,10 +1,14 @@
 /* The contract between the generated kernels and the runtime (ABI version
- * 5). The compiler (lib/codegen) generates the kernels with exactly these
+ * 6). The compiler (lib/codegen) generates the kernels with exactly these
  * parameters; the runtime (runtime/src) launches them. Change both together and
  * bump SKV_KERNEL_ABI_VERSION.
  *
  * Split kernel "<spec>_split", grid (num_splits, num_kv_heads, batch),
- * block (split_threads), dynamic shared memory split_smem_bytes:
+ * block (split_threads), dynamic shared memory split_smem_bytes; where the
+ * spec has a wide launch (split_threads_wide > 0) also "<spec>_split_wide"
+ * (the split entry's name + "_wide"), the same kernel with twice the
+ * token streams: block (split_threads_wide), CTA step 2 * tokens_per_step.
+ * Both take:
  *    0 q          T*    [batch, num_q_heads, head_dim], contiguous
  *    1 k          T*    element (b, t, h, d) at b*k_sb + t*k_st + h*k_sh + d
  *    2 v          T*    element (b, t, h, d) at b*v_sb + t*v_st + h*v_sh + d
@@ -19,7 +23,7 @@
  *   11..13        i64   v_sb, v_st, v_sh
  *   14 num_splits i32
  * Sequence b's tokens are cut into blocks of min(ceil(len / num_splits),
- * tokens_per_step) tokens, dealt round-robin: CTA (c, h, b) handles blocks
+ * the kernel's CTA step) tokens, dealt round-robin: CTA (c, h, b) handles blocks
  * c, c + num_splits, ... (chunk c) for the q heads h*G .. h*G+G-1
  * (G = num_q_heads / num_kv_heads). With num_splits == 1 it writes out and
  * lse itself. Otherwise it writes part_out and part_lse (an empty chunk
@@ -54,7 +58,7 @@
 #ifndef SPLITKV_KERNEL_ABI_H
 #define SPLITKV_KERNEL_ABI_H
 
-#define SKV_KERNEL_ABI_VERSION 5u
+#define SKV_KERNEL_ABI_VERSION 6u
 #define SKV_SPLIT_KERNEL_PARAMS 15
 #define SKV_COMBINE_KERNEL_PARAMS 6
 /* Chunks a combine lane loads at once. */

@@ -1,4 +1,4 @@
-/* The kernel package format (version 4): one file holding, for each spec,
+/* The kernel package format (version 5): one file holding, for each spec,
  * its manifest record and its code images: per target a cubin (machine code,
  * ready to load) and/or PTX (which the driver JIT-compiles for GPUs newer
  * than any cubin), each with what the PTX compiler reported for its kernels
@@ -6,6 +6,8 @@
  * Version 3: one kernel per spec (the chunk merge moved into it).
  * Version 4: two again, the split kernel and the LSE combine kernel, which
  * programmatic dependent launch starts while the split kernel runs.
+ * Version 5: the split kernel's wide launch (split_threads_wide, and its
+ * kernel's resources in the image record).
  *
  * The compiler writes it (lib/package), the runtime reads it (runtime/src);
  * both use the encode/decode functions below, so the byte layout is defined
@@ -35,7 +37,7 @@ extern "C" {
 #endif
 
 #define SKV_PACKAGE_MAGIC "SKVPACK"          /* 8 bytes with its NUL */
-#define SKV_PACKAGE_FORMAT_VERSION 4u
+#define SKV_PACKAGE_FORMAT_VERSION 5u
 #define SKV_NAME_MAX 64                      /* spec names, with NUL */
 #define SKV_ENTRY_MAX 96                     /* kernel entry names, with NUL */
 
@@ -69,10 +71,15 @@ typedef struct skv_pkg_spec {
   float softmax_scale;
   char split_entry[SKV_ENTRY_MAX];
   char combine_entry[SKV_ENTRY_MAX];
-  uint32_t split_threads;
+  uint32_t split_threads;      /* a narrow launch: two CTAs per SM */
+  uint32_t split_threads_wide; /* 0, or 2 * split_threads: the wide
+                                  launch's kernel, split_entry + "_wide",
+                                  one CTA per SM with twice the token
+                                  streams (kernel_abi.h) */
   uint32_t split_smem_bytes;
   uint32_t combine_threads;
-  uint32_t tokens_per_step; /* KV tokens one split CTA consumes per loop step */
+  uint32_t tokens_per_step; /* KV tokens one narrow split CTA consumes per
+                               loop step (twice that in a wide launch) */
   uint32_t first_image;     /* this spec's images: [first_image, +image_count) */
   uint32_t image_count;
 } skv_pkg_spec;
@@ -95,14 +102,16 @@ typedef struct skv_pkg_image {
   uint32_t sm;              /* 80, 86, 89, 90 */
   uint64_t offset;          /* bytes from the start of the file */
   uint64_t size;
-  skv_pkg_kernel_resources split;   /* the spec's split_entry */
-  skv_pkg_kernel_resources combine; /* the spec's combine_entry */
+  skv_pkg_kernel_resources split;      /* the spec's split_entry */
+  skv_pkg_kernel_resources combine;    /* the spec's combine_entry */
+  skv_pkg_kernel_resources split_wide; /* split_entry + "_wide" (zero
+                                          without a wide launch) */
 } skv_pkg_image;
 
 /* Encoded sizes in bytes. */
 #define SKV_PKG_HEADER_SIZE 88u
-#define SKV_PKG_SPEC_SIZE 304u
-#define SKV_PKG_IMAGE_SIZE 64u
+#define SKV_PKG_SPEC_SIZE 308u
+#define SKV_PKG_IMAGE_SIZE 84u
 
 /* Bounds skv_pkg_image_check applies to the resources: the hardware's
  * register limit, more shared memory than any GPU gives a block, and CUDA's
@@ -131,7 +140,7 @@ uint32_t skv_pkg_spec_combine_row_ctas(const skv_pkg_spec *spec, uint32_t lanes)
  * non-empty name and entry names; dtype; head_dim a multiple of 8 in
  * [8, 1024]; heads in [1, 65535] with num_kv_heads dividing num_q_heads;
  * splits <= SKV_MAX_SPLITS; a finite softmax_scale > 0; threads in
- * [1, 1024]; tokens_per_step in [1, 65536]; combine_threads whole warps
+ * [1, 1024], split_threads_wide 0 or twice split_threads; tokens_per_step in [1, 65536]; combine_threads whole warps
  * that divide the head_dim / 8 slices. The package writer calls it before accepting a record.
  * Errors: SKV_CODE_CORRUPT_PACKAGE naming the field and the value. */
 skv_status skv_pkg_spec_check(const skv_pkg_spec *spec);

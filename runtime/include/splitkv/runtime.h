@@ -119,6 +119,17 @@ skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits);
 
+/* The threads per split CTA a call with these sizes launches: the spec's
+ * narrow launch (two CTAs per SM), or where the spec has a wide one (one
+ * CTA per SM, twice the warps) and it puts more warps to work in its first
+ * wave, or as many with one chunk where the narrow launch needs several
+ * (batch 16 of 8 kv heads on an H100), the wide one. The split count of
+ * skv_attention_num_splits is that launch's. Errors: those of
+ * skv_attention_num_splits. */
+skv_status skv_attention_split_threads(const skv_attention *attention, int batch,
+                                       int max_seqlen, int num_splits_override,
+                                       int *out_threads);
+
 /* Bytes of device workspace a decode call with these sizes needs at most:
  * with more than one split, the partial outputs and LSEs
  * (f32[batch * num_q_heads * splits * (head_dim + 1)]), and always room for
