@@ -1025,7 +1025,8 @@ def gpu_main(args):
     total_s = time.perf_counter() - t_start
     log("total %.0f s (flex compile %.0f s)" % (total_s, run.flex_compile_total))
     if args.append:
-        heading = "## %s — compare.py on %s" % (date[:10], run.device)
+        which = " (shapes beyond the table)" if args.shapes == "beyond" else ""
+        heading = "## %s — compare.py%s on %s" % (date[:10], which, run.device)
         body = ("Commit %s. Command:\n\n    %s\n\n%s" % (
             commit, " ".join(["python3", "bench/compare.py"] + sys.argv[1:]), text))
         write_entry(args.append, heading, body)
