@@ -481,14 +481,17 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
   skv_barrier(b);
 }
 
-/* Step 6: merge the streams for 8 dims (item) of one head and write them:
- * the final output with one chunk, else the partial one. */
-static void merge_item(split_kernel *k, MlirValue item) {
+/* Step 6: merge the streams for 8 dims of one head and write them: the final
+ * output with one chunk, else the partial one. */
+static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
   const int G = k->plan->group, D = k->spec->head_dim, W = k->streams;
   MlirValue stats = k->arg[SHARED_STATS], acc_buf = k->arg[SHARED_ACC];
-  MlirValue g = skv_divui(b, item, idx(k, D / 8));
-  MlirValue d = skv_muli(b, skv_remui(b, item, idx(k, D / 8)), idx(k, 8));
+
+  skv_for loop;
+  skv_for_begin(b, &loop, k->tid, idx(k, (int64_t)G * D / 8), idx(k, k->threads), 0, NULL);
+  MlirValue g = skv_divui(b, loop.iv, idx(k, D / 8));
+  MlirValue d = skv_muli(b, skv_remui(b, loop.iv, idx(k, D / 8)), idx(k, 8));
 
   MlirValue stream_m[2 * SKV_MAX_WARPS];
   MlirValue m = skv_const_f32(b, -INFINITY);
@@ -524,35 +527,8 @@ static void merge_item(split_kernel *k, MlirValue item) {
   MlirValue part_row = skv_addi(b, skv_muli(b, row, splits), k->chunk);
   skv_softmax_store(b, out, lse, k->arg[ARG_PART_OUT], k->arg[ARG_PART_LSE], part_row, d, D);
   skv_if_end(b, &partial);
-}
 
-/* Step 6 for every item: thread t takes items t, t + threads, ... */
-static void merge_and_write(split_kernel *k) {
-  skv_builder *b = k->b;
-  skv_for loop;
-  skv_for_begin(b, &loop, k->tid, idx(k, (int64_t)k->plan->group * k->spec->head_dim / 8),
-                idx(k, k->threads), 0, NULL);
-  merge_item(k, loop.iv);
   skv_for_end(b, &loop, NULL);
-}
-
-/* Steps 1 to 6 for the launch k->streams and k->threads describe. */
-static void split_body(split_kernel *k) {
-  skv_builder *b = k->b;
-  softmax_state state;
-  locate(k);
-  /* Every input and output may belong to the kernel before: nothing is
-   * read for use before it has completed (a prefetch only warms L2). */
-  if (k->plan->grid_dependency) {
-    skv_grid_launch_dependents(b);
-    prefetch_first_step(k);
-    skv_grid_wait(b);
-  }
-  chunk_bounds(k);
-  load_q(k);
-  stream_chunk(k, &state);
-  publish_streams(k, &state);
-  merge_and_write(k);
 }
 
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
@@ -592,6 +568,19 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   skv_kernel_begin(b, module_body, wide ? plan->split_wide_entry : plan->split_entry, NUM_ARGS,
                    args, 2, shared, k.threads, plan->split_max_regs, k.arg);
 
-  split_body(&k);
+  softmax_state state;
+  locate(&k);
+  /* Every input and output may belong to the kernel before: nothing is
+   * read for use before it has completed (a prefetch only warms L2). */
+  if (plan->grid_dependency) {
+    skv_grid_launch_dependents(b);
+    prefetch_first_step(&k);
+    skv_grid_wait(b);
+  }
+  chunk_bounds(&k);
+  load_q(&k);
+  stream_chunk(&k, &state);
+  publish_streams(&k, &state);
+  merge_and_write(&k);
   skv_kernel_end(b);
 }
