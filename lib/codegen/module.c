@@ -80,7 +80,7 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * quadrants: each (16384 registers) holds a quarter of the split warps
    * and one combine warp. So the combine kernel is capped at what it needs
    * and the split kernel at the rest: 224 with two 4-warp CTAs (or one
-   * 8-warp CTA) per SM. Uncapped, a head_dim 256 split kernel takes 255
+   * 8-warp CTA, the wide launch) per SM. Uncapped, a head_dim 256 split kernel takes 255
    * and its combine CTAs wait for split CTAs to leave; capped at 240,
    * head_dim 128's took 231 (215 uncapped), one combine warp no longer
    * fit, and llama3_8b at 8192 tokens went from 16.6 to 19.2 us on an
@@ -89,7 +89,8 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * and neither is capped. */
   if (plan.grid_dependency) {
     plan.combine_max_regs = SKV_COMBINE_MAX_REGS;
-    int quadrant_split_warps = (2 * SKV_MAX_WARPS + SKV_SM_QUADRANTS - 1) / SKV_SM_QUADRANTS;
+    /* Two narrow CTAs or one wide one: the same warps per SM. */
+    int quadrant_split_warps = (2 * plan.warps + SKV_SM_QUADRANTS - 1) / SKV_SM_QUADRANTS;
     plan.split_max_regs = (SKV_SM_REGISTERS / SKV_SM_QUADRANTS - 32 * plan.combine_max_regs) /
                           (32 * quadrant_split_warps) / 8 * 8;
   }
