@@ -107,14 +107,15 @@ typedef struct skv_attention_image_info {
 void skv_attention_image(const skv_attention *attention,
                          skv_attention_image_info *out_info);
 
-/* The split count a call with these sizes uses: the spec's fixed count, or
- * with splits auto as many chunks per (batch, kv head) as fill the device in
- * one wave (SMs x the kernel's CTAs per SM, over batch x kv heads), each at
+/* The split count a call with these sizes uses, in the launch
+ * skv_attention_split_threads picks: the spec's fixed count, or with splits
+ * auto as many chunks per (batch, kv head) as fill the device in one wave
+ * (SMs x the launch's CTAs per SM, over batch x kv heads), each at
  * least tokens_per_step / warps tokens (a warp's loop step, 16 at head_dim
  * 128, 32 at 64; 4 at 256, whose warps share their steps in pairs), at most
  * one chunk per SM; one chunk when max_seqlen is at most one loop step of
- * the CTA (tokens_per_step). num_splits_override > 0 (up to 256) replaces
- * either. */
+ * the CTA (tokens_per_step, twice that in the wide launch).
+ * num_splits_override > 0 (up to 256) replaces either. */
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits);
