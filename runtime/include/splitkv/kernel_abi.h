@@ -23,8 +23,8 @@
  *   11..13        i64   v_sb, v_st, v_sh
  *   14 num_splits i32
  * Sequence b's tokens are cut into blocks of min(ceil(len / num_splits),
- * the kernel's CTA step) tokens, dealt round-robin: CTA (c, h, b) handles blocks
- * c, c + num_splits, ... (chunk c) for the q heads h*G .. h*G+G-1
+ * the kernel's CTA step) tokens, dealt round-robin: CTA (c, h, b) handles
+ * blocks c, c + num_splits, ... (chunk c) for the q heads h*G .. h*G+G-1
  * (G = num_q_heads / num_kv_heads). With num_splits == 1 it writes out and
  * lse itself. Otherwise it writes part_out and part_lse (an empty chunk
  * writes lse -inf and zeros), and the combine kernel runs next.

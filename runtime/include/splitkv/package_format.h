@@ -140,8 +140,9 @@ uint32_t skv_pkg_spec_combine_row_ctas(const skv_pkg_spec *spec, uint32_t lanes)
  * non-empty name and entry names; dtype; head_dim a multiple of 8 in
  * [8, 1024]; heads in [1, 65535] with num_kv_heads dividing num_q_heads;
  * splits <= SKV_MAX_SPLITS; a finite softmax_scale > 0; threads in
- * [1, 1024], split_threads_wide 0 or twice split_threads; tokens_per_step in [1, 65536]; combine_threads whole warps
- * that divide the head_dim / 8 slices. The package writer calls it before accepting a record.
+ * [1, 1024], split_threads_wide 0 or twice split_threads; tokens_per_step
+ * in [1, 65536]; combine_threads whole warps that divide the head_dim / 8
+ * slices. The package writer calls it before accepting a record.
  * Errors: SKV_CODE_CORRUPT_PACKAGE naming the field and the value. */
 skv_status skv_pkg_spec_check(const skv_pkg_spec *spec);
 
