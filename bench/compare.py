@@ -22,7 +22,9 @@ measured the peers and as tools/splitkv-bench times ours):
   - bf16 inputs (f16 where the spec is f16), q/k/v = torch.randn; every
     sequence full length; K and V are [batch, kv_heads, seq, head_dim]
     tensors (bhsd) shared by all methods (ours gets the same memory with bhsd
-    strides); q is [batch, q_heads, head_dim].
+    strides), or with --layout bshd [batch, seq, kv_heads, head_dim] memory
+    that every method reads through [b, h, s, d] views (strides); q is
+    [batch, q_heads, head_dim].
   - K and V rotate among copies that together hold >= 256 MiB (at least 2,
     at most ~8 GiB), so each call reads its KV cold from HBM, not from L2.
   - A loop of N calls (N >= 20, a whole number of passes over the copies) is
@@ -628,12 +630,18 @@ class GpuRun:
         gen.manual_seed(args.seed * 1000003 + index)
         dt = {"bf16": torch.bfloat16, "f16": torch.float16}[shape.dtype]
         q = torch.randn(B, HQ, D, device="cuda", dtype=dt, generator=gen)
-        k0 = torch.randn(B, HKV, S, D, device="cuda", dtype=dt, generator=gen)
-        v0 = torch.randn(B, HKV, S, D, device="cuda", dtype=dt, generator=gen)
+        # The cache's memory order; every method gets [batch, kv_heads, seq,
+        # head_dim] views of it (strided for bshd), ours its strides.
+        order = (B, S, HKV, D) if args.layout == "bshd" else (B, HKV, S, D)
+        k0 = torch.randn(*order, device="cuda", dtype=dt, generator=gen)
+        v0 = torch.randn(*order, device="cuda", dtype=dt, generator=gen)
         ks = [k0] + [k0.clone() for _ in range(copies - 1)]
         vs = [v0] + [v0.clone() for _ in range(copies - 1)]
+        if args.layout == "bshd":
+            ks = [k.transpose(1, 2) for k in ks]
+            vs = [v.transpose(1, 2) for v in vs]
         q4 = q.view(B, HQ, 1, D)
-        ref, sel = self.reference(q, k0, v0, scale)
+        ref, sel = self.reference(q, ks[0], vs[0], scale)
         result["reference_batches"] = sel
 
         def rel_err(out):
@@ -755,7 +763,7 @@ class GpuRun:
         ws_bytes = self.rt.workspace_size(att, B, S)
         # The workspace needs no initialisation (runtime.h).
         ws = torch.empty(max(ws_bytes, 16), dtype=torch.uint8, device="cuda")
-        assert q.is_contiguous() and all(k.is_contiguous() for k in ks + vs)
+        assert q.is_contiguous() and all(k.stride(-1) == 1 for k in ks + vs)
         decode_args = []
         for k, v in zip(ks, vs):
             a = DecodeArgs()
@@ -765,10 +773,10 @@ class GpuRun:
             a.workspace_size = ws_bytes
             a.batch, a.max_seqlen = B, S
             a.num_q_heads, a.num_kv_heads, a.head_dim = HQ, HKV, D
-            # bhsd: [batch, kv_heads, seq, head_dim]
-            a.k_stride_batch = a.v_stride_batch = HKV * S * D
-            a.k_stride_seq = a.v_stride_seq = D
-            a.k_stride_head = a.v_stride_head = S * D
+            # the [batch, kv_heads, seq, head_dim] views' strides (bhsd
+            # storage or bshd)
+            a.k_stride_batch, a.k_stride_head, a.k_stride_seq = k.stride()[:3]
+            a.v_stride_batch, a.v_stride_head, a.v_stride_seq = v.stride()[:3]
             a.num_splits = 0
             decode_args.append(a)
         refs = [ctypes.byref(a) for a in decode_args]
@@ -1008,12 +1016,12 @@ def gpu_main(args):
         results.append(run.run_shape(shape, i + 1, len(args.shape_list), copy_gbs))
         torch.cuda.empty_cache()
     info = ("Device: %s, %s, commit %s, copy bandwidth %.0f GB/s (%d MiB copy, read + write, "
-            "median of 10, same run); %s. randn inputs in bf16 (f16 where a layout says so, seed %d), bhsd KV, every sequence "
+            "median of 10, same run); %s. randn inputs in bf16 (f16 where a layout says so, seed %d), %s KV, every sequence "
             "full; CUDA-graph replays of >= %d calls over KV copies of >= 256 MiB in all, median "
             "of %d replays; rel err = relative L2 vs a float64 reference on the GPU; "
             "cuDNN H100 anchor = ../shared/anchors/h100-peers.md (H100, 3003 GB/s)."
             % (run.device, date, commit, copy_gbs, copy_bytes // MIB, versions, args.seed,
-               args.min_calls, args.repeats))
+               args.layout, args.min_calls, args.repeats))
     text = render(results, info, args.methods)
     log("")
     log(text)
@@ -1026,6 +1034,8 @@ def gpu_main(args):
     log("total %.0f s (flex compile %.0f s)" % (total_s, run.flex_compile_total))
     if args.append:
         which = " (shapes beyond the table)" if args.shapes == "beyond" else ""
+        if args.layout == "bshd":
+            which += " ([b, s, h, d] cache)"
         heading = "## %s — compare.py%s on %s" % (date[:10], which, run.device)
         body = ("Commit %s. Command:\n\n    %s\n\n%s" % (
             commit, " ".join(["python3", "bench/compare.py"] + sys.argv[1:]), text))
@@ -1035,7 +1045,7 @@ def gpu_main(args):
         with open(args.json, "w") as f:
             json.dump({"device": run.device, "date": date, "commit": commit,
                        "copy_gbs": copy_gbs, "copy_bytes": copy_bytes, "versions": versions,
-                       "argv": sys.argv, "total_s": total_s,
+                       "argv": sys.argv, "layout": args.layout, "total_s": total_s,
                        "flex_compile_total_s": run.flex_compile_total,
                        "failed": failed, "shapes": results}, f, indent=1)
         log("wrote %s" % args.json)
@@ -1052,6 +1062,10 @@ def main(argv=None):
     p.add_argument("--shapes", default="all", help="all (the issue's table) | quick (%s) | "
                    "beyond (other models, odd lengths and batches: the packages of specs/) | "
                    "comma-separated ids" % ", ".join(QUICK))
+    p.add_argument("--layout", default="bhsd", choices=["bhsd", "bshd"],
+                   help="the KV cache's memory order: [batch, kv_heads, seq, head_dim] "
+                        "(default) or [batch, seq, kv_heads, head_dim], which the peers get "
+                        "as strided [b, h, s, d] views")
     p.add_argument("--methods", default=",".join(METHODS),
                    help="comma-separated subset of %s (default all)" % ",".join(METHODS))
     p.add_argument("--append", metavar="FILE", help="add the table to FILE (e.g. bench/RESULTS.md) "
