@@ -103,7 +103,11 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fi
    * way) or as many without splitting (llama3_8b at batch 16, 2048 tokens:
    * 37.8 -> 33.5 us on an H200, 128 CTAs, no combine kernel); the narrow
    * one wherever both split (batch 1 of 8 kv heads, MQA at batch 8) or
-   * both fill one wave (batch 32). */
+   * both fill one wave (batch 32) - unless the narrow one cuts each row in
+   * SKV_MANY_CHUNKS or more, where halving the chunks the combine kernel
+   * merges pays (head_dim 256 at 2 kv heads: 132 chunks 29.0 us, 66 wide
+   * 28.2 on an H100; 4 kv heads -0.2 or 0). */
+  enum { SKV_MANY_CHUNKS = 64 };
   int best = 0, best_splits = 0;
   int64_t best_warps = 0;
   for (int i = 0; i < count; ++i) {
@@ -115,7 +119,9 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fi
     int64_t warps = (ctas < slots ? ctas : slots) * (fills[i].split_threads / 32);
     bool more = warps * 100 > best_warps * 105;
     bool as_many = warps * 105 >= best_warps * 100;
-    if (i == 0 || more || (as_many && splits == 1 && best_splits > 1)) {
+    bool fewer_chunks =
+        splits < best_splits && (splits == 1 || best_splits >= SKV_MANY_CHUNKS);
+    if (i == 0 || more || (as_many && fewer_chunks)) {
       best = i;
       best_splits = splits;
       best_warps = warps;

@@ -71,8 +71,9 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
 /* The launch for a call among count (1 or 2: the narrow launch, then the
  * wide one) and its split count: the one that puts more warps to work in
  * its first wave, and where they put as many (within 5%), the wide one only
- * if it needs no combine kernel where the narrow one does. *out_fill is an
- * index into fills. Errors: those of skv_splits_choose. */
+ * if it needs no combine kernel where the narrow one does, or the narrow
+ * one cuts each row in 64 chunks or more. *out_fill is an index into
+ * fills. Errors: those of skv_splits_choose. */
 skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fills,
                              int count, int batch, int max_seqlen,
                              int num_splits_override, int *out_fill,

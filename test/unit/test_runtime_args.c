@@ -443,6 +443,17 @@ static void test_launch(void) {
   CHECK(launch_for(&spec, 1, 16, 2048, 0) == 2);
   /* One split forced at batch 1: 8 CTAs, wide has twice the warps. */
   CHECK(launch_for(&spec, 2, 1, 8192, 1) == 1001);
+  /* Two kv heads at batch 1: 132 narrow chunks or 66 wide ones, 1056 warps
+   * either way: wide, the combine kernel merging half as many; four kv heads
+   * likewise (66 against 33); eight stay narrow (33 against 16). */
+  spec.num_kv_heads = 2;
+  spec.num_q_heads = 16;
+  CHECK(launch_for(&spec, 2, 1, 32768, 0) == 1066);
+  spec.num_kv_heads = 4;
+  spec.num_q_heads = 32;
+  CHECK(launch_for(&spec, 2, 1, 20000, 0) == 1033);
+  /* A forced count is the same in both: no fewer chunks, narrow. */
+  CHECK(launch_for(&spec, 2, 3, 4097, 256) == 256);
   /* One kv head (MQA) at batch 1: a chunk per SM either way, 528 narrow
    * warps, 1056 wide; at batch 8 33 narrow chunks fill the slots. */
   spec.num_kv_heads = 1;

@@ -124,7 +124,8 @@ skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
  * narrow launch (two CTAs per SM), or where the spec has a wide one (one
  * CTA per SM, twice the warps) and it puts more warps to work in its first
  * wave, or as many with one chunk where the narrow launch needs several
- * (batch 16 of 8 kv heads on an H100), the wide one. The split count of
+ * (batch 16 of 8 kv heads on an H100) or with half the narrow launch's 64
+ * or more chunks (batch 1 of 2 kv heads), the wide one. The split count of
  * skv_attention_num_splits is that launch's. Errors: those of
  * skv_attention_num_splits. */
 skv_status skv_attention_split_threads(const skv_attention *attention, int batch,
