@@ -80,13 +80,13 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * quadrants: each (16384 registers) holds a quarter of the split warps
    * and one combine warp. So the combine kernel is capped at what it needs
    * and the split kernel at the rest: 224 with two 4-warp CTAs (or one
-   * 8-warp CTA, the wide launch) per SM. Uncapped, a head_dim 256 split kernel takes 255
-   * and its combine CTAs wait for split CTAs to leave; capped at 240,
-   * head_dim 128's took 231 (215 uncapped), one combine warp no longer
-   * fit, and llama3_8b at 8192 tokens went from 16.6 to 19.2 us on an
-   * H100. Without programmatic dependent launch
-   * (before sm_90) the combine kernel starts after the split kernel ends,
-   * and neither is capped. */
+   * 8-warp CTA, the wide launch) per SM. Uncapped, a head_dim 256 split
+   * kernel takes 255 and its combine CTAs wait for split CTAs to leave;
+   * capped at 240, head_dim 128's took 231 (215 uncapped), one combine
+   * warp no longer fit, and llama3_8b at 8192 tokens went from 16.6 to
+   * 19.2 us on an H100. Without programmatic dependent launch (before
+   * sm_90) the combine kernel starts after the split kernel ends, and
+   * neither is capped. */
   if (plan.grid_dependency) {
     plan.combine_max_regs = SKV_COMBINE_MAX_REGS;
     /* Two narrow CTAs or one wide one: the same warps per SM. */
