@@ -31,7 +31,6 @@ typedef struct skv_kernel_plan {
                             the streams' shared memory does not fit */
   int warp_tokens;       /* tokens per stream per loop step: 8, 16 or 32,
                             the k of the P·V mmas (one k8, one or two k16) */
-  int split_smem_bytes;  /* static shared memory of the narrow split kernel */
   int combine_threads;   /* up to 2 warps, each a slice of 8 output dims at
                             32 lanes (the runtime may pick fewer lanes and
                             more slices per warp, kernel_abi.h) */
@@ -41,7 +40,7 @@ typedef struct skv_kernel_plan {
                             memory, so it may be launched programmatically
                             dependent on the previous kernel (kernel_abi.h) */
   char split_entry[SKV_ENTRY_MAX];
-  char split_wide_entry[SKV_ENTRY_MAX]; /* split_entry + "_wide" */
+  char split_wide_entry[SKV_WIDE_ENTRY_MAX]; /* split_entry + SKV_WIDE_SUFFIX */
   char combine_entry[SKV_ENTRY_MAX];
 } skv_kernel_plan;
 

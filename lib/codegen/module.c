@@ -63,7 +63,6 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   plan.split_threads = 32 * plan.warps;
   if (2 * plan.streams <= fit && plan.warps == SKV_MAX_WARPS)
     plan.split_threads_wide = 2 * plan.split_threads;
-  plan.split_smem_bytes = plan.streams * per_stream;
   /* griddepcontrol is PTX for sm_90 and newer. */
   plan.grid_dependency = sm >= SKV_GRID_DEPENDENCY_SM;
   /* The combine kernel: up to 2 warps per CTA (small enough, at 64
@@ -95,7 +94,8 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
                           (32 * quadrant_split_warps) / 8 * 8;
   }
   snprintf(plan.split_entry, sizeof(plan.split_entry), "%s_split", spec->name);
-  snprintf(plan.split_wide_entry, sizeof(plan.split_wide_entry), "%s_split_wide", spec->name);
+  snprintf(plan.split_wide_entry, sizeof(plan.split_wide_entry), "%s" SKV_WIDE_SUFFIX,
+           plan.split_entry);
   snprintf(plan.combine_entry, sizeof(plan.combine_entry), "%s_combine",
            spec->name);
   *out_plan = plan;

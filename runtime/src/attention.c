@@ -251,7 +251,6 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_device_fill 
                                               &num_splits));
   workspace_layout(spec, args->batch, num_splits, &plan);
   plan.launch = fill;
-  plan.split_threads = fills[fill].split_threads;
   plan.combine_lanes = skv_combine_lanes_choose(spec, fills[fill], args->batch, num_splits);
   if (args->lse)
     plan.workspace_bytes = plan.lse_offset;
@@ -502,8 +501,9 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
                          &attention->image.load_us);
   }
   attention->fill_count = spec->split_threads_wide ? 2 : 1;
-  char wide_entry[SKV_ENTRY_MAX + 8];
-  snprintf(wide_entry, sizeof(wide_entry), "%s_wide", spec->split_entry);
+  char wide_entry[SKV_WIDE_ENTRY_MAX];
+  if (spec->split_threads_wide)
+    skv_pkg_spec_split_wide_entry(spec, wide_entry);
   for (int i = 0; i < attention->fill_count && !status; ++i)
     status = kernel_get(attention->module, i ? wide_entry : spec->split_entry,
                         i ? spec->split_threads_wide : spec->split_threads,
@@ -688,7 +688,8 @@ skv_status skv_attention_decode(const skv_attention *attention,
       &k_sb, &k_st, &k_sh, &v_sb, &v_st, &v_sh, &num_splits};
   SKV_RETURN_IF_ERROR_PLAIN(launch(attention, attention->split_fns[plan.launch],
                                    (unsigned)num_splits, spec->num_kv_heads,
-                                   (unsigned)args->batch, (unsigned)plan.split_threads,
+                                   (unsigned)args->batch,
+                                   (unsigned)attention->fills[plan.launch].split_threads,
                                    spec->split_smem_bytes, stream, split_params));
   if (num_splits == 1)
     return SKV_OK;

@@ -49,8 +49,8 @@ int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
  *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   int num_splits;
-  int launch;        /* the launch chosen: 0 narrow, 1 wide (kernel_abi.h) */
-  int split_threads; /* its threads per CTA */
+  int launch;        /* the launch chosen, an index into the fills: 0
+                        narrow, 1 wide (kernel_abi.h) */
   int combine_lanes; /* with num_splits > 1 */
   size_t part_out_offset;
   size_t part_lse_offset;

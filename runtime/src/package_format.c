@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "splitkv/kernel_abi.h"
@@ -239,6 +240,10 @@ static skv_status check_str(const char *s, size_t field_size, const char *what) 
   if (s[0] == '\0')
     return CORRUPT("%s is empty", what);
   return SKV_OK;
+}
+
+void skv_pkg_spec_split_wide_entry(const skv_pkg_spec *spec, char *out) {
+  snprintf(out, SKV_WIDE_ENTRY_MAX, "%s" SKV_WIDE_SUFFIX, spec->split_entry);
 }
 
 uint32_t skv_pkg_spec_combine_row_ctas(const skv_pkg_spec *spec, uint32_t lanes) {

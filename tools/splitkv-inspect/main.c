@@ -78,10 +78,11 @@ static void print_spec_text(const skv_package *package,
          spec->num_q_heads, spec->num_kv_heads,
          spec->splits ? splits : "auto", (double)spec->softmax_scale,
          spec->tokens_per_step);
-  char wide_entry[SKV_ENTRY_MAX + 8], wide[SKV_ENTRY_MAX + 32] = "";
-  snprintf(wide_entry, sizeof(wide_entry), "%s_wide", spec->split_entry);
-  if (spec->split_threads_wide)
+  char wide_entry[SKV_WIDE_ENTRY_MAX] = "", wide[SKV_WIDE_ENTRY_MAX + 32] = "";
+  if (spec->split_threads_wide) {
+    skv_pkg_spec_split_wide_entry(spec, wide_entry);
     snprintf(wide, sizeof(wide), ", %s (%u threads)", wide_entry, spec->split_threads_wide);
+  }
   printf("  kernels: %s (%u threads, %u B dynamic smem)%s, %s (%u threads)\n",
          spec->split_entry, spec->split_threads, spec->split_smem_bytes, wide,
          spec->combine_entry, spec->combine_threads);
@@ -162,8 +163,8 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
   printf("     \"kernels\": {\"split\": ");
   json_kernel(spec->split_entry, spec->split_threads, spec->split_smem_bytes);
   if (spec->split_threads_wide) {
-    char wide_entry[SKV_ENTRY_MAX + 8];
-    snprintf(wide_entry, sizeof(wide_entry), "%s_wide", spec->split_entry);
+    char wide_entry[SKV_WIDE_ENTRY_MAX];
+    skv_pkg_spec_split_wide_entry(spec, wide_entry);
     printf(", \"split_wide\": ");
     json_kernel(wide_entry, spec->split_threads_wide, spec->split_smem_bytes);
   }

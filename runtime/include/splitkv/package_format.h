@@ -40,6 +40,9 @@ extern "C" {
 #define SKV_PACKAGE_FORMAT_VERSION 5u
 #define SKV_NAME_MAX 64                      /* spec names, with NUL */
 #define SKV_ENTRY_MAX 96                     /* kernel entry names, with NUL */
+#define SKV_WIDE_SUFFIX "_wide"              /* split_entry + this: the wide
+                                                launch's kernel */
+#define SKV_WIDE_ENTRY_MAX (SKV_ENTRY_MAX + sizeof(SKV_WIDE_SUFFIX) - 1)
 
 typedef enum skv_dtype { SKV_DTYPE_BF16 = 1, SKV_DTYPE_F16 = 2 } skv_dtype;
 
@@ -134,6 +137,11 @@ void skv_pkg_image_encode(const skv_pkg_image *image, uint8_t *out);
  * power of two lanes <= 32 whose slices per CTA divide head_dim / 8 (at 32
  * lanes they always do). */
 uint32_t skv_pkg_spec_combine_row_ctas(const skv_pkg_spec *spec, uint32_t lanes);
+
+/* The wide launch's split kernel entry, split_entry + SKV_WIDE_SUFFIX, into
+ * out (SKV_WIDE_ENTRY_MAX bytes, the caller's). Only for a record with
+ * split_threads_wide > 0 that passed skv_pkg_spec_check. */
+void skv_pkg_spec_split_wide_entry(const skv_pkg_spec *spec, char *out);
 
 /* Checks one spec record's own fields, as skv_pkg_verify does for each
  * record (not its image range, which needs the header): NUL-terminated,
