@@ -289,11 +289,29 @@ static uint8_t *image_at(uint8_t *data, const skv_pkg_header *h, uint32_t i) {
   return data + h->images_offset + (uint64_t)i * SKV_PKG_IMAGE_SIZE;
 }
 
+/* Spec record i of the pristine package, decoded. */
+static skv_pkg_spec spec_record(const pristine *p, uint32_t i) {
+  skv_pkg_spec r;
+  skv_pkg_spec_decode(p->data, &p->header, i, &r);
+  return r;
+}
+
+/* A fresh copy whose spec record i is `record`, written by the format's own
+ * encoder and resealed: a field set to a value the reader must refuse,
+ * without hand-computed offsets. */
+static uint8_t *with_spec(const pristine *p, uint32_t i, const skv_pkg_spec *record) {
+  uint8_t *d = copy_of(p);
+  skv_pkg_spec_encode(record, spec_at(d, &p->header, i));
+  reseal(d, p->size);
+  return d;
+}
+
 static void test_corruption(void) {
   printf("corruption\n");
   pristine p = pristine_make();
   const skv_pkg_header *h = &p.header;
   uint8_t *d;
+  skv_pkg_spec r;
 
   printf(" flipped byte\n");
   d = copy_of(&p);
@@ -410,48 +428,41 @@ static void test_corruption(void) {
   EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_entry is not NUL");
 
   printf(" combine grid not covering head_dim\n");
-  d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 12, 96);
-  reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): combine_threads 96 is not "
+  r = spec_record(&p, 0);
+  r.combine_threads = 96;
+  EXPECT_CORRUPT(with_spec(&p, 0, &r), p.size, "spec 0 (llama3_8b): combine_threads 96 is not "
                             "whole warps dividing the 16 slices");
 
   printf(" tokens_per_step 0\n");
-  d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 16, 0);
-  reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): tokens_per_step 0 is not in");
+  r = spec_record(&p, 0);
+  r.tokens_per_step = 0;
+  EXPECT_CORRUPT(with_spec(&p, 0, &r), p.size, "spec 0 (llama3_8b): tokens_per_step 0 is not in");
 
   printf(" wide launch not twice the narrow one\n");
-  d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 24 + 2 * SKV_ENTRY_MAX + 4, 100);
-  reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): split_threads_wide 100 is neither 0 nor "
+  r = spec_record(&p, 0);
+  r.split_threads_wide = 100;
+  EXPECT_CORRUPT(with_spec(&p, 0, &r), p.size, "spec 0 (llama3_8b): split_threads_wide 100 is neither 0 nor "
                             "twice split_threads 128");
 
   printf(" bad dtype\n");
-  d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 12, 9);
-  reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 0 (llama3_8b): dtype 9");
+  r = spec_record(&p, 0);
+  r.dtype = 9;
+  EXPECT_CORRUPT(with_spec(&p, 0, &r), p.size, "spec 0 (llama3_8b): dtype 9");
 
   printf(" bad head_dim\n");
-  d = copy_of(&p);
-  put_u32(spec_at(d, h, 1) + SKV_NAME_MAX, 0);
-  reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 1 (small_f16): head_dim 0");
+  r = spec_record(&p, 1);
+  r.head_dim = 0;
+  EXPECT_CORRUPT(with_spec(&p, 1, &r), p.size, "spec 1 (small_f16): head_dim 0");
 
   printf(" bad heads\n");
-  d = copy_of(&p);
-  put_u32(spec_at(d, h, 0) + SKV_NAME_MAX + 8, 0);
-  reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "num_kv_heads 0");
+  r = spec_record(&p, 0);
+  r.num_kv_heads = 0;
+  EXPECT_CORRUPT(with_spec(&p, 0, &r), p.size, "num_kv_heads 0");
 
   printf(" spec image range out of range\n");
-  d = copy_of(&p);
-  put_u32(spec_at(d, h, 1) + SKV_PKG_SPEC_SIZE - 4, 5);
-  reseal(d, p.size);
-  EXPECT_CORRUPT(d, p.size, "spec 1 (small_f16): images [3, 8) out of range");
+  r = spec_record(&p, 1);
+  r.image_count = 5;
+  EXPECT_CORRUPT(with_spec(&p, 1, &r), p.size, "spec 1 (small_f16): images [3, 8) out of range");
 
   printf(" duplicate spec name\n");
   d = copy_of(&p);
