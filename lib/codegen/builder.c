@@ -324,7 +324,7 @@ void skv_for_begin(skv_builder *b, skv_for *loop, MlirValue lb, MlirValue ub,
                    MlirValue step, int n, const MlirValue *inits) {
   assert(n <= SKV_MAX_CARRIED);
   MlirValue operands[3 + SKV_MAX_CARRIED] = {lb, ub, step};
-  MlirType types[1 + SKV_MAX_CARRIED] = {skv_type_index(b)};
+  MlirType types[1 + SKV_MAX_CARRIED] = {mlirValueGetType(lb)};
   MlirLocation locs[1 + SKV_MAX_CARRIED] = {b->loc};
   for (int i = 0; i < n; ++i) {
     operands[3 + i] = inits[i];

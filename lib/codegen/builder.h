@@ -127,7 +127,8 @@ void skv_mma(skv_builder *b, skv_dtype dtype, int k, const MlirValue *a,
  * i32 (two elements) per lane in the mma fragment layout. */
 MlirValue skv_movmatrix_trans(skv_builder *b, MlirValue x);
 
-/* scf.for lb..ub step, carrying n values (initial values inits). */
+/* scf.for lb..ub step (index or one integer type, the induction
+ * variable's), carrying n values (initial values inits). */
 typedef struct skv_for {
   MlirOperation op;
   MlirBlock body;

@@ -1,6 +1,9 @@
-/* The split kernel: one CTA per (KV chunk, kv head, batch) computes, for all
- * q heads of the GQA group at once, softmax(q·Kᵀ)·V over its chunk of the
- * sequence, on tensor cores, with an online softmax in f32.
+/* The split kernel: one CTA per (KV chunk, kv heads, batch) computes, for
+ * all q heads of the GQA group at once, softmax(q·Kᵀ)·V over its chunk of
+ * the sequence, on tensor cores, with an online softmax in f32. Its token
+ * streams work on one kv head, or dealt in equal shares on several (a
+ * runtime argument): 32 kv heads at batch 1 fill 264 CTA slots as 8 groups
+ * of 4 in 33 chunks each, where one kv head per CTA leaves 8 slots idle.
  *
  * Each token stream takes its own `warp_tokens` consecutive tokens per loop
  * step: one warp, or (dim_split 2, head_dim 256) two warps that both do
@@ -39,7 +42,7 @@ enum { MAX_OUT_TILES = 32 }; /* head_dim / 8 */
 enum {
   ARG_Q, ARG_K, ARG_V, ARG_SEQLENS, ARG_OUT, ARG_LSE, ARG_PART_OUT,
   ARG_PART_LSE, ARG_K_SB, ARG_K_ST, ARG_K_SH, ARG_V_SB,
-  ARG_V_ST, ARG_V_SH, ARG_NUM_SPLITS, NUM_ARGS,
+  ARG_V_ST, ARG_V_SH, ARG_NUM_SPLITS, ARG_HEADS_PER_CTA, NUM_ARGS,
   SHARED_STATS = NUM_ARGS, SHARED_ACC, NUM_VALUES
 };
 
@@ -58,17 +61,23 @@ typedef struct split_kernel {
    * half is zero and carrying it would cost 2 registers per tile. */
   MlirType acc;
   int acc_width;
-  /* Where this CTA and lane are. */
-  MlirValue chunk, kv_head, batch, tid, warp, row, col;
+  /* Where this CTA and lane are: the CTA's first kv head and the warp's. */
+  MlirValue chunk, first_kv_head, kv_head, batch, tid, warp, row, col;
   /* This kernel's launch (narrow or wide): token streams and threads per
    * CTA. */
   int streams, threads;
-  /* The warp's token stream (warps of one stream share its tokens) and the
-   * first head dim of its share of V and O. */
-  MlirValue stream, vdim0;
+  /* The CTA's kv heads and the streams each has (runtime values). */
+  MlirValue heads, head_streams;
+  /* The warp's token stream (warps of one stream share its tokens), its
+   * place among its kv head's streams, and the first head dim of its share
+   * of V and O. */
+  MlirValue stream, head_stream, vdim0;
   /* This CTA's tokens: blocks from start on, every `stride` tokens, each
-   * ending at end (a single block) or all below end (the sequence's end). */
+   * ending at end (a single block) or all below end (the sequence's end).
+   * Token indices are i32 (seqlens are): half the registers of index
+   * values, live through the loop; offsets into K and V stay 64-bit. */
   MlirValue start, end, stride;
+  MlirValue row_token, col_token; /* row and col as i32 */
   /* Q fragments: [row half][32-dim block][register], i32 pairs. */
   MlirValue q[2][MAX_BLOCKS][4];
 } split_kernel;
@@ -81,6 +90,10 @@ typedef struct softmax_state {
 } softmax_state;
 
 static MlirValue idx(split_kernel *k, int64_t v) { return skv_const_index(k->b, v); }
+static MlirValue tok(split_kernel *k, int32_t v) { return skv_const_i32(k->b, v); }
+static MlirValue to_tok(split_kernel *k, MlirValue v) {
+  return skv_index_cast(k->b, v, k->i32);
+}
 
 static MlirValue arg_index(split_kernel *k, int a) {
   return skv_index_cast(k->b, k->arg[a], skv_type_index(k->b));
@@ -93,25 +106,33 @@ static void regs_of(split_kernel *k, MlirValue vector, MlirValue *out_regs) {
     out_regs[i] = skv_extract(k->b, v, i);
 }
 
-/* Step 1: the CTA's coordinates and the lane's place in the fragments. */
+/* Step 1: the CTA's coordinates and the lane's place in the fragments:
+ * streams s·S/H .. (s+1)·S/H - 1 of the CTA's S work on its kv head s. */
 static void locate(split_kernel *k) {
   skv_builder *b = k->b;
   k->chunk = skv_block_id(b, 'x');
-  k->kv_head = skv_block_id(b, 'y');
   k->batch = skv_block_id(b, 'z');
   k->tid = skv_thread_id(b, 'x');
   k->warp = skv_divui(b, k->tid, idx(k, 32));
   MlirValue lane = skv_remui(b, k->tid, idx(k, 32));
   k->row = skv_divui(b, lane, idx(k, 4));
   k->col = skv_remui(b, lane, idx(k, 4));
+  k->row_token = to_tok(k, k->row);
+  k->col_token = to_tok(k, k->col);
   MlirValue split = idx(k, k->plan->dim_split);
   k->stream = skv_divui(b, k->warp, split);
   k->vdim0 = skv_muli(b, skv_remui(b, k->warp, split), idx(k, 32 * k->vblocks));
+  k->heads = arg_index(k, ARG_HEADS_PER_CTA);
+  k->head_streams = skv_divui(b, idx(k, k->streams), k->heads);
+  k->first_kv_head = skv_muli(b, skv_block_id(b, 'y'), k->heads);
+  k->kv_head = skv_addi(b, k->first_kv_head, skv_divui(b, k->stream, k->head_streams));
+  k->head_stream = skv_remui(b, k->stream, k->head_streams);
 }
 
-/* Step 2: this CTA's share of its sequence. The sequence is cut into blocks
- * of ceil(len / splits) tokens, at most one CTA loop step (tokens_per_step),
- * dealt round-robin: CTA c takes blocks c, c + splits, ... A short sequence
+/* Step 2: this CTA's share of its sequence, the same for each of its kv
+ * heads. The sequence is cut into blocks of ceil(len / splits) tokens, at
+ * most one loop step of a kv head's streams, dealt round-robin: CTA c takes
+ * blocks c, c + splits, ... A short sequence
  * gives every CTA one block of its own; a long one keeps the CTAs of a
  * (batch, kv head) reading neighbouring blocks at any moment, one stretch of
  * memory swept together, rather than splits streams far apart (which cost
@@ -119,20 +140,20 @@ static void locate(split_kernel *k) {
 static void chunk_bounds(split_kernel *k) {
   skv_builder *b = k->b;
   MlirValue len = skv_load_ordered_i32(b, k->arg[ARG_SEQLENS], k->batch);
-  len = skv_index_cast(b, skv_maxsi(b, len, skv_const_i32(b, 0)), skv_type_index(b));
-  MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
-  MlirValue cta_step = idx(k, (int64_t)k->streams * k->plan->warp_tokens);
+  len = skv_maxsi(b, len, tok(k, 0));
+  MlirValue splits = k->arg[ARG_NUM_SPLITS];
+  MlirValue cta_step = skv_muli(b, to_tok(k, k->head_streams), tok(k, k->plan->warp_tokens));
   MlirValue block = skv_minsi(b, skv_ceildivui(b, len, splits), cta_step);
-  k->start = skv_minsi(b, skv_muli(b, k->chunk, block), len);
+  k->start = skv_minsi(b, skv_muli(b, to_tok(k, k->chunk), block), len);
   MlirValue one_block = skv_cmpi_slt(b, block, cta_step);
   k->end = skv_select(b, one_block, skv_minsi(b, skv_addi(b, k->start, block), len), len);
   k->stride = skv_muli(b, splits, cta_step);
 }
 
-/* Index of head `head` of this CTA's group in [batch, num_q_heads]. */
-static MlirValue q_row(split_kernel *k, MlirValue head) {
+/* Index of head `head` of kv head kv_head's group in [batch, num_q_heads]. */
+static MlirValue q_row(split_kernel *k, MlirValue kv_head, MlirValue head) {
   skv_builder *b = k->b;
-  MlirValue first = skv_muli(b, k->kv_head, idx(k, k->plan->group));
+  MlirValue first = skv_muli(b, kv_head, idx(k, k->plan->group));
   return skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_q_heads)),
                   skv_addi(b, first, head));
 }
@@ -152,7 +173,7 @@ static void load_q(split_kernel *k) {
     MlirValue head = skv_addi(b, k->row, idx(k, 8 * h));
     MlirValue in_group = skv_cmpi_slt(b, head, idx(k, k->plan->group));
     head = skv_select(b, in_group, head, idx(k, 0));
-    MlirValue base = skv_muli(b, q_row(k, head), idx(k, k->spec->head_dim));
+    MlirValue base = skv_muli(b, q_row(k, k->kv_head, head), idx(k, k->spec->head_dim));
     base = skv_addi(b, base, skv_muli(b, k->col, idx(k, 8)));
     for (int blk = 0; blk < k->blocks; ++blk) {
       regs_of(k, skv_vector_load(b, k->tx8, k->arg[ARG_Q], skv_addi(b, base, idx(k, 32 * blk))),
@@ -163,15 +184,17 @@ static void load_q(split_kernel *k) {
   }
 }
 
-/* Element offset of `token`'s row of this CTA's kv head. */
+/* Element offset of `token`'s row of this warp's kv head: the head's base
+ * first, one loop-invariant value (the loop adds only token·stride). */
 static MlirValue row_offset(split_kernel *k, int stride_batch, MlirValue token) {
   skv_builder *b = k->b;
-  MlirValue off = skv_muli(b, k->batch, arg_index(k, stride_batch));
-  off = skv_addi(b, off, skv_muli(b, token, arg_index(k, stride_batch + 1)));
-  return skv_addi(b, off, skv_muli(b, k->kv_head, arg_index(k, stride_batch + 2)));
+  MlirValue head = skv_addi(b, skv_muli(b, k->batch, arg_index(k, stride_batch)),
+                            skv_muli(b, k->kv_head, arg_index(k, stride_batch + 2)));
+  return skv_addi(b, head, skv_muli(b, skv_index_cast(b, token, skv_type_index(b)),
+                                     arg_index(k, stride_batch + 1)));
 }
 
-/* Element offset of dims 32·blk + 8c of `token` of this CTA's kv head. */
+/* Element offset of dims 32·blk + 8c of `token` of this warp's kv head. */
 static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token) {
   return skv_addi(k->b, row_offset(k, stride_batch, token), skv_muli(k->b, k->col, idx(k, 8)));
 }
@@ -204,7 +227,7 @@ static void load_rows(split_kernel *k, int cache, MlirValue token, MlirValue *ou
 static void step_tokens(split_kernel *k, MlirValue base, step_rows *rows) {
   skv_builder *b = k->b;
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j) {
-    MlirValue t = skv_addi(b, base, skv_addi(b, k->row, idx(k, 8 * j)));
+    MlirValue t = skv_addi(b, base, skv_addi(b, k->row_token, tok(k, 8 * j)));
     rows->token[j] = skv_select(b, skv_cmpi_slt(b, t, k->end), t, k->start);
   }
 }
@@ -279,8 +302,8 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
     MlirValue mx = in->m[h];
     for (int j = 0; j < ntiles; ++j)
       for (int e = 2 * h; e < 2 * h + 2; ++e) {
-        MlirValue t = skv_addi(b, base, skv_addi(b, skv_muli(b, k->col, idx(k, 2)),
-                                                 idx(k, 8 * j + e % 2)));
+        MlirValue t = skv_addi(b, base, skv_addi(b, skv_muli(b, k->col_token, tok(k, 2)),
+                                                 tok(k, 8 * j + e % 2)));
         s[j][e] = skv_select(b, skv_cmpi_slt(b, t, k->end),
                              skv_mulf(b, s[j][e], scale), neg_inf);
         mx = skv_maxf(b, mx, s[j][e]);
@@ -335,7 +358,8 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
 
 /* The first token of this warp's stream in the CTA's first block. */
 static MlirValue stream_first(split_kernel *k) {
-  return skv_addi(k->b, k->start, skv_muli(k->b, k->stream, idx(k, k->plan->warp_tokens)));
+  return skv_addi(k->b, k->start,
+                  skv_muli(k->b, to_tok(k, k->head_stream), tok(k, k->plan->warp_tokens)));
 }
 
 /* Step 2a (sm_90+), before the wait for the previous kernel: the lines of
@@ -481,39 +505,48 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
   skv_barrier(b);
 }
 
-/* Step 6: merge the streams for 8 dims of one head and write them: the final
- * output with one chunk, else the partial one. */
+/* Step 6: merge the streams of one of the CTA's kv heads for 8 dims of one
+ * q head and write them: the final output with one chunk, else the partial
+ * one. A kv head has W / H of the W streams: the loop over W weighs the
+ * others 0 (max -inf), reading its own first stream in their place. */
 static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
   const int G = k->plan->group, D = k->spec->head_dim, W = k->streams;
   MlirValue stats = k->arg[SHARED_STATS], acc_buf = k->arg[SHARED_ACC];
+  MlirValue per_head = idx(k, (int64_t)G * D / 8);
 
   skv_for loop;
-  skv_for_begin(b, &loop, k->tid, idx(k, (int64_t)G * D / 8), idx(k, k->threads), 0, NULL);
-  MlirValue g = skv_divui(b, loop.iv, idx(k, D / 8));
-  MlirValue d = skv_muli(b, skv_remui(b, loop.iv, idx(k, D / 8)), idx(k, 8));
+  skv_for_begin(b, &loop, k->tid, skv_muli(b, k->heads, per_head), idx(k, k->threads), 0,
+                NULL);
+  MlirValue head_slot = skv_divui(b, loop.iv, per_head);
+  MlirValue in_head = skv_remui(b, loop.iv, per_head);
+  MlirValue g = skv_divui(b, in_head, idx(k, D / 8));
+  MlirValue d = skv_muli(b, skv_remui(b, in_head, idx(k, D / 8)), idx(k, 8));
+  MlirValue first_stream = skv_muli(b, head_slot, k->head_streams);
 
-  MlirValue stream_m[2 * SKV_MAX_WARPS];
+  MlirValue stream_m[2 * SKV_MAX_WARPS], slot[2 * SKV_MAX_WARPS];
   MlirValue m = skv_const_f32(b, -INFINITY);
   for (int w = 0; w < W; ++w) {
-    MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
-    stream_m[w] = skv_load(b, stats, skv_muli(b, slot, idx(k, 2)));
+    MlirValue ours = skv_cmpi_slt(b, idx(k, w), k->head_streams);
+    MlirValue stream = skv_select(b, ours, skv_addi(b, first_stream, idx(k, w)), first_stream);
+    slot[w] = skv_addi(b, skv_muli(b, stream, idx(k, G)), g);
+    stream_m[w] = skv_select(b, ours, skv_load(b, stats, skv_muli(b, slot[w], idx(k, 2))),
+                             skv_const_f32(b, -INFINITY));
     m = skv_maxf(b, m, stream_m[w]);
   }
   MlirValue base = skv_softmax_safe_max(b, m);
   MlirValue sum = skv_const_f32(b, 0.0f), acc = skv_const_f32_vector(b, 8, 0.0f);
   for (int w = 0; w < W; ++w) {
-    MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
     MlirValue weight = skv_exp2(b, skv_subf(b, stream_m[w], base));
-    MlirValue l_w = skv_load(b, stats, skv_addi(b, skv_muli(b, slot, idx(k, 2)), idx(k, 1)));
+    MlirValue l_w = skv_load(b, stats, skv_addi(b, skv_muli(b, slot[w], idx(k, 2)), idx(k, 1)));
     MlirValue a_w = skv_vector_load(b, k->f32x8, acc_buf,
-                                    skv_addi(b, skv_muli(b, slot, idx(k, D)), d));
+                                    skv_addi(b, skv_muli(b, slot[w], idx(k, D)), d));
     sum = skv_fma(b, l_w, weight, sum);
     acc = skv_fma(b, a_w, skv_broadcast(b, weight, k->f32x8), acc);
   }
   MlirValue out, lse;
   skv_softmax_finish(b, base, sum, acc, &out, &lse);
-  MlirValue row = q_row(k, g);
+  MlirValue row = q_row(k, skv_addi(b, k->first_kv_head, head_slot), g);
   MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
 
   skv_if final;
@@ -544,7 +577,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_PART_OUT] = {f32_buf, 0}, [ARG_PART_LSE] = {f32_buf, 0},
       [ARG_K_SB] = {i64, 0}, [ARG_K_ST] = {i64, 0}, [ARG_K_SH] = {i64, 0},
       [ARG_V_SB] = {i64, 0}, [ARG_V_ST] = {i64, 0}, [ARG_V_SH] = {i64, 0},
-      [ARG_NUM_SPLITS] = {i32, 0},
+      [ARG_NUM_SPLITS] = {i32, 0}, [ARG_HEADS_PER_CTA] = {i32, 0},
   };
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
   k.streams = wide ? 2 * plan->streams : plan->streams;

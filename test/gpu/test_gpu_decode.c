@@ -53,8 +53,9 @@ typedef struct gpu_case {
 #define MAX_CASES 256
 static gpu_case cases[MAX_CASES];
 static int case_count;
-/* Cases of the spec being run that launched the wide split kernel. */
-static int wide_cases;
+/* Cases of the spec being run that launched the wide split kernel, and
+ * that dealt each split CTA's streams to several kv heads. */
+static int wide_cases, packed_cases;
 
 static const int kSplits[] = {1, 2, 7, 0};
 #define SPLIT_CHOICES 4
@@ -125,6 +126,16 @@ static void build_grid(void) {
   add_uniform("long", 3, 32768, 0, SKV_ORDER_BHSD);
   add_uniform("long", 3, 32768, 7, SKV_ORDER_BHSD);
   add_uniform("long", 8, 32768, 0, SKV_ORDER_BSHD);
+
+  /* Batch 2 and 4: where whole chunks of one kv head per CTA leave slots
+   * idle, CTAs of several kv heads (8 kv heads on an H100: 16 or 32 rows
+   * in 264 slots; 32 kv heads pack at batch 1 and 3, 4 at batch 4 and 8). */
+  for (int batch = 2; batch <= 4; batch += 2) {
+    add_uniform("packed", batch, 4097, 0, SKV_ORDER_BSHD);
+    add_uniform("packed", batch, 4097, 0, SKV_ORDER_BHSD);
+    add_uniform("packed", batch, 300, 0, SKV_ORDER_BHSD);
+  }
+  add_ragged("packed", 4, (int32_t[]){4097, 0, 17, 1000}, -1, 0);
 
   /* The most chunks an override allows: the combine kernel's lanes go
    * round their chunk loop more than once (32 lanes x 6 chunks a step). */
@@ -231,11 +242,13 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
     print_status("creating the problem", status);
     return 1;
   }
-  printf(" (runs %d x %d threads) %s%s%s\n", p->num_splits_used, p->split_threads_used,
-         skv_kv_order_name(c->order), c->q_scale != 1.0f ? " peaky" : "",
-         c->with_lse ? "" : " lse=NULL");
+  printf(" (runs %d x %d threads, %d kv head(s) per CTA) %s%s%s\n", p->num_splits_used,
+         p->split_threads_used, p->kv_heads_per_cta_used, skv_kv_order_name(c->order),
+         c->q_scale != 1.0f ? " peaky" : "", c->with_lse ? "" : " lse=NULL");
   if (p->split_threads_used != (int)skv_attention_spec(attention)->split_threads)
     ++wide_cases;
+  if (p->kv_heads_per_cta_used > 1)
+    ++packed_cases;
   fflush(stdout);
 
   skv_problem_fill(p, seed, c->q_scale);
@@ -401,7 +414,7 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
   }
   failures += only_case ? 0 : run_argument_errors(gpu, attention, stream);
   int passed = 0, run = 0;
-  wide_cases = 0;
+  wide_cases = packed_cases = 0;
   double start = skv_host_ms();
   for (int i = 0; i < case_count; ++i) {
     if ((only_case && i + 1 != only_case) || i % every != 0)
@@ -428,6 +441,10 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
   }
   printf("%s: %d of %d cases ran the wide launch%s\n", spec->name, wide_cases, run,
          spec->split_threads_wide ? "" : " (the spec has none)");
+  /* Which cases pack kv heads depends on the SM count: reported, and
+   * checked against the runtime's choice by the outputs themselves. */
+  printf("%s: %d of %d cases ran CTAs of several kv heads\n", spec->name, packed_cases,
+         run);
   printf("%s: %s: %d of %d cases passed, %d failure(s), %.1f s\n",
          failures ? "FAIL" : "PASS", spec->name, passed, run, failures,
          (skv_host_ms() - start) * 1e-3);

@@ -39,6 +39,7 @@ static skv_pkg_spec llama_record(void) {
   r.combine_threads = 128;
   r.split_smem_bytes = 0;
   r.tokens_per_step = 64;
+  r.streams = 4;
   return r;
 }
 
@@ -50,7 +51,7 @@ static skv_pkg_spec llama_record(void) {
   "  .param .u64 part_out, .param .u64 part_lse,\n"                          \
   "  .param .u64 k_sb, .param .u64 k_st, .param .u64 k_sh,\n"                \
   "  .param .u64 v_sb, .param .u64 v_st, .param .u64 v_sh,\n"                \
-  "  .param .u32 num_splits)\n"
+  "  .param .u32 num_splits, .param .u32 kv_heads_per_cta)\n"
 static const char tiny_ptx[] =
     ".version 7.0\n"
     ".target sm_80\n"
@@ -175,7 +176,7 @@ static skv_decode_args valid_args(void) {
   a.out = DEV(0x500000);
   a.lse = NULL;
   a.workspace = DEV(0x600000);
-  a.workspace_size = 1 << 20;
+  a.workspace_size = 2 << 20;
   a.batch = 2;
   a.max_seqlen = 4096;
   a.num_q_heads = 32;
@@ -240,11 +241,12 @@ static void test_args(void) {
   EXPECT_INVALID(a.v_stride_head = -8, "v_stride_head is -8");
   EXPECT_INVALID(a.num_splits = -1, "num_splits is -1");
   EXPECT_INVALID(a.num_splits = SKV_MAX_SPLITS + 1, "num_splits is 257");
-  /* batch 2 x 8 kv heads in 264 slots, 4096 tokens: 16 splits. */
+  /* batch 2 x 8 kv heads in 264 slots, 4096 tokens: 8 rows of CTAs of 2
+   * kv heads, 33 splits. */
   EXPECT_INVALID(a.workspace_size = 100,
-                 "workspace is 100 bytes, this call needs 528640");
-  EXPECT_INVALID((a.workspace = NULL, a.workspace_size = 1 << 20),
-                 "workspace is NULL, this call needs 528640 bytes");
+                 "workspace is 100 bytes, this call needs 1090048");
+  EXPECT_INVALID((a.workspace = NULL, a.workspace_size = 2 << 20),
+                 "workspace is NULL, this call needs 1090048 bytes");
 
   /* With lse given and one split, no workspace at all. */
   skv_decode_args a = valid_args();
@@ -260,12 +262,21 @@ static void test_args(void) {
               SKV_CODE_INVALID_ARGUMENT, "this call needs 256 bytes");
 }
 
+static skv_split_grid grid_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
+                               int max_seqlen, int override) {
+  skv_split_grid grid = {-1, -1};
+  CHECK_OK(skv_splits_choose(spec, fill, batch, max_seqlen, override, &grid));
+  return grid;
+}
+
 static int splits_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                       int max_seqlen, int override) {
-  int splits = -1;
-  CHECK_OK(skv_splits_choose(spec, fill, batch, max_seqlen, override,
-                             &splits));
-  return splits;
+  return grid_for(spec, fill, batch, max_seqlen, override).num_splits;
+}
+
+static int heads_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
+                     int max_seqlen, int override) {
+  return grid_for(spec, fill, batch, max_seqlen, override).kv_heads_per_cta;
 }
 
 static void test_splits(void) {
@@ -278,17 +289,76 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, H100, 1, 512, 0) == 32);
   CHECK(splits_for(&spec, H100, 1, 4096, 0) == 33);
   CHECK(splits_for(&spec, H100, 1, 100000, 0) == 33);
-  /* 64 x 8 CTAs fill 264 slots already; 17 x 8 = 136 leave too few for a
-   * second chunk each. */
+  CHECK(heads_for(&spec, H100, 1, 4096, 0) == 1);
+  /* 64 x 8 CTAs fill 264 slots already. 17 x 8 = 136 leave too few for a
+   * second chunk each; CTAs of 4 kv heads would fill 238 slots in 7 chunks,
+   * but only a call that splits anyway pays for the combine kernel. */
   CHECK(splits_for(&spec, H100, 64, 100000, 0) == 1);
+  CHECK(heads_for(&spec, H100, 64, 100000, 0) == 1);
   CHECK(splits_for(&spec, H100, 17, 100000, 0) == 1);
-  /* 16 x 8 = 128 CTAs: 264 / 128 = 2. */
+  CHECK(heads_for(&spec, H100, 17, 100000, 0) == 1);
+  /* 16 x 8 = 128 CTAs: 264 / 128 = 2; 4 kv heads per CTA fill no more
+   * (32 x 8), so one. */
   CHECK(splits_for(&spec, H100, 16, 100000, 0) == 2);
+  CHECK(heads_for(&spec, H100, 16, 100000, 0) == 1);
+  /* 12 x 8 = 96 rows take 2 chunks (192 CTAs); 24 rows of CTAs of 4 kv
+   * heads would take 11 (264), but their 16 q heads x 16 slices of 8 dims
+   * are two passes of 128 threads: 48 rows of 2 kv heads take 5 (240). */
+  CHECK(splits_for(&spec, H100, 12, 100000, 0) == 5);
+  CHECK(heads_for(&spec, H100, 12, 100000, 0) == 2);
+  /* Batch 4: 32 rows of 8 chunks; 16 rows of 2 kv heads fill no more (16
+   * chunks), and 8 of 4 would take two passes: unpacked. Batch 2: 8 rows
+   * of 2 kv heads take 33 (264), where 16 rows of one take 16 (256). */
+  CHECK(splits_for(&spec, H100, 4, 8192, 0) == 8);
+  CHECK(heads_for(&spec, H100, 4, 8192, 0) == 1);
+  CHECK(splits_for(&spec, H100, 2, 8192, 0) == 33);
+  CHECK(heads_for(&spec, H100, 2, 8192, 0) == 2);
   /* A sequence of one CTA step or none never splits. */
   CHECK(splits_for(&spec, H100, 1, 17, 0) == 1);
   CHECK(splits_for(&spec, H100, 1, 64, 0) == 1);
   CHECK(splits_for(&spec, H100, 1, 65, 0) == 5);
   CHECK(splits_for(&spec, H100, 1, 0, 0) == 1);
+  /* A short sequence stays in one CTA per kv head. */
+  CHECK(heads_for(&spec, H100, 12, 64, 0) == 1);
+  CHECK(splits_for(&spec, H100, 12, 64, 0) == 1);
+  /* 32 kv heads (MHA) at batch 1: 8 chunks leave 8 slots idle, 8 CTA rows
+   * of 4 kv heads take 33; 16 kv heads: 8 rows of 2. A group of 7 q heads
+   * (28/4) at batch 4 may not pack: 2 kv heads' 14 q heads are 224 slices. */
+  spec.num_kv_heads = 4;
+  spec.num_q_heads = 28;
+  CHECK(heads_for(&spec, H100, 4, 8192, 0) == 1);
+  CHECK(splits_for(&spec, H100, 4, 8192, 0) == 16);
+  spec.num_q_heads = 32;
+  spec.num_kv_heads = 32;
+  CHECK(splits_for(&spec, H100, 1, 32768, 0) == 33);
+  CHECK(heads_for(&spec, H100, 1, 32768, 0) == 4);
+  spec.num_kv_heads = 16;
+  spec.num_q_heads = 16;
+  CHECK(splits_for(&spec, H100, 1, 4096, 0) == 33);
+  CHECK(heads_for(&spec, H100, 1, 4096, 0) == 2);
+  /* A kv head's share of the streams must be whole: with two streams per
+   * CTA (head_dim 256), 32 kv heads get at most 2 per CTA (16 rows of 16
+   * chunks fill no more than 32 of 8), and 6 kv heads (MHA) at batch 3 (18
+   * rows of 14 chunks: 252 CTAs) take 2 (9 rows of 29: 261), not 3 (6 rows
+   * of 44: 264), which would split a CTA's two streams unevenly. */
+  spec.streams = 2;
+  spec.tokens_per_step = 16;
+  spec.num_kv_heads = 32;
+  spec.num_q_heads = 32;
+  CHECK(heads_for(&spec, H100, 1, 32768, 0) == 1);
+  spec.num_kv_heads = 6;
+  spec.num_q_heads = 6;
+  CHECK(heads_for(&spec, H100, 3, 32768, 0) == 2);
+  CHECK(splits_for(&spec, H100, 3, 32768, 0) == 29);
+  /* A fixed count or an override keeps one kv head per CTA. */
+  spec.num_kv_heads = 32;
+  spec.num_q_heads = 32;
+  spec.streams = 4;
+  spec.tokens_per_step = 64;
+  CHECK(heads_for(&spec, H100, 1, 32768, 7) == 1);
+  spec.splits = 8;
+  CHECK(heads_for(&spec, H100, 1, 32768, 0) == 1);
+  spec.splits = 0;
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
@@ -305,8 +375,8 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, H100, 1, 4096, 0) == 4);
   CHECK(splits_for(&spec, H100, 64, 0, 0) == 4);
   CHECK(splits_for(&spec, H100, 1, 4096, 7) == 7);
-  int splits = 0;
-  CHECK_ERROR(skv_splits_choose(&spec, H100, 0, 10, 0, &splits),
+  skv_split_grid grid;
+  CHECK_ERROR(skv_splits_choose(&spec, H100, 0, 10, 0, &grid),
               SKV_CODE_INVALID_ARGUMENT, "batch is 0");
 }
 
@@ -327,11 +397,12 @@ static void test_workspace(void) {
   skv_decode_args a = valid_args();
   skv_decode_plan p;
   CHECK_OK(skv_decode_plan_make(&llama, H100_LAUNCHES, 2, &a, &p));
-  CHECK(p.num_splits == 16);
+  /* 33 splits: part_out 2*32*33*128*4, part_lse 2*32*33*4. */
+  CHECK(p.num_splits == 33 && p.kv_heads_per_cta == 2);
   CHECK(p.part_out_offset == 0);
-  CHECK(p.part_lse_offset == 524288);
-  CHECK(p.lse_offset == 524288 + 4096);
-  CHECK(p.workspace_bytes == 524288 + 4096 + 256);
+  CHECK(p.part_lse_offset == 1081344);
+  CHECK(p.lse_offset == 1081344 + 8448);
+  CHECK(p.workspace_bytes == 1081344 + 8448 + 256);
   CHECK(p.part_lse_offset % SKV_WORKSPACE_ALIGN == 0 &&
         p.lse_offset % SKV_WORKSPACE_ALIGN == 0);
 }
@@ -416,10 +487,11 @@ static void test_combine_warps(void) {
  * 1000 * launch + splits. */
 static int launch_for(const skv_pkg_spec *spec, int count, int batch, int max_seqlen,
                       int override) {
-  int fill = -1, splits = -1;
+  int fill = -1;
+  skv_split_grid grid = {-1, -1};
   CHECK_OK(skv_launch_choose(spec, H100_LAUNCHES, count, batch, max_seqlen, override, &fill,
-                             &splits));
-  return 1000 * fill + splits;
+                             &grid));
+  return 1000 * fill + grid.num_splits;
 }
 
 /* The choices bench/NOTES.md §27 measured. */
@@ -431,7 +503,8 @@ static void test_launch(void) {
   CHECK(launch_for(&spec, 2, 1, 8192, 0) == 33);
   CHECK(launch_for(&spec, 2, 8, 2048, 0) == 4);
   /* Batch 16 (128 rows): 2 narrow chunks or 1 wide, 1024 warps either way:
-   * wide, without the combine kernel; batch 12 likewise. */
+   * wide, without the combine kernel; batch 12 likewise (compared with one
+   * kv head per CTA: 192 narrow CTAs against 96 wide ones). */
   CHECK(launch_for(&spec, 2, 16, 2048, 0) == 1001);
   CHECK(launch_for(&spec, 2, 12, 2048, 0) == 1001);
   /* Batch 20 (160 rows): 640 narrow warps, 1056 wide ones in the first

@@ -110,7 +110,8 @@ void skv_attention_image(const skv_attention *attention,
 /* The split count a call with these sizes uses, in the launch
  * skv_attention_split_threads picks: the spec's fixed count, or with splits
  * auto as many chunks per (batch, kv head) as fill the device in one wave
- * (SMs x the launch's CTAs per SM, over batch x kv heads), each at
+ * (SMs x the launch's CTAs per SM, over batch x kv heads / the kv heads
+ * per CTA of skv_attention_kv_heads_per_cta), each at
  * least tokens_per_step / warps tokens (a warp's loop step, 16 at head_dim
  * 128, 32 at 64; 4 at 256, whose warps share their steps in pairs), at most
  * one chunk per SM; one chunk when max_seqlen is at most one loop step of
@@ -131,6 +132,18 @@ skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
 skv_status skv_attention_split_threads(const skv_attention *attention, int batch,
                                        int max_seqlen, int num_splits_override,
                                        int *out_threads);
+
+/* The kv heads each split CTA of a call with these sizes works on, in the
+ * launch skv_attention_split_threads picks: 1, or where whole chunks of one
+ * (batch, kv head) per CTA leave slots of the device's one wave idle (32
+ * kv heads at batch 1 on an H100: 8 chunks each, 256 CTAs for 264 slots),
+ * the fewest that fill the most slots, each CTA's token streams shared out
+ * equally among them (4 heads in 33 chunks: 264 CTAs). A fixed or
+ * overridden split count keeps 1. Errors: those of
+ * skv_attention_num_splits. */
+skv_status skv_attention_kv_heads_per_cta(const skv_attention *attention, int batch,
+                                          int max_seqlen, int num_splits_override,
+                                          int *out_kv_heads);
 
 /* Bytes of device workspace a decode call with these sizes needs at most:
  * with more than one split, the partial outputs and LSEs
