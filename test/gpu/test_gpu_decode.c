@@ -20,7 +20,9 @@
  * 32768}, batch {1, 3, 8}, splits {1, 2, 7, auto}, and 256 (the combine
  * kernel's chunk loop taking several steps), both KV orders with a
  * sequence capacity above the longest sequence, fewer tokens than splits,
- * empty sequences inside a batch, ragged batches. It is pruned where cost
+ * empty sequences inside a batch, ragged batches, and batches 2 and 4 at
+ * 300 and 4097 tokens where split CTAs of several kv heads run (the count
+ * of such cases is printed per spec). It is pruned where cost
  * grows (batch 8 at 32768 tokens only once, [b, s, h, d], auto splits) so
  * one spec takes 3 to 25 s on an H100 or H200 host (most of it filling,
  * uploading and checking the largest cases; 32 kv heads cost the most). Also checks that a too-small workspace and other bad
