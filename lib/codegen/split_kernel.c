@@ -2,8 +2,8 @@
  * all q heads of the GQA group at once, softmax(q·Kᵀ)·V over its chunk of
  * the sequence, on tensor cores, with an online softmax in f32. Its token
  * streams work on one kv head, or dealt in equal shares on several (a
- * runtime argument): 32 kv heads at batch 1 fill 264 CTA slots as 8 groups
- * of 4 in 33 chunks each, where one kv head per CTA leaves 8 slots idle.
+ * runtime argument): 16 kv heads at batch 1 fill 264 CTA slots as 8 pairs
+ * in 33 chunks each, where one kv head per CTA leaves 8 slots idle.
  *
  * Each token stream takes its own `warp_tokens` consecutive tokens per loop
  * step: one warp, or (dim_split 2, head_dim 256) two warps that both do

@@ -95,40 +95,40 @@ static skv_split_grid grid_one_head(const skv_pkg_spec *spec, skv_device_fill fi
   return grid;
 }
 
-/* An auto grid that splits, with its CTAs' streams dealt to H kv heads
+/* An auto grid that splits, with its CTAs' streams dealt to two kv heads
  * where that fills more of the wave. Whole chunks of one (batch, kv head)
- * per CTA cannot fill the slots where they are no multiple of the rows: 32
- * rows take 8 chunks, 256 CTAs of 264 on an H100. CTAs of H kv heads make
- * rows / H rows of CTAs, each chunk a stretch of all H (8 rows of 33
- * chunks, 264). The smallest H that fills the most slots, among those
- * whose CTA merges its H x G q heads' streams in one pass of its threads
- * (H x G x head_dim / 8 <= threads): every CTA's tail is that merge and
- * the partial rows' stores, and a second pass cost more than the fuller
- * wave gained (H100, bench/NOTES.md §33: llama3_8b at batch 4, 8192
- * tokens, 48.6 -> 49.9 us in CTAs of 4 kv heads, 16 q heads; llama2_7b
- * at batch 1, 16384, 91.5 -> 91.0 in CTAs of 4 kv heads, 4 q heads). A
- * call without the combine kernel stays so (64 tokens: ~4 us in one
- * chunk, 6.4 in 4). */
+ * per CTA cannot fill the slots where they are no multiple of the rows: 16
+ * rows take 16 chunks, 256 CTAs of 264 on an H100; CTAs of 2 kv heads make
+ * 8 rows of 33 chunks, 264. Measured on an H100 (bench/NOTES.md §33), the
+ * fuller wave pays in calls of up to 8192 tokens in either cache layout
+ * (MHA16 at 4096 tokens 14.9 -> 14.7 us in [b, h, s, d], 15.5 -> 14.9 in
+ * [b, s, h, d]; llama3_8b at batch 2, 8192: 26.9 -> 26.9 and 27.1 -> 26.7),
+ * but longer ones in [b, h, s, d], where a CTA's streams then sweep two
+ * heads' memory far apart, lost up to 1.5% (tinyllama at batch 4, 32768
+ * tokens, 48.8 -> 49.6), and 4 kv heads per CTA lost there at any length
+ * (llama2_7b at 4096 tokens 26.4 -> 26.7, at 16384 91.7 -> 92.2); in [b,
+ * s, h, d] they gained under 1%. The CTA must also merge its 2 x G q
+ * heads' streams in one pass of its threads (2 x G x head_dim / 8 <=
+ * threads): that merge and the partial rows' stores are every CTA's tail,
+ * and a second pass cost more than the wave gained (llama3_8b at batch 4,
+ * 8192 tokens, 4 kv heads per CTA: 48.6 -> 49.9 us). A call without the
+ * combine kernel stays so (64 tokens: ~4 us in one chunk, 6.4 in 4). */
 static skv_split_grid grid_pack(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                                 int max_seqlen, skv_split_grid grid) {
-  if (spec->splits > 0 || grid.num_splits <= 1)
-    return grid;
+  enum { PACKED_HEADS = 2, PACKED_MAX_SEQLEN = 8192 };
   const int64_t scale = fill.split_threads / spec->split_threads;
   const int64_t streams = (int64_t)spec->streams * scale;
-  const int64_t cta_step = (int64_t)spec->tokens_per_step * scale;
-  const int64_t rows = (int64_t)batch * spec->num_kv_heads;
   const int64_t group = spec->num_q_heads / spec->num_kv_heads;
-  int64_t best_ctas = rows * grid.num_splits;
-  for (int64_t h = 2; h <= streams; ++h) {
-    if (streams % h != 0 || spec->num_kv_heads % h != 0 ||
-        h * group * spec->head_dim / 8 > fill.split_threads)
-      continue;
-    int64_t splits = splits_auto(spec, fill, rows / h, cta_step / h, max_seqlen);
-    if (rows / h * splits > best_ctas) {
-      best_ctas = rows / h * splits;
-      grid.num_splits = (int)splits;
-      grid.kv_heads_per_cta = (int)h;
-    }
+  if (spec->splits > 0 || grid.num_splits <= 1 || max_seqlen > PACKED_MAX_SEQLEN ||
+      streams % PACKED_HEADS != 0 || spec->num_kv_heads % PACKED_HEADS != 0 ||
+      PACKED_HEADS * group * spec->head_dim / 8 > fill.split_threads)
+    return grid;
+  const int64_t rows = (int64_t)batch * spec->num_kv_heads;
+  const int64_t cta_step = (int64_t)spec->tokens_per_step * scale / PACKED_HEADS;
+  int64_t splits = splits_auto(spec, fill, rows / PACKED_HEADS, cta_step, max_seqlen);
+  if (rows / PACKED_HEADS * splits > rows * grid.num_splits) {
+    grid.num_splits = (int)splits;
+    grid.kv_heads_per_cta = PACKED_HEADS;
   }
   return grid;
 }

@@ -130,8 +130,8 @@ static void build_grid(void) {
   add_uniform("long", 8, 32768, 0, SKV_ORDER_BSHD);
 
   /* Batch 2 and 4: where whole chunks of one kv head per CTA leave slots
-   * idle, CTAs of several kv heads (8 kv heads on an H100: 16 or 32 rows
-   * in 264 slots; 32 kv heads pack at batch 1 and 3, 4 at batch 4 and 8). */
+   * idle, CTAs of two kv heads (on an H100: 8 kv heads at batch 2, 4 at
+   * batch 4, 16 rows in 264 slots). */
   for (int batch = 2; batch <= 4; batch += 2) {
     add_uniform("packed", batch, 4097, 0, SKV_ORDER_BSHD);
     add_uniform("packed", batch, 4097, 0, SKV_ORDER_BHSD);

@@ -297,22 +297,21 @@ static void test_splits(void) {
   CHECK(heads_for(&spec, H100, 64, 100000, 0) == 1);
   CHECK(splits_for(&spec, H100, 17, 100000, 0) == 1);
   CHECK(heads_for(&spec, H100, 17, 100000, 0) == 1);
-  /* 16 x 8 = 128 CTAs: 264 / 128 = 2; 4 kv heads per CTA fill no more
-   * (32 x 8), so one. */
+  /* 16 x 8 = 128 CTAs: 264 / 128 = 2; 2 kv heads per CTA fill no more. */
   CHECK(splits_for(&spec, H100, 16, 100000, 0) == 2);
   CHECK(heads_for(&spec, H100, 16, 100000, 0) == 1);
-  /* 12 x 8 = 96 rows take 2 chunks (192 CTAs); 24 rows of CTAs of 4 kv
-   * heads would take 11 (264), but their 16 q heads x 16 slices of 8 dims
-   * are two passes of 128 threads: 48 rows of 2 kv heads take 5 (240). */
-  CHECK(splits_for(&spec, H100, 12, 100000, 0) == 5);
-  CHECK(heads_for(&spec, H100, 12, 100000, 0) == 2);
-  /* Batch 4: 32 rows of 8 chunks; 16 rows of 2 kv heads fill no more (16
-   * chunks), and 8 of 4 would take two passes: unpacked. Batch 2: 8 rows
-   * of 2 kv heads take 33 (264), where 16 rows of one take 16 (256). */
-  CHECK(splits_for(&spec, H100, 4, 8192, 0) == 8);
-  CHECK(heads_for(&spec, H100, 4, 8192, 0) == 1);
+  /* Batch 2: 16 rows take 16 chunks (256 CTAs), 8 rows of CTAs of 2 kv
+   * heads 33 (264), up to 8192 tokens. Batch 12: 96 rows take 2 (192),
+   * 48 of 2 kv heads 5 (240). Batch 4: 32 rows of 8 chunks, 16 of 2 kv
+   * heads fill no more. */
   CHECK(splits_for(&spec, H100, 2, 8192, 0) == 33);
   CHECK(heads_for(&spec, H100, 2, 8192, 0) == 2);
+  CHECK(splits_for(&spec, H100, 2, 8193, 0) == 16);
+  CHECK(heads_for(&spec, H100, 2, 8193, 0) == 1);
+  CHECK(splits_for(&spec, H100, 12, 2048, 0) == 5);
+  CHECK(heads_for(&spec, H100, 12, 2048, 0) == 2);
+  CHECK(splits_for(&spec, H100, 4, 8192, 0) == 8);
+  CHECK(heads_for(&spec, H100, 4, 8192, 0) == 1);
   /* A sequence of one CTA step or none never splits. */
   CHECK(splits_for(&spec, H100, 1, 17, 0) == 1);
   CHECK(splits_for(&spec, H100, 1, 64, 0) == 1);
@@ -321,43 +320,44 @@ static void test_splits(void) {
   /* A short sequence stays in one CTA per kv head. */
   CHECK(heads_for(&spec, H100, 12, 64, 0) == 1);
   CHECK(splits_for(&spec, H100, 12, 64, 0) == 1);
-  /* 32 kv heads (MHA) at batch 1: 8 chunks leave 8 slots idle, 8 CTA rows
-   * of 4 kv heads take 33; 16 kv heads: 8 rows of 2. A group of 7 q heads
-   * (28/4) at batch 4 may not pack: 2 kv heads' 14 q heads are 224 slices. */
-  spec.num_kv_heads = 4;
-  spec.num_q_heads = 28;
-  CHECK(heads_for(&spec, H100, 4, 8192, 0) == 1);
-  CHECK(splits_for(&spec, H100, 4, 8192, 0) == 16);
-  spec.num_q_heads = 32;
-  spec.num_kv_heads = 32;
-  CHECK(splits_for(&spec, H100, 1, 32768, 0) == 33);
-  CHECK(heads_for(&spec, H100, 1, 32768, 0) == 4);
+  /* 16 kv heads (MHA16) at batch 1: 8 rows of 2 take 33 chunks. 32 kv
+   * heads: 8 chunks leave 8 slots idle, but 2 per CTA fill no more. A group
+   * of 7 q heads (28/4) at batch 4 may not pack: 2 kv heads' 14 q heads are
+   * 224 slices of 8 dims, two passes of 128 threads. */
   spec.num_kv_heads = 16;
   spec.num_q_heads = 16;
   CHECK(splits_for(&spec, H100, 1, 4096, 0) == 33);
   CHECK(heads_for(&spec, H100, 1, 4096, 0) == 2);
-  /* A kv head's share of the streams must be whole: with two streams per
-   * CTA (head_dim 256), 32 kv heads get at most 2 per CTA (16 rows of 16
-   * chunks fill no more than 32 of 8), and 6 kv heads (MHA) at batch 3 (18
-   * rows of 14 chunks: 252 CTAs) take 2 (9 rows of 29: 261), not 3 (6 rows
-   * of 44: 264), which would split a CTA's two streams unevenly. */
+  spec.num_kv_heads = 32;
+  spec.num_q_heads = 32;
+  CHECK(splits_for(&spec, H100, 1, 8192, 0) == 8);
+  CHECK(heads_for(&spec, H100, 1, 8192, 0) == 1);
+  spec.num_kv_heads = 4;
+  spec.num_q_heads = 28;
+  CHECK(heads_for(&spec, H100, 4, 8192, 0) == 1);
+  CHECK(splits_for(&spec, H100, 4, 8192, 0) == 16);
+  /* Whole streams per kv head: a CTA of 2 streams (head_dim 256) packs 2
+   * kv heads (6 MHA heads at batch 3: 18 rows of 14 chunks, 252 CTAs, or
+   * 9 rows of 29, 261); a spec of 3 streams per CTA packs none. */
   spec.streams = 2;
   spec.tokens_per_step = 16;
-  spec.num_kv_heads = 32;
-  spec.num_q_heads = 32;
-  CHECK(heads_for(&spec, H100, 1, 32768, 0) == 1);
   spec.num_kv_heads = 6;
   spec.num_q_heads = 6;
-  CHECK(heads_for(&spec, H100, 3, 32768, 0) == 2);
-  CHECK(splits_for(&spec, H100, 3, 32768, 0) == 29);
+  CHECK(heads_for(&spec, H100, 3, 8192, 0) == 2);
+  CHECK(splits_for(&spec, H100, 3, 8192, 0) == 29);
+  spec.streams = 3;
+  spec.tokens_per_step = 48;
+  spec.split_threads = 96;
+  CHECK(heads_for(&spec, (skv_device_fill){132, 96, 2, 0}, 3, 8192, 0) == 1);
+  spec.split_threads = 128;
   /* A fixed count or an override keeps one kv head per CTA. */
-  spec.num_kv_heads = 32;
-  spec.num_q_heads = 32;
+  spec.num_kv_heads = 16;
+  spec.num_q_heads = 16;
   spec.streams = 4;
   spec.tokens_per_step = 64;
-  CHECK(heads_for(&spec, H100, 1, 32768, 7) == 1);
+  CHECK(heads_for(&spec, H100, 1, 4096, 7) == 1);
   spec.splits = 8;
-  CHECK(heads_for(&spec, H100, 1, 32768, 0) == 1);
+  CHECK(heads_for(&spec, H100, 1, 4096, 0) == 1);
   spec.splits = 0;
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;

@@ -134,11 +134,13 @@ skv_status skv_attention_split_threads(const skv_attention *attention, int batch
                                        int *out_threads);
 
 /* The kv heads each split CTA of a call with these sizes works on, in the
- * launch skv_attention_split_threads picks: 1, or where whole chunks of one
- * (batch, kv head) per CTA leave slots of the device's one wave idle (32
- * kv heads at batch 1 on an H100: 8 chunks each, 256 CTAs for 264 slots),
- * the fewest that fill the most slots, each CTA's token streams shared out
- * equally among them (4 heads in 33 chunks: 264 CTAs). A fixed or
+ * launch skv_attention_split_threads picks: 1, or 2 where whole chunks of
+ * one (batch, kv head) per CTA leave slots of the device's one wave idle
+ * (16 kv heads at batch 1 on an H100: 16 chunks each, 256 CTAs for 264
+ * slots) and CTAs of 2 fill more (8 rows of 33 chunks: 264), each CTA's
+ * token streams shared out equally among them; only calls of at most 8192
+ * tokens that split anyway, where the CTA's 2 x G q heads merge in one
+ * pass of its threads (2 x G x head_dim / 8 <= threads). A fixed or
  * overridden split count keeps 1. Errors: those of
  * skv_attention_num_splits. */
 skv_status skv_attention_kv_heads_per_cta(const skv_attention *attention, int batch,
