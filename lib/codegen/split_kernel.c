@@ -61,13 +61,13 @@ typedef struct split_kernel {
    * half is zero and carrying it would cost 2 registers per tile. */
   MlirType acc;
   int acc_width;
-  /* Where this CTA and lane are: the CTA's first kv head and the warp's. */
-  MlirValue chunk, first_kv_head, kv_head, batch, tid, warp, row, col;
+  /* Where this CTA and lane are: the warp's kv head. */
+  MlirValue chunk, kv_head, batch, tid, warp, row, col;
   /* This kernel's launch (narrow or wide): token streams and threads per
    * CTA. */
   int streams, threads;
-  /* The CTA's kv heads and the streams each has (runtime values). */
-  MlirValue heads, head_streams;
+  /* The streams each of the CTA's kv heads has (a runtime value). */
+  MlirValue head_streams;
   /* The warp's token stream (warps of one stream share its tokens), its
    * place among its kv head's streams, and the first head dim of its share
    * of V and O. */
@@ -107,7 +107,8 @@ static void regs_of(split_kernel *k, MlirValue vector, MlirValue *out_regs) {
 }
 
 /* Step 1: the CTA's coordinates and the lane's place in the fragments:
- * streams s·S/H .. (s+1)·S/H - 1 of the CTA's S work on its kv head s. */
+ * streams s·S/H .. (s+1)·S/H - 1 of the CTA's S work on its kv head s,
+ * kv head y·H + s of CTA (c, y, b). */
 static void locate(split_kernel *k) {
   skv_builder *b = k->b;
   k->chunk = skv_block_id(b, 'x');
@@ -122,10 +123,14 @@ static void locate(split_kernel *k) {
   MlirValue split = idx(k, k->plan->dim_split);
   k->stream = skv_divui(b, k->warp, split);
   k->vdim0 = skv_muli(b, skv_remui(b, k->warp, split), idx(k, 32 * k->vblocks));
-  k->heads = arg_index(k, ARG_HEADS_PER_CTA);
-  k->head_streams = skv_divui(b, idx(k, k->streams), k->heads);
-  k->first_kv_head = skv_muli(b, skv_block_id(b, 'y'), k->heads);
-  k->kv_head = skv_addi(b, k->first_kv_head, skv_divui(b, k->stream, k->head_streams));
+  k->head_streams = skv_divui(b, idx(k, k->streams), arg_index(k, ARG_HEADS_PER_CTA));
+  /* (y·S + s) / (S/H) = y·H + s / (S/H): no value here is what the merge
+   * after the loop computes from H, so none stays live through the loop
+   * (two more live registers moved ptxas' loads of the next step later in
+   * the loop body, and head_dim 64 streamed 2% slower, NOTES §33). */
+  k->kv_head = skv_divui(b, skv_addi(b, skv_muli(b, skv_block_id(b, 'y'), idx(k, k->streams)),
+                                     k->stream),
+                         k->head_streams);
   k->head_stream = skv_remui(b, k->stream, k->head_streams);
 }
 
@@ -508,26 +513,28 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
 /* Step 6: merge the streams of one of the CTA's kv heads for 8 dims of one
  * q head and write them: the final output with one chunk, else the partial
  * one. A kv head has W / H of the W streams: the loop over W weighs the
- * others 0 (max -inf), reading its own first stream in their place. */
+ * others 0 (max -inf), reading its own first stream in their place. Its
+ * values come from H itself (a parameter), not from step 1's. */
 static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
   const int G = k->plan->group, D = k->spec->head_dim, W = k->streams;
   MlirValue stats = k->arg[SHARED_STATS], acc_buf = k->arg[SHARED_ACC];
   MlirValue per_head = idx(k, (int64_t)G * D / 8);
+  MlirValue heads = arg_index(k, ARG_HEADS_PER_CTA);
 
   skv_for loop;
-  skv_for_begin(b, &loop, k->tid, skv_muli(b, k->heads, per_head), idx(k, k->threads), 0,
-                NULL);
+  skv_for_begin(b, &loop, k->tid, skv_muli(b, heads, per_head), idx(k, k->threads), 0, NULL);
   MlirValue head_slot = skv_divui(b, loop.iv, per_head);
   MlirValue in_head = skv_remui(b, loop.iv, per_head);
   MlirValue g = skv_divui(b, in_head, idx(k, D / 8));
   MlirValue d = skv_muli(b, skv_remui(b, in_head, idx(k, D / 8)), idx(k, 8));
-  MlirValue first_stream = skv_muli(b, head_slot, k->head_streams);
+  MlirValue first_stream = skv_divui(b, skv_muli(b, head_slot, idx(k, W)), heads);
 
   MlirValue stream_m[2 * SKV_MAX_WARPS], slot[2 * SKV_MAX_WARPS];
   MlirValue m = skv_const_f32(b, -INFINITY);
   for (int w = 0; w < W; ++w) {
-    MlirValue ours = skv_cmpi_slt(b, idx(k, w), k->head_streams);
+    /* w < W / H, as w·H < W. */
+    MlirValue ours = skv_cmpi_slt(b, skv_muli(b, idx(k, w), heads), idx(k, W));
     MlirValue stream = skv_select(b, ours, skv_addi(b, first_stream, idx(k, w)), first_stream);
     slot[w] = skv_addi(b, skv_muli(b, stream, idx(k, G)), g);
     stream_m[w] = skv_select(b, ours, skv_load(b, stats, skv_muli(b, slot[w], idx(k, 2))),
@@ -546,7 +553,8 @@ static void merge_and_write(split_kernel *k) {
   }
   MlirValue out, lse;
   skv_softmax_finish(b, base, sum, acc, &out, &lse);
-  MlirValue row = q_row(k, skv_addi(b, k->first_kv_head, head_slot), g);
+  MlirValue kv_head = skv_addi(b, skv_muli(b, skv_block_id(b, 'y'), heads), head_slot);
+  MlirValue row = q_row(k, kv_head, g);
   MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
 
   skv_if final;
