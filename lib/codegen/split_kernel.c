@@ -512,9 +512,9 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
 
 /* Step 6: merge the streams of one of the CTA's kv heads for 8 dims of one
  * q head and write them: the final output with one chunk, else the partial
- * one. A kv head has W / H of the W streams: the loop over W weighs the
- * others 0 (max -inf), reading its own first stream in their place. Its
- * values come from H itself (a parameter), not from step 1's. */
+ * one. Kv head slot h has streams w with h·W <= w·H < (h+1)·W: the loop
+ * over all W weighs the others 0 (max -inf). Its values come from H itself
+ * (a parameter), not from step 1's, and need no division by it. */
 static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
   const int G = k->plan->group, D = k->spec->head_dim, W = k->streams;
@@ -528,15 +528,15 @@ static void merge_and_write(split_kernel *k) {
   MlirValue in_head = skv_remui(b, loop.iv, per_head);
   MlirValue g = skv_divui(b, in_head, idx(k, D / 8));
   MlirValue d = skv_muli(b, skv_remui(b, in_head, idx(k, D / 8)), idx(k, 8));
-  MlirValue first_stream = skv_divui(b, skv_muli(b, head_slot, idx(k, W)), heads);
+  MlirValue first = skv_muli(b, head_slot, idx(k, W));
+  MlirValue last = skv_addi(b, first, idx(k, W));
 
   MlirValue stream_m[2 * SKV_MAX_WARPS], slot[2 * SKV_MAX_WARPS];
   MlirValue m = skv_const_f32(b, -INFINITY);
   for (int w = 0; w < W; ++w) {
-    /* w < W / H, as w·H < W. */
-    MlirValue ours = skv_cmpi_slt(b, skv_muli(b, idx(k, w), heads), idx(k, W));
-    MlirValue stream = skv_select(b, ours, skv_addi(b, first_stream, idx(k, w)), first_stream);
-    slot[w] = skv_addi(b, skv_muli(b, stream, idx(k, G)), g);
+    MlirValue wh = skv_muli(b, idx(k, w), heads);
+    MlirValue ours = skv_andi(b, skv_cmpi_sle(b, first, wh), skv_cmpi_slt(b, wh, last));
+    slot[w] = skv_addi(b, idx(k, (int64_t)w * G), g);
     stream_m[w] = skv_select(b, ours, skv_load(b, stats, skv_muli(b, slot[w], idx(k, 2))),
                              skv_const_f32(b, -INFINITY));
     m = skv_maxf(b, m, stream_m[w]);
@@ -610,11 +610,14 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
                    args, 2, shared, k.threads, plan->split_max_regs, k.arg);
 
   softmax_state state;
+  /* The dependent kernel may launch at once: any work before the trigger
+   * delays it (bench/NOTES.md §29). */
+  if (plan->grid_dependency)
+    skv_grid_launch_dependents(b);
   locate(&k);
   /* Every input and output may belong to the kernel before: nothing is
    * read for use before it has completed (a prefetch only warms L2). */
   if (plan->grid_dependency) {
-    skv_grid_launch_dependents(b);
     prefetch_first_step(&k);
     skv_grid_wait(b);
   }
