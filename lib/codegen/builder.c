@@ -12,7 +12,7 @@
  * pointers the size never reaches the generated code. */
 #define SKV_GLOBAL_BUFFER_ELEMENTS (INT64_C(1) << 40)
 
-enum { CMPI_EQ = 0, CMPI_SLT = 2, CMPI_SLE = 3, CMPF_OEQ = 1, CMPF_OGT = 2 };
+enum { CMPI_EQ = 0, CMPI_SLT = 2, CMPF_OEQ = 1, CMPF_OGT = 2 };
 
 static MlirStringRef str(const char *s) { return mlirStringRefCreateFromCString(s); }
 
@@ -131,7 +131,6 @@ static MlirValue compare(skv_builder *b, const char *name, int predicate,
 }
 
 MlirValue skv_cmpi_slt(skv_builder *b, MlirValue x, MlirValue y) { return compare(b, "arith.cmpi", CMPI_SLT, x, y); }
-MlirValue skv_cmpi_sle(skv_builder *b, MlirValue x, MlirValue y) { return compare(b, "arith.cmpi", CMPI_SLE, x, y); }
 MlirValue skv_cmpi_eq(skv_builder *b, MlirValue x, MlirValue y) { return compare(b, "arith.cmpi", CMPI_EQ, x, y); }
 MlirValue skv_cmpf_eq(skv_builder *b, MlirValue x, MlirValue y) { return compare(b, "arith.cmpf", CMPF_OEQ, x, y); }
 MlirValue skv_cmpf_gt(skv_builder *b, MlirValue x, MlirValue y) { return compare(b, "arith.cmpf", CMPF_OGT, x, y); }

@@ -58,7 +58,6 @@ MlirValue skv_minsi(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_maxsi(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_andi(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_cmpi_slt(skv_builder *b, MlirValue x, MlirValue y);
-MlirValue skv_cmpi_sle(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_cmpi_eq(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_index_cast(skv_builder *b, MlirValue x, MlirType to);
 MlirValue skv_select(skv_builder *b, MlirValue cond, MlirValue x, MlirValue y);

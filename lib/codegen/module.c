@@ -120,7 +120,6 @@ void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
   r.split_smem_bytes = 0; /* all of it is static */
   r.combine_threads = (uint32_t)plan->combine_threads;
   r.tokens_per_step = (uint32_t)(plan->streams * plan->warp_tokens);
-  r.streams = (uint32_t)plan->streams;
   *out_record = r;
 }
 

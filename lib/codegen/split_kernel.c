@@ -1,9 +1,6 @@
-/* The split kernel: one CTA per (KV chunk, kv heads, batch) computes, for
- * all q heads of the GQA group at once, softmax(q·Kᵀ)·V over its chunk of
- * the sequence, on tensor cores, with an online softmax in f32. Its token
- * streams work on one kv head, or dealt in equal shares on several (a
- * runtime argument): 16 kv heads at batch 1 fill 264 CTA slots as 8 pairs
- * in 33 chunks each, where one kv head per CTA leaves 8 slots idle.
+/* The split kernel: one CTA per (KV chunk, kv head, batch) computes, for all
+ * q heads of the GQA group at once, softmax(q·Kᵀ)·V over its chunk of the
+ * sequence, on tensor cores, with an online softmax in f32.
  *
  * Each token stream takes its own `warp_tokens` consecutive tokens per loop
  * step: one warp, or (dim_split 2, head_dim 256) two warps that both do
@@ -42,7 +39,7 @@ enum { MAX_OUT_TILES = 32 }; /* head_dim / 8 */
 enum {
   ARG_Q, ARG_K, ARG_V, ARG_SEQLENS, ARG_OUT, ARG_LSE, ARG_PART_OUT,
   ARG_PART_LSE, ARG_K_SB, ARG_K_ST, ARG_K_SH, ARG_V_SB,
-  ARG_V_ST, ARG_V_SH, ARG_NUM_SPLITS, ARG_HEADS_PER_CTA, NUM_ARGS,
+  ARG_V_ST, ARG_V_SH, ARG_NUM_SPLITS, NUM_ARGS,
   SHARED_STATS = NUM_ARGS, SHARED_ACC, NUM_VALUES
 };
 
@@ -61,17 +58,14 @@ typedef struct split_kernel {
    * half is zero and carrying it would cost 2 registers per tile. */
   MlirType acc;
   int acc_width;
-  /* Where this CTA and lane are: the warp's kv head. */
+  /* Where this CTA and lane are. */
   MlirValue chunk, kv_head, batch, tid, warp, row, col;
   /* This kernel's launch (narrow or wide): token streams and threads per
    * CTA. */
   int streams, threads;
-  /* The streams each of the CTA's kv heads has (a runtime value). */
-  MlirValue head_streams;
-  /* The warp's token stream (warps of one stream share its tokens), its
-   * place among its kv head's streams, and the first head dim of its share
-   * of V and O. */
-  MlirValue stream, head_stream, vdim0;
+  /* The warp's token stream (warps of one stream share its tokens) and the
+   * first head dim of its share of V and O. */
+  MlirValue stream, vdim0;
   /* This CTA's tokens: blocks from start on, every `stride` tokens, each
    * ending at end (a single block) or all below end (the sequence's end).
    * Token indices are i32 (seqlens are): half the registers of index
@@ -106,12 +100,11 @@ static void regs_of(split_kernel *k, MlirValue vector, MlirValue *out_regs) {
     out_regs[i] = skv_extract(k->b, v, i);
 }
 
-/* Step 1: the CTA's coordinates and the lane's place in the fragments:
- * streams s·S/H .. (s+1)·S/H - 1 of the CTA's S work on its kv head s,
- * kv head y·H + s of CTA (c, y, b). */
+/* Step 1: the CTA's coordinates and the lane's place in the fragments. */
 static void locate(split_kernel *k) {
   skv_builder *b = k->b;
   k->chunk = skv_block_id(b, 'x');
+  k->kv_head = skv_block_id(b, 'y');
   k->batch = skv_block_id(b, 'z');
   k->tid = skv_thread_id(b, 'x');
   k->warp = skv_divui(b, k->tid, idx(k, 32));
@@ -123,21 +116,11 @@ static void locate(split_kernel *k) {
   MlirValue split = idx(k, k->plan->dim_split);
   k->stream = skv_divui(b, k->warp, split);
   k->vdim0 = skv_muli(b, skv_remui(b, k->warp, split), idx(k, 32 * k->vblocks));
-  k->head_streams = skv_divui(b, idx(k, k->streams), arg_index(k, ARG_HEADS_PER_CTA));
-  /* (y·S + s) / (S/H) = y·H + s / (S/H): no value here is what the merge
-   * after the loop computes from H, so none stays live through the loop
-   * (two more live registers moved ptxas' loads of the next step later in
-   * the loop body, and head_dim 64 streamed 2% slower, NOTES §33). */
-  k->kv_head = skv_divui(b, skv_addi(b, skv_muli(b, skv_block_id(b, 'y'), idx(k, k->streams)),
-                                     k->stream),
-                         k->head_streams);
-  k->head_stream = skv_remui(b, k->stream, k->head_streams);
 }
 
-/* Step 2: this CTA's share of its sequence, the same for each of its kv
- * heads. The sequence is cut into blocks of ceil(len / splits) tokens, at
- * most one loop step of a kv head's streams, dealt round-robin: CTA c takes
- * blocks c, c + splits, ... A short sequence
+/* Step 2: this CTA's share of its sequence. The sequence is cut into blocks
+ * of ceil(len / splits) tokens, at most one CTA loop step (tokens_per_step),
+ * dealt round-robin: CTA c takes blocks c, c + splits, ... A short sequence
  * gives every CTA one block of its own; a long one keeps the CTAs of a
  * (batch, kv head) reading neighbouring blocks at any moment, one stretch of
  * memory swept together, rather than splits streams far apart (which cost
@@ -147,7 +130,7 @@ static void chunk_bounds(split_kernel *k) {
   MlirValue len = skv_load_ordered_i32(b, k->arg[ARG_SEQLENS], k->batch);
   len = skv_maxsi(b, len, tok(k, 0));
   MlirValue splits = k->arg[ARG_NUM_SPLITS];
-  MlirValue cta_step = skv_muli(b, to_tok(k, k->head_streams), tok(k, k->plan->warp_tokens));
+  MlirValue cta_step = tok(k, k->streams * k->plan->warp_tokens);
   MlirValue block = skv_minsi(b, skv_ceildivui(b, len, splits), cta_step);
   k->start = skv_minsi(b, skv_muli(b, to_tok(k, k->chunk), block), len);
   MlirValue one_block = skv_cmpi_slt(b, block, cta_step);
@@ -155,10 +138,10 @@ static void chunk_bounds(split_kernel *k) {
   k->stride = skv_muli(b, splits, cta_step);
 }
 
-/* Index of head `head` of kv head kv_head's group in [batch, num_q_heads]. */
-static MlirValue q_row(split_kernel *k, MlirValue kv_head, MlirValue head) {
+/* Index of head `head` of this CTA's group in [batch, num_q_heads]. */
+static MlirValue q_row(split_kernel *k, MlirValue head) {
   skv_builder *b = k->b;
-  MlirValue first = skv_muli(b, kv_head, idx(k, k->plan->group));
+  MlirValue first = skv_muli(b, k->kv_head, idx(k, k->plan->group));
   return skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_q_heads)),
                   skv_addi(b, first, head));
 }
@@ -178,7 +161,7 @@ static void load_q(split_kernel *k) {
     MlirValue head = skv_addi(b, k->row, idx(k, 8 * h));
     MlirValue in_group = skv_cmpi_slt(b, head, idx(k, k->plan->group));
     head = skv_select(b, in_group, head, idx(k, 0));
-    MlirValue base = skv_muli(b, q_row(k, k->kv_head, head), idx(k, k->spec->head_dim));
+    MlirValue base = skv_muli(b, q_row(k, head), idx(k, k->spec->head_dim));
     base = skv_addi(b, base, skv_muli(b, k->col, idx(k, 8)));
     for (int blk = 0; blk < k->blocks; ++blk) {
       regs_of(k, skv_vector_load(b, k->tx8, k->arg[ARG_Q], skv_addi(b, base, idx(k, 32 * blk))),
@@ -189,8 +172,8 @@ static void load_q(split_kernel *k) {
   }
 }
 
-/* Element offset of `token`'s row of this warp's kv head: the head's base
- * first, one loop-invariant value (the loop adds only token·stride). */
+/* Element offset of `token` (i32)'s row of this CTA's kv head: the head's
+ * base first, one loop-invariant value (the loop adds only token·stride). */
 static MlirValue row_offset(split_kernel *k, int stride_batch, MlirValue token) {
   skv_builder *b = k->b;
   MlirValue head = skv_addi(b, skv_muli(b, k->batch, arg_index(k, stride_batch)),
@@ -199,7 +182,7 @@ static MlirValue row_offset(split_kernel *k, int stride_batch, MlirValue token) 
                                      arg_index(k, stride_batch + 1)));
 }
 
-/* Element offset of dims 32·blk + 8c of `token` of this warp's kv head. */
+/* Element offset of dims 32·blk + 8c of `token` of this CTA's kv head. */
 static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token) {
   return skv_addi(k->b, row_offset(k, stride_batch, token), skv_muli(k->b, k->col, idx(k, 8)));
 }
@@ -364,7 +347,7 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
 /* The first token of this warp's stream in the CTA's first block. */
 static MlirValue stream_first(split_kernel *k) {
   return skv_addi(k->b, k->start,
-                  skv_muli(k->b, to_tok(k, k->head_stream), tok(k, k->plan->warp_tokens)));
+                  skv_muli(k->b, to_tok(k, k->stream), tok(k, k->plan->warp_tokens)));
 }
 
 /* Step 2a (sm_90+), before the wait for the previous kernel: the lines of
@@ -510,51 +493,39 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
   skv_barrier(b);
 }
 
-/* Step 6: merge the streams of one of the CTA's kv heads for 8 dims of one
- * q head and write them: the final output with one chunk, else the partial
- * one. Kv head slot h has streams w with h·W <= w·H < (h+1)·W: the loop
- * over all W weighs the others 0 (max -inf). Its values come from H itself
- * (a parameter), not from step 1's, and need no division by it. */
+/* Step 6: merge the streams for 8 dims of one head and write them: the final
+ * output with one chunk, else the partial one. */
 static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
   const int G = k->plan->group, D = k->spec->head_dim, W = k->streams;
   MlirValue stats = k->arg[SHARED_STATS], acc_buf = k->arg[SHARED_ACC];
-  MlirValue per_head = idx(k, (int64_t)G * D / 8);
-  MlirValue heads = arg_index(k, ARG_HEADS_PER_CTA);
 
   skv_for loop;
-  skv_for_begin(b, &loop, k->tid, skv_muli(b, heads, per_head), idx(k, k->threads), 0, NULL);
-  MlirValue head_slot = skv_divui(b, loop.iv, per_head);
-  MlirValue in_head = skv_remui(b, loop.iv, per_head);
-  MlirValue g = skv_divui(b, in_head, idx(k, D / 8));
-  MlirValue d = skv_muli(b, skv_remui(b, in_head, idx(k, D / 8)), idx(k, 8));
-  MlirValue first = skv_muli(b, head_slot, idx(k, W));
-  MlirValue last = skv_addi(b, first, idx(k, W));
+  skv_for_begin(b, &loop, k->tid, idx(k, (int64_t)G * D / 8), idx(k, k->threads), 0, NULL);
+  MlirValue g = skv_divui(b, loop.iv, idx(k, D / 8));
+  MlirValue d = skv_muli(b, skv_remui(b, loop.iv, idx(k, D / 8)), idx(k, 8));
 
-  MlirValue stream_m[2 * SKV_MAX_WARPS], slot[2 * SKV_MAX_WARPS];
+  MlirValue stream_m[2 * SKV_MAX_WARPS];
   MlirValue m = skv_const_f32(b, -INFINITY);
   for (int w = 0; w < W; ++w) {
-    MlirValue wh = skv_muli(b, idx(k, w), heads);
-    MlirValue ours = skv_andi(b, skv_cmpi_sle(b, first, wh), skv_cmpi_slt(b, wh, last));
-    slot[w] = skv_addi(b, idx(k, (int64_t)w * G), g);
-    stream_m[w] = skv_select(b, ours, skv_load(b, stats, skv_muli(b, slot[w], idx(k, 2))),
-                             skv_const_f32(b, -INFINITY));
+    MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
+    stream_m[w] = skv_load(b, stats, skv_muli(b, slot, idx(k, 2)));
     m = skv_maxf(b, m, stream_m[w]);
   }
   MlirValue base = skv_softmax_safe_max(b, m);
   MlirValue sum = skv_const_f32(b, 0.0f), acc = skv_const_f32_vector(b, 8, 0.0f);
   for (int w = 0; w < W; ++w) {
+    MlirValue slot = skv_addi(b, idx(k, (int64_t)w * G), g);
     MlirValue weight = skv_exp2(b, skv_subf(b, stream_m[w], base));
-    MlirValue l_w = skv_load(b, stats, skv_addi(b, skv_muli(b, slot[w], idx(k, 2)), idx(k, 1)));
+    MlirValue l_w = skv_load(b, stats, skv_addi(b, skv_muli(b, slot, idx(k, 2)), idx(k, 1)));
     MlirValue a_w = skv_vector_load(b, k->f32x8, acc_buf,
-                                    skv_addi(b, skv_muli(b, slot[w], idx(k, D)), d));
+                                    skv_addi(b, skv_muli(b, slot, idx(k, D)), d));
     sum = skv_fma(b, l_w, weight, sum);
     acc = skv_fma(b, a_w, skv_broadcast(b, weight, k->f32x8), acc);
   }
   MlirValue out, lse;
   skv_softmax_finish(b, base, sum, acc, &out, &lse);
-  MlirValue kv_head = skv_addi(b, skv_muli(b, skv_block_id(b, 'y'), heads), head_slot);
-  MlirValue row = q_row(k, kv_head, g);
+  MlirValue row = q_row(k, g);
   MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
 
   skv_if final;
@@ -585,7 +556,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_PART_OUT] = {f32_buf, 0}, [ARG_PART_LSE] = {f32_buf, 0},
       [ARG_K_SB] = {i64, 0}, [ARG_K_ST] = {i64, 0}, [ARG_K_SH] = {i64, 0},
       [ARG_V_SB] = {i64, 0}, [ARG_V_ST] = {i64, 0}, [ARG_V_SH] = {i64, 0},
-      [ARG_NUM_SPLITS] = {i32, 0}, [ARG_HEADS_PER_CTA] = {i32, 0},
+      [ARG_NUM_SPLITS] = {i32, 0},
   };
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
   k.streams = wide ? 2 * plan->streams : plan->streams;

@@ -49,9 +49,18 @@ static skv_status check_sizes(int batch, int max_seqlen, int num_splits) {
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* The auto split count for rows of CTAs whose loop step is cta_step tokens. */
-static int64_t splits_auto(const skv_pkg_spec *spec, skv_device_fill fill, int64_t rows,
-                           int64_t cta_step, int max_seqlen) {
+skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
+                             int max_seqlen, int num_splits_override,
+                             int *out_num_splits) {
+  SKV_RETURN_IF_ERROR_PLAIN(check_sizes(batch, max_seqlen, num_splits_override));
+  if (num_splits_override > 0) {
+    *out_num_splits = num_splits_override;
+    return SKV_OK;
+  }
+  if (spec->splits > 0) {
+    *out_num_splits = (int)spec->splits;
+    return SKV_OK;
+  }
   /* As many chunks as fill the device in exactly one wave: a second,
    * partial wave costs a whole chunk's time, and so does an SM that holds
    * more CTAs than others (llama3_8b on an H100 at 2048 tokens: 7.6 us in
@@ -63,7 +72,9 @@ static int64_t splits_auto(const skv_pkg_spec *spec, skv_device_fill fill, int64
    * leave whole CTAs without a step of their own. A sequence that one CTA
    * step covers runs in one CTA, without the combine kernel (64 tokens:
    * 6.4 us in 4 chunks, ~4 in one). */
+  int64_t rows = (int64_t)batch * spec->num_kv_heads;
   int64_t slots = (int64_t)fill.sms * fill.ctas_per_sm;
+  int64_t cta_step = (int64_t)spec->tokens_per_step * fill.split_threads / spec->split_threads;
   int64_t splits = 1;
   if (rows < slots && max_seqlen > cta_step) {
     splits = slots / rows;
@@ -78,74 +89,14 @@ static int64_t splits_auto(const skv_pkg_spec *spec, skv_device_fill fill, int64
     if (splits > fill.sms)
       splits = fill.sms;
   }
-  return splits;
-}
-
-/* The split count with one kv head per CTA: override, fixed or auto. */
-static skv_split_grid grid_one_head(const skv_pkg_spec *spec, skv_device_fill fill,
-                                    int batch, int max_seqlen, int num_splits_override) {
-  skv_split_grid grid = {.num_splits = num_splits_override, .kv_heads_per_cta = 1};
-  if (num_splits_override == 0)
-    grid.num_splits = spec->splits > 0
-                          ? (int)spec->splits
-                          : (int)splits_auto(spec, fill, (int64_t)batch * spec->num_kv_heads,
-                                             (int64_t)spec->tokens_per_step *
-                                                 fill.split_threads / spec->split_threads,
-                                             max_seqlen);
-  return grid;
-}
-
-/* An auto grid that splits, with its CTAs' streams dealt to two kv heads
- * where that fills more of the wave. Whole chunks of one (batch, kv head)
- * per CTA cannot fill the slots where they are no multiple of the rows: 16
- * rows take 16 chunks, 256 CTAs of 264 on an H100; CTAs of 2 kv heads make
- * 8 rows of 33 chunks, 264. Measured on an H100 (bench/NOTES.md §33), the
- * fuller wave pays in calls of up to 8192 tokens in either cache layout
- * (MHA16 at 4096 tokens 14.9 -> 14.7 us in [b, h, s, d], 15.5 -> 14.9 in
- * [b, s, h, d]; llama3_8b at batch 2, 8192: 26.9 -> 26.9 and 27.1 -> 26.7),
- * but longer ones in [b, h, s, d], where a CTA's streams then sweep two
- * heads' memory far apart, lost up to 1.5% (tinyllama at batch 4, 32768
- * tokens, 48.8 -> 49.6), and 4 kv heads per CTA lost there at any length
- * (llama2_7b at 4096 tokens 26.4 -> 26.7, at 16384 91.7 -> 92.2); in [b,
- * s, h, d] they gained under 1%. The CTA must also merge its 2 x G q
- * heads' streams in one pass of its threads (2 x G x head_dim / 8 <=
- * threads): that merge and the partial rows' stores are every CTA's tail,
- * and a second pass cost more than the wave gained (llama3_8b at batch 4,
- * 8192 tokens, 4 kv heads per CTA: 48.6 -> 49.9 us). A call without the
- * combine kernel stays so (64 tokens: ~4 us in one chunk, 6.4 in 4). */
-static skv_split_grid grid_pack(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
-                                int max_seqlen, skv_split_grid grid) {
-  enum { PACKED_HEADS = 2, PACKED_MAX_SEQLEN = 8192 };
-  const int64_t scale = fill.split_threads / spec->split_threads;
-  const int64_t streams = (int64_t)spec->streams * scale;
-  const int64_t group = spec->num_q_heads / spec->num_kv_heads;
-  if (spec->splits > 0 || grid.num_splits <= 1 || max_seqlen > PACKED_MAX_SEQLEN ||
-      streams % PACKED_HEADS != 0 || spec->num_kv_heads % PACKED_HEADS != 0 ||
-      PACKED_HEADS * group * spec->head_dim / 8 > fill.split_threads)
-    return grid;
-  const int64_t rows = (int64_t)batch * spec->num_kv_heads;
-  const int64_t cta_step = (int64_t)spec->tokens_per_step * scale / PACKED_HEADS;
-  int64_t splits = splits_auto(spec, fill, rows / PACKED_HEADS, cta_step, max_seqlen);
-  if (rows / PACKED_HEADS * splits > rows * grid.num_splits) {
-    grid.num_splits = (int)splits;
-    grid.kv_heads_per_cta = PACKED_HEADS;
-  }
-  return grid;
-}
-
-skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
-                             int max_seqlen, int num_splits_override,
-                             skv_split_grid *out_grid) {
-  SKV_RETURN_IF_ERROR_PLAIN(check_sizes(batch, max_seqlen, num_splits_override));
-  skv_split_grid grid = grid_one_head(spec, fill, batch, max_seqlen, num_splits_override);
-  *out_grid = num_splits_override > 0 ? grid : grid_pack(spec, fill, batch, max_seqlen, grid);
+  *out_num_splits = (int)splits;
   return SKV_OK;
 }
 
 skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fills,
                              int count, int batch, int max_seqlen,
                              int num_splits_override, int *out_fill,
-                             skv_split_grid *out_grid) {
+                             int *out_num_splits) {
   /* Measured on an H100 and an H200 (bench/NOTES.md §27): a wide launch
    * (one CTA per SM, twice the streams) wins where it fills the SMs
    * with more warps (a single kv head at batch 1: a chunk per SM either
@@ -157,17 +108,12 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fi
    * merges pays (head_dim 256 at 2 kv heads: 132 chunks 29.0 us, 66 wide
    * 28.2 on an H100; 4 kv heads -0.2 or 0). */
   enum { SKV_MANY_CHUNKS = 64 };
-  SKV_RETURN_IF_ERROR_PLAIN(check_sizes(batch, max_seqlen, num_splits_override));
-  /* Compared with one kv head per CTA: the wide launch's calls without
-   * the combine kernel beat the narrow one's packed CTAs (llama3_8b at
-   * batch 12, 2048 tokens: 37.0 us in 96 wide CTAs, 40.5 in 264 narrow
-   * ones of 4 kv heads). */
-  int best = 0;
-  skv_split_grid best_grid = {0, 0};
+  int best = 0, best_splits = 0;
   int64_t best_warps = 0;
   for (int i = 0; i < count; ++i) {
-    skv_split_grid grid = grid_one_head(spec, fills[i], batch, max_seqlen, num_splits_override);
-    int splits = grid.num_splits, best_splits = best_grid.num_splits;
+    int splits = 0;
+    SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, fills[i], batch, max_seqlen,
+                                                num_splits_override, &splits));
     int64_t ctas = (int64_t)batch * spec->num_kv_heads * splits;
     int64_t slots = (int64_t)fills[i].sms * fills[i].ctas_per_sm;
     int64_t warps = (ctas < slots ? ctas : slots) * (fills[i].split_threads / 32);
@@ -177,14 +123,12 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fi
         splits < best_splits && (splits == 1 || best_splits >= SKV_MANY_CHUNKS);
     if (i == 0 || more || (as_many && fewer_chunks)) {
       best = i;
-      best_grid = grid;
+      best_splits = splits;
       best_warps = warps;
     }
   }
   *out_fill = best;
-  *out_grid = num_splits_override > 0
-                  ? best_grid
-                  : grid_pack(spec, fills[best], batch, max_seqlen, best_grid);
+  *out_num_splits = best_splits;
   return SKV_OK;
 }
 
@@ -301,15 +245,12 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_device_fill 
   SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->v_stride_head, "v_stride_head"));
 
   skv_decode_plan plan;
-  int fill = 0;
-  skv_split_grid grid;
+  int num_splits = 0, fill = 0;
   SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, fills, fill_count, args->batch,
                                               args->max_seqlen, args->num_splits, &fill,
-                                              &grid));
-  int num_splits = grid.num_splits;
+                                              &num_splits));
   workspace_layout(spec, args->batch, num_splits, &plan);
   plan.launch = fill;
-  plan.kv_heads_per_cta = grid.kv_heads_per_cta;
   plan.combine_lanes = skv_combine_lanes_choose(spec, fills[fill], args->batch, num_splits);
   if (args->lse)
     plan.workspace_bytes = plan.lse_offset;
@@ -640,35 +581,18 @@ skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits) {
   int fill = 0;
-  skv_split_grid grid;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(attention->spec, attention->fills,
-                                              attention->fill_count, batch, max_seqlen,
-                                              num_splits_override, &fill, &grid));
-  *out_num_splits = grid.num_splits;
-  return SKV_OK;
+  return skv_launch_choose(attention->spec, attention->fills, attention->fill_count, batch,
+                           max_seqlen, num_splits_override, &fill, out_num_splits);
 }
 
 skv_status skv_attention_split_threads(const skv_attention *attention, int batch,
                                        int max_seqlen, int num_splits_override,
                                        int *out_threads) {
-  int fill = 0;
-  skv_split_grid grid;
+  int fill = 0, splits = 0;
   SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(attention->spec, attention->fills,
                                               attention->fill_count, batch, max_seqlen,
-                                              num_splits_override, &fill, &grid));
+                                              num_splits_override, &fill, &splits));
   *out_threads = attention->fills[fill].split_threads;
-  return SKV_OK;
-}
-
-skv_status skv_attention_kv_heads_per_cta(const skv_attention *attention, int batch,
-                                          int max_seqlen, int num_splits_override,
-                                          int *out_kv_heads) {
-  int fill = 0;
-  skv_split_grid grid;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(attention->spec, attention->fills,
-                                              attention->fill_count, batch, max_seqlen,
-                                              num_splits_override, &fill, &grid));
-  *out_kv_heads = grid.kv_heads_per_cta;
   return SKV_OK;
 }
 
@@ -758,13 +682,12 @@ skv_status skv_attention_decode(const skv_attention *attention,
           k_sh = args->k_stride_head;
   int64_t v_sb = args->v_stride_batch, v_st = args->v_stride_seq,
           v_sh = args->v_stride_head;
-  int32_t num_splits = plan.num_splits, kv_heads_per_cta = plan.kv_heads_per_cta;
+  int32_t num_splits = plan.num_splits;
   void *split_params[SKV_SPLIT_KERNEL_PARAMS] = {
       &q,    &k,    &v,    &seqlens, &out,  &lse,  &part_out, &part_lse,
-      &k_sb, &k_st, &k_sh, &v_sb, &v_st, &v_sh, &num_splits, &kv_heads_per_cta};
+      &k_sb, &k_st, &k_sh, &v_sb, &v_st, &v_sh, &num_splits};
   SKV_RETURN_IF_ERROR_PLAIN(launch(attention, attention->split_fns[plan.launch],
-                                   (unsigned)num_splits,
-                                   spec->num_kv_heads / (unsigned)kv_heads_per_cta,
+                                   (unsigned)num_splits, spec->num_kv_heads,
                                    (unsigned)args->batch,
                                    (unsigned)attention->fills[plan.launch].split_threads,
                                    spec->split_smem_bytes, stream, split_params));

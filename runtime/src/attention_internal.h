@@ -49,7 +49,6 @@ int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
  *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   int num_splits;
-  int kv_heads_per_cta; /* kernel_abi.h's H */
   int launch;        /* the launch chosen, an index into the fills: 0
                         narrow, 1 wide (kernel_abi.h) */
   int combine_lanes; /* with num_splits > 1 */
@@ -60,24 +59,17 @@ typedef struct skv_decode_plan {
                              caller passes lse, else the whole layout */
 } skv_decode_plan;
 
-/* A call's split-kernel grid: chunks per (batch, kv head), and kv heads
- * per CTA (kernel_abi.h's H). */
-typedef struct skv_split_grid {
-  int num_splits;
-  int kv_heads_per_cta;
-} skv_split_grid;
-
-/* The split grid for a call (see skv_attention_num_splits and
- * skv_attention_kv_heads_per_cta) in the launch `fill` describes: override
- * if > 0, else the spec's fixed count, each with one kv head per CTA; else
- * the auto heuristic. Errors: INVALID_ARGUMENT for batch outside
- * [1, 65535], max_seqlen < 0, override outside [0, SKV_MAX_SPLITS]. */
+/* The split count for a call (see skv_attention_num_splits) in the launch
+ * `fill` describes: override if > 0, else the spec's fixed count, else the
+ * auto heuristic. Errors:
+ * INVALID_ARGUMENT for batch outside [1, 65535], max_seqlen < 0, override
+ * outside [0, SKV_MAX_SPLITS]. */
 skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                              int max_seqlen, int num_splits_override,
-                             skv_split_grid *out_grid);
+                             int *out_num_splits);
 
 /* The launch for a call among count (1 or 2: the narrow launch, then the
- * wide one) and its split grid: the one that puts more warps to work in
+ * wide one) and its split count: the one that puts more warps to work in
  * its first wave, and where they put as many (within 5%), the wide one only
  * if it needs no combine kernel where the narrow one does, or the narrow
  * one cuts each row in 64 chunks or more. *out_fill is an index into
@@ -85,7 +77,7 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
 skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fills,
                              int count, int batch, int max_seqlen,
                              int num_splits_override, int *out_fill,
-                             skv_split_grid *out_grid);
+                             int *out_num_splits);
 
 /* Bytes of workspace for batch and num_splits, the lse scratch included
  * (what skv_attention_workspace_size reports). */

@@ -41,8 +41,7 @@ enum {
   SPEC_SPLIT_SMEM_BYTES = SPEC_SPLIT_THREADS_WIDE + 4,
   SPEC_COMBINE_THREADS = SPEC_SPLIT_SMEM_BYTES + 4,
   SPEC_TOKENS_PER_STEP = SPEC_COMBINE_THREADS + 4,
-  SPEC_STREAMS = SPEC_TOKENS_PER_STEP + 4,
-  SPEC_FIRST_IMAGE = SPEC_STREAMS + 4,
+  SPEC_FIRST_IMAGE = SPEC_TOKENS_PER_STEP + 4,
   SPEC_IMAGE_COUNT = SPEC_FIRST_IMAGE + 4,
   SPEC_END = SPEC_IMAGE_COUNT + 4,
 };
@@ -163,7 +162,6 @@ void skv_pkg_spec_encode(const skv_pkg_spec *spec, uint8_t *out) {
   put_u32(out + SPEC_SPLIT_SMEM_BYTES, spec->split_smem_bytes);
   put_u32(out + SPEC_COMBINE_THREADS, spec->combine_threads);
   put_u32(out + SPEC_TOKENS_PER_STEP, spec->tokens_per_step);
-  put_u32(out + SPEC_STREAMS, spec->streams);
   put_u32(out + SPEC_FIRST_IMAGE, spec->first_image);
   put_u32(out + SPEC_IMAGE_COUNT, spec->image_count);
 }
@@ -204,7 +202,6 @@ void skv_pkg_spec_decode(const uint8_t *data, const skv_pkg_header *header,
   spec.split_smem_bytes = get_u32(p + SPEC_SPLIT_SMEM_BYTES);
   spec.combine_threads = get_u32(p + SPEC_COMBINE_THREADS);
   spec.tokens_per_step = get_u32(p + SPEC_TOKENS_PER_STEP);
-  spec.streams = get_u32(p + SPEC_STREAMS);
   spec.first_image = get_u32(p + SPEC_FIRST_IMAGE);
   spec.image_count = get_u32(p + SPEC_IMAGE_COUNT);
   *out_spec = spec;
@@ -284,13 +281,6 @@ skv_status skv_pkg_spec_check(const skv_pkg_spec *spec) {
                    spec->tokens_per_step);
   if (spec->split_threads < 1 || spec->split_threads > 1024)
     return CORRUPT("split_threads %u is not in [1, 1024]", spec->split_threads);
-  /* Each stream is whole warps and takes whole tokens a step. */
-  if (spec->streams < 1 || spec->tokens_per_step % spec->streams != 0 ||
-      spec->split_threads % 32 != 0 || (spec->split_threads / 32) % spec->streams != 0)
-    return CORRUPT("streams %u does not divide tokens_per_step %u and the %u warps of "
-                   "split_threads %u",
-                   spec->streams, spec->tokens_per_step, spec->split_threads / 32,
-                   spec->split_threads);
   if (spec->split_threads_wide != 0 &&
       (spec->split_threads_wide != 2 * spec->split_threads || spec->split_threads_wide > 1024))
     return CORRUPT("split_threads_wide %u is neither 0 nor twice split_threads %u (at "

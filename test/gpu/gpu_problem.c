@@ -112,9 +112,6 @@ skv_status skv_problem_create(const skv_gpu *gpu,
     status = skv_attention_split_threads(attention, shape->batch, shape->max_seqlen,
                                          shape->num_splits, &p->split_threads_used);
   if (!status)
-    status = skv_attention_kv_heads_per_cta(attention, shape->batch, shape->max_seqlen,
-                                            shape->num_splits, &p->kv_heads_per_cta_used);
-  if (!status)
     status = skv_attention_workspace_size(attention, shape->batch,
                                           shape->max_seqlen, shape->num_splits,
                                           &p->workspace_size);

@@ -20,9 +20,7 @@
  * 32768}, batch {1, 3, 8}, splits {1, 2, 7, auto}, and 256 (the combine
  * kernel's chunk loop taking several steps), both KV orders with a
  * sequence capacity above the longest sequence, fewer tokens than splits,
- * empty sequences inside a batch, ragged batches, and batches 2 and 4 at
- * 300 and 4097 tokens where split CTAs of several kv heads run (the count
- * of such cases is printed per spec). It is pruned where cost
+ * empty sequences inside a batch, ragged batches. It is pruned where cost
  * grows (batch 8 at 32768 tokens only once, [b, s, h, d], auto splits) so
  * one spec takes 3 to 25 s on an H100 or H200 host (most of it filling,
  * uploading and checking the largest cases; 32 kv heads cost the most). Also checks that a too-small workspace and other bad
@@ -55,9 +53,8 @@ typedef struct gpu_case {
 #define MAX_CASES 256
 static gpu_case cases[MAX_CASES];
 static int case_count;
-/* Cases of the spec being run that launched the wide split kernel, and
- * that dealt each split CTA's streams to several kv heads. */
-static int wide_cases, packed_cases;
+/* Cases of the spec being run that launched the wide split kernel. */
+static int wide_cases;
 
 static const int kSplits[] = {1, 2, 7, 0};
 #define SPLIT_CHOICES 4
@@ -128,16 +125,6 @@ static void build_grid(void) {
   add_uniform("long", 3, 32768, 0, SKV_ORDER_BHSD);
   add_uniform("long", 3, 32768, 7, SKV_ORDER_BHSD);
   add_uniform("long", 8, 32768, 0, SKV_ORDER_BSHD);
-
-  /* Batch 2 and 4: where whole chunks of one kv head per CTA leave slots
-   * idle, CTAs of two kv heads (on an H100: 8 kv heads at batch 2, 4 at
-   * batch 4, 16 rows in 264 slots). */
-  for (int batch = 2; batch <= 4; batch += 2) {
-    add_uniform("packed", batch, 4097, 0, SKV_ORDER_BSHD);
-    add_uniform("packed", batch, 4097, 0, SKV_ORDER_BHSD);
-    add_uniform("packed", batch, 300, 0, SKV_ORDER_BHSD);
-  }
-  add_ragged("packed", 4, (int32_t[]){4097, 0, 17, 1000}, -1, 0);
 
   /* The most chunks an override allows: the combine kernel's lanes go
    * round their chunk loop more than once (32 lanes x 6 chunks a step). */
@@ -244,13 +231,11 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
     print_status("creating the problem", status);
     return 1;
   }
-  printf(" (runs %d x %d threads, %d kv head(s) per CTA) %s%s%s\n", p->num_splits_used,
-         p->split_threads_used, p->kv_heads_per_cta_used, skv_kv_order_name(c->order),
-         c->q_scale != 1.0f ? " peaky" : "", c->with_lse ? "" : " lse=NULL");
+  printf(" (runs %d x %d threads) %s%s%s\n", p->num_splits_used, p->split_threads_used,
+         skv_kv_order_name(c->order), c->q_scale != 1.0f ? " peaky" : "",
+         c->with_lse ? "" : " lse=NULL");
   if (p->split_threads_used != (int)skv_attention_spec(attention)->split_threads)
     ++wide_cases;
-  if (p->kv_heads_per_cta_used > 1)
-    ++packed_cases;
   fflush(stdout);
 
   skv_problem_fill(p, seed, c->q_scale);
@@ -416,7 +401,7 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
   }
   failures += only_case ? 0 : run_argument_errors(gpu, attention, stream);
   int passed = 0, run = 0;
-  wide_cases = packed_cases = 0;
+  wide_cases = 0;
   double start = skv_host_ms();
   for (int i = 0; i < case_count; ++i) {
     if ((only_case && i + 1 != only_case) || i % every != 0)
@@ -443,10 +428,6 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
   }
   printf("%s: %d of %d cases ran the wide launch%s\n", spec->name, wide_cases, run,
          spec->split_threads_wide ? "" : " (the spec has none)");
-  /* Which cases pack kv heads depends on the SM count: reported, and
-   * checked against the runtime's choice by the outputs themselves. */
-  printf("%s: %d of %d cases ran CTAs of several kv heads\n", spec->name, packed_cases,
-         run);
   printf("%s: %s: %d of %d cases passed, %d failure(s), %.1f s\n",
          failures ? "FAIL" : "PASS", spec->name, passed, run, failures,
          (skv_host_ms() - start) * 1e-3);

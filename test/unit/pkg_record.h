@@ -27,7 +27,6 @@ static inline skv_pkg_spec skv_test_pkg_record(const char *name, uint32_t head_d
   r.split_smem_bytes = 4096;
   r.combine_threads = 32; /* one warp: valid for any head_dim */
   r.tokens_per_step = 16;
-  r.streams = 4;
   return r;
 }
 

@@ -39,7 +39,6 @@ static skv_pkg_spec llama_record(void) {
   r.combine_threads = 128;
   r.split_smem_bytes = 0;
   r.tokens_per_step = 64;
-  r.streams = 4;
   return r;
 }
 
@@ -51,7 +50,7 @@ static skv_pkg_spec llama_record(void) {
   "  .param .u64 part_out, .param .u64 part_lse,\n"                          \
   "  .param .u64 k_sb, .param .u64 k_st, .param .u64 k_sh,\n"                \
   "  .param .u64 v_sb, .param .u64 v_st, .param .u64 v_sh,\n"                \
-  "  .param .u32 num_splits, .param .u32 kv_heads_per_cta)\n"
+  "  .param .u32 num_splits)\n"
 static const char tiny_ptx[] =
     ".version 7.0\n"
     ".target sm_80\n"
@@ -176,7 +175,7 @@ static skv_decode_args valid_args(void) {
   a.out = DEV(0x500000);
   a.lse = NULL;
   a.workspace = DEV(0x600000);
-  a.workspace_size = 2 << 20;
+  a.workspace_size = 1 << 20;
   a.batch = 2;
   a.max_seqlen = 4096;
   a.num_q_heads = 32;
@@ -241,12 +240,11 @@ static void test_args(void) {
   EXPECT_INVALID(a.v_stride_head = -8, "v_stride_head is -8");
   EXPECT_INVALID(a.num_splits = -1, "num_splits is -1");
   EXPECT_INVALID(a.num_splits = SKV_MAX_SPLITS + 1, "num_splits is 257");
-  /* batch 2 x 8 kv heads in 264 slots, 4096 tokens: 8 rows of CTAs of 2
-   * kv heads, 33 splits. */
+  /* batch 2 x 8 kv heads in 264 slots, 4096 tokens: 16 splits. */
   EXPECT_INVALID(a.workspace_size = 100,
-                 "workspace is 100 bytes, this call needs 1090048");
-  EXPECT_INVALID((a.workspace = NULL, a.workspace_size = 2 << 20),
-                 "workspace is NULL, this call needs 1090048 bytes");
+                 "workspace is 100 bytes, this call needs 528640");
+  EXPECT_INVALID((a.workspace = NULL, a.workspace_size = 1 << 20),
+                 "workspace is NULL, this call needs 528640 bytes");
 
   /* With lse given and one split, no workspace at all. */
   skv_decode_args a = valid_args();
@@ -262,21 +260,12 @@ static void test_args(void) {
               SKV_CODE_INVALID_ARGUMENT, "this call needs 256 bytes");
 }
 
-static skv_split_grid grid_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
-                               int max_seqlen, int override) {
-  skv_split_grid grid = {-1, -1};
-  CHECK_OK(skv_splits_choose(spec, fill, batch, max_seqlen, override, &grid));
-  return grid;
-}
-
 static int splits_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                       int max_seqlen, int override) {
-  return grid_for(spec, fill, batch, max_seqlen, override).num_splits;
-}
-
-static int heads_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
-                     int max_seqlen, int override) {
-  return grid_for(spec, fill, batch, max_seqlen, override).kv_heads_per_cta;
+  int splits = -1;
+  CHECK_OK(skv_splits_choose(spec, fill, batch, max_seqlen, override,
+                             &splits));
+  return splits;
 }
 
 static void test_splits(void) {
@@ -289,76 +278,17 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, H100, 1, 512, 0) == 32);
   CHECK(splits_for(&spec, H100, 1, 4096, 0) == 33);
   CHECK(splits_for(&spec, H100, 1, 100000, 0) == 33);
-  CHECK(heads_for(&spec, H100, 1, 4096, 0) == 1);
-  /* 64 x 8 CTAs fill 264 slots already. 17 x 8 = 136 leave too few for a
-   * second chunk each; CTAs of 4 kv heads would fill 238 slots in 7 chunks,
-   * but only a call that splits anyway pays for the combine kernel. */
+  /* 64 x 8 CTAs fill 264 slots already; 17 x 8 = 136 leave too few for a
+   * second chunk each. */
   CHECK(splits_for(&spec, H100, 64, 100000, 0) == 1);
-  CHECK(heads_for(&spec, H100, 64, 100000, 0) == 1);
   CHECK(splits_for(&spec, H100, 17, 100000, 0) == 1);
-  CHECK(heads_for(&spec, H100, 17, 100000, 0) == 1);
-  /* 16 x 8 = 128 CTAs: 264 / 128 = 2; 2 kv heads per CTA fill no more. */
+  /* 16 x 8 = 128 CTAs: 264 / 128 = 2. */
   CHECK(splits_for(&spec, H100, 16, 100000, 0) == 2);
-  CHECK(heads_for(&spec, H100, 16, 100000, 0) == 1);
-  /* Batch 2: 16 rows take 16 chunks (256 CTAs), 8 rows of CTAs of 2 kv
-   * heads 33 (264), up to 8192 tokens. Batch 12: 96 rows take 2 (192),
-   * 48 of 2 kv heads 5 (240). Batch 4: 32 rows of 8 chunks, 16 of 2 kv
-   * heads fill no more. */
-  CHECK(splits_for(&spec, H100, 2, 8192, 0) == 33);
-  CHECK(heads_for(&spec, H100, 2, 8192, 0) == 2);
-  CHECK(splits_for(&spec, H100, 2, 8193, 0) == 16);
-  CHECK(heads_for(&spec, H100, 2, 8193, 0) == 1);
-  CHECK(splits_for(&spec, H100, 12, 2048, 0) == 5);
-  CHECK(heads_for(&spec, H100, 12, 2048, 0) == 2);
-  CHECK(splits_for(&spec, H100, 4, 8192, 0) == 8);
-  CHECK(heads_for(&spec, H100, 4, 8192, 0) == 1);
   /* A sequence of one CTA step or none never splits. */
   CHECK(splits_for(&spec, H100, 1, 17, 0) == 1);
   CHECK(splits_for(&spec, H100, 1, 64, 0) == 1);
   CHECK(splits_for(&spec, H100, 1, 65, 0) == 5);
   CHECK(splits_for(&spec, H100, 1, 0, 0) == 1);
-  /* A short sequence stays in one CTA per kv head. */
-  CHECK(heads_for(&spec, H100, 12, 64, 0) == 1);
-  CHECK(splits_for(&spec, H100, 12, 64, 0) == 1);
-  /* 16 kv heads (MHA16) at batch 1: 8 rows of 2 take 33 chunks. 32 kv
-   * heads: 8 chunks leave 8 slots idle, but 2 per CTA fill no more. A group
-   * of 7 q heads (28/4) at batch 4 may not pack: 2 kv heads' 14 q heads are
-   * 224 slices of 8 dims, two passes of 128 threads. */
-  spec.num_kv_heads = 16;
-  spec.num_q_heads = 16;
-  CHECK(splits_for(&spec, H100, 1, 4096, 0) == 33);
-  CHECK(heads_for(&spec, H100, 1, 4096, 0) == 2);
-  spec.num_kv_heads = 32;
-  spec.num_q_heads = 32;
-  CHECK(splits_for(&spec, H100, 1, 8192, 0) == 8);
-  CHECK(heads_for(&spec, H100, 1, 8192, 0) == 1);
-  spec.num_kv_heads = 4;
-  spec.num_q_heads = 28;
-  CHECK(heads_for(&spec, H100, 4, 8192, 0) == 1);
-  CHECK(splits_for(&spec, H100, 4, 8192, 0) == 16);
-  /* Whole streams per kv head: a CTA of 2 streams (head_dim 256) packs 2
-   * kv heads (6 MHA heads at batch 3: 18 rows of 14 chunks, 252 CTAs, or
-   * 9 rows of 29, 261); a spec of 3 streams per CTA packs none. */
-  spec.streams = 2;
-  spec.tokens_per_step = 16;
-  spec.num_kv_heads = 6;
-  spec.num_q_heads = 6;
-  CHECK(heads_for(&spec, H100, 3, 8192, 0) == 2);
-  CHECK(splits_for(&spec, H100, 3, 8192, 0) == 29);
-  spec.streams = 3;
-  spec.tokens_per_step = 48;
-  spec.split_threads = 96;
-  CHECK(heads_for(&spec, (skv_device_fill){132, 96, 2, 0}, 3, 8192, 0) == 1);
-  spec.split_threads = 128;
-  /* A fixed count or an override keeps one kv head per CTA. */
-  spec.num_kv_heads = 16;
-  spec.num_q_heads = 16;
-  spec.streams = 4;
-  spec.tokens_per_step = 64;
-  CHECK(heads_for(&spec, H100, 1, 4096, 7) == 1);
-  spec.splits = 8;
-  CHECK(heads_for(&spec, H100, 1, 4096, 0) == 1);
-  spec.splits = 0;
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
@@ -375,8 +305,8 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, H100, 1, 4096, 0) == 4);
   CHECK(splits_for(&spec, H100, 64, 0, 0) == 4);
   CHECK(splits_for(&spec, H100, 1, 4096, 7) == 7);
-  skv_split_grid grid;
-  CHECK_ERROR(skv_splits_choose(&spec, H100, 0, 10, 0, &grid),
+  int splits = 0;
+  CHECK_ERROR(skv_splits_choose(&spec, H100, 0, 10, 0, &splits),
               SKV_CODE_INVALID_ARGUMENT, "batch is 0");
 }
 
@@ -397,12 +327,11 @@ static void test_workspace(void) {
   skv_decode_args a = valid_args();
   skv_decode_plan p;
   CHECK_OK(skv_decode_plan_make(&llama, H100_LAUNCHES, 2, &a, &p));
-  /* 33 splits: part_out 2*32*33*128*4, part_lse 2*32*33*4. */
-  CHECK(p.num_splits == 33 && p.kv_heads_per_cta == 2);
+  CHECK(p.num_splits == 16);
   CHECK(p.part_out_offset == 0);
-  CHECK(p.part_lse_offset == 1081344);
-  CHECK(p.lse_offset == 1081344 + 8448);
-  CHECK(p.workspace_bytes == 1081344 + 8448 + 256);
+  CHECK(p.part_lse_offset == 524288);
+  CHECK(p.lse_offset == 524288 + 4096);
+  CHECK(p.workspace_bytes == 524288 + 4096 + 256);
   CHECK(p.part_lse_offset % SKV_WORKSPACE_ALIGN == 0 &&
         p.lse_offset % SKV_WORKSPACE_ALIGN == 0);
 }
@@ -487,11 +416,10 @@ static void test_combine_warps(void) {
  * 1000 * launch + splits. */
 static int launch_for(const skv_pkg_spec *spec, int count, int batch, int max_seqlen,
                       int override) {
-  int fill = -1;
-  skv_split_grid grid = {-1, -1};
+  int fill = -1, splits = -1;
   CHECK_OK(skv_launch_choose(spec, H100_LAUNCHES, count, batch, max_seqlen, override, &fill,
-                             &grid));
-  return 1000 * fill + grid.num_splits;
+                             &splits));
+  return 1000 * fill + splits;
 }
 
 /* The choices bench/NOTES.md §27 measured. */
@@ -503,8 +431,7 @@ static void test_launch(void) {
   CHECK(launch_for(&spec, 2, 1, 8192, 0) == 33);
   CHECK(launch_for(&spec, 2, 8, 2048, 0) == 4);
   /* Batch 16 (128 rows): 2 narrow chunks or 1 wide, 1024 warps either way:
-   * wide, without the combine kernel; batch 12 likewise (compared with one
-   * kv head per CTA: 192 narrow CTAs against 96 wide ones). */
+   * wide, without the combine kernel; batch 12 likewise. */
   CHECK(launch_for(&spec, 2, 16, 2048, 0) == 1001);
   CHECK(launch_for(&spec, 2, 12, 2048, 0) == 1001);
   /* Batch 20 (160 rows): 640 narrow warps, 1056 wide ones in the first

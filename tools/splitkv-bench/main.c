@@ -463,9 +463,9 @@ static skv_status run_shape(const skv_gpu *gpu, const skv_attention *attention,
   result->seqlen = seqlen;
   result->splits = p->num_splits_used;
   result->kv_bytes = 2.0 * (double)p->kv_elems * 2.0;
-  printf("shape batch %d seqlen %d (%s, %d splits, %d kv head(s) per CTA): KV %.1f MB\n",
-         batch, seqlen, skv_kv_order_name(o->order), p->num_splits_used,
-         p->kv_heads_per_cta_used, result->kv_bytes / 1e6);
+  printf("shape batch %d seqlen %d (%s, %d splits): KV %.1f MB\n", batch,
+         seqlen, skv_kv_order_name(o->order), p->num_splits_used,
+         result->kv_bytes / 1e6);
   fflush(stdout);
   skv_problem_fill(p, seed, 1.0f);
   status = skv_problem_upload(p);

@@ -73,11 +73,11 @@ static void print_spec_text(const skv_package *package,
   char splits[16];
   snprintf(splits, sizeof(splits), "%u", spec->splits);
   printf("\nspec %s: %s, head_dim %u, %u q heads, %u kv heads, splits %s, "
-         "softmax_scale %g, %u tokens per step in %u streams\n",
+         "softmax_scale %g, %u tokens per step\n",
          spec->name, dtype_name(spec->dtype), spec->head_dim,
          spec->num_q_heads, spec->num_kv_heads,
          spec->splits ? splits : "auto", (double)spec->softmax_scale,
-         spec->tokens_per_step, spec->streams);
+         spec->tokens_per_step);
   char wide_entry[SKV_WIDE_ENTRY_MAX] = "", wide[SKV_WIDE_ENTRY_MAX + 32] = "";
   if (spec->split_threads_wide) {
     skv_pkg_spec_split_wide_entry(spec, wide_entry);
@@ -158,8 +158,8 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
     printf("\"splits\": %u, ", spec->splits);
   else
     printf("\"splits\": \"auto\", ");
-  printf("\"softmax_scale\": %.9g, \"tokens_per_step\": %u, \"streams\": %u,\n",
-         (double)spec->softmax_scale, spec->tokens_per_step, spec->streams);
+  printf("\"softmax_scale\": %.9g, \"tokens_per_step\": %u,\n",
+         (double)spec->softmax_scale, spec->tokens_per_step);
   printf("     \"kernels\": {\"split\": ");
   json_kernel(spec->split_entry, spec->split_threads, spec->split_smem_bytes);
   if (spec->split_threads_wide) {

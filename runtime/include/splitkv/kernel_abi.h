@@ -1,17 +1,13 @@
 /* The contract between the generated kernels and the runtime (ABI version
- * 7). The compiler (lib/codegen) generates the kernels with exactly these
+ * 6). The compiler (lib/codegen) generates the kernels with exactly these
  * parameters; the runtime (runtime/src) launches them. Change both together and
  * bump SKV_KERNEL_ABI_VERSION.
  *
- * Split kernel "<spec>_split", grid (num_splits, num_kv_heads / H, batch),
+ * Split kernel "<spec>_split", grid (num_splits, num_kv_heads, batch),
  * block (split_threads), dynamic shared memory split_smem_bytes; where the
  * spec has a wide launch (split_threads_wide > 0) also "<spec>_split_wide"
  * (the split entry's name + "_wide"), the same kernel with twice the
  * token streams: block (split_threads_wide), CTA step 2 * tokens_per_step.
- * A CTA's token streams (the record's `streams`, twice that wide) are dealt
- * to H = kv_heads_per_cta kv heads, which divides both the streams and
- * num_kv_heads: streams s*S/H .. s*S/H + S/H - 1 work on kv head y*H + s of
- * CTA (c, y, b), whose CTA step per head is then the CTA step / H.
  * Both take:
  *    0 q          T*    [batch, num_q_heads, head_dim], contiguous
  *    1 k          T*    element (b, t, h, d) at b*k_sb + t*k_st + h*k_sh + d
@@ -26,11 +22,10 @@
  *    8..10        i64   k_sb, k_st, k_sh (strides in elements)
  *   11..13        i64   v_sb, v_st, v_sh
  *   14 num_splits i32
- *   15 kv_heads_per_cta i32 (H)
  * Sequence b's tokens are cut into blocks of min(ceil(len / num_splits),
- * the CTA step per head) tokens, dealt round-robin: CTA (c, y, b) handles
- * blocks c, c + num_splits, ... (chunk c) of each of its kv heads h, for
- * the q heads h*G .. h*G+G-1 (G = num_q_heads / num_kv_heads). With num_splits == 1 it writes out and
+ * the kernel's CTA step) tokens, dealt round-robin: CTA (c, h, b) handles
+ * blocks c, c + num_splits, ... (chunk c) for the q heads h*G .. h*G+G-1
+ * (G = num_q_heads / num_kv_heads). With num_splits == 1 it writes out and
  * lse itself. Otherwise it writes part_out and part_lse (an empty chunk
  * writes lse -inf and zeros), and the combine kernel runs next.
  *
@@ -63,8 +58,8 @@
 #ifndef SPLITKV_KERNEL_ABI_H
 #define SPLITKV_KERNEL_ABI_H
 
-#define SKV_KERNEL_ABI_VERSION 7u
-#define SKV_SPLIT_KERNEL_PARAMS 16
+#define SKV_KERNEL_ABI_VERSION 6u
+#define SKV_SPLIT_KERNEL_PARAMS 15
 #define SKV_COMBINE_KERNEL_PARAMS 6
 /* Chunks a combine lane loads at once. */
 #define SKV_COMBINE_UNROLL 6

@@ -1,4 +1,4 @@
-/* The kernel package format (version 6): one file holding, for each spec,
+/* The kernel package format (version 5): one file holding, for each spec,
  * its manifest record and its code images: per target a cubin (machine code,
  * ready to load) and/or PTX (which the driver JIT-compiles for GPUs newer
  * than any cubin), each with what the PTX compiler reported for its kernels
@@ -8,8 +8,6 @@
  * programmatic dependent launch starts while the split kernel runs.
  * Version 5: the split kernel's wide launch (split_threads_wide, and its
  * kernel's resources in the image record).
- * Version 6: the split CTA's token streams (streams), which the runtime
- * deals to one or several kv heads per CTA.
  *
  * The compiler writes it (lib/package), the runtime reads it (runtime/src);
  * both use the encode/decode functions below, so the byte layout is defined
@@ -39,7 +37,7 @@ extern "C" {
 #endif
 
 #define SKV_PACKAGE_MAGIC "SKVPACK"          /* 8 bytes with its NUL */
-#define SKV_PACKAGE_FORMAT_VERSION 6u
+#define SKV_PACKAGE_FORMAT_VERSION 5u
 #define SKV_NAME_MAX 64                      /* spec names, with NUL */
 #define SKV_ENTRY_MAX 96                     /* kernel entry names, with NUL */
 #define SKV_WIDE_SUFFIX "_wide"              /* split_entry + this: the wide
@@ -85,10 +83,6 @@ typedef struct skv_pkg_spec {
   uint32_t combine_threads;
   uint32_t tokens_per_step; /* KV tokens one narrow split CTA consumes per
                                loop step (twice that in a wide launch) */
-  uint32_t streams;         /* token streams per narrow split CTA (twice
-                               that wide), each tokens_per_step / streams
-                               tokens a step: the runtime may deal them to
-                               several kv heads (kernel_abi.h) */
   uint32_t first_image;     /* this spec's images: [first_image, +image_count) */
   uint32_t image_count;
 } skv_pkg_spec;
@@ -119,7 +113,7 @@ typedef struct skv_pkg_image {
 
 /* Encoded sizes in bytes. */
 #define SKV_PKG_HEADER_SIZE 88u
-#define SKV_PKG_SPEC_SIZE 312u
+#define SKV_PKG_SPEC_SIZE 308u
 #define SKV_PKG_IMAGE_SIZE 84u
 
 /* Bounds skv_pkg_image_check applies to the resources: the hardware's
@@ -155,8 +149,7 @@ void skv_pkg_spec_split_wide_entry(const skv_pkg_spec *spec, char *out);
  * [8, 1024]; heads in [1, 65535] with num_kv_heads dividing num_q_heads;
  * splits <= SKV_MAX_SPLITS; a finite softmax_scale > 0; threads in
  * [1, 1024], split_threads_wide 0 or twice split_threads; tokens_per_step
- * in [1, 65536]; streams dividing tokens_per_step and split_threads' warps;
- * combine_threads whole warps that divide the head_dim / 8
+ * in [1, 65536]; combine_threads whole warps that divide the head_dim / 8
  * slices. The package writer calls it before accepting a record.
  * Errors: SKV_CODE_CORRUPT_PACKAGE naming the field and the value. */
 skv_status skv_pkg_spec_check(const skv_pkg_spec *spec);

@@ -110,8 +110,7 @@ void skv_attention_image(const skv_attention *attention,
 /* The split count a call with these sizes uses, in the launch
  * skv_attention_split_threads picks: the spec's fixed count, or with splits
  * auto as many chunks per (batch, kv head) as fill the device in one wave
- * (SMs x the launch's CTAs per SM, over batch x kv heads / the kv heads
- * per CTA of skv_attention_kv_heads_per_cta), each at
+ * (SMs x the launch's CTAs per SM, over batch x kv heads), each at
  * least tokens_per_step / warps tokens (a warp's loop step, 16 at head_dim
  * 128, 32 at 64; 4 at 256, whose warps share their steps in pairs), at most
  * one chunk per SM; one chunk when max_seqlen is at most one loop step of
@@ -132,20 +131,6 @@ skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
 skv_status skv_attention_split_threads(const skv_attention *attention, int batch,
                                        int max_seqlen, int num_splits_override,
                                        int *out_threads);
-
-/* The kv heads each split CTA of a call with these sizes works on, in the
- * launch skv_attention_split_threads picks: 1, or 2 where whole chunks of
- * one (batch, kv head) per CTA leave slots of the device's one wave idle
- * (16 kv heads at batch 1 on an H100: 16 chunks each, 256 CTAs for 264
- * slots) and CTAs of 2 fill more (8 rows of 33 chunks: 264), each CTA's
- * token streams shared out equally among them; only calls of at most 8192
- * tokens that split anyway, where the CTA's 2 x G q heads merge in one
- * pass of its threads (2 x G x head_dim / 8 <= threads). A fixed or
- * overridden split count keeps 1. Errors: those of
- * skv_attention_num_splits. */
-skv_status skv_attention_kv_heads_per_cta(const skv_attention *attention, int batch,
-                                          int max_seqlen, int num_splits_override,
-                                          int *out_kv_heads);
 
 /* Bytes of device workspace a decode call with these sizes needs at most:
  * with more than one split, the partial outputs and LSEs
