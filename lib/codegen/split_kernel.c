@@ -69,7 +69,9 @@ typedef struct split_kernel {
   /* This CTA's tokens: blocks from start on, every `stride` tokens, each
    * ending at end (a single block) or all below end (the sequence's end).
    * Token indices are i32 (seqlens are): half the registers of index
-   * values, live through the loop; offsets into K and V stay 64-bit. */
+   * values, live through the loop; offsets into K and V stay 64-bit. A
+   * step past the end adds at most 2^16 tokens (256 chunks of a wide CTA
+   * step), and a sequence any GPU's memory holds is far below 2^31 - 2^16. */
   MlirValue start, end, stride;
   MlirValue row_token, col_token; /* row and col as i32 */
   /* Q fragments: [row half][32-dim block][register], i32 pairs. */
