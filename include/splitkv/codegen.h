@@ -23,14 +23,14 @@ typedef struct skv_kernel_plan {
   int warps;             /* warps per split CTA in a narrow launch (two
                             CTAs per SM) */
   int dim_split;         /* warps sharing a token stream, each with 1 /
-                            dim_split of V's and the output's dims */
+                            dim_split of the dims of Q, K, V and the output */
   int streams;           /* token streams per CTA: warps / dim_split */
   int split_threads;     /* 32 * warps */
   int split_threads_wide; /* the wide launch's kernel (one CTA per SM,
                             twice the warps and streams), or 0 where twice
                             the streams' shared memory does not fit */
-  int warp_tokens;       /* tokens per stream per loop step: 8, 16 or 32,
-                            the k of the P·V mmas (one k8, one or two k16) */
+  int warp_tokens;       /* tokens per stream per loop step: 16 or 32, the
+                            k of the P·V mmas (one or two k16) */
   int combine_threads;   /* up to 2 warps, each a slice of 8 output dims at
                             32 lanes (the runtime may pick fewer lanes and
                             more slices per warp, kernel_abi.h) */

@@ -256,6 +256,12 @@ static MlirOperation asm_op(skv_builder *b, const char *text, const char *constr
   return skv_op(b, "llvm.inline_asm", 1, &operand, n_results, results, 3, attrs);
 }
 
+void skv_barrier_named(skv_builder *b, MlirValue id, int threads) {
+  char text[48];
+  snprintf(text, sizeof(text), "bar.sync $0, %d;", threads);
+  asm_op(b, text, "r", id, 0, NULL);
+}
+
 void skv_prefetch_l2(skv_builder *b, MlirValue buffer, MlirValue index, int elem_bytes) {
   asm_op(b, "prefetch.global.L2 [$0];", "l", element_address(b, buffer, index, elem_bytes),
          0, NULL);
@@ -275,9 +281,9 @@ static MlirValue mma_operand(skv_builder *b, skv_dtype dtype, MlirValue reg) {
   return cast(b, "llvm.bitcast", reg, f16x2);
 }
 
-void skv_mma(skv_builder *b, skv_dtype dtype, int k, const MlirValue *a,
-             const MlirValue *bm, const MlirValue *c, MlirValue *out_d) {
-  const int na = k / 4, nb = k / 8;
+void skv_mma(skv_builder *b, skv_dtype dtype, const MlirValue *a, const MlirValue *bm,
+             const MlirValue *c, MlirValue *out_d) {
+  const int na = 4, nb = 2;
   MlirValue operands[4 + 2 + 4];
   for (int i = 0; i < na; ++i)
     operands[i] = mma_operand(b, dtype, a[i]);
@@ -287,12 +293,10 @@ void skv_mma(skv_builder *b, skv_dtype dtype, int k, const MlirValue *a,
     operands[na + nb + i] = c[i];
   const char *type = dtype == SKV_DTYPE_BF16 ? "#nvvm.mma_type<bf16>" : "#nvvm.mma_type<f16>";
   int32_t segments[3] = {na, nb, 4};
-  char shape[48];
-  snprintf(shape, sizeof(shape), "#nvvm.shape<m = 16, n = 8, k = %d>", k);
   MlirNamedAttribute attrs[] = {
       skv_named(b, "layoutA", attr_parse(b, "#nvvm.mma_layout<row>")),
       skv_named(b, "layoutB", attr_parse(b, "#nvvm.mma_layout<col>")),
-      skv_named(b, "shape", attr_parse(b, shape)),
+      skv_named(b, "shape", attr_parse(b, "#nvvm.shape<m = 16, n = 8, k = 16>")),
       skv_named(b, "multiplicandAPtxType", attr_parse(b, type)),
       skv_named(b, "multiplicandBPtxType", attr_parse(b, type)),
       skv_named(b, "operandSegmentSizes", mlirDenseI32ArrayGet(b->ctx, 3, segments)),

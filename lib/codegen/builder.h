@@ -97,6 +97,9 @@ MlirValue skv_thread_id(skv_builder *b, char dim);
 MlirValue skv_block_id(skv_builder *b, char dim);
 MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset);
 void skv_barrier(skv_builder *b);
+/* bar.sync on named barrier `id` (i32, 1..15; 0 is skv_barrier's) by
+ * `threads` threads (a multiple of 32), e.g. the warps that share work. */
+void skv_barrier_named(skv_builder *b, MlirValue id, int threads);
 /* griddepcontrol (sm_90+), the start of a programmatically dependent
  * kernel: launch_dependents (the grid launched after this one may start
  * as this one's CTAs leave), then wait (until the grids this one depends on
@@ -118,11 +121,11 @@ MlirValue skv_load_ordered_i32(skv_builder *b, MlirValue buffer, MlirValue index
 
 /* Warp-level matrix ops (nvvm and llvm dialects). */
 
-/* mma.sync m16n8k16 (k = 16) or m16n8k8 (k = 8), row.col, f32 accumulate:
- * d = a·b + c for one warp. a holds k/4 registers (i32, two elements of
- * `dtype` each), b k/8 registers, c and the result 4 f32. */
-void skv_mma(skv_builder *b, skv_dtype dtype, int k, const MlirValue *a,
-             const MlirValue *bm, const MlirValue *c, MlirValue *out_d);
+/* mma.sync m16n8k16, row.col, f32 accumulate: d = a·b + c for one warp. a
+ * holds 4 registers (i32, two elements of `dtype` each), b 2, c and the
+ * result 4 f32. */
+void skv_mma(skv_builder *b, skv_dtype dtype, const MlirValue *a, const MlirValue *bm,
+             const MlirValue *c, MlirValue *out_d);
 /* movmatrix.trans: transposes an 8x8 matrix of 16-bit elements held one
  * i32 (two elements) per lane in the mma fragment layout. */
 MlirValue skv_movmatrix_trans(skv_builder *b, MlirValue x);

@@ -17,8 +17,9 @@
 #define SKV_SM_REGISTERS 65536
 #define SKV_SM_QUADRANTS 4
 #define SKV_COMBINE_MAX_REGS 64
-/* Tokens per warp step: at most 32 (four n8 tiles of S), and at most
- * 2048 elements of K per step. */
+/* Tokens per warp step: 16 or 32 (P·V one or two k16 mmas, two or four n8
+ * tiles of S), 32 where that is at most 2048 elements of K (of the warp's
+ * dims). */
 #define SKV_MAX_WARP_TOKENS 32
 #define SKV_STEP_ELEMENTS 2048
 
@@ -40,14 +41,15 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
                      spec->head_dim);
   /* A warp step reads up to SKV_STEP_ELEMENTS of K and as many of V: 16
    * tokens at head_dim 128 (P·V one k16 mma), 32 at 64 (two k16 mmas: as
-   * many bytes in flight per warp as at 128), 8 (k8) at 256, where two
-   * warps share each token stream, each holding half of V and of the
-   * accumulators, so that two steps of K and V fit in registers beside
-   * them. */
-  plan.warp_tokens = SKV_MAX_WARP_TOKENS;
-  while (plan.warp_tokens > 8 && plan.warp_tokens * spec->head_dim > SKV_STEP_ELEMENTS)
-    plan.warp_tokens /= 2;
+   * many bytes in flight per warp as at 128). At 256 two warps share each
+   * token stream, each holding half of the dims of Q, K, V and the
+   * accumulators: a warp then holds what one of head_dim 128 does, 16
+   * tokens of two steps of K and V beside them. */
   plan.dim_split = spec->head_dim > 128 ? 2 : 1;
+  plan.warp_tokens = SKV_MAX_WARP_TOKENS;
+  while (plan.warp_tokens > 16 &&
+         plan.warp_tokens * spec->head_dim / plan.dim_split > SKV_STEP_ELEMENTS)
+    plan.warp_tokens /= 2;
   /* Warps per CTA: SKV_MAX_WARPS where two CTAs share an SM, and a wide
    * launch of twice the warps and streams where one CTA has the SM; the
    * runtime picks per call (a chunk per SM with a single kv head at batch
@@ -55,6 +57,11 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * partial results meet in shared memory: the wide launch exists only if
    * twice the streams fit the static limit. */
   int per_stream = plan.group * (2 + spec->head_dim) * (int)sizeof(float);
+  /* With two warps a stream, their slots of S (two parities, two warps, a
+   * lane's tiles of the group's rows: split_kernel.c). */
+  if (plan.dim_split > 1)
+    per_stream += 2 * 2 * 32 * plan.warp_tokens / 8 * (plan.group > 8 ? 4 : 2) *
+                  (int)sizeof(float);
   int fit = SKV_STATIC_SMEM_LIMIT / per_stream;
   plan.streams = SKV_MAX_WARPS / plan.dim_split;
   if (plan.streams > fit)

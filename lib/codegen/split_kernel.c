@@ -3,9 +3,10 @@
  * sequence, on tensor cores, with an online softmax in f32.
  *
  * Each token stream takes its own `warp_tokens` consecutive tokens per loop
- * step: one warp, or (dim_split 2, head_dim 256) two warps that both do
- * S = Q·Kᵀ and the softmax and each hold half of V's and O's dims, so that
- * the next step's K and V fit in registers beside the accumulators.
+ * step: one warp, or (dim_split 2, head_dim 256) two warps that each hold
+ * half of the dims of Q, K, V and O, so that the next step's K and V fit in
+ * registers beside the accumulators. Their halves of S = Q·Kᵀ meet in
+ * shared memory, and both do the softmax on the sum.
  * The group's q heads are the M rows of an m16n8k16 mma (rows past the group
  * are zero), so per step a warp does S = Q·Kᵀ (an n8 tile per 8 tokens),
  * the online softmax on S's accumulator fragment, and O += P·V with P taken
@@ -40,7 +41,7 @@ enum {
   ARG_Q, ARG_K, ARG_V, ARG_SEQLENS, ARG_OUT, ARG_LSE, ARG_PART_OUT,
   ARG_PART_LSE, ARG_K_SB, ARG_K_ST, ARG_K_SH, ARG_V_SB,
   ARG_V_ST, ARG_V_SH, ARG_NUM_SPLITS, NUM_ARGS,
-  SHARED_STATS = NUM_ARGS, SHARED_ACC, NUM_VALUES
+  SHARED_STATS = NUM_ARGS, SHARED_ACC, SHARED_SCORES, NUM_VALUES
 };
 
 typedef struct split_kernel {
@@ -48,9 +49,8 @@ typedef struct split_kernel {
   const skv_spec *spec;
   const skv_kernel_plan *plan;
   MlirValue arg[NUM_VALUES];
-  int blocks;  /* head_dim / 32 */
-  int vblocks; /* the 32-dim blocks of V and O this warp holds: blocks /
-                  dim_split */
+  int blocks; /* the 32-dim blocks of Q, K, V and O this warp holds:
+                 head_dim / 32 / dim_split */
   int halves;  /* row halves of the mma that hold heads: 1 or 2 */
   MlirType i32, f32, i32x4, f32x8, tx8;
   /* The accumulator fragment a lane keeps per output tile: rows r and r + 8
@@ -63,9 +63,10 @@ typedef struct split_kernel {
   /* This kernel's launch (narrow or wide): token streams and threads per
    * CTA. */
   int streams, threads;
-  /* The warp's token stream (warps of one stream share its tokens) and the
-   * first head dim of its share of V and O. */
-  MlirValue stream, vdim0;
+  /* The warp's token stream (warps of one stream share its tokens), the
+   * first head dim of its share of the dims, and (dim_split 2) its half
+   * of the stream (0 or 1) and the stream's named barrier. */
+  MlirValue stream, dim0, half, pair_barrier;
   /* This CTA's tokens: blocks from start on, every `stride` tokens, each
    * ending at end (a single block) or all below end (the sequence's end).
    * Token indices are i32 (seqlens are): half the registers of index
@@ -117,7 +118,10 @@ static void locate(split_kernel *k) {
   k->col_token = to_tok(k, k->col);
   MlirValue split = idx(k, k->plan->dim_split);
   k->stream = skv_divui(b, k->warp, split);
-  k->vdim0 = skv_muli(b, skv_remui(b, k->warp, split), idx(k, 32 * k->vblocks));
+  k->half = skv_remui(b, k->warp, split);
+  k->dim0 = skv_muli(b, k->half, idx(k, 32 * k->blocks));
+  /* Barrier 0 is the CTA's (gpu.barrier). */
+  k->pair_barrier = to_tok(k, skv_addi(b, k->stream, idx(k, 1)));
 }
 
 /* Step 2: this CTA's share of its sequence. The sequence is cut into blocks
@@ -164,7 +168,7 @@ static void load_q(split_kernel *k) {
     MlirValue in_group = skv_cmpi_slt(b, head, idx(k, k->plan->group));
     head = skv_select(b, in_group, head, idx(k, 0));
     MlirValue base = skv_muli(b, q_row(k, head), idx(k, k->spec->head_dim));
-    base = skv_addi(b, base, skv_muli(b, k->col, idx(k, 8)));
+    base = skv_addi(b, base, skv_addi(b, k->dim0, skv_muli(b, k->col, idx(k, 8))));
     for (int blk = 0; blk < k->blocks; ++blk) {
       regs_of(k, skv_vector_load(b, k->tx8, k->arg[ARG_Q], skv_addi(b, base, idx(k, 32 * blk))),
               k->q[h][blk]);
@@ -184,9 +188,11 @@ static MlirValue row_offset(split_kernel *k, int stride_batch, MlirValue token) 
                                      arg_index(k, stride_batch + 1)));
 }
 
-/* Element offset of dims 32·blk + 8c of `token` of this CTA's kv head. */
+/* Element offset of dims dim0 + 32·blk + 8c of `token` of this CTA's kv
+ * head. */
 static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token) {
-  return skv_addi(k->b, row_offset(k, stride_batch, token), skv_muli(k->b, k->col, idx(k, 8)));
+  return skv_addi(k->b, row_offset(k, stride_batch, token),
+                  skv_addi(k->b, k->dim0, skv_muli(k->b, k->col, idx(k, 8))));
 }
 
 /* One warp step's rows of K and V: lane row r holds token base + 8j + r of
@@ -197,16 +203,11 @@ typedef struct step_rows {
   MlirValue v[MAX_NTILES][MAX_BLOCKS];
 } step_rows;
 
-/* This lane's slices of `token`'s row of K (all of it: Q·Kᵀ needs every
- * dim) or V (the warp's share of the dims) (argument cache). */
+/* This lane's slices of the warp's dims of `token`'s row of K or V
+ * (argument cache). */
 static void load_rows(split_kernel *k, int cache, MlirValue token, MlirValue *out) {
   MlirValue off = kv_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, token);
-  int n = k->blocks;
-  if (cache == ARG_V) {
-    off = skv_addi(k->b, off, k->vdim0);
-    n = k->vblocks;
-  }
-  for (int blk = 0; blk < n; ++blk)
+  for (int blk = 0; blk < k->blocks; ++blk)
     out[blk] = skv_vector_load(k->b, k->tx8, k->arg[cache],
                                skv_addi(k->b, off, idx(k, 32 * blk)));
 }
@@ -237,8 +238,7 @@ static int rows_flatten(split_kernel *k, step_rows *rows, MlirValue **out) {
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
     for (int blk = 0; blk < k->blocks; ++blk) {
       out[n++] = &rows->k[j][blk];
-      if (blk < k->vblocks)
-        out[n++] = &rows->v[j][blk];
+      out[n++] = &rows->v[j][blk];
     }
   return n;
 }
@@ -252,8 +252,48 @@ static MlirValue pack2(split_kernel *k, MlirValue x, MlirValue y) {
   return skv_extract(b, skv_vector_bitcast(b, v, skv_type_vector(k->i32, 1)), 0);
 }
 
-/* One loop step of one warp: tokens [base, base + warp_tokens). */
-static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
+/* Floats of S a lane holds for the group's rows: acc_width per tile of a
+ * step of 16 or 32 tokens, 4 to 16: 16-byte vectors. */
+static int score_floats(const split_kernel *k) {
+  return k->plan->warp_tokens / 8 * k->acc_width;
+}
+
+/* Shared-memory offset of the pair slots of `parity` for this warp's
+ * stream: a slot per warp of the pair, 32 lanes of score_floats each. */
+static MlirValue scores_slot(split_kernel *k, MlirValue parity) {
+  MlirValue pair = skv_addi(k->b, skv_muli(k->b, k->stream, idx(k, 2)), parity);
+  return skv_muli(k->b, pair, idx(k, 2 * 32 * score_floats(k)));
+}
+
+/* Step 4b (dim_split 2): S holds this warp's half of Q·Kᵀ, over its dims;
+ * the two warps of the stream add their halves up through shared memory.
+ * The pair's slots alternate between steps (parity), so that one barrier a
+ * step suffices: a warp writes a slot again only after the next barrier,
+ * which its partner reaches after reading it. Both add in the same order,
+ * so both run the softmax on the same S. */
+static void add_partner_scores(split_kernel *k, MlirValue parity, MlirValue s[][4]) {
+  skv_builder *b = k->b;
+  const int n = score_floats(k), w = k->acc_width;
+  MlirType vec = skv_type_vector(k->f32, n);
+  MlirValue lane = skv_addi(b, skv_muli(b, k->row, idx(k, 4)), k->col);
+  MlirValue slot = scores_slot(k, parity);
+  MlirValue partner = skv_remui(b, skv_addi(b, k->half, idx(k, 1)), idx(k, 2));
+  MlirValue mine[MAX_NTILES * 4];
+  for (int i = 0; i < n; ++i)
+    mine[i] = s[i / w][i % w];
+  MlirValue at = skv_muli(b, skv_addi(b, skv_muli(b, k->half, idx(k, 32)), lane), idx(k, n));
+  skv_vector_store(b, skv_from_elements(b, vec, n, mine), k->arg[SHARED_SCORES],
+                   skv_addi(b, slot, at));
+  skv_barrier_named(b, k->pair_barrier, 32 * k->plan->dim_split);
+  at = skv_muli(b, skv_addi(b, skv_muli(b, partner, idx(k, 32)), lane), idx(k, n));
+  MlirValue theirs = skv_vector_load(b, vec, k->arg[SHARED_SCORES], skv_addi(b, slot, at));
+  for (int i = 0; i < n; ++i)
+    s[i / w][i % w] = skv_addf(b, s[i / w][i % w], skv_extract(b, theirs, i));
+}
+
+/* One loop step of one warp: tokens [base, base + warp_tokens); parity
+ * (dim_split 2) picks the step's pair slots in shared memory. */
+static void warp_step(split_kernel *k, MlirValue base, MlirValue parity, const step_rows *rows,
                       const softmax_state *in, softmax_state *out) {
   skv_builder *b = k->b;
   const skv_dtype dtype = k->spec->dtype;
@@ -274,9 +314,11 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
         MlirValue a[4] = {k->q[0][blk][2 * sub], k->q[1][blk][2 * sub],
                           k->q[0][blk][2 * sub + 1], k->q[1][blk][2 * sub + 1]};
         MlirValue bk[2] = {kr[j][blk][2 * sub], kr[j][blk][2 * sub + 1]};
-        skv_mma(b, dtype, 16, a, bk, s[j], s[j]);
+        skv_mma(b, dtype, a, bk, s[j], s[j]);
       }
   }
+  if (k->plan->dim_split > 1)
+    add_partner_scores(k, parity, s);
 
   /* Online softmax per row half: fragment element e of tile j is head
    * row + 8·(e / 2), token base + 8j + 2c + e % 2. */
@@ -314,7 +356,7 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
   }
 
   for (int j = 0; j < ntiles; ++j)
-    for (int blk = 0; blk < k->vblocks; ++blk)
+    for (int blk = 0; blk < blocks; ++blk)
       regs_of(k, rows->v[j][blk], vr[j][blk]);
 
   /* P as the A fragment of P·V: S's accumulator layout is A's layout. */
@@ -325,11 +367,10 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
   }
 
   /* O = O·alpha + P·V, per 8-dim output tile (blk, i): one k16 mma per
-   * two tiles of tokens (a k8 one for a single tile). */
-  const int k_mma = ntiles == 1 ? 8 : 16;
+   * two tiles of tokens. */
   MlirValue alphas[4] = {alpha[0], alpha[0], alpha[1], alpha[1]};
   MlirValue rescale = skv_from_elements(b, k->acc, k->acc_width, alphas);
-  for (int blk = 0; blk < k->vblocks; ++blk)
+  for (int blk = 0; blk < blocks; ++blk)
     for (int i = 0; i < 4; ++i) {
       MlirValue bv[MAX_NTILES];
       for (int j = 0; j < ntiles; ++j)
@@ -338,8 +379,8 @@ static void warp_step(split_kernel *k, MlirValue base, const step_rows *rows,
       MlirValue c[4], d[4];
       for (int e = 0; e < 4; ++e)
         c[e] = e < k->acc_width ? skv_extract(b, o, e) : zero_f;
-      for (int kc = 0; kc < ntiles * 8 / k_mma; ++kc) {
-        skv_mma(b, dtype, k_mma, &pa[kc * k_mma / 4], &bv[kc * k_mma / 8], c, d);
+      for (int kc = 0; kc < ntiles / 2; ++kc) {
+        skv_mma(b, dtype, &pa[4 * kc], &bv[2 * kc], c, d);
         memcpy(c, d, sizeof(c));
       }
       out->o[4 * blk + i] = skv_from_elements(b, k->acc, k->acc_width, d);
@@ -368,13 +409,12 @@ static void prefetch_first_step(split_kernel *k) {
   step_rows rows;
   step_tokens(k, first, &rows);
   /* The four lanes of a row share its 128-byte lines (64 elements each):
-   * lane c takes line c, modulo the lines of the row (or of V's share). */
+   * lane c takes line c, modulo the lines of the warp's share of the row. */
+  const int dims = 32 * k->blocks;
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
     for (int cache = ARG_K; cache <= ARG_V; ++cache) {
       MlirValue off = row_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, rows.token[j]);
-      int dims = 32 * (cache == ARG_K ? k->blocks : k->vblocks);
-      if (cache == ARG_V)
-        off = skv_addi(b, off, k->vdim0);
+      off = skv_addi(b, off, k->dim0);
       MlirValue line = skv_remui(b, k->col, idx(k, dims > 64 ? dims / 64 : 1));
       skv_prefetch_l2(b, k->arg[cache], skv_addi(b, off, skv_muli(b, line, idx(k, 64))),
                       (int)sizeof(uint16_t));
@@ -388,7 +428,7 @@ static void prefetch_first_step(split_kernel *k) {
  * a step of K and V in flight. */
 static void stream_chunk(split_kernel *k, softmax_state *state) {
   skv_builder *b = k->b;
-  const int tiles = 4 * k->vblocks;
+  const int tiles = 4 * k->blocks;
   MlirValue stride = k->stride;
   MlirValue first = stream_first(k);
 
@@ -421,9 +461,14 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
     init[4 + t] = zero_acc;
   for (int i = 0; i < nrows; ++i)
     init[4 + tiles + i] = *row_slots[i];
+  /* dim_split 2: the parity of the step's pair slots, last. */
+  const int pairs = k->plan->dim_split > 1;
+  const int carried = 4 + tiles + nrows + pairs;
+  if (pairs)
+    init[carried - 1] = idx(k, 0);
 
   skv_for loop;
-  skv_for_begin(b, &loop, first, k->end, stride, 4 + tiles + nrows, init);
+  skv_for_begin(b, &loop, first, k->end, stride, carried, init);
   softmax_state in, out;
   for (int h = 0; h < 2; ++h) {
     in.m[h] = out.m[h] = loop.carried[h];
@@ -440,7 +485,12 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
   load_step(k, skv_addi(b, loop.iv, stride), &rows);
   for (int i = 0; i < nrows; ++i)
     next[4 + tiles + i] = *row_slots[i];
-  warp_step(k, loop.iv, &current, &in, &out);
+  MlirValue parity = {NULL};
+  if (pairs) {
+    parity = loop.carried[carried - 1];
+    next[carried - 1] = skv_remui(b, skv_addi(b, parity, idx(k, 1)), idx(k, 2));
+  }
+  warp_step(k, loop.iv, parity, &current, &in, &out);
   next[0] = out.m[0];
   next[1] = out.m[1];
   next[2] = out.l[0];
@@ -475,13 +525,13 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
      * writes them. */
     skv_if leader;
     skv_if_begin(b, &leader, skv_andi(b, skv_cmpi_eq(b, k->col, idx(k, 0)),
-                                      skv_cmpi_eq(b, k->vdim0, idx(k, 0))));
+                                      skv_cmpi_eq(b, k->half, idx(k, 0))));
     skv_store(b, st->m[h], stats, skv_muli(b, slot, idx(k, 2)));
     skv_store(b, st->l[h], stats, skv_addi(b, skv_muli(b, slot, idx(k, 2)), idx(k, 1)));
     skv_if_end(b, &leader);
     MlirValue row0 = skv_addi(b, skv_muli(b, slot, idx(k, D)), skv_muli(b, k->col, idx(k, 8)));
-    row0 = skv_addi(b, row0, k->vdim0);
-    for (int blk = 0; blk < k->vblocks; ++blk) {
+    row0 = skv_addi(b, row0, k->dim0);
+    for (int blk = 0; blk < k->blocks; ++blk) {
       MlirValue dims[8];
       for (int i = 0; i < 4; ++i) {
         dims[2 * i] = skv_extract(b, st->o[4 * blk + i], 2 * h);
@@ -563,14 +613,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
   k.streams = wide ? 2 * plan->streams : plan->streams;
   k.threads = wide ? plan->split_threads_wide : plan->split_threads;
-  int slots = k.streams * plan->group;
-  MlirType shared[2] = {
-      skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
-      skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
-  };
-
-  k.blocks = spec->head_dim / 32;
-  k.vblocks = k.blocks / plan->dim_split;
+  k.blocks = spec->head_dim / 32 / plan->dim_split;
   k.halves = plan->upper_rows ? 2 : 1;
   k.i32 = i32;
   k.f32 = f32;
@@ -579,8 +622,17 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   k.acc = skv_type_vector(f32, k.acc_width);
   k.f32x8 = skv_type_vector(f32, 8);
   k.tx8 = skv_type_vector(t, 8);
+  /* The streams' (max, sum) and accumulators, and with dim_split 2 the
+   * pairs' slots of S (two parities, two warps). */
+  int slots = k.streams * plan->group;
+  MlirType shared[3] = {
+      skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
+      skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
+      skv_type_shared_buffer(b, f32, (int64_t)k.streams * 2 * 2 * 32 * score_floats(&k)),
+  };
   skv_kernel_begin(b, module_body, wide ? plan->split_wide_entry : plan->split_entry, NUM_ARGS,
-                   args, 2, shared, k.threads, plan->split_max_regs, k.arg);
+                   args, plan->dim_split > 1 ? 3 : 2, shared, k.threads, plan->split_max_regs,
+                   k.arg);
 
   softmax_state state;
   /* The dependent kernel may launch at once: any work before the trigger

@@ -68,7 +68,7 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
    * Short chunks still pay: 1024 tokens take 6.3 us in 33 chunks of 31,
    * 7.5 in 16 of 64; 512 5.4 in 33, 7.0 in 8. Only a chunk shorter than
    * one warp's step (tokens_per_step / warps, 16 at head_dim 128, 32 at
-   * 64; half a step at 256, whose warps share steps in pairs: 4) would
+   * 64; half a step at 256, whose warps share steps in pairs: 8) would
    * leave whole CTAs without a step of their own. A sequence that one CTA
    * step covers runs in one CTA, without the combine kernel (64 tokens:
    * 6.4 us in 4 chunks, ~4 in one). */

@@ -12,8 +12,9 @@
  *
  * Every case gets fresh random inputs (seed printed, --seed replays a run,
  * --case runs one case, --every N every Nth from the first: a sample of
- * all kinds of case, for runs under compute-sanitizer), NaN in every stored token past a sequence's length,
- * outputs poisoned with 0xFF bytes before each call, the workspace poisoned
+ * all kinds of case, for runs under compute-sanitizer, plus the first case
+ * of each launch, narrow or wide, that the sample would miss), NaN in every
+ * stored token past a sequence's length, outputs poisoned with 0xFF bytes before each call, the workspace poisoned
  * alike (it needs no initialisation), two calls per case, and every
  * output element compared (gpu_harness.h, skv_problem_compare). The grid
  * holds every value the issue lists: seqlen {1, 2, 17, 255, 256, 1000, 4097,
@@ -191,6 +192,16 @@ static void format_seqlens(const gpu_case *c, char *buf, size_t size) {
                              c->seqlens[b]);
 }
 
+/* The max_seqlen a case's call passes: its own, or its longest sequence. */
+static int case_max_seqlen(const gpu_case *c) {
+  int max_seqlen = c->max_seqlen;
+  if (max_seqlen < 0)
+    for (int b = 0; b < c->batch; ++b)
+      if (c->seqlens[b] > max_seqlen)
+        max_seqlen = c->seqlens[b];
+  return max_seqlen;
+}
+
 /* Runs one case. Returns 0 passed, 1 failed, -1 a CUDA error that leaves
  * the context unusable (the run stops). */
 static int run_case(const skv_gpu *gpu, const skv_attention *attention,
@@ -201,11 +212,7 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
   memset(&shape, 0, sizeof shape);
   shape.batch = c->batch;
   shape.seqlens = c->seqlens;
-  shape.max_seqlen = c->max_seqlen;
-  if (shape.max_seqlen < 0)
-    for (int b = 0; b < c->batch; ++b)
-      if (c->seqlens[b] > shape.max_seqlen)
-        shape.max_seqlen = c->seqlens[b];
+  shape.max_seqlen = case_max_seqlen(c);
   /* Capacity above the longest sequence, by an amount that is no multiple
    * of a tile, so strides and padding are non-trivial. */
   shape.seq_capacity = shape.max_seqlen + 7;
@@ -367,6 +374,32 @@ static const char *image_kind_name(skv_image_kind kind) {
   return kind == SKV_IMAGE_CUBIN ? "cubin" : "ptx";
 }
 
+/* Picks the cases to run into selected[]: case only_case (1-based) alone,
+ * or every `every`th case. A sample (every > 1) also takes the first case
+ * of each launch (narrow, wide) that it would otherwise miss: both are
+ * paths of their own, and which calls take which follows the spec. */
+static skv_status select_cases(const skv_attention *attention, int only_case, int every,
+                               int *selected) {
+  const skv_pkg_spec *spec = skv_attention_spec(attention);
+  int sampled[2] = {0, 0}, first[2] = {-1, -1};
+  for (int i = 0; i < case_count; ++i) {
+    selected[i] = only_case ? i + 1 == only_case : i % every == 0;
+    int threads = 0;
+    skv_status status = skv_attention_split_threads(
+        attention, cases[i].batch, case_max_seqlen(&cases[i]), cases[i].splits, &threads);
+    if (status)
+      return status;
+    int wide = threads != (int)spec->split_threads;
+    sampled[wide] |= selected[i];
+    if (first[wide] < 0)
+      first[wide] = i;
+  }
+  for (int wide = 0; wide < 2 && !only_case; ++wide)
+    if (!sampled[wide] && first[wide] >= 0)
+      selected[first[wide]] = 1;
+  return SKV_OK;
+}
+
 /* Runs the grid for one spec of the package: 0 passed, 1 failed, 77 no
  * image for this GPU. expect_image 0 accepts either kind. */
 static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
@@ -400,11 +433,18 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
     ++failures;
   }
   failures += only_case ? 0 : run_argument_errors(gpu, attention, stream);
+  int selected[MAX_CASES];
+  status = select_cases(attention, only_case, every, selected);
+  if (status) {
+    print_status("choosing the launches", status);
+    skv_attention_destroy(attention);
+    return 1;
+  }
   int passed = 0, run = 0;
   wide_cases = 0;
   double start = skv_host_ms();
   for (int i = 0; i < case_count; ++i) {
-    if ((only_case && i + 1 != only_case) || i % every != 0)
+    if (!selected[i])
       continue;
     ++run;
     int result = run_case(gpu, attention, stream, i,
@@ -419,7 +459,7 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
     }
   }
   /* Both launches are paths of their own: the grid, or a sample of it of
-   * 16 cases or more (memcheck's), must run each. */
+   * 16 cases or more (memcheck's, select_cases), must run each. */
   if (!only_case && run >= 16 && spec->split_threads_wide &&
       (wide_cases == 0 || wide_cases == run)) {
     printf("FAIL: %s: the %s launch never ran (%d of %d cases wide)\n", spec->name,

@@ -112,7 +112,7 @@ void skv_attention_image(const skv_attention *attention,
  * auto as many chunks per (batch, kv head) as fill the device in one wave
  * (SMs x the launch's CTAs per SM, over batch x kv heads), each at
  * least tokens_per_step / warps tokens (a warp's loop step, 16 at head_dim
- * 128, 32 at 64; 4 at 256, whose warps share their steps in pairs), at most
+ * 128, 32 at 64; 8 at 256, whose warps share their steps in pairs), at most
  * one chunk per SM; one chunk when max_seqlen is at most one loop step of
  * the CTA (tokens_per_step, twice that in the wide launch).
  * num_splits_override > 0 (up to 256) replaces either. */
