@@ -31,6 +31,9 @@ typedef struct skv_kernel_plan {
                             the streams' shared memory does not fit */
   int warp_tokens;       /* tokens per stream per loop step: 16 or 32, the
                             k of the P·V mmas (one or two k16) */
+  int pair_scores;       /* dim_split 2: floats of its partial S a lane
+                            passes its pair per step (the group's rows of
+                            each n8 tile); 0 otherwise */
   int combine_threads;   /* up to 2 warps, each a slice of 8 output dims at
                             32 lanes (the runtime may pick fewer lanes and
                             more slices per warp, kernel_abi.h) */

@@ -252,17 +252,12 @@ static MlirValue pack2(split_kernel *k, MlirValue x, MlirValue y) {
   return skv_extract(b, skv_vector_bitcast(b, v, skv_type_vector(k->i32, 1)), 0);
 }
 
-/* Floats of S a lane holds for the group's rows: acc_width per tile of a
- * step of 16 or 32 tokens, 4 to 16: 16-byte vectors. */
-static int score_floats(const split_kernel *k) {
-  return k->plan->warp_tokens / 8 * k->acc_width;
-}
-
 /* Shared-memory offset of the pair slots of `parity` for this warp's
- * stream: a slot per warp of the pair, 32 lanes of score_floats each. */
+ * stream: a slot per warp of the pair, 32 lanes of plan->pair_scores
+ * floats each (4 to 16: 16-byte vectors). */
 static MlirValue scores_slot(split_kernel *k, MlirValue parity) {
   MlirValue pair = skv_addi(k->b, skv_muli(k->b, k->stream, idx(k, 2)), parity);
-  return skv_muli(k->b, pair, idx(k, 2 * 32 * score_floats(k)));
+  return skv_muli(k->b, pair, idx(k, 2 * 32 * k->plan->pair_scores));
 }
 
 /* Step 4b (dim_split 2): S holds this warp's half of Q·Kᵀ, over its dims;
@@ -273,7 +268,7 @@ static MlirValue scores_slot(split_kernel *k, MlirValue parity) {
  * so both run the softmax on the same S. */
 static void add_partner_scores(split_kernel *k, MlirValue parity, MlirValue s[][4]) {
   skv_builder *b = k->b;
-  const int n = score_floats(k), w = k->acc_width;
+  const int n = k->plan->pair_scores, w = k->acc_width;
   MlirType vec = skv_type_vector(k->f32, n);
   MlirValue lane = skv_addi(b, skv_muli(b, k->row, idx(k, 4)), k->col);
   MlirValue slot = scores_slot(k, parity);
@@ -628,7 +623,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   MlirType shared[3] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
-      skv_type_shared_buffer(b, f32, (int64_t)k.streams * 2 * 2 * 32 * score_floats(&k)),
+      skv_type_shared_buffer(b, f32, (int64_t)k.streams * 2 * 2 * 32 * plan->pair_scores),
   };
   skv_kernel_begin(b, module_body, wide ? plan->split_wide_entry : plan->split_entry, NUM_ARGS,
                    args, plan->dim_split > 1 ? 3 : 2, shared, k.threads, plan->split_max_regs,
