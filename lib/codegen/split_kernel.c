@@ -51,7 +51,7 @@ typedef struct split_kernel {
   MlirValue arg[NUM_VALUES];
   int blocks; /* the 32-dim blocks of Q, K, V and O this warp holds:
                  head_dim / 32 / dim_split */
-  int halves;  /* row halves of the mma that hold heads: 1 or 2 */
+  int halves; /* row halves of the mma that hold heads: 1 or 2 */
   MlirType i32, f32, i32x4, f32x8, tx8;
   /* The accumulator fragment a lane keeps per output tile: rows r and r + 8
    * (4 floats), or row r alone (2) when the group fits in 8 rows: the other
@@ -264,8 +264,8 @@ static MlirValue scores_slot(split_kernel *k, MlirValue parity) {
  * the two warps of the stream add their halves up through shared memory.
  * The pair's slots alternate between steps (parity), so that one barrier a
  * step suffices: a warp writes a slot again only after the next barrier,
- * which its partner reaches after reading it. Both add in the same order,
- * so both run the softmax on the same S. */
+ * which its partner reaches after reading it. Float addition commutes, so
+ * both warps hold the same S and run the same softmax. */
 static void add_partner_scores(split_kernel *k, MlirValue parity, MlirValue s[][4]) {
   skv_builder *b = k->b;
   const int n = k->plan->pair_scores, w = k->acc_width;
