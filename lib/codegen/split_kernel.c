@@ -59,7 +59,7 @@ typedef struct split_kernel {
   MlirType acc;
   int acc_width;
   /* Where this CTA and lane are. */
-  MlirValue chunk, kv_head, batch, tid, warp, row, col;
+  MlirValue chunk, kv_head, batch, tid, warp, lane, row, col;
   /* This kernel's launch (narrow or wide): token streams and threads per
    * CTA. */
   int streams, threads;
@@ -111,9 +111,9 @@ static void locate(split_kernel *k) {
   k->batch = skv_block_id(b, 'z');
   k->tid = skv_thread_id(b, 'x');
   k->warp = skv_divui(b, k->tid, idx(k, 32));
-  MlirValue lane = skv_remui(b, k->tid, idx(k, 32));
-  k->row = skv_divui(b, lane, idx(k, 4));
-  k->col = skv_remui(b, lane, idx(k, 4));
+  k->lane = skv_remui(b, k->tid, idx(k, 32));
+  k->row = skv_divui(b, k->lane, idx(k, 4));
+  k->col = skv_remui(b, k->lane, idx(k, 4));
   k->row_token = to_tok(k, k->row);
   k->col_token = to_tok(k, k->col);
   MlirValue split = idx(k, k->plan->dim_split);
@@ -270,17 +270,16 @@ static void add_partner_scores(split_kernel *k, MlirValue parity, MlirValue s[][
   skv_builder *b = k->b;
   const int n = k->plan->pair_scores, w = k->acc_width;
   MlirType vec = skv_type_vector(k->f32, n);
-  MlirValue lane = skv_addi(b, skv_muli(b, k->row, idx(k, 4)), k->col);
   MlirValue slot = scores_slot(k, parity);
   MlirValue partner = skv_remui(b, skv_addi(b, k->half, idx(k, 1)), idx(k, 2));
   MlirValue mine[MAX_NTILES * 4];
   for (int i = 0; i < n; ++i)
     mine[i] = s[i / w][i % w];
-  MlirValue at = skv_muli(b, skv_addi(b, skv_muli(b, k->half, idx(k, 32)), lane), idx(k, n));
+  MlirValue at = skv_muli(b, skv_addi(b, skv_muli(b, k->half, idx(k, 32)), k->lane), idx(k, n));
   skv_vector_store(b, skv_from_elements(b, vec, n, mine), k->arg[SHARED_SCORES],
                    skv_addi(b, slot, at));
   skv_barrier_named(b, k->pair_barrier, 32 * k->plan->dim_split);
-  at = skv_muli(b, skv_addi(b, skv_muli(b, partner, idx(k, 32)), lane), idx(k, n));
+  at = skv_muli(b, skv_addi(b, skv_muli(b, partner, idx(k, 32)), k->lane), idx(k, n));
   MlirValue theirs = skv_vector_load(b, vec, k->arg[SHARED_SCORES], skv_addi(b, slot, at));
   for (int i = 0; i < n; ++i)
     s[i / w][i % w] = skv_addf(b, s[i / w][i % w], skv_extract(b, theirs, i));
@@ -619,15 +618,16 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   k.tx8 = skv_type_vector(t, 8);
   /* The streams' (max, sum) and accumulators, and with dim_split 2 the
    * pairs' slots of S (two parities, two warps). */
-  int slots = k.streams * plan->group;
+  int slots = k.streams * plan->group, n_shared = 2;
   MlirType shared[3] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
-      skv_type_shared_buffer(b, f32, (int64_t)k.streams * 2 * 2 * 32 * plan->pair_scores),
   };
+  if (plan->dim_split > 1)
+    shared[n_shared++] =
+        skv_type_shared_buffer(b, f32, (int64_t)k.streams * 2 * 2 * 32 * plan->pair_scores);
   skv_kernel_begin(b, module_body, wide ? plan->split_wide_entry : plan->split_entry, NUM_ARGS,
-                   args, plan->dim_split > 1 ? 3 : 2, shared, k.threads, plan->split_max_regs,
-                   k.arg);
+                   args, n_shared, shared, k.threads, plan->split_max_regs, k.arg);
 
   softmax_state state;
   /* The dependent kernel may launch at once: any work before the trigger

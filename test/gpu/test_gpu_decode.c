@@ -14,8 +14,9 @@
  * --case runs one case, --every N every Nth from the first: a sample of
  * all kinds of case, for runs under compute-sanitizer, plus the first case
  * of each launch, narrow or wide, that the sample would miss), NaN in every
- * stored token past a sequence's length, outputs poisoned with 0xFF bytes before each call, the workspace poisoned
- * alike (it needs no initialisation), two calls per case, and every
+ * stored token past a sequence's length, outputs poisoned with 0xFF bytes
+ * before each call, the workspace poisoned alike (it needs no
+ * initialisation), two calls per case, and every
  * output element compared (gpu_harness.h, skv_problem_compare). The grid
  * holds every value the issue lists: seqlen {1, 2, 17, 255, 256, 1000, 4097,
  * 32768}, batch {1, 3, 8}, splits {1, 2, 7, auto}, and 256 (the combine
