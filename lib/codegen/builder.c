@@ -113,7 +113,6 @@ MlirValue skv_andi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, 
 MlirValue skv_addf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.addf", x, y); }
 MlirValue skv_subf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.subf", x, y); }
 MlirValue skv_mulf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.mulf", x, y); }
-MlirValue skv_divf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.divf", x, y); }
 MlirValue skv_maxf(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.maximumf", x, y); }
 
 MlirValue skv_fma(skv_builder *b, MlirValue x, MlirValue y, MlirValue z) {
@@ -149,7 +148,17 @@ MlirValue skv_select(skv_builder *b, MlirValue cond, MlirValue x, MlirValue y) {
 }
 
 MlirValue skv_exp2(skv_builder *b, MlirValue x) { return same_type_op(b, "math.exp2", 1, &x); }
-MlirValue skv_log2(skv_builder *b, MlirValue x) { return same_type_op(b, "math.log2", 1, &x); }
+MlirValue skv_log2(skv_builder *b, MlirValue x) {
+  /* afn: lg2.approx instead of libdevice's polynomial. */
+  MlirType type = mlirValueGetType(x);
+  MlirNamedAttribute fast = skv_named(b, "fastmath", attr_parse(b, "#arith.fastmath<afn>"));
+  return result(skv_op(b, "math.log2", 1, &x, 1, &type, 1, &fast));
+}
+
+MlirValue skv_rcp(skv_builder *b, MlirValue x) {
+  MlirType type = mlirValueGetType(x);
+  return result(skv_op(b, "nvvm.rcp.approx.ftz.f", 1, &x, 1, &type, 0, NULL));
+}
 
 MlirValue skv_broadcast(skv_builder *b, MlirValue scalar, MlirType vector) {
   return cast(b, "vector.broadcast", scalar, vector);

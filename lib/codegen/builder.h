@@ -66,14 +66,18 @@ MlirValue skv_select(skv_builder *b, MlirValue cond, MlirValue x, MlirValue y);
 MlirValue skv_addf(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_subf(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_mulf(skv_builder *b, MlirValue x, MlirValue y);
-MlirValue skv_divf(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_maxf(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_fma(skv_builder *b, MlirValue x, MlirValue y, MlirValue z);
 MlirValue skv_cmpf_eq(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_cmpf_gt(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_truncf(skv_builder *b, MlirValue x, MlirType to);
 MlirValue skv_exp2(skv_builder *b, MlirValue x);
+/* log2 and 1/x of an f32 at the hardware's approximations (lg2.approx,
+ * rcp.approx.ftz: within 2^-22 and 1 ulp, subnormals flushed to zero):
+ * libdevice's exact forms are branchy sequences, and they end every CTA of
+ * both kernels (bench/NOTES.md §38). */
 MlirValue skv_log2(skv_builder *b, MlirValue x);
+MlirValue skv_rcp(skv_builder *b, MlirValue x);
 
 /* vector. */
 MlirValue skv_broadcast(skv_builder *b, MlirValue scalar, MlirType vector);
