@@ -276,6 +276,20 @@ void skv_prefetch_l2(skv_builder *b, MlirValue buffer, MlirValue index, int elem
          0, NULL);
 }
 
+MlirValue skv_exp2_ftz(skv_builder *b, MlirValue x) {
+  MlirType f32 = skv_type_f32(b);
+  MlirNamedAttribute attrs[] = {
+      skv_named(b, "asm_string", mlirStringAttrGet(b->ctx, str("ex2.approx.ftz.f32 $0, $1;"))),
+      skv_named(b, "constraints", mlirStringAttrGet(b->ctx, str("=f,f"))),
+  };
+  return result(skv_op(b, "llvm.inline_asm", 1, &x, 1, &f32, 2, attrs));
+}
+
+/* llvm.intr.maxnum: arith.maxnumf would be expanded into compares. */
+MlirValue skv_maxnumf(skv_builder *b, MlirValue x, MlirValue y) {
+  return binary(b, "llvm.intr.maxnum", x, y);
+}
+
 MlirValue skv_load_ordered_i32(skv_builder *b, MlirValue buffer, MlirValue index) {
   MlirType i32 = skv_type_i32(b);
   return result(asm_op(b, "ld.relaxed.gpu.global.b32 $0, [$1];", "=r,l",

@@ -78,6 +78,12 @@ MlirValue skv_exp2(skv_builder *b, MlirValue x);
  * both kernels (bench/NOTES.md §38). */
 MlirValue skv_log2(skv_builder *b, MlirValue x);
 MlirValue skv_rcp(skv_builder *b, MlirValue x);
+/* 2^x as one MUFU.EX2 (ex2.approx.ftz: subnormal results flush to zero)
+ * and the larger of two f32 as one max.f32 (a NaN operand is ignored), for
+ * chains where each instruction waits on the one before: skv_exp2 scales
+ * around MUFU.EX2 for subnormals, skv_maxf checks for NaN. */
+MlirValue skv_exp2_ftz(skv_builder *b, MlirValue x);
+MlirValue skv_maxnumf(skv_builder *b, MlirValue x, MlirValue y);
 
 /* vector. */
 MlirValue skv_broadcast(skv_builder *b, MlirValue scalar, MlirType vector);

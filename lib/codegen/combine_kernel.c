@@ -27,10 +27,10 @@ typedef struct lse_merge {
 static lse_merge merge_pair(skv_builder *b, lse_merge x, lse_merge y) {
   MlirType f32x8 = skv_type_vector(skv_type_f32(b), 8);
   lse_merge r;
-  r.m = skv_maxf(b, x.m, y.m);
+  r.m = skv_maxnumf(b, x.m, y.m);
   MlirValue base = skv_softmax_safe_max(b, r.m);
-  MlirValue wx = skv_exp2(b, skv_subf(b, x.m, base));
-  MlirValue wy = skv_exp2(b, skv_subf(b, y.m, base));
+  MlirValue wx = skv_exp2_ftz(b, skv_subf(b, x.m, base));
+  MlirValue wy = skv_exp2_ftz(b, skv_subf(b, y.m, base));
   r.sum = skv_fma(b, x.sum, wx, skv_mulf(b, y.sum, wy));
   r.acc = skv_fma(b, x.acc, skv_broadcast(b, wx, f32x8),
                   skv_mulf(b, y.acc, skv_broadcast(b, wy, f32x8)));
@@ -110,14 +110,14 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
                           neg_inf);
     out_c[u] = skv_vector_load(b, f32x8, arg[ARG_PART_OUT],
                                skv_addi(b, skv_muli(b, chunk, skv_const_index(b, D)), d));
-    m = skv_maxf(b, m, lse_c[u]);
+    m = skv_maxnumf(b, m, lse_c[u]);
   }
   MlirValue base = skv_softmax_safe_max(b, m);
-  MlirValue alpha = skv_exp2(b, skv_subf(b, run.m, base));
+  MlirValue alpha = skv_exp2_ftz(b, skv_subf(b, run.m, base));
   MlirValue sum = skv_mulf(b, run.sum, alpha);
   MlirValue acc = skv_mulf(b, run.acc, skv_broadcast(b, alpha, f32x8));
   for (int u = 0; u < SKV_COMBINE_UNROLL; ++u) {
-    MlirValue w = skv_exp2(b, skv_subf(b, lse_c[u], base));
+    MlirValue w = skv_exp2_ftz(b, skv_subf(b, lse_c[u], base));
     sum = skv_addf(b, sum, w);
     acc = skv_fma(b, out_c[u], skv_broadcast(b, w, f32x8), acc);
   }
