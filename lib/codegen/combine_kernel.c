@@ -15,7 +15,9 @@
 #include "kernels.h"
 #include "splitkv/kernel_abi.h"
 
-enum { ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, ARG_LANES, NUM_ARGS };
+enum {
+  ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, ARG_LANES, ARG_LATE, NUM_ARGS
+};
 
 /* A running LSE merge: the largest exponent m (exp2 domain), the sum of
  * exp2(lse_c - m) and the values weighted alike. */
@@ -65,6 +67,7 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
       [ARG_LSE] = {f32_buf, 0},
       [ARG_NUM_SPLITS] = {skv_type_i32(b), 0},
       [ARG_LANES] = {skv_type_i32(b), 0},
+      [ARG_LATE] = {skv_type_i32(b), 0},
   };
   MlirValue arg[NUM_ARGS];
   skv_kernel_begin(b, module_body, plan->combine_entry, NUM_ARGS, args, 0, NULL,
@@ -85,9 +88,22 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
   MlirValue d = skv_muli(b, slice, skv_const_index(b, 8));
   MlirValue row = skv_addi(b, skv_muli(b, batch, skv_const_index(b, spec->num_q_heads)),
                            head);
-  /* No memory is touched before the split kernel's partials are complete. */
-  if (plan->grid_dependency)
-    skv_grid_dependency_sync(b);
+  /* No memory is touched before the split kernel's partials are complete.
+   * The next kernel may launch at once (its CTAs take slots as split CTAs
+   * leave and prefetch into L2: short calls), or after the wait (long
+   * calls, whose tail that costs 1%: bench/NOTES.md §39). */
+  if (plan->grid_dependency) {
+    MlirValue late = skv_cmpi_eq(b, arg[ARG_LATE], skv_const_i32(b, 1));
+    skv_if early_trigger;
+    skv_if_begin(b, &early_trigger, skv_cmpi_eq(b, arg[ARG_LATE], skv_const_i32(b, 0)));
+    skv_grid_launch_dependents(b);
+    skv_if_end(b, &early_trigger);
+    skv_grid_wait(b);
+    skv_if late_trigger;
+    skv_if_begin(b, &late_trigger, late);
+    skv_grid_launch_dependents(b);
+    skv_if_end(b, &late_trigger);
+  }
   MlirValue splits = skv_index_cast(b, arg[ARG_NUM_SPLITS], index);
   MlirValue first_part = skv_muli(b, row, splits);
 

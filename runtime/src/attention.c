@@ -167,6 +167,18 @@ int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
   return lanes;
 }
 
+int64_t skv_late_trigger_bytes(int memory_clock_khz, int bus_width_bits) {
+  double bytes_per_s = 2.0 * memory_clock_khz * 1e3 * bus_width_bits / 8;
+  return (int64_t)(bytes_per_s * SKV_LATE_TRIGGER_US * 1e-6);
+}
+
+int skv_combine_late_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
+                            int max_seqlen) {
+  int64_t bytes = 2 * (int64_t)batch * spec->num_kv_heads * max_seqlen * spec->head_dim *
+                  (int64_t)sizeof(uint16_t);
+  return fill.late_trigger_bytes > 0 && bytes >= fill.late_trigger_bytes;
+}
+
 static size_t align_up(size_t n) {
   return (n + SKV_WORKSPACE_ALIGN - 1) / SKV_WORKSPACE_ALIGN * SKV_WORKSPACE_ALIGN;
 }
@@ -252,6 +264,7 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_device_fill 
   workspace_layout(spec, args->batch, num_splits, &plan);
   plan.launch = fill;
   plan.combine_lanes = skv_combine_lanes_choose(spec, fills[fill], args->batch, num_splits);
+  plan.combine_late = skv_combine_late_choose(spec, fills[fill], args->batch, args->max_seqlen);
   if (args->lse)
     plan.workspace_bytes = plan.lse_offset;
   size_t have = args->workspace ? args->workspace_size : 0;
@@ -525,11 +538,22 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
     fill->ctas_per_sm = per_sm > 0 ? per_sm : 1;
   }
   /* With programmatic dependent launch the combine CTAs wait beside the
-   * split CTAs, in the registers these leave. */
+   * split CTAs, in the registers these leave; and long calls have the
+   * combine kernel trigger late. */
   int registers_per_sm = 0, split_registers = 0, combine_registers = 0;
+  int memory_clock_khz = 0, bus_width_bits = 0;
   if (!status && attention->image.sm >= SKV_GRID_DEPENDENCY_SM) {
     status = SKV_CU_CALL(cuDeviceGetAttribute, &registers_per_sm,
                          CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR, device);
+    if (!status)
+      status = SKV_CU_CALL(cuDeviceGetAttribute, &memory_clock_khz,
+                           CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, device);
+    if (!status)
+      status = SKV_CU_CALL(cuDeviceGetAttribute, &bus_width_bits,
+                           CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, device);
+    for (int i = 0; i < attention->fill_count && !status; ++i)
+      attention->fills[i].late_trigger_bytes =
+          skv_late_trigger_bytes(memory_clock_khz, bus_width_bits);
     if (!status)
       status = SKV_CU_CALL(cuFuncGetAttribute, &combine_registers,
                            CU_FUNC_ATTRIBUTE_NUM_REGS, attention->combine_fn);
@@ -693,9 +717,9 @@ skv_status skv_attention_decode(const skv_attention *attention,
                                    spec->split_smem_bytes, stream, split_params));
   if (num_splits == 1)
     return SKV_OK;
-  int32_t lanes = plan.combine_lanes;
+  int32_t lanes = plan.combine_lanes, late = plan.combine_late;
   void *combine_params[SKV_COMBINE_KERNEL_PARAMS] = {&part_out, &part_lse, &out,
-                                                     &lse, &num_splits, &lanes};
+                                                     &lse, &num_splits, &lanes, &late};
   return launch(attention, attention->combine_fn,
                 spec->num_q_heads * skv_pkg_spec_combine_row_ctas(spec, (uint32_t)lanes),
                 (unsigned)args->batch, 1, spec->combine_threads, 0, stream,

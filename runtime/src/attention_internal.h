@@ -20,7 +20,27 @@ typedef struct skv_device_fill {
   int split_threads;
   int ctas_per_sm;
   int combine_warps;
+  /* K and V bytes from which a call's combine kernel lets the next kernel
+   * launch only after its wait (0: never; without programmatic dependent
+   * launch it has no say). */
+  int64_t late_trigger_bytes;
 } skv_device_fill;
+
+/* Streaming time (µs at the device's peak memory bandwidth) from which the
+ * combine kernel triggers late: on an H100, calls of 67 MB of K and V were
+ * 0.1–1.0 µs faster with the early trigger and calls of 134 MB and more
+ * 0.4–2.3 µs (about 1%) faster with the late one (bench/NOTES.md §39). */
+#define SKV_LATE_TRIGGER_US 30
+
+/* The device's peak memory bandwidth (bytes/s) times SKV_LATE_TRIGGER_US,
+ * from its memory clock (kHz, double data rate) and bus width (bits). */
+int64_t skv_late_trigger_bytes(int memory_clock_khz, int bus_width_bits);
+
+/* The combine kernel's `late` argument (kernel_abi.h) for a call: 1 when
+ * its K and V (batch x kv heads x max_seqlen rows of head_dim elements
+ * each) reach fill.late_trigger_bytes. */
+int skv_combine_late_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
+                            int max_seqlen);
 
 /* Combine warps resident beside a full wave of split CTAs: each SM's
  * registers_per_sm are four quadrants, each running a quarter (rounded up)
@@ -52,6 +72,7 @@ typedef struct skv_decode_plan {
   int launch;        /* the launch chosen, an index into the fills: 0
                         narrow, 1 wide (kernel_abi.h) */
   int combine_lanes; /* with num_splits > 1 */
+  int combine_late;  /* with num_splits > 1: the combine kernel's late */
   size_t part_out_offset;
   size_t part_lse_offset;
   size_t lse_offset;

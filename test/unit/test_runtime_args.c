@@ -18,9 +18,12 @@
 
 /* An H100 SXM: 132 SMs, two narrow llama split CTAs each (224 registers),
  * or one wide one, and beside them one 64-register combine warp per SM
- * quadrant. */
-static const skv_device_fill H100 = {132, 128, 2, 528};
-static const skv_device_fill H100_LAUNCHES[2] = {{132, 128, 2, 528}, {132, 256, 1, 528}};
+ * quadrant; HBM3 at 2619 MHz on 5120 bits, 3.35 TB/s: the combine kernel
+ * triggers late from 100.6 MB (30 µs of streaming). */
+#define H100_LATE_BYTES 100569600
+static const skv_device_fill H100 = {132, 128, 2, 528, H100_LATE_BYTES};
+static const skv_device_fill H100_LAUNCHES[2] = {{132, 128, 2, 528, H100_LATE_BYTES},
+                                                 {132, 256, 1, 528, H100_LATE_BYTES}};
 
 static skv_pkg_spec llama_record(void) {
   skv_pkg_spec r;
@@ -292,7 +295,7 @@ static void test_splits(void) {
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, (skv_device_fill){100, 128, 1, 0}, 1, 1 << 24, 0) == 100);
+  CHECK(splits_for(&spec, (skv_device_fill){100, 128, 1, 0, 0}, 1, 1 << 24, 0) == 100);
   CHECK(splits_for(&spec, H100, 1, 1 << 24, 0) == 132);
   /* Two kv heads on 132 SMs x 2: 132 chunks each, one wave. */
   spec.num_kv_heads = 2;
@@ -494,7 +497,29 @@ static void test_combine_lanes(void) {
   /* head_dim 64 (8 slices): 8 lanes, 8 slices a CTA, at most. */
   CHECK(lanes_for(32, 64, H100, 8, 4) == 8);
   /* No combine warps resident (no PDL): 32. */
-  CHECK(lanes_for(128, 128, (skv_device_fill){132, 128, 2, 0}, 8, 4) == 32);
+  CHECK(lanes_for(128, 128, (skv_device_fill){132, 128, 2, 0, 0}, 8, 4) == 32);
+}
+
+static int late_for(int batch, int max_seqlen, skv_device_fill fill) {
+  skv_pkg_spec spec = llama_record();
+  return skv_combine_late_choose(&spec, fill, batch, max_seqlen);
+}
+
+/* The late trigger from 30 µs of the device's peak bandwidth on: llama3_8b
+ * reads 4096 bytes of K and V per token and sequence. */
+static void test_combine_late(void) {
+  printf("combine_late\n");
+  CHECK(skv_late_trigger_bytes(2619000, 5120) == H100_LATE_BYTES);
+  /* An H200: HBM3e at 3201 MHz on 6144 bits, 4.9 TB/s: 147.5 MB. */
+  CHECK(skv_late_trigger_bytes(3201000, 6144) == 147502080);
+  CHECK(late_for(1, 16384, H100) == 0);  /* 67.1 MB */
+  CHECK(late_for(1, 24553, H100) == 0);  /* 100,569,088 bytes */
+  CHECK(late_for(1, 24554, H100) == 1);  /* 100,573,184 */
+  CHECK(late_for(1, 131072, H100) == 1);
+  CHECK(late_for(8, 8192, H100) == 1);
+  CHECK(late_for(64, 1024, H100) == 1);
+  /* Without programmatic dependent launch: never. */
+  CHECK(late_for(64, 131072, (skv_device_fill){132, 128, 2, 0, 0}) == 0);
 }
 
 int main(void) {
@@ -506,6 +531,7 @@ int main(void) {
   test_launch();
   test_combine_warps();
   test_combine_lanes();
+  test_combine_late();
   test_workspace();
   if (failures) {
     fprintf(stderr, "test_runtime_args: %d failures\n", failures);

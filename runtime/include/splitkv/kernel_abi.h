@@ -41,6 +41,8 @@
  *    3 lse        f32*
  *    4 num_splits i32
  *    5 lanes      i32
+ *    6 late       i32   0: the next kernel may launch at once; 1: only
+ *                       after this one's wait (sm_90+; see below)
  * It merges row (b, q head)'s chunks by LSE and writes out and lse (a
  * sequence with no tokens gets out 0, lse -inf).
  *
@@ -51,16 +53,19 @@
  * everything that kernel wrote. Between the two, the split kernel reads
  * seqlens[b] as it is then and prefetches into L2 the first step of K and
  * V below that length (a hint: its data is never used, and the length is
- * read again after the wait). Older targets launch plainly.
+ * read again after the wait). The combine kernel with `late` set triggers
+ * its dependent (launch_dependents) only after its wait, so the next
+ * call's split CTAs take no slot before this call's split kernel has
+ * ended. Older targets launch plainly.
  *
  * All pointers are 16-byte aligned and strides are multiples of 8 elements,
  * so every row of head_dim elements starts 16-byte aligned. */
 #ifndef SPLITKV_KERNEL_ABI_H
 #define SPLITKV_KERNEL_ABI_H
 
-#define SKV_KERNEL_ABI_VERSION 6u
+#define SKV_KERNEL_ABI_VERSION 7u
 #define SKV_SPLIT_KERNEL_PARAMS 15
-#define SKV_COMBINE_KERNEL_PARAMS 6
+#define SKV_COMBINE_KERNEL_PARAMS 7
 /* Chunks a combine lane loads at once. */
 #define SKV_COMBINE_UNROLL 6
 /* Images for this sm and newer synchronise with griddepcontrol. */
