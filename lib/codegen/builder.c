@@ -239,11 +239,6 @@ void skv_grid_launch_dependents(skv_builder *b) {
 
 void skv_grid_wait(skv_builder *b) { griddepcontrol(b, "#nvvm<grid_dep_action wait>"); }
 
-void skv_grid_dependency_sync(skv_builder *b) {
-  skv_grid_launch_dependents(b);
-  skv_grid_wait(b);
-}
-
 /* The global address (i64) of element `index` of a buffer. */
 static MlirValue element_address(skv_builder *b, MlirValue buffer, MlirValue index,
                                  int elem_bytes) {

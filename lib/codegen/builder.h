@@ -110,14 +110,11 @@ void skv_barrier(skv_builder *b);
 /* bar.sync on named barrier `id` (i32, 1..15; 0 is skv_barrier's) by
  * `threads` threads (a multiple of 32), e.g. the warps that share work. */
 void skv_barrier_named(skv_builder *b, MlirValue id, int threads);
-/* griddepcontrol (sm_90+), the start of a programmatically dependent
- * kernel: launch_dependents (the grid launched after this one may start
- * as this one's CTAs leave), then wait (until the grids this one depends on
- * have completed and their memory is visible). Emit it before any memory
- * access. */
-void skv_grid_dependency_sync(skv_builder *b);
-/* The two halves of skv_grid_dependency_sync, for work that may run between
- * them (touching no memory the previous kernel may write). */
+/* griddepcontrol (sm_90+) of a programmatically dependent kernel:
+ * launch_dependents (the grid launched after this one may start as this
+ * one's CTAs leave) and wait (until the grids this one depends on have
+ * completed and their memory is visible; emit it before any memory access
+ * that the previous kernel may write). */
 void skv_grid_launch_dependents(skv_builder *b);
 void skv_grid_wait(skv_builder *b);
 /* prefetch.global.L2 of the line holding element `index` of the global
