@@ -551,19 +551,18 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
     if (!status)
       status = SKV_CU_CALL(cuDeviceGetAttribute, &bus_width_bits,
                            CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, device);
-    for (int i = 0; i < attention->fill_count && !status; ++i)
-      attention->fills[i].late_trigger_bytes =
-          skv_late_trigger_bytes(memory_clock_khz, bus_width_bits);
     if (!status)
       status = SKV_CU_CALL(cuFuncGetAttribute, &combine_registers,
                            CU_FUNC_ATTRIBUTE_NUM_REGS, attention->combine_fn);
     for (int i = 0; i < attention->fill_count && !status; ++i) {
+      skv_device_fill *fill = &attention->fills[i];
       status = SKV_CU_CALL(cuFuncGetAttribute, &split_registers,
                            CU_FUNC_ATTRIBUTE_NUM_REGS, attention->split_fns[i]);
       if (!status)
-        attention->fills[i].combine_warps = skv_combine_warps_resident(
-            sm_count, registers_per_sm, attention->fills[i].ctas_per_sm,
-            attention->fills[i].split_threads, split_registers, combine_registers);
+        fill->combine_warps = skv_combine_warps_resident(
+            sm_count, registers_per_sm, fill->ctas_per_sm, fill->split_threads,
+            split_registers, combine_registers);
+      fill->late_trigger_bytes = skv_late_trigger_bytes(memory_clock_khz, bus_width_bits);
     }
   }
   if (status) {
