@@ -82,9 +82,8 @@ typedef struct skv_decode_plan {
 
 /* The split count for a call (see skv_attention_num_splits) in the launch
  * `fill` describes: override if > 0, else the spec's fixed count, else the
- * auto heuristic. Errors:
- * INVALID_ARGUMENT for batch outside [1, 65535], max_seqlen < 0, override
- * outside [0, SKV_MAX_SPLITS]. */
+ * auto heuristic. Errors: INVALID_ARGUMENT for batch outside [1, 65535],
+ * max_seqlen < 0, override outside [0, SKV_MAX_SPLITS]. */
 skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                              int max_seqlen, int num_splits_override,
                              int *out_num_splits);
