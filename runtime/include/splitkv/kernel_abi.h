@@ -1,5 +1,5 @@
 /* The contract between the generated kernels and the runtime (ABI version
- * 6). The compiler (lib/codegen) generates the kernels with exactly these
+ * 7). The compiler (lib/codegen) generates the kernels with exactly these
  * parameters; the runtime (runtime/src) launches them. Change both together and
  * bump SKV_KERNEL_ABI_VERSION.
  *
