@@ -57,11 +57,10 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * partial results meet in shared memory: the wide launch exists only if
    * twice the streams fit the static limit. */
   int per_stream = plan.group * (2 + spec->head_dim) * (int)sizeof(float);
-  /* With two warps a stream, their slots of S: two parities, two warps,
-   * 32 lanes (split_kernel.c). */
+  /* With two warps a stream, their slots of S. */
   if (plan.dim_split > 1) {
     plan.pair_scores = plan.warp_tokens / 8 * (plan.upper_rows ? 4 : 2);
-    per_stream += 2 * 2 * 32 * plan.pair_scores * (int)sizeof(float);
+    per_stream += skv_pair_stream_floats(&plan) * (int)sizeof(float);
   }
   int fit = SKV_STATIC_SMEM_LIMIT / per_stream;
   plan.streams = SKV_MAX_WARPS / plan.dim_split;

@@ -257,7 +257,7 @@ static MlirValue pack2(split_kernel *k, MlirValue x, MlirValue y) {
  * floats each (4 to 16: 16-byte vectors). */
 static MlirValue scores_slot(split_kernel *k, MlirValue parity) {
   MlirValue pair = skv_addi(k->b, skv_muli(k->b, k->stream, idx(k, 2)), parity);
-  return skv_muli(k->b, pair, idx(k, 2 * 32 * k->plan->pair_scores));
+  return skv_muli(k->b, pair, idx(k, skv_pair_parity_floats(k->plan)));
 }
 
 /* Step 4b (dim_split 2): S holds this warp's half of Q·Kᵀ, over its dims;
@@ -625,7 +625,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   };
   if (plan->dim_split > 1)
     shared[n_shared++] =
-        skv_type_shared_buffer(b, f32, (int64_t)k.streams * 2 * 2 * 32 * plan->pair_scores);
+        skv_type_shared_buffer(b, f32, (int64_t)k.streams * skv_pair_stream_floats(plan));
   skv_kernel_begin(b, module_body, wide ? plan->split_wide_entry : plan->split_entry, NUM_ARGS,
                    args, n_shared, shared, k.threads, plan->split_max_regs, k.arg);
 
