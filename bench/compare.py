@@ -69,7 +69,7 @@ GIB = 1 << 30
 COLD_BYTES = 256 * MIB        # rotated KV copies total at least this
 COPIES_CAP_BYTES = 8 * GIB    # ... and at most this (but >= 2 copies)
 BOUND = {"bf16": 1e-2, "f16": 2e-3}  # relative L2 contract per dtype (DESIGN.md)
-DTYPE_CODES = {1: "bf16", 2: "f16"}   # skv_dtype (package_format.h)
+DTYPE_CODES = {1: "bf16", 2: "f16"}   # skv_dtype (types.h)
 
 
 def log(*args):
@@ -184,16 +184,15 @@ class DecodeArgs(ctypes.Structure):
     ]
 
 
-class PkgSpecHead(ctypes.Structure):
-    """The leading fields of skv_pkg_spec (package_format.h): only read, through
-    a pointer the runtime lends, so the fields after them do not matter."""
+class SpecInfo(ctypes.Structure):
+    """skv_spec_info (runtime.h), field for field."""
     _fields_ = [
-        ("name", ctypes.c_char * 64),  # SKV_NAME_MAX
-        ("head_dim", ctypes.c_uint32),
-        ("num_q_heads", ctypes.c_uint32),
-        ("num_kv_heads", ctypes.c_uint32),
-        ("dtype", ctypes.c_uint32),
-        ("splits", ctypes.c_uint32),
+        ("name", ctypes.c_char_p),
+        ("dtype", c_int),
+        ("head_dim", c_int),
+        ("num_q_heads", c_int),
+        ("num_kv_heads", c_int),
+        ("splits", c_int),
         ("softmax_scale", ctypes.c_float),
     ]
 
@@ -215,13 +214,12 @@ EXPECTED_LAYOUT = {
         ("k_stride_head", 104, 8), ("v_stride_batch", 112, 8),
         ("v_stride_seq", 120, 8), ("v_stride_head", 128, 8),
         ("num_splits", 136, 4)]),
-    "skv_pkg_spec": (None, [
-        ("name", 0, 64), ("head_dim", 64, 4), ("num_q_heads", 68, 4),
-        ("num_kv_heads", 72, 4), ("dtype", 76, 4), ("splits", 80, 4),
-        ("softmax_scale", 84, 4)]),
+    "skv_spec_info": (32, [
+        ("name", 0, 8), ("dtype", 8, 4), ("head_dim", 12, 4), ("num_q_heads", 16, 4),
+        ("num_kv_heads", 20, 4), ("splits", 24, 4), ("softmax_scale", 28, 4)]),
     "skv_attention_image_info": (16, [("kind", 0, 4), ("sm", 4, 4), ("load_us", 8, 8)]),
 }
-CTYPES_OF = {"skv_decode_args": DecodeArgs, "skv_pkg_spec": PkgSpecHead,
+CTYPES_OF = {"skv_decode_args": DecodeArgs, "skv_spec_info": SpecInfo,
              "skv_attention_image_info": ImageInfo}
 
 
@@ -264,12 +262,12 @@ class Runtime:
                                       [ctypes.c_char_p, P(c_void_p)])
         self.package_destroy = bind("skv_package_destroy", None, [c_void_p])
         self.package_spec_count = bind("skv_package_spec_count", ctypes.c_uint32, [c_void_p])
-        self.package_spec_at = bind("skv_package_spec_at", c_void_p,
-                                    [c_void_p, ctypes.c_uint32])
+        self.package_spec_info = bind("skv_package_spec_info", c_void_p,
+                                      [c_void_p, ctypes.c_uint32, P(SpecInfo)])
         self.attention_create = bind("skv_attention_create", c_void_p,
                                      [c_void_p, ctypes.c_char_p, P(c_void_p)])
         self.attention_destroy = bind("skv_attention_destroy", None, [c_void_p])
-        self.attention_spec = bind("skv_attention_spec", c_void_p, [c_void_p])
+        self.attention_info = bind("skv_attention_info", None, [c_void_p, P(SpecInfo)])
         self.attention_image = bind("skv_attention_image", None, [c_void_p, P(ImageInfo)])
         self.attention_num_splits = bind("skv_attention_num_splits", c_void_p,
                                          [c_void_p, c_int, c_int, c_int, P(c_int)])
@@ -296,13 +294,16 @@ class Runtime:
     def package_specs(self, package):
         specs = {}
         for i in range(self.package_spec_count(package)):
-            ptr = self.package_spec_at(package, i)
-            if ptr:
-                head = ctypes.cast(ptr, ctypes.POINTER(PkgSpecHead)).contents
-                specs[head.name.decode()] = (head.head_dim, head.num_q_heads,
-                                             head.num_kv_heads, head.softmax_scale,
-                                             DTYPE_CODES.get(head.dtype, "dtype %d" % head.dtype))
+            info = SpecInfo()
+            self.check(self.package_spec_info(package, i, ctypes.byref(info)),
+                       "skv_package_spec_info(%d)" % i)
+            specs[info.name.decode()] = self.spec_fields(info)
         return specs
+
+    @staticmethod
+    def spec_fields(info):
+        return (info.head_dim, info.num_q_heads, info.num_kv_heads, info.softmax_scale,
+                DTYPE_CODES.get(info.dtype, "dtype %d" % info.dtype))
 
     def create_attention(self, package, name):
         handle = c_void_p()
@@ -311,9 +312,9 @@ class Runtime:
         return handle.value
 
     def spec_of(self, attention):
-        head = ctypes.cast(self.attention_spec(attention), ctypes.POINTER(PkgSpecHead)).contents
-        return (head.head_dim, head.num_q_heads, head.num_kv_heads, head.softmax_scale,
-                DTYPE_CODES.get(head.dtype, "dtype %d" % head.dtype))
+        info = SpecInfo()
+        self.attention_info(attention, ctypes.byref(info))
+        return self.spec_fields(info)
 
     def image_of(self, attention):
         info = ImageInfo()
@@ -355,7 +356,7 @@ ABI_C = r"""
 int main(void) {
   T(skv_decode_args);
 @DECODE@
-  T(skv_pkg_spec);
+  T(skv_spec_info);
 @SPEC@
   T(skv_attention_image_info);
 @IMAGE@
@@ -369,7 +370,7 @@ def header_layout(cc, cuda_include):
     {struct: (size, [(field, offset, size)])}."""
     fields = lambda s: "\n".join("  F(%s, %s);" % (s, f) for f, _, _ in EXPECTED_LAYOUT[s][1])
     source = (ABI_C.replace("@DECODE@", fields("skv_decode_args"))
-              .replace("@SPEC@", fields("skv_pkg_spec"))
+              .replace("@SPEC@", fields("skv_spec_info"))
               .replace("@IMAGE@", fields("skv_attention_image_info")))
     with tempfile.TemporaryDirectory() as tmp:
         c_path, exe = os.path.join(tmp, "abi.c"), os.path.join(tmp, "abi")

@@ -56,13 +56,15 @@ static void list_specs(const char *path, const skv_package *package) {
   uint32_t count = skv_package_spec_count(package);
   printf("%s: %u spec%s\n", path, count, count == 1 ? "" : "s");
   for (uint32_t i = 0; i < count; ++i) {
-    const skv_pkg_spec *spec = skv_package_spec_at(package, i);
+    skv_spec_info spec;
+    if (failed(skv_package_spec_info(package, i, &spec), "spec"))
+      continue;
     char splits[16] = "auto";
-    if (spec->splits)
-      snprintf(splits, sizeof splits, "%u", spec->splits);
-    printf("  %s: head_dim %u, %u q heads, %u kv heads, %s, splits %s\n",
-           spec->name, spec->head_dim, spec->num_q_heads, spec->num_kv_heads,
-           spec->dtype == SKV_DTYPE_BF16 ? "bf16" : "f16", splits);
+    if (spec.splits)
+      snprintf(splits, sizeof splits, "%d", spec.splits);
+    printf("  %s: head_dim %d, %d q heads, %d kv heads, %s, splits %s\n", spec.name,
+           spec.head_dim, spec.num_q_heads, spec.num_kv_heads, skv_dtype_name(spec.dtype),
+           splits);
   }
 }
 
@@ -106,9 +108,9 @@ static int run_decode(const skv_package *package, const char *name) {
     fprintf(stderr, "skv_engine: libcuda.so.1 lacks a memory entry point\n");
     goto done;
   }
-  const skv_pkg_spec *spec = skv_attention_spec(attention);
-  int hq = (int)spec->num_q_heads, hkv = (int)spec->num_kv_heads;
-  int d = (int)spec->head_dim;
+  skv_spec_info spec;
+  skv_attention_info(attention, &spec);
+  int hq = spec.num_q_heads, hkv = spec.num_kv_heads, d = spec.head_dim;
   size_t q_elems = (size_t)BATCH * hq * d;
   size_t kv_elems = (size_t)BATCH * SEQLEN * hkv * d;
   int splits = 0;
@@ -140,7 +142,7 @@ static int run_decode(const skv_package *package, const char *name) {
   size_t sizes[3] = {q_elems, kv_elems, kv_elems};
   for (int t = 0; t < 3; ++t) {
     for (size_t i = 0; i < sizes[t]; ++i)
-      host[i] = to_half(random_unit(&state), (skv_dtype)spec->dtype);
+      host[i] = to_half(random_unit(&state), spec.dtype);
     if (cu.copy_to_device(inputs[t], host, sizes[t] * 2)) {
       fprintf(stderr, "skv_engine: cuMemcpyHtoD failed\n");
       goto done;
@@ -171,7 +173,7 @@ static int run_decode(const skv_package *package, const char *name) {
     goto done;
   }
   /* All exponent bits set is inf or NaN, in bf16 and f16 alike. */
-  uint16_t exponent_mask = spec->dtype == SKV_DTYPE_BF16 ? 0x7f80u : 0x7c00u;
+  uint16_t exponent_mask = spec.dtype == SKV_DTYPE_BF16 ? 0x7f80u : 0x7c00u;
   size_t bad = 0;
   for (size_t i = 0; i < q_elems; ++i)
     bad += (host[i] & exponent_mask) == exponent_mask;
@@ -213,9 +215,13 @@ int main(int argc, char **argv) {
     skv_status_free(status);
   } else if (failed(status, "driver")) {
     rc = 1;
-  } else if (argc == 3 || skv_package_spec_count(package) > 0) {
-    const skv_pkg_spec *first = skv_package_spec_at(package, 0);
-    rc = run_decode(package, argc == 3 ? argv[2] : first->name);
+  } else if (argc == 3) {
+    rc = run_decode(package, argv[2]);
+  } else if (skv_package_spec_count(package) > 0) {
+    skv_spec_info first;
+    rc = failed(skv_package_spec_info(package, 0, &first), "spec")
+             ? 1
+             : run_decode(package, first.name);
   }
   skv_package_destroy(package);
   return rc;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "splitkv/package_format.h"
+#include "splitkv/types.h"
 
 #ifdef __cplusplus
 extern "C" {

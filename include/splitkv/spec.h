@@ -8,14 +8,13 @@
 
 #include <stddef.h>
 
-#include "splitkv/package_format.h"
 #include "splitkv/status.h"
+#include "splitkv/target.h"
+#include "splitkv/types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define SKV_MAX_TARGETS 4
 
 typedef enum skv_kv_layout {
   SKV_KV_CONTIGUOUS = 1,
@@ -60,9 +59,6 @@ void skv_spec_list_destroy(skv_spec_list *list);
  * already has (PARSE_ERROR naming both places as file:line:col; no source
  * line, as the files' text is gone by then). dst is unchanged on failure. */
 skv_status skv_spec_list_append(skv_spec_list *dst, const skv_spec_list *src);
-
-/* "bf16" / "f16". */
-const char *skv_dtype_name(skv_dtype dtype);
 
 #ifdef __cplusplus
 }

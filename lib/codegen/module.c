@@ -9,13 +9,9 @@
 #include "kernels.h"
 #include "splitkv/kernel_abi.h"
 
-#define SKV_STATIC_SMEM_LIMIT (48 * 1024)
 /* The mma's M dimension: one m16 tile holds the whole GQA group. */
 #define SKV_MAX_GROUP 16
-/* Registers per SM (sm_80, sm_90), split between four quadrants that each
- * run their own warps; and what the combine kernel may use per thread. */
-#define SKV_SM_REGISTERS 65536
-#define SKV_SM_QUADRANTS 4
+/* What the combine kernel may use per thread. */
 #define SKV_COMBINE_MAX_REGS 64
 /* Tokens per warp step: 16 or 32 (P·V one or two k16 mmas, two or four n8
  * tiles of S), 32 where that is at most 2048 elements of K (of the warp's
@@ -96,9 +92,7 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   if (plan.grid_dependency) {
     plan.combine_max_regs = SKV_COMBINE_MAX_REGS;
     /* Two narrow CTAs or one wide one: the same warps per SM. */
-    int quadrant_split_warps = (2 * plan.warps + SKV_SM_QUADRANTS - 1) / SKV_SM_QUADRANTS;
-    plan.split_max_regs = (SKV_SM_REGISTERS / SKV_SM_QUADRANTS - 32 * plan.combine_max_regs) /
-                          (32 * quadrant_split_warps) / 8 * 8;
+    plan.split_max_regs = skv_split_register_cap(2 * plan.warps, plan.combine_max_regs);
   }
   snprintf(plan.split_entry, sizeof(plan.split_entry), "%s_split", spec->name);
   snprintf(plan.split_wide_entry, sizeof(plan.split_wide_entry), "%s" SKV_WIDE_SUFFIX,

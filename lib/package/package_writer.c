@@ -89,10 +89,6 @@ skv_status skv_package_builder_add_spec(skv_package_builder *builder,
   return SKV_OK;
 }
 
-static const char *kind_name(uint32_t kind) {
-  return kind == SKV_IMAGE_PTX ? "ptx" : "cubin";
-}
-
 skv_status skv_package_builder_add_image(skv_package_builder *builder,
                                          uint32_t spec_index,
                                          const skv_pkg_image *record,
@@ -109,7 +105,7 @@ skv_status skv_package_builder_add_image(skv_package_builder *builder,
     skv_status_free(status);
     return invalid;
   }
-  const char *kind = kind_name(record->kind);
+  const char *kind = skv_image_kind_name((skv_image_kind)record->kind);
   if (!bytes || size == 0)
     return INVALID("spec %s: empty %s sm_%u image", spec_name, kind,
                    record->sm);

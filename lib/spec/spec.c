@@ -42,7 +42,6 @@
 #include <yaml.h>
 
 #define SKV_HEADS_MAX 1024
-#define SKV_SPLITS_MAX 256
 
 /* ---- A growing text buffer for messages. --------------------------------- */
 
@@ -781,17 +780,21 @@ static skv_status skv_spec_read_splits(const skv_spec_context *ctx,
     return SKV_OK;
   }
   return skv_field_read_range(ctx, field, "'auto' or an integer", "auto or ",
-                              SKV_SPLITS_MAX, &spec->splits);
+                              SKV_MAX_SPLITS, &spec->splits);
 }
 
 /* One target word, added to the spec's list unless it is already there. */
 static skv_status skv_spec_read_one_target(const skv_spec_context *ctx,
                                            const skv_field *field,
                                            skv_spec *spec) {
-  static const char *const names[] = {"sm_80", "sm_86", "sm_89", "sm_90"};
-  static const int sms[] = {80, 86, 89, 90};
+#define SKV_TARGET_NAME(sm) "sm_" #sm,
+#define SKV_TARGET_SM(sm) sm,
+  static const char *const names[] = {SKV_TARGETS(SKV_TARGET_NAME)};
+  static const int sms[] = {SKV_TARGETS(SKV_TARGET_SM)};
+#undef SKV_TARGET_NAME
+#undef SKV_TARGET_SM
   int index;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_enum(ctx, field, names, 4, &index));
+  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_enum(ctx, field, names, SKV_MAX_TARGETS, &index));
   for (int i = 0; i < spec->num_targets; i++)
     if (spec->targets[i] == sms[index])
       return skv_spec_error_at(ctx, field->value->start_mark,
@@ -1255,14 +1258,4 @@ skv_status skv_spec_list_append(skv_spec_list *dst, const skv_spec_list *src) {
   dst->specs = specs;
   dst->count = (int)count;
   return SKV_OK;
-}
-
-const char *skv_dtype_name(skv_dtype dtype) {
-  switch (dtype) {
-  case SKV_DTYPE_BF16:
-    return "bf16";
-  case SKV_DTYPE_F16:
-    return "f16";
-  }
-  return "unknown";
 }

@@ -15,7 +15,6 @@
 #include "splitkv/kernel_abi.h"
 
 /* Dynamic shared memory a kernel may use without opting in. */
-#define SKV_DEFAULT_SMEM_LIMIT (48 * 1024)
 
 struct skv_attention {
   const skv_package *package; /* borrowed */
@@ -135,14 +134,12 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fi
 int skv_combine_warps_resident(int sms, int registers_per_sm, int ctas_per_sm,
                                int split_threads, int split_registers,
                                int combine_registers) {
-  enum { QUADRANTS = 4, WARP = 32, UNIT = 8 };
-  int per_warp_split = WARP * ((split_registers + UNIT - 1) / UNIT * UNIT);
-  int per_warp_combine = WARP * ((combine_registers + UNIT - 1) / UNIT * UNIT);
-  int split_warps = (ctas_per_sm * split_threads / WARP + QUADRANTS - 1) / QUADRANTS;
-  int left = registers_per_sm / QUADRANTS - split_warps * per_warp_split;
-  if (left <= 0 || per_warp_combine <= 0)
+  int left = skv_quadrant_registers_left(
+      registers_per_sm, ctas_per_sm * split_threads / SKV_WARP_SIZE, split_registers);
+  int per_warp = skv_warp_registers(combine_registers);
+  if (left <= 0 || per_warp <= 0)
     return 0;
-  return sms * QUADRANTS * (left / per_warp_combine);
+  return sms * SKV_SM_QUADRANTS * (left / per_warp);
 }
 
 int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
@@ -282,10 +279,6 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_device_fill 
 
 /* ---- loading ------------------------------------------------------------ */
 
-static const char *image_kind_name(uint32_t kind) {
-  return kind == SKV_IMAGE_CUBIN ? "cubin" : "ptx";
-}
-
 static skv_status spec_find(const skv_package *package, const char *name,
                             const skv_pkg_spec **out_spec) {
   uint32_t count = skv_package_spec_count(package);
@@ -387,7 +380,7 @@ static skv_status module_load(const skv_package *package,
                                       __LINE__);
     skv_status status = SKV_ERROR(
         SKV_CODE_CUDA_ERROR, "loading the %s sm_%u image: %s%s%s",
-        image_kind_name(image->kind), image->sm, skv_status_message(cuda),
+        skv_image_kind_name((skv_image_kind)image->kind), image->sm, skv_status_message(cuda),
         log[0] ? "\nJIT log:\n" : "", log);
     skv_status_free(cuda);
     return status;
@@ -433,7 +426,7 @@ static skv_status kernel_get(CUmodule module, const char *entry,
                      "%u dynamic), the device allows %d per block",
                      entry, (long long)smem, static_smem, dynamic_smem,
                      smem_optin);
-  if (smem > SKV_DEFAULT_SMEM_LIMIT)
+  if (smem > SKV_STATIC_SMEM_LIMIT)
     SKV_RETURN_IF_ERROR(
         SKV_CU_CALL(cuFuncSetAttribute, function,
                     CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -591,8 +584,12 @@ void skv_attention_destroy(skv_attention *attention) {
   free(attention);
 }
 
-const skv_pkg_spec *skv_attention_spec(const skv_attention *attention) {
+const skv_pkg_spec *skv_attention_record(const skv_attention *attention) {
   return attention->spec;
+}
+
+void skv_attention_info(const skv_attention *attention, skv_spec_info *out_info) {
+  skv_pkg_spec_info(attention->spec, out_info);
 }
 
 void skv_attention_image(const skv_attention *attention,

@@ -7,7 +7,7 @@
 #ifndef SPLITKV_RUNTIME_ATTENTION_INTERNAL_H
 #define SPLITKV_RUNTIME_ATTENTION_INTERNAL_H
 
-#include "splitkv/runtime.h"
+#include "splitkv/package_records.h"
 
 /* What the call planning knows of the device for one launch of the split
  * kernel, narrow or wide (split_threads per CTA, package_format.h): its

@@ -113,6 +113,32 @@ uint32_t skv_package_spec_count(const skv_package *package) {
   return package->header.spec_count;
 }
 
+void skv_pkg_spec_info(const skv_pkg_spec *record, skv_spec_info *out_info) {
+  skv_spec_info info = {
+      .name = record->name,
+      .dtype = (skv_dtype)record->dtype,
+      .head_dim = (int)record->head_dim,
+      .num_q_heads = (int)record->num_q_heads,
+      .num_kv_heads = (int)record->num_kv_heads,
+      .splits = (int)record->splits,
+      .softmax_scale = record->softmax_scale,
+  };
+  *out_info = info;
+}
+
+skv_status skv_package_spec_info(const skv_package *package, uint32_t index,
+                                 skv_spec_info *out_info) {
+  if (!package || !out_info)
+    return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, "%s is NULL",
+                     !package ? "package" : "out_info");
+  if (index >= package->header.spec_count)
+    return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT,
+                     "spec index %u is out of range: the package has %u specs", index,
+                     package->header.spec_count);
+  skv_pkg_spec_info(&package->specs[index], out_info);
+  return SKV_OK;
+}
+
 const skv_pkg_spec *skv_package_spec_at(const skv_package *package,
                                         uint32_t i) {
   if (i >= package->header.spec_count)

@@ -315,12 +315,6 @@ static skv_status check_table(uint64_t offset, uint32_t count, uint32_t record,
   return SKV_OK;
 }
 
-static const char *image_kind_name(uint32_t kind) {
-  return kind == SKV_IMAGE_PTX     ? "ptx"
-         : kind == SKV_IMAGE_CUBIN ? "cubin"
-                                   : "unknown";
-}
-
 static skv_status verify_header(const uint8_t *data, size_t size,
                                 skv_pkg_header *out_header) {
   if (size < SKV_PKG_HEADER_SIZE)
@@ -395,7 +389,7 @@ static skv_status verify_spec(const uint8_t *data, const skv_pkg_header *header,
       if (x.kind == y.kind && x.sm == y.sm)
         status = CORRUPT("images %u and %u are both %s sm_%u",
                          spec.first_image + b, spec.first_image + a,
-                         image_kind_name(x.kind), x.sm);
+                         skv_image_kind_name((skv_image_kind)x.kind), x.sm);
     }
   }
   for (uint32_t j = 0; !status && j < i; ++j) {
@@ -453,10 +447,10 @@ static skv_status verify_image(const uint8_t *data, size_t size,
   skv_status status = skv_pkg_image_check(&image);
   if (status && (image.kind == SKV_IMAGE_PTX || image.kind == SKV_IMAGE_CUBIN))
     return skv_status_annotate(status, "image %u (%s sm_%u)", i,
-                               image_kind_name(image.kind), image.sm);
+                               skv_image_kind_name((skv_image_kind)image.kind), image.sm);
   if (status)
     return skv_status_annotate(status, "image %u", i);
-  const char *kind = image_kind_name(image.kind);
+  const char *kind = skv_image_kind_name((skv_image_kind)image.kind);
   if (image.offset < SKV_PKG_HEADER_SIZE || image.size == 0 ||
       !range_fits(image.offset, image.size, 1, size))
     return CORRUPT("image %u (%s sm_%u): bytes [%llu, +%llu) out of bounds of "

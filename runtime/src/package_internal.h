@@ -4,7 +4,7 @@
 #ifndef SPLITKV_RUNTIME_PACKAGE_INTERNAL_H
 #define SPLITKV_RUNTIME_PACKAGE_INTERNAL_H
 
-#include "splitkv/runtime.h"
+#include "splitkv/package_records.h"
 
 /* A verified package: its bytes (owned copy) and every record decoded once,
  * so lookups never touch the byte layout again. */
@@ -15,5 +15,8 @@ struct skv_package {
   skv_pkg_spec *specs;   /* header.spec_count records */
   skv_pkg_image *images; /* header.image_count records */
 };
+
+/* The public view of a spec record. */
+void skv_pkg_spec_info(const skv_pkg_spec *record, skv_spec_info *out_info);
 
 #endif /* SPLITKV_RUNTIME_PACKAGE_INTERNAL_H */

@@ -22,7 +22,7 @@
 #include <cuda.h>
 
 #include "splitkv/reference.h"
-#include "splitkv/runtime.h"
+#include "splitkv/package_records.h"
 #include "splitkv/status.h"
 
 /* ---- driver --------------------------------------------------------------- */

@@ -103,7 +103,7 @@ skv_status skv_problem_create(const skv_gpu *gpu,
   if (!p)
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "skv_problem");
   p->gpu = gpu;
-  p->spec = skv_attention_spec(attention);
+  p->spec = skv_attention_record(attention);
   p->shape = *shape;
   skv_status status = skv_attention_num_splits(
       attention, shape->batch, shape->max_seqlen, shape->num_splits,

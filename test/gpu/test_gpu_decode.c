@@ -246,7 +246,7 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
   printf(" (runs %d x %d threads) %s%s%s\n", p->num_splits_used, p->split_threads_used,
          skv_kv_order_name(c->order), c->q_scale != 1.0f ? " peaky" : "",
          c->with_lse ? "" : " lse=NULL");
-  if (p->split_threads_used != (int)skv_attention_spec(attention)->split_threads)
+  if (p->split_threads_used != (int)skv_attention_record(attention)->split_threads)
     ++wide_cases;
   fflush(stdout);
 
@@ -375,17 +375,13 @@ static int run_argument_errors(const skv_gpu *gpu,
   return failures;
 }
 
-static const char *image_kind_name(skv_image_kind kind) {
-  return kind == SKV_IMAGE_CUBIN ? "cubin" : "ptx";
-}
-
 /* Picks the cases to run into selected[]: case only_case (1-based) alone,
  * or every `every`th case. A sample (every > 1) also takes the first case
  * of each launch (narrow, wide) that it would otherwise miss: both are
  * paths of their own, and which calls take which follows the spec. */
 static skv_status select_cases(const skv_attention *attention, int only_case, int every,
                                int *selected) {
-  const skv_pkg_spec *spec = skv_attention_spec(attention);
+  const skv_pkg_spec *spec = skv_attention_record(attention);
   int sampled[2] = {0, 0}, first[2] = {-1, -1};
   for (int i = 0; i < case_count; ++i) {
     selected[i] = only_case ? i + 1 == only_case : i % every == 0;
@@ -421,20 +417,20 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
     print_status(spec_name, status);
     return 1;
   }
-  const skv_pkg_spec *spec = skv_attention_spec(attention);
+  const skv_pkg_spec *spec = skv_attention_record(attention);
   skv_attention_image_info image;
   skv_attention_image(attention, &image);
   printf("spec %s: %s, head_dim %u, q heads %u, kv heads %u, scale %g, "
          "splits %s; image %s sm_%u, loaded in %.0f us\n",
-         spec->name, spec->dtype == SKV_DTYPE_BF16 ? "bf16" : "f16",
+         spec->name, skv_dtype_name((skv_dtype)spec->dtype),
          spec->head_dim, spec->num_q_heads, spec->num_kv_heads,
          (double)spec->softmax_scale, spec->splits ? "fixed" : "auto",
-         image_kind_name(image.kind), image.sm, image.load_us);
+         skv_image_kind_name(image.kind), image.sm, image.load_us);
   int failures = 0;
   if (expect_image && image.kind != expect_image) {
     printf("FAIL: %s: loaded the %s sm_%u image, --expect-image %s\n",
-           spec->name, image_kind_name(image.kind), image.sm,
-           image_kind_name(expect_image));
+           spec->name, skv_image_kind_name(image.kind), image.sm,
+           skv_image_kind_name(expect_image));
     ++failures;
   }
   failures += only_case ? 0 : run_argument_errors(gpu, attention, stream);

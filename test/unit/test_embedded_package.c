@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "splitkv/runtime.h"
+#include "splitkv/package_records.h"
 
 #include "check.h"
 

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "splitkv/package.h"
-#include "splitkv/runtime.h"
+#include "splitkv/package_records.h"
 
 #include "check.h"
 #include "pkg_record.h"

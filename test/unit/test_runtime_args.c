@@ -12,7 +12,7 @@
 
 #include "attention_internal.h"
 #include "splitkv/kernel_abi.h"
-#include "splitkv/runtime.h"
+#include "splitkv/package_records.h"
 
 #include "check.h"
 
@@ -153,7 +153,7 @@ static void test_driver(void) {
         CHECK_OK(created);
       }
       if (att) {
-        CHECK(skv_attention_spec(att) == skv_package_spec_at(pkg, 0));
+        CHECK(skv_attention_record(att) == skv_package_spec_at(pkg, 0));
         int splits = 0;
         CHECK_OK(skv_attention_num_splits(att, 1, 32768, 0, &splits));
         CHECK(splits >= 1 && splits <= SKV_MAX_SPLITS);

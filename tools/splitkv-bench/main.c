@@ -513,8 +513,8 @@ int main(int argc, char **argv) {
     fail_status("setting up", status);
     goto done;
   }
-  const skv_pkg_spec *spec = skv_attention_spec(attention);
-  const char *dtype = spec->dtype == SKV_DTYPE_BF16 ? "bf16" : "f16";
+  const skv_pkg_spec *spec = skv_attention_record(attention);
+  const char *dtype = skv_dtype_name((skv_dtype)spec->dtype);
   printf("device %s (sm_%d%d, %d SMs, %.1f GB), driver %d\n", gpu.name,
          gpu.cc_major, gpu.cc_minor, gpu.sm_count,
          (double)gpu.total_memory / 1e9, gpu.driver_version);

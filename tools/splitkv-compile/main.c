@@ -68,10 +68,14 @@ static int parse_targets(const char *list, options *opt) {
   const char *p = list;
   while (*p) {
     int sm = 0, used = 0;
-    if (sscanf(p, "sm_%2d%n", &sm, &used) != 1 ||
-        (sm != 80 && sm != 86 && sm != 89 && sm != 90) ||
-        (p[used] != ',' && p[used] != '\0'))
-      return fail("--target: '%s' is not a list of sm_80, sm_86, sm_89, sm_90", list);
+    if (sscanf(p, "sm_%3d%n", &sm, &used) != 1 || !skv_target_known(sm) ||
+        (p[used] != ',' && p[used] != '\0')) {
+      char known[128];
+      skv_targets_text(known, sizeof(known));
+      fprintf(stderr, "splitkv-compile: error: --target: '%s' is not a list of %s\n", list,
+              known);
+      return 1;
+    }
     if (opt->num_targets == SKV_MAX_TARGETS)
       return fail("--target: too many targets in '%s'", list);
     opt->targets[opt->num_targets++] = sm;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "splitkv/runtime.h"
+#include "splitkv/package_records.h"
 
 static void usage(FILE *f) {
   fputs("usage: splitkv-inspect [--json] PACKAGE\n"
@@ -17,14 +17,6 @@ static void usage(FILE *f) {
         "  --json      machine-readable output\n"
         "  -h, --help  this text\n",
         f);
-}
-
-static const char *kind_name(uint32_t kind) {
-  return kind == SKV_IMAGE_CUBIN ? "cubin" : "ptx";
-}
-
-static const char *dtype_name(uint32_t dtype) {
-  return dtype == SKV_DTYPE_BF16 ? "bf16" : "f16";
 }
 
 /* Which kinds of image exist per target across the whole package: bit
@@ -74,7 +66,7 @@ static void print_spec_text(const skv_package *package,
   snprintf(splits, sizeof(splits), "%u", spec->splits);
   printf("\nspec %s: %s, head_dim %u, %u q heads, %u kv heads, splits %s, "
          "softmax_scale %g, %u tokens per step\n",
-         spec->name, dtype_name(spec->dtype), spec->head_dim,
+         spec->name, skv_dtype_name((skv_dtype)spec->dtype), spec->head_dim,
          spec->num_q_heads, spec->num_kv_heads,
          spec->splits ? splits : "auto", (double)spec->softmax_scale,
          spec->tokens_per_step);
@@ -92,7 +84,7 @@ static void print_spec_text(const skv_package *package,
     const skv_pkg_image *image =
         skv_package_image_at(package, spec->first_image + i);
     char column[24];
-    snprintf(column, sizeof(column), "%-5s sm_%u", kind_name(image->kind),
+    snprintf(column, sizeof(column), "%-5s sm_%u", skv_image_kind_name((skv_image_kind)image->kind),
              image->sm);
     print_kernel_row(column, image->size, spec->split_entry, &image->split);
     if (spec->split_threads_wide)
@@ -152,7 +144,7 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
   json_string(spec->name);
   printf(", \"dtype\": \"%s\", \"head_dim\": %u, \"num_q_heads\": %u, "
          "\"num_kv_heads\": %u, ",
-         dtype_name(spec->dtype), spec->head_dim, spec->num_q_heads,
+         skv_dtype_name((skv_dtype)spec->dtype), spec->head_dim, spec->num_q_heads,
          spec->num_kv_heads);
   if (spec->splits)
     printf("\"splits\": %u, ", spec->splits);
@@ -176,7 +168,7 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
         skv_package_image_at(package, spec->first_image + i);
     printf("%s\n      {\"kind\": \"%s\", \"sm\": %u, \"offset\": %llu, "
            "\"size\": %llu,\n       \"split\": ",
-           i ? "," : "", kind_name(image->kind), image->sm,
+           i ? "," : "", skv_image_kind_name((skv_image_kind)image->kind), image->sm,
            (unsigned long long)image->offset, (unsigned long long)image->size);
     json_resources(&image->split);
     printf(",\n       \"split_wide\": ");

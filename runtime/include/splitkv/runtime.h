@@ -23,8 +23,8 @@
 
 #include <cuda.h>
 
-#include "splitkv/package_format.h"
 #include "splitkv/status.h"
+#include "splitkv/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,7 +36,7 @@ extern "C" {
  * SKV_CODE_NO_DRIVER when libcuda cannot be opened, an entry point is missing
  * or no device exists. Every other runtime call that needs the driver calls
  * this itself. */
-skv_status skv_driver_init(void);
+SKV_API skv_status skv_driver_init(void);
 
 /* ---- packages ---------------------------------------------------------- */
 
@@ -45,28 +45,34 @@ typedef struct skv_package skv_package;
 /* Reads and verifies a package file. On success *out_package is owned by the
  * caller (skv_package_destroy). Errors: SKV_CODE_IO_ERROR (with the path),
  * SKV_CODE_CORRUPT_PACKAGE (what is wrong and where). Needs no driver. */
-skv_status skv_package_open_file(const char *path, skv_package **out_package);
+SKV_API skv_status skv_package_open_file(const char *path, skv_package **out_package);
 
 /* Verifies a package held in memory and copies it; the caller keeps data
  * (a package embedded with `splitkv-compile --emit=c` is opened this way). */
-skv_status skv_package_open_memory(const void *data, size_t size,
+SKV_API skv_status skv_package_open_memory(const void *data, size_t size,
                                    skv_package **out_package);
 
-void skv_package_destroy(skv_package *package);
+SKV_API void skv_package_destroy(skv_package *package);
 
-/* Number of specs, and record i's manifest (borrowed from the package; NULL
- * when i is out of range). */
-uint32_t skv_package_spec_count(const skv_package *package);
-const skv_pkg_spec *skv_package_spec_at(const skv_package *package, uint32_t i);
+/* The number of specs in the package. */
+SKV_API uint32_t skv_package_spec_count(const skv_package *package);
 
-/* The package's decoded header (borrowed): format and kernel ABI versions,
- * file size, the version of the compiler that wrote it, table sizes. */
-const skv_pkg_header *skv_package_header(const skv_package *package);
+/* What a spec describes, as its package records it. */
+typedef struct skv_spec_info {
+  const char *name;    /* borrowed from the package: valid while it is open */
+  skv_dtype dtype;     /* of q, k, v and the output */
+  int head_dim;
+  int num_q_heads;
+  int num_kv_heads;    /* divides num_q_heads */
+  int splits;          /* a fixed split count, or 0: chosen per call */
+  float softmax_scale; /* compiled into the kernels */
+} skv_spec_info;
 
-/* Image record i of the package (borrowed; NULL when i is out of range).
- * Spec s's images are [s->first_image, s->first_image + s->image_count). */
-const skv_pkg_image *skv_package_image_at(const skv_package *package,
-                                          uint32_t i);
+/* Fills *out_info for spec `index` (0 to skv_package_spec_count - 1) of the
+ * package. Errors: INVALID_ARGUMENT for a NULL pointer or an index out of
+ * range. */
+SKV_API skv_status skv_package_spec_info(const skv_package *package, uint32_t index,
+                                         skv_spec_info *out_info);
 
 /* ---- attention --------------------------------------------------------- */
 
@@ -86,13 +92,14 @@ typedef struct skv_attention skv_attention;
  * such spec, listing those the package has), UNSUPPORTED (no image this
  * device can run, naming the device and the targets the spec has; or more
  * threads or shared memory than the device gives), NO_DRIVER, CUDA_ERROR. */
-skv_status skv_attention_create(const skv_package *package, const char *name,
+SKV_API skv_status skv_attention_create(const skv_package *package, const char *name,
                                 skv_attention **out_attention);
 
-void skv_attention_destroy(skv_attention *attention);
+SKV_API void skv_attention_destroy(skv_attention *attention);
 
-/* The manifest record of a loaded attention (borrowed). */
-const skv_pkg_spec *skv_attention_spec(const skv_attention *attention);
+/* Fills *out_info with the spec of a loaded attention (its name is
+ * borrowed from the package). */
+SKV_API void skv_attention_info(const skv_attention *attention, skv_spec_info *out_info);
 
 /* Which image skv_attention_create loaded, and what loading it cost. */
 typedef struct skv_attention_image_info {
@@ -104,7 +111,7 @@ typedef struct skv_attention_image_info {
 } skv_attention_image_info;
 
 /* Fills *out_info for a loaded attention. */
-void skv_attention_image(const skv_attention *attention,
+SKV_API void skv_attention_image(const skv_attention *attention,
                          skv_attention_image_info *out_info);
 
 /* The split count a call with these sizes uses, in the launch
@@ -116,7 +123,7 @@ void skv_attention_image(const skv_attention *attention,
  * one chunk per SM; one chunk when max_seqlen is at most one loop step of
  * the CTA (tokens_per_step, twice that in the wide launch).
  * num_splits_override > 0 (up to 256) replaces either. */
-skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
+SKV_API skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits);
 
@@ -128,7 +135,7 @@ skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
  * or more chunks (batch 1 of 2 kv heads), the wide one. The split count of
  * skv_attention_num_splits is that launch's. Errors: those of
  * skv_attention_num_splits. */
-skv_status skv_attention_split_threads(const skv_attention *attention, int batch,
+SKV_API skv_status skv_attention_split_threads(const skv_attention *attention, int batch,
                                        int max_seqlen, int num_splits_override,
                                        int *out_threads);
 
@@ -140,7 +147,7 @@ skv_status skv_attention_split_threads(const skv_attention *attention, int batch
  * decode checks against what that call needs. The workspace needs no
  * initialisation; calls running at the same time need workspaces of their
  * own. */
-skv_status skv_attention_workspace_size(const skv_attention *attention,
+SKV_API skv_status skv_attention_workspace_size(const skv_attention *attention,
                                         int batch, int max_seqlen,
                                         int num_splits_override,
                                         size_t *out_bytes);
@@ -186,7 +193,7 @@ typedef struct skv_decode_args {
  * (seqlens lives on the device and is not checked). The attention's context
  * must be current, or none (it is then made current). Errors:
  * INVALID_ARGUMENT naming the argument, CUDA_ERROR. */
-skv_status skv_attention_decode(const skv_attention *attention,
+SKV_API skv_status skv_attention_decode(const skv_attention *attention,
                                 const skv_decode_args *args, CUstream stream);
 
 #ifdef __cplusplus

@@ -9,6 +9,8 @@
 #ifndef SPLITKV_STATUS_H
 #define SPLITKV_STATUS_H
 
+#include "splitkv/types.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -35,7 +37,7 @@ typedef struct skv_status_impl *skv_status;
 /* Makes a failure with a printf-style message. Never returns NULL for a code
  * other than SKV_CODE_OK: if memory runs out, a static out-of-memory status is
  * returned instead (skv_status_free ignores it). */
-skv_status skv_status_make(skv_status_code code, const char *file, int line,
+SKV_API skv_status skv_status_make(skv_status_code code, const char *file, int line,
                            const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -43,7 +45,7 @@ skv_status skv_status_make(skv_status_code code, const char *file, int line,
 
 /* Prefixes context to a failure's message ("context: message") and returns
  * the same status (ownership passes through). OK passes through unchanged. */
-skv_status skv_status_annotate(skv_status status, const char *fmt, ...)
+SKV_API skv_status skv_status_annotate(skv_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Evaluates expr; on failure returns it from the calling function with the
@@ -64,22 +66,22 @@ skv_status skv_status_annotate(skv_status status, const char *fmt, ...)
   } while (0)
 
 /* The code of a status; SKV_CODE_OK for NULL. */
-skv_status_code skv_status_code_of(skv_status status);
+SKV_API skv_status_code skv_status_code_of(skv_status status);
 
 /* The printable message, borrowed from the status (valid until it is freed);
  * "OK" for NULL. */
-const char *skv_status_message(skv_status status);
+SKV_API const char *skv_status_message(skv_status status);
 
 /* Where the failure was made (borrowed, static) and its line; "" and 0 for
  * NULL. For debugging: messages are written to make sense without them. */
-const char *skv_status_file(skv_status status);
-int skv_status_line(skv_status status);
+SKV_API const char *skv_status_file(skv_status status);
+SKV_API int skv_status_line(skv_status status);
 
 /* The code's name ("INVALID_ARGUMENT", ...), a static string. */
-const char *skv_status_code_name(skv_status_code code);
+SKV_API const char *skv_status_code_name(skv_status_code code);
 
 /* Frees a status; NULL is fine. */
-void skv_status_free(skv_status status);
+SKV_API void skv_status_free(skv_status status);
 
 #ifdef __cplusplus
 }

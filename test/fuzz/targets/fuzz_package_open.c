@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "splitkv/package_format.h"
-#include "splitkv/runtime.h"
+#include "splitkv/package_records.h"
 
 /* Offsets of the file_size and checksum fields in an encoded header. */
 static size_t skv_fuzz_size_at, skv_fuzz_checksum_at;

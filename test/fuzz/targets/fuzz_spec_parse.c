@@ -3,6 +3,7 @@
  * error for every input, without crashing, leaking or reading out of bounds
  * (ASan, UBSan and LeakSanitizer watch it); an accepted list must keep the
  * promises of spec.h. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

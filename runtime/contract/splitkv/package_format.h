@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "splitkv/status.h"
+#include "splitkv/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,18 +39,10 @@ extern "C" {
 
 #define SKV_PACKAGE_MAGIC "SKVPACK"          /* 8 bytes with its NUL */
 #define SKV_PACKAGE_FORMAT_VERSION 5u
-#define SKV_NAME_MAX 64                      /* spec names, with NUL */
 #define SKV_ENTRY_MAX 96                     /* kernel entry names, with NUL */
 #define SKV_WIDE_SUFFIX "_wide"              /* split_entry + this: the wide
                                                 launch's kernel */
 #define SKV_WIDE_ENTRY_MAX (SKV_ENTRY_MAX + sizeof(SKV_WIDE_SUFFIX) - 1)
-
-typedef enum skv_dtype { SKV_DTYPE_BF16 = 1, SKV_DTYPE_F16 = 2 } skv_dtype;
-
-typedef enum skv_image_kind {
-  SKV_IMAGE_PTX = 1,
-  SKV_IMAGE_CUBIN = 2,
-} skv_image_kind;
 
 typedef struct skv_pkg_header {
   uint32_t format_version;

@@ -63,15 +63,12 @@
 #ifndef SPLITKV_KERNEL_ABI_H
 #define SPLITKV_KERNEL_ABI_H
 
+#include "splitkv/target.h"
+
 #define SKV_KERNEL_ABI_VERSION 7u
 #define SKV_SPLIT_KERNEL_PARAMS 15
 #define SKV_COMBINE_KERNEL_PARAMS 7
 /* Chunks a combine lane loads at once. */
 #define SKV_COMBINE_UNROLL 6
-/* Images for this sm and newer synchronise with griddepcontrol. */
-#define SKV_GRID_DEPENDENCY_SM 90
-
-/* The most chunks one call cuts a sequence into. */
-#define SKV_MAX_SPLITS 256
 
 #endif /* SPLITKV_KERNEL_ABI_H */
