@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "splitkv/spec_fields.h"
 #include "splitkv/status.h"
 #include "splitkv/target.h"
 #include "splitkv/types.h"
@@ -16,22 +17,14 @@
 extern "C" {
 #endif
 
-typedef enum skv_kv_layout {
-  SKV_KV_CONTIGUOUS = 1,
-  SKV_KV_PAGED = 2,
-} skv_kv_layout;
-
+/* A validated spec: every field of SKV_SPEC_FIELDS (spec_fields.h: head_dim,
+ * num_q_heads, num_kv_heads dividing it, dtype, kv_layout, splits with 0 for
+ * auto, softmax_scale) set within its type's range, and where it came from. */
 typedef struct skv_spec {
-  char name[SKV_NAME_MAX];  /* [a-z0-9_]+ */
-  int head_dim;             /* 64, 96, 128, 256 */
-  int num_q_heads;
-  int num_kv_heads;         /* divides num_q_heads */
-  skv_dtype dtype;
-  skv_kv_layout kv_layout;  /* contiguous only, until paged lands */
-  int splits;               /* 0 = auto, else >= 1 */
-  int targets[SKV_MAX_TARGETS]; /* sm numbers: 80, 86, 89, 90; distinct */
+  char name[SKV_NAME_MAX]; /* [a-z0-9_]+ */
+  SKV_SPEC_FIELDS(SKV_SPEC_FIELD_MEMBER)
+  int targets[SKV_MAX_TARGETS]; /* sm numbers of SKV_TARGETS; distinct */
   int num_targets;          /* >= 1 */
-  float softmax_scale;      /* > 0; default 1/sqrt(head_dim) */
   char file[256];           /* where the spec was written, for messages */
   int line;                 /* 1-based position of the spec's name value */
   int column;

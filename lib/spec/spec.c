@@ -1,15 +1,16 @@
 /* Spec files: YAML text -> validated skv_spec lists, through libyaml's
  * document API.
  *
- * Decisions the issue left open:
+ * How specs are read:
  * - Required: name, head_dim, dtype, target, and enough of num_q_heads,
  *   num_kv_heads and gqa_ratio to know both head counts (any two of them).
  *   A lone num_q_heads is an error rather than a silent multi-head default:
  *   a forgotten num_kv_heads would otherwise build the wrong kernel.
- * - Defaults: kv_layout contiguous (the only layout supported yet), splits
- *   auto (0: the runtime picks the count per call), softmax_scale
- *   1/sqrt(head_dim).
- * - Ranges: head counts and gqa_ratio 1..1024, splits 1..256.
+ * - Keys, their types, ranges and defaults: SKV_SPEC_FIELDS
+ *   (spec_fields.h) for every key that reaches the kernels, and three keys
+ *   only a source has: name, gqa_ratio (1..SKV_MAX_HEADS) and target.
+ *   Defaults: kv_layout contiguous, splits auto (0: the runtime picks the
+ *   count per call), softmax_scale 1/sqrt(head_dim).
  * - Integers and floats must be plain (unquoted) scalars: a quoted "128" is a
  *   string in YAML, and accepting it would hide a typing mistake. Names and
  *   enum words may be quoted.
@@ -23,16 +24,15 @@
  * document without recursion, and this file only looks a fixed depth down
  * (document -> list of specs -> spec -> target list), so no input can make
  * it recurse; a first pass rejects deep nesting, which libyaml handles in
- * quadratic time. Messages grow in a heap buffer; values echoed from the
- * input go through a bounded, escaped excerpt, source lines through a
- * window around the mark. */
+ * quadratic time. Messages (diagnostics.h) grow in a heap buffer; values
+ * echoed from the input go through a bounded, escaped excerpt, source lines
+ * through a window around the mark. */
 #include "splitkv/spec.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,113 +41,9 @@
 
 #include <yaml.h>
 
-#define SKV_HEADS_MAX 1024
+#include "diagnostics.h"
 
-/* ---- A growing text buffer for messages. --------------------------------- */
-
-typedef struct skv_text {
-  char *data;
-  size_t length;
-  size_t capacity;
-  bool failed; /* an allocation failed; the message becomes out-of-memory */
-} skv_text;
-
-static void skv_text_append_bytes(skv_text *text, const char *bytes,
-                                  size_t count) {
-  if (text->failed)
-    return;
-  size_t need = text->length + count + 1;
-  if (need > text->capacity) {
-    size_t capacity = text->capacity ? text->capacity : 256;
-    while (capacity < need)
-      capacity *= 2;
-    char *data = realloc(text->data, capacity);
-    if (!data) {
-      text->failed = true;
-      return;
-    }
-    text->data = data;
-    text->capacity = capacity;
-  }
-  memcpy(text->data + text->length, bytes, count);
-  text->length += count;
-  text->data[text->length] = '\0';
-}
-
-static void skv_text_append_char(skv_text *text, char c) {
-  skv_text_append_bytes(text, &c, 1);
-}
-
-static void skv_text_vappend(skv_text *text, const char *fmt, va_list args) {
-  va_list copy;
-  va_copy(copy, args);
-  int count = vsnprintf(NULL, 0, fmt, copy);
-  va_end(copy);
-  if (count < 0) {
-    text->failed = true;
-    return;
-  }
-  char *formatted = malloc((size_t)count + 1);
-  if (!formatted) {
-    text->failed = true;
-    return;
-  }
-  vsnprintf(formatted, (size_t)count + 1, fmt, args);
-  skv_text_append_bytes(text, formatted, (size_t)count);
-  free(formatted);
-}
-
-static void skv_text_append(skv_text *text, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void skv_text_append(skv_text *text, const char *fmt, ...) {
-  va_list args;
-  va_start(args, fmt);
-  skv_text_vappend(text, fmt, args);
-  va_end(args);
-}
-
-/* Turns the finished message into a status of the given code and frees the
- * buffer. */
-static skv_status skv_text_to_status(skv_text *text, skv_status_code code) {
-  skv_status status =
-      text->failed ? SKV_ERROR(SKV_CODE_OUT_OF_MEMORY,
-                               "out of memory while reporting a spec error")
-                   : SKV_ERROR(code, "%s", text->data ? text->data : "");
-  free(text->data);
-  *text = (skv_text){0};
-  return status;
-}
-
-/* ---- Echoing input values in messages. ------------------------------------ */
-
-/* Input values can be huge or hold control bytes; a message shows at most
- * SKV_EXCERPT_BYTES of one, printable ASCII kept and the rest as \xNN, so a
- * message stays one readable line. */
-#define SKV_EXCERPT_BYTES 48
-
-typedef struct skv_excerpt {
-  char text[4 * SKV_EXCERPT_BYTES + 32];
-} skv_excerpt;
-
-static skv_excerpt skv_excerpt_of_bytes(const unsigned char *bytes,
-                                        size_t length) {
-  skv_excerpt excerpt;
-  size_t out = 0;
-  size_t shown = length < SKV_EXCERPT_BYTES ? length : SKV_EXCERPT_BYTES;
-  for (size_t i = 0; i < shown; i++) {
-    unsigned char c = bytes[i];
-    if (c >= 0x20 && c < 0x7f)
-      excerpt.text[out++] = (char)c;
-    else
-      out += (size_t)snprintf(excerpt.text + out, sizeof excerpt.text - out,
-                              "\\x%02x", c);
-  }
-  if (shown < length)
-    out += (size_t)snprintf(excerpt.text + out, sizeof excerpt.text - out,
-                            "...");
-  excerpt.text[out] = '\0';
-  return excerpt;
-}
+/* ---- YAML nodes. ------------------------------------------------------------ */
 
 static skv_excerpt skv_excerpt_of_scalar(const yaml_node_t *node) {
   return skv_excerpt_of_bytes(node->data.scalar.value,
@@ -194,146 +90,20 @@ static skv_description skv_node_describe(const yaml_node_t *node) {
   return description;
 }
 
-/* ---- Positions: source lines and carets. ---------------------------------- */
+/* ---- Positions. ------------------------------------------------------------ */
 
 typedef struct skv_spec_context {
-  const char *file_name;
-  const unsigned char *text; /* the whole source, to quote lines from */
-  size_t size;
+  skv_source source;         /* the whole text, to quote lines from */
   yaml_document_t *document; /* the document being read */
 } skv_spec_context;
 
-/* Bytes taken by the line break at text[i] (0 if none), counted the way
- * libyaml counts lines: \r\n, \n, \r, NEL, LS and PS. */
-static size_t skv_line_break_width(const unsigned char *text, size_t size,
-                                   size_t i) {
-  if (text[i] == '\r')
-    return i + 1 < size && text[i + 1] == '\n' ? 2 : 1;
-  if (text[i] == '\n')
-    return 1;
-  if (text[i] == 0xc2 && i + 1 < size && text[i + 1] == 0x85)
-    return 2;
-  if (text[i] == 0xe2 && i + 2 < size && text[i + 1] == 0x80 &&
-      (text[i + 2] == 0xa8 || text[i + 2] == 0xa9))
-    return 3;
-  return 0;
+static skv_mark skv_mark_of(yaml_mark_t mark) {
+  return (skv_mark){mark.line, mark.column};
 }
 
-/* libyaml skips a UTF-8 byte order mark without counting it in its marks. */
-static size_t skv_source_start(const skv_spec_context *ctx) {
-  if (ctx->size >= 3 && memcmp(ctx->text, "\xef\xbb\xbf", 3) == 0)
-    return 3;
-  return 0;
-}
-
-static bool skv_is_utf8_continuation(unsigned char c) {
-  return (c & 0xc0) == 0x80;
-}
-
-/* The byte range of 0-based line `line`; empty past the end of the text. */
-static void skv_source_find_line(const skv_spec_context *ctx, size_t line,
-                                 size_t *out_start, size_t *out_length) {
-  size_t i = skv_source_start(ctx);
-  for (size_t current = 0; current < line && i < ctx->size;) {
-    size_t width = skv_line_break_width(ctx->text, ctx->size, i);
-    i += width ? width : 1;
-    current += width ? 1 : 0;
-  }
-  size_t end = i;
-  while (end < ctx->size && !skv_line_break_width(ctx->text, ctx->size, end))
-    end++;
-  *out_start = i;
-  *out_length = end - i;
-}
-
-/* The mark (0-based line and character column) of a byte offset, for
- * libyaml's reader errors, which give only the offset. */
-static yaml_mark_t skv_source_mark_at(const skv_spec_context *ctx,
-                                      size_t offset) {
-  yaml_mark_t mark = {0};
-  size_t i = skv_source_start(ctx);
-  while (i < offset && i < ctx->size) {
-    size_t width = skv_line_break_width(ctx->text, ctx->size, i);
-    if (width) {
-      mark.line++;
-      mark.column = 0;
-      i += width;
-    } else {
-      mark.column += skv_is_utf8_continuation(ctx->text[i]) ? 0 : 1;
-      i++;
-    }
-  }
-  return mark;
-}
-
-/* Characters of a long source line shown in a message, around the mark. */
-#define SKV_SOURCE_SHOWN 120
-
-/* Appends "\n<source line>\n<caret>". Control bytes in the line become '?'
- * so the message stays three lines; tabs are kept, and repeated under them,
- * so the caret lines up in a terminal. A long line (minified YAML, fuzzed
- * input) is cut to a window around the mark, marked by "...". */
-static void skv_text_append_source(skv_text *text, const skv_spec_context *ctx,
-                                   yaml_mark_t mark) {
-  size_t start, length;
-  skv_source_find_line(ctx, mark.line, &start, &length);
-  const unsigned char *line = ctx->text + start;
-  size_t first = mark.column + 20 < SKV_SOURCE_SHOWN
-                     ? 0
-                     : mark.column - SKV_SOURCE_SHOWN / 2;
-  size_t last = first + SKV_SOURCE_SHOWN;
-
-  skv_text_append(text, "\n%s", first > 0 ? "..." : "");
-  size_t index = 0; /* the character that line[i] belongs to */
-  for (size_t i = 0; i < length; i++) {
-    if (i > 0 && !skv_is_utf8_continuation(line[i]))
-      index++;
-    if (index < first)
-      continue;
-    if (index >= last) {
-      skv_text_append(text, "...");
-      break;
-    }
-    unsigned char c = line[i];
-    bool control = (c < 0x20 && c != '\t') || c == 0x7f;
-    skv_text_append_char(text, control ? '?' : (char)c);
-  }
-
-  skv_text_append(text, "\n%s", first > 0 ? "   " : "");
-  size_t column = first;
-  index = 0;
-  for (size_t i = 0; i < length; i++) {
-    if (i > 0 && !skv_is_utf8_continuation(line[i]))
-      index++;
-    if (skv_is_utf8_continuation(line[i]) || index < first)
-      continue;
-    if (index >= mark.column)
-      break;
-    skv_text_append_char(text, line[i] == '\t' ? '\t' : ' ');
-    column++;
-  }
-  for (; column < mark.column; column++)
-    skv_text_append_char(text, ' ');
-  skv_text_append_char(text, '^');
-}
-
-/* The one way a spec error is made: "file:line:col: error: message", the
- * source line and a caret under the mark. */
-static skv_status skv_spec_error_at(const skv_spec_context *ctx,
-                                    yaml_mark_t mark, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static skv_status skv_spec_error_at(const skv_spec_context *ctx,
-                                    yaml_mark_t mark, const char *fmt, ...) {
-  skv_text text = {0};
-  skv_text_append(&text, "%s:%zu:%zu: error: ", ctx->file_name,
-                  mark.line + 1, mark.column + 1);
-  va_list args;
-  va_start(args, fmt);
-  skv_text_vappend(&text, fmt, args);
-  va_end(args);
-  skv_text_append_source(&text, ctx, mark);
-  return skv_text_to_status(&text, SKV_CODE_PARSE_ERROR);
-}
+/* An error at a libyaml mark (diagnostics.h's skv_source_error_at). */
+#define skv_spec_error_at(ctx, mark, ...)                                      \
+  skv_source_error_at(&(ctx)->source, skv_mark_of(mark), __VA_ARGS__)
 
 /* libyaml's own errors (malformed YAML), with its position and wording. */
 static skv_status skv_spec_yaml_error(const skv_spec_context *ctx,
@@ -343,13 +113,13 @@ static skv_status skv_spec_yaml_error(const skv_spec_context *ctx,
   case YAML_MEMORY_ERROR:
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY,
                      "%s: error: out of memory while parsing YAML",
-                     ctx->file_name);
+                     ctx->source.file_name);
   case YAML_READER_ERROR: {
-    yaml_mark_t mark = skv_source_mark_at(ctx, parser->problem_offset);
+    skv_mark mark = skv_source_mark_at(&ctx->source, parser->problem_offset);
     if (parser->problem_value != -1)
-      return skv_spec_error_at(ctx, mark, "%s (byte #x%02X)", problem,
-                               (unsigned)parser->problem_value);
-    return skv_spec_error_at(ctx, mark, "%s", problem);
+      return skv_source_error_at(&ctx->source, mark, "%s (byte #x%02X)", problem,
+                                 (unsigned)parser->problem_value);
+    return skv_source_error_at(&ctx->source, mark, "%s", problem);
   }
   default:
     if (parser->context)
@@ -375,8 +145,8 @@ static skv_status skv_spec_check_nesting(const skv_spec_context *ctx) {
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser))
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
-                     ctx->file_name);
-  yaml_parser_set_input_string(&parser, ctx->text, ctx->size);
+                     ctx->source.file_name);
+  yaml_parser_set_input_string(&parser, ctx->source.text, ctx->source.size);
   skv_status status = SKV_OK;
   int depth = 0;
   bool done = false;
@@ -411,29 +181,28 @@ static skv_status skv_spec_check_nesting(const skv_spec_context *ctx) {
   return status;
 }
 
-/* ---- Keys. ---------------------------------------------------------------- */
+/* ---- Keys. ------------------------------------------------------------------- */
 
+/* The keys a spec may give: name, every field of SKV_SPEC_FIELDS (what
+ * reaches the kernels and the package), and the two that only a source has:
+ * gqa_ratio, another way to give a head count, and target. */
 typedef enum skv_key {
-  SKV_KEY_NAME,
-  SKV_KEY_HEAD_DIM,
-  SKV_KEY_NUM_Q_HEADS,
-  SKV_KEY_NUM_KV_HEADS,
-  SKV_KEY_GQA_RATIO,
-  SKV_KEY_DTYPE,
-  SKV_KEY_KV_LAYOUT,
-  SKV_KEY_SPLITS,
-  SKV_KEY_TARGET,
-  SKV_KEY_SOFTMAX_SCALE,
-  SKV_KEY_PAGE_SIZE, /* known, to reject it with the reason; never suggested */
+  SKV_KEY_name,
+#define SKV_KEY_OF_FIELD(member, id, type, min, max, fallback) SKV_KEY_##member,
+  SKV_SPEC_FIELDS(SKV_KEY_OF_FIELD)
+#undef SKV_KEY_OF_FIELD
+  SKV_KEY_gqa_ratio,
+  SKV_KEY_target,
   SKV_KEY_COUNT,
 } skv_key;
 
-#define SKV_KEY_SUGGESTED_COUNT SKV_KEY_PAGE_SIZE
-
 static const char *const skv_key_names[SKV_KEY_COUNT] = {
-    "name",      "head_dim", "num_q_heads", "num_kv_heads",
-    "gqa_ratio", "dtype",    "kv_layout",   "splits",
-    "target",    "softmax_scale", "page_size",
+    "name",
+#define SKV_KEY_NAME_OF_FIELD(member, id, type, min, max, fallback) #member,
+    SKV_SPEC_FIELDS(SKV_KEY_NAME_OF_FIELD)
+#undef SKV_KEY_NAME_OF_FIELD
+    "gqa_ratio",
+    "target",
 };
 
 /* One key and its value in a spec mapping; list items of `target` are read
@@ -443,60 +212,6 @@ typedef struct skv_field {
   yaml_node_t *key_node; /* NULL while the key has not been seen */
   yaml_node_t *value;
 } skv_field;
-
-/* Levenshtein distance between the input key a (any length) and a known
- * key b (short), ASCII case folded. */
-static size_t skv_edit_distance(const unsigned char *a, size_t a_length,
-                                const char *b) {
-  enum { SKV_KEY_LENGTH_MAX = 16 };
-  size_t b_length = strlen(b);
-  size_t row[SKV_KEY_LENGTH_MAX + 1];
-  if (b_length > SKV_KEY_LENGTH_MAX)
-    return SIZE_MAX;
-  for (size_t j = 0; j <= b_length; j++)
-    row[j] = j;
-  for (size_t i = 1; i <= a_length; i++) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b_length; j++) {
-      size_t above = row[j];
-      size_t substitute =
-          diagonal + (tolower(a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1);
-      size_t best = substitute;
-      if (above + 1 < best)
-        best = above + 1;
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      row[j] = best;
-      diagonal = above;
-    }
-  }
-  return row[b_length];
-}
-
-/* The known key nearest to an unknown one, or NULL when none is near enough
- * to be a plausible typo. */
-static const char *skv_key_suggest(const yaml_node_t *node) {
-  const unsigned char *name = node->data.scalar.value;
-  size_t length = node->data.scalar.length;
-  const char *best = NULL;
-  size_t best_distance = SIZE_MAX;
-  for (int k = 0; k < SKV_KEY_SUGGESTED_COUNT; k++) {
-    size_t known = strlen(skv_key_names[k]);
-    /* The distance is at least the length difference: skip long inputs
-     * early, which also bounds the work on huge keys. */
-    if (length > known + 4)
-      continue;
-    size_t distance = skv_edit_distance(name, length, skv_key_names[k]);
-    if (distance < best_distance) {
-      best_distance = distance;
-      best = skv_key_names[k];
-    }
-  }
-  if (best && (best_distance <= 2 || 3 * best_distance <= strlen(best)))
-    return best;
-  return NULL;
-}
 
 static skv_status skv_key_read(const skv_spec_context *ctx, yaml_node_t *node,
                                skv_key *out_key) {
@@ -512,17 +227,23 @@ static skv_status skv_key_read(const skv_spec_context *ctx, yaml_node_t *node,
     }
   }
   skv_excerpt name = skv_excerpt_of_scalar(node);
-  const char *suggestion = skv_key_suggest(node);
+  const char *suggestion = skv_nearest_word(node->data.scalar.value, node->data.scalar.length,
+                                            skv_key_names, SKV_KEY_COUNT);
   if (suggestion)
     return skv_spec_error_at(ctx, node->start_mark,
                              "unknown key '%s'; did you mean '%s'?", name.text,
                              suggestion);
-  return skv_spec_error_at(
-      ctx, node->start_mark,
-      "unknown key '%s'; known keys are name, head_dim, num_q_heads, "
-      "num_kv_heads, gqa_ratio, dtype, kv_layout, splits, target, "
-      "softmax_scale",
-      name.text);
+  skv_text known = {0};
+  for (int k = 0; k < SKV_KEY_COUNT; k++)
+    skv_text_append(&known, "%s%s", k ? ", " : "", skv_key_names[k]);
+  skv_status status =
+      known.failed ? SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
+                               ctx->source.file_name)
+                   : skv_spec_error_at(ctx, node->start_mark,
+                                       "unknown key '%s'; known keys are %s", name.text,
+                                       known.data);
+  free(known.data);
+  return status;
 }
 
 /* ---- Values: one reader per type. ----------------------------------------- */
@@ -578,31 +299,25 @@ static skv_status skv_field_read_int(const skv_spec_context *ctx,
   return SKV_OK;
 }
 
-/* An integer from 1 to max; `expected` names what the field takes and
+/* An integer from min to max; `expected` names what the field takes and
  * `others` the values it takes besides the range ("auto or "), for the
  * messages. */
 static skv_status skv_field_read_range(const skv_spec_context *ctx,
                                        const skv_field *field,
                                        const char *expected, const char *others,
-                                       int max, int *out_value) {
+                                       int min, int max, int *out_value) {
   int64_t value;
   SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_int(ctx, field, expected, &value));
-  if (value < 1 || value > max) {
+  if (value < min || value > max) {
     skv_excerpt text = skv_excerpt_of_scalar(field->value);
     return skv_spec_error_at(ctx, field->value->start_mark,
-                             "%s %s is out of range; use %s1 to %d", field->key,
-                             text.text, others, max);
+                             "%s %s is out of range; use %s%d to %d", field->key,
+                             text.text, others, min, max);
   }
   *out_value = (int)value;
   return SKV_OK;
 }
 
-/* A count from 1 to max. */
-static skv_status skv_field_read_count(const skv_spec_context *ctx,
-                                       const skv_field *field, int max,
-                                       int *out_value) {
-  return skv_field_read_range(ctx, field, "an integer", "", max, out_value);
-}
 
 /* A plain YAML 1.2 decimal number: [-+]?(.[0-9]+|[0-9]+(.[0-9]*)?)
  * ([eE][-+]?[0-9]+)?. Hex floats, .inf and .nan are not accepted. */
@@ -644,7 +359,7 @@ static skv_status skv_field_read_float(const skv_spec_context *ctx,
   char *copy = malloc(node->data.scalar.length + 1);
   if (!copy)
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
-                     ctx->file_name);
+                     ctx->source.file_name);
   memcpy(copy, node->data.scalar.value, node->data.scalar.length);
   copy[node->data.scalar.length] = '\0';
   *out_value = strtod(copy, NULL);
@@ -664,7 +379,7 @@ static skv_status skv_field_read_enum(const skv_spec_context *ctx,
   if (list.failed) {
     free(list.data);
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
-                     ctx->file_name);
+                     ctx->source.file_name);
   }
   skv_status status = SKV_OK;
   if (field->value->type != YAML_SCALAR_NODE) {
@@ -672,7 +387,7 @@ static skv_status skv_field_read_enum(const skv_spec_context *ctx,
     skv_text_append(&expected, "one of %s", list.data);
     status = expected.failed
                  ? SKV_ERROR(SKV_CODE_OUT_OF_MEMORY,
-                             "%s: error: out of memory", ctx->file_name)
+                             "%s: error: out of memory", ctx->source.file_name)
                  : skv_field_type_error(ctx, field, expected.data);
     free(expected.data);
   } else {
@@ -693,7 +408,96 @@ static skv_status skv_field_read_enum(const skv_spec_context *ctx,
   return status;
 }
 
-/* ---- Keys of a spec. ------------------------------------------------------ */
+/* ---- The field types of spec_fields.h: one reader each. -------------------- */
+
+static skv_status skv_read_COUNT(const skv_spec_context *ctx, const skv_field *field,
+                                 int min, int max, int *out_value) {
+  return skv_field_read_range(ctx, field, "an integer", "", min, max, out_value);
+}
+
+static skv_status skv_read_HEAD_DIM(const skv_spec_context *ctx, const skv_field *field,
+                                    int min, int max, int *out_value) {
+  int64_t value;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_int(ctx, field, "an integer", &value));
+#define SKV_HEAD_DIM_IS(d) value == d ||
+  bool known = SKV_HEAD_DIMS(SKV_HEAD_DIM_IS) false;
+#undef SKV_HEAD_DIM_IS
+  if (!known) {
+    skv_excerpt text = skv_excerpt_of_scalar(field->value);
+#define SKV_HEAD_DIM_TEXT(d) #d ", "
+    static const char choices[] = SKV_HEAD_DIMS(SKV_HEAD_DIM_TEXT);
+#undef SKV_HEAD_DIM_TEXT
+    /* The list without its trailing ", ". */
+    return skv_spec_error_at(ctx, field->value->start_mark,
+                             "%s %s is not supported; choose one of %.*s", field->key,
+                             text.text, (int)sizeof(choices) - 3, choices);
+  }
+  *out_value = (int)value;
+  return SKV_OK;
+}
+
+static skv_status skv_read_SPLITS(const skv_spec_context *ctx, const skv_field *field,
+                                  int min, int max, int *out_value) {
+  if (skv_scalar_is(field->value, "auto")) {
+    *out_value = 0;
+    return SKV_OK;
+  }
+  return skv_field_read_range(ctx, field, "'auto' or an integer", "auto or ", min, max,
+                              out_value);
+}
+
+static skv_status skv_read_DTYPE(const skv_spec_context *ctx, const skv_field *field,
+                                 int min, int max, skv_dtype *out_value) {
+#define SKV_DTYPE_WORD(id, name, value) #name,
+#define SKV_DTYPE_VALUE(id, name, value) SKV_DTYPE_##id,
+  static const char *const names[] = {SKV_DTYPES(SKV_DTYPE_WORD)};
+  static const skv_dtype values[] = {SKV_DTYPES(SKV_DTYPE_VALUE)};
+#undef SKV_DTYPE_WORD
+#undef SKV_DTYPE_VALUE
+  int index;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_enum(
+      ctx, field, names, (int)(sizeof(names) / sizeof(names[0])), &index));
+  *out_value = values[index];
+  return SKV_OK;
+}
+
+static skv_status skv_read_KV_LAYOUT(const skv_spec_context *ctx, const skv_field *field,
+                                     int min, int max, skv_kv_layout *out_value) {
+#define SKV_KV_LAYOUT_WORD(id, name, value) #name,
+#define SKV_KV_LAYOUT_VALUE(id, name, value) SKV_KV_##id,
+  static const char *const names[] = {SKV_KV_LAYOUTS(SKV_KV_LAYOUT_WORD)};
+  static const skv_kv_layout values[] = {SKV_KV_LAYOUTS(SKV_KV_LAYOUT_VALUE)};
+#undef SKV_KV_LAYOUT_WORD
+#undef SKV_KV_LAYOUT_VALUE
+  if (skv_scalar_is(field->value, "paged"))
+    return skv_spec_error_at(ctx, field->value->start_mark,
+                             "kv_layout 'paged' is not supported yet");
+  int index;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_enum(
+      ctx, field, names, (int)(sizeof(names) / sizeof(names[0])), &index));
+  *out_value = values[index];
+  return SKV_OK;
+}
+
+static skv_status skv_read_SCALE(const skv_spec_context *ctx, const skv_field *field,
+                                 int min, int max, float *out_value) {
+  double value = 0.0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_float(ctx, field, &value));
+  /* Checked after the conversion to float: 1e-60 is positive as a double
+   * but 0 as the float the kernels use. */
+  float scale = (float)value;
+  if (!(scale > 0.0f) || !isfinite(scale)) {
+    skv_excerpt text = skv_excerpt_of_scalar(field->value);
+    return skv_spec_error_at(
+        ctx, field->value->start_mark,
+        "%s %s is out of range; it must be a positive float", field->key,
+        text.text);
+  }
+  *out_value = scale;
+  return SKV_OK;
+}
+
+/* ---- The keys only a source has. ----------------------------------------------- */
 
 /* A spec while its mapping is read: the values so far, and where each key
  * was given (for messages about combinations of keys). */
@@ -731,56 +535,6 @@ static skv_status skv_spec_read_name(const skv_spec_context *ctx,
   spec->line = (int)node->start_mark.line + 1;
   spec->column = (int)node->start_mark.column + 1;
   return SKV_OK;
-}
-
-static skv_status skv_spec_read_head_dim(const skv_spec_context *ctx,
-                                         const skv_field *field,
-                                         skv_spec *spec) {
-  int64_t value;
-  SKV_RETURN_IF_ERROR_PLAIN(
-      skv_field_read_int(ctx, field, "an integer", &value));
-  if (value != 64 && value != 96 && value != 128 && value != 256) {
-    skv_excerpt text = skv_excerpt_of_scalar(field->value);
-    return skv_spec_error_at(
-        ctx, field->value->start_mark,
-        "head_dim %s is not supported; choose one of 64, 96, 128, 256",
-        text.text);
-  }
-  spec->head_dim = (int)value;
-  return SKV_OK;
-}
-
-static skv_status skv_spec_read_dtype(const skv_spec_context *ctx,
-                                      const skv_field *field, skv_spec *spec) {
-  static const char *const names[] = {"bf16", "f16"};
-  static const skv_dtype dtypes[] = {SKV_DTYPE_BF16, SKV_DTYPE_F16};
-  int index;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_enum(ctx, field, names, 2, &index));
-  spec->dtype = dtypes[index];
-  return SKV_OK;
-}
-
-static skv_status skv_spec_read_kv_layout(const skv_spec_context *ctx,
-                                          const skv_field *field,
-                                          skv_spec *spec) {
-  static const char *const names[] = {"contiguous"};
-  if (skv_scalar_is(field->value, "paged"))
-    return skv_spec_error_at(ctx, field->value->start_mark,
-                             "kv_layout 'paged' is not supported yet");
-  int index;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_enum(ctx, field, names, 1, &index));
-  spec->kv_layout = SKV_KV_CONTIGUOUS;
-  return SKV_OK;
-}
-
-static skv_status skv_spec_read_splits(const skv_spec_context *ctx,
-                                       const skv_field *field, skv_spec *spec) {
-  if (skv_scalar_is(field->value, "auto")) {
-    spec->splits = 0;
-    return SKV_OK;
-  }
-  return skv_field_read_range(ctx, field, "'auto' or an integer", "auto or ",
-                              SKV_MAX_SPLITS, &spec->splits);
 }
 
 /* One target word, added to the spec's list unless it is already there. */
@@ -831,55 +585,22 @@ static skv_status skv_spec_read_targets(const skv_spec_context *ctx,
   return SKV_OK;
 }
 
-static skv_status skv_spec_read_softmax_scale(const skv_spec_context *ctx,
-                                              const skv_field *field,
-                                              skv_spec *spec) {
-  double value = 0.0;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_float(ctx, field, &value));
-  /* Checked after the conversion to float: 1e-60 is positive as a double
-   * but 0 as the float the kernels use. */
-  float scale = (float)value;
-  if (!(scale > 0.0f) || !isfinite(scale)) {
-    skv_excerpt text = skv_excerpt_of_scalar(field->value);
-    return skv_spec_error_at(
-        ctx, field->value->start_mark,
-        "softmax_scale %s is out of range; it must be a positive float",
-        text.text);
-  }
-  spec->softmax_scale = scale;
-  return SKV_OK;
-}
-
 static skv_status skv_spec_read_value(const skv_spec_context *ctx,
                                       skv_key key, skv_spec_draft *draft) {
   const skv_field *field = &draft->fields[key];
   skv_spec *spec = &draft->spec;
   switch (key) {
-  case SKV_KEY_NAME:
+  case SKV_KEY_name:
     return skv_spec_read_name(ctx, field, spec);
-  case SKV_KEY_HEAD_DIM:
-    return skv_spec_read_head_dim(ctx, field, spec);
-  case SKV_KEY_NUM_Q_HEADS:
-    return skv_field_read_count(ctx, field, SKV_HEADS_MAX, &spec->num_q_heads);
-  case SKV_KEY_NUM_KV_HEADS:
-    return skv_field_read_count(ctx, field, SKV_HEADS_MAX,
-                                &spec->num_kv_heads);
-  case SKV_KEY_GQA_RATIO:
-    return skv_field_read_count(ctx, field, SKV_HEADS_MAX, &draft->gqa_ratio);
-  case SKV_KEY_DTYPE:
-    return skv_spec_read_dtype(ctx, field, spec);
-  case SKV_KEY_KV_LAYOUT:
-    return skv_spec_read_kv_layout(ctx, field, spec);
-  case SKV_KEY_SPLITS:
-    return skv_spec_read_splits(ctx, field, spec);
-  case SKV_KEY_TARGET:
+#define SKV_READ_FIELD(member, id, type, min, max, fallback)                   \
+  case SKV_KEY_##member:                                                       \
+    return skv_read_##type(ctx, field, min, max, &spec->member);
+    SKV_SPEC_FIELDS(SKV_READ_FIELD)
+#undef SKV_READ_FIELD
+  case SKV_KEY_gqa_ratio:
+    return skv_read_COUNT(ctx, field, 1, SKV_MAX_HEADS, &draft->gqa_ratio);
+  case SKV_KEY_target:
     return skv_spec_read_targets(ctx, field, spec);
-  case SKV_KEY_SOFTMAX_SCALE:
-    return skv_spec_read_softmax_scale(ctx, field, spec);
-  case SKV_KEY_PAGE_SIZE:
-    return skv_spec_error_at(ctx, field->key_node->start_mark,
-                             "page_size belongs to kv_layout 'paged', which "
-                             "is not supported yet");
   case SKV_KEY_COUNT:
     break;
   }
@@ -892,34 +613,41 @@ static bool skv_draft_has(const skv_spec_draft *draft, skv_key key) {
   return draft->fields[key].key_node != NULL;
 }
 
-/* Lists every missing required key at the spec mapping's position. Head
- * counts are missing only when the other two keys can't supply them. */
+/* Lists every missing required key at the spec mapping's position, in key
+ * order: name, the SKV_FIELD_REQUIRED fields, target. Head counts are
+ * missing only when the other two keys can't supply them. */
 static skv_status skv_spec_check_required(const skv_spec_context *ctx,
                                           const yaml_node_t *mapping,
                                           const skv_spec_draft *draft) {
-  bool q = skv_draft_has(draft, SKV_KEY_NUM_Q_HEADS);
-  bool kv = skv_draft_has(draft, SKV_KEY_NUM_KV_HEADS);
-  bool gqa = skv_draft_has(draft, SKV_KEY_GQA_RATIO);
-  const char *missing[SKV_KEY_COUNT];
+  bool q = skv_draft_has(draft, SKV_KEY_num_q_heads);
+  bool kv = skv_draft_has(draft, SKV_KEY_num_kv_heads);
+  bool gqa = skv_draft_has(draft, SKV_KEY_gqa_ratio);
+  const char *missing[SKV_KEY_COUNT + 1];
+  char quoted[SKV_KEY_COUNT][SKV_NAME_MAX];
   int count = 0;
-  if (!skv_draft_has(draft, SKV_KEY_NAME))
-    missing[count++] = "'name'";
-  if (!skv_draft_has(draft, SKV_KEY_HEAD_DIM))
-    missing[count++] = "'head_dim'";
-  if (gqa && !q && !kv) {
-    missing[count++] = "'num_q_heads' or 'num_kv_heads'";
-  } else {
-    if (!q && !(kv && gqa))
-      missing[count++] = kv ? "'num_q_heads' (or 'gqa_ratio')"
-                            : "'num_q_heads'";
-    if (!kv && !(q && gqa))
-      missing[count++] = q ? "'num_kv_heads' (or 'gqa_ratio')"
-                           : "'num_kv_heads'";
+  for (int k = 0; k < SKV_KEY_COUNT; k++) {
+    bool required = k == SKV_KEY_name || k == SKV_KEY_target;
+#define SKV_FIELD_REQUIRED_CASE(member, id, type, min, max, fallback)          \
+  if (k == SKV_KEY_##member)                                                   \
+    required = (fallback) == SKV_FIELD_REQUIRED;
+    SKV_SPEC_FIELDS(SKV_FIELD_REQUIRED_CASE)
+#undef SKV_FIELD_REQUIRED_CASE
+    if (required && !skv_draft_has(draft, (skv_key)k)) {
+      snprintf(quoted[k], sizeof quoted[k], "'%s'", skv_key_names[k]);
+      missing[count++] = quoted[k];
+    }
+    /* The head counts: any two of num_q_heads, num_kv_heads, gqa_ratio. */
+    if (k == SKV_KEY_num_q_heads) {
+      if (gqa && !q && !kv) {
+        missing[count++] = "'num_q_heads' or 'num_kv_heads'";
+      } else {
+        if (!q && !(kv && gqa))
+          missing[count++] = kv ? "'num_q_heads' (or 'gqa_ratio')" : "'num_q_heads'";
+        if (!kv && !(q && gqa))
+          missing[count++] = q ? "'num_kv_heads' (or 'gqa_ratio')" : "'num_kv_heads'";
+      }
+    }
   }
-  if (!skv_draft_has(draft, SKV_KEY_DTYPE))
-    missing[count++] = "'dtype'";
-  if (!skv_draft_has(draft, SKV_KEY_TARGET))
-    missing[count++] = "'target'";
   if (count == 0)
     return SKV_OK;
 
@@ -933,7 +661,7 @@ static skv_status skv_spec_check_required(const skv_spec_context *ctx,
     skv_text_append(&text, "%s%s", i ? ", " : "", missing[i]);
   skv_status status =
       text.failed ? SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
-                              ctx->file_name)
+                              ctx->source.file_name)
                   : skv_spec_error_at(ctx, mapping->start_mark, "%s", text.data);
   free(text.data);
   return status;
@@ -947,37 +675,37 @@ static skv_status skv_spec_resolve_heads(const skv_spec_context *ctx,
   skv_spec *spec = &draft->spec;
   int q = spec->num_q_heads, kv = spec->num_kv_heads, gqa = draft->gqa_ratio;
   yaml_mark_t kv_mark = {0}, gqa_mark = {0};
-  if (skv_draft_has(draft, SKV_KEY_NUM_KV_HEADS))
-    kv_mark = draft->fields[SKV_KEY_NUM_KV_HEADS].value->start_mark;
-  if (skv_draft_has(draft, SKV_KEY_GQA_RATIO))
-    gqa_mark = draft->fields[SKV_KEY_GQA_RATIO].value->start_mark;
+  if (skv_draft_has(draft, SKV_KEY_num_kv_heads))
+    kv_mark = draft->fields[SKV_KEY_num_kv_heads].value->start_mark;
+  if (skv_draft_has(draft, SKV_KEY_gqa_ratio))
+    gqa_mark = draft->fields[SKV_KEY_gqa_ratio].value->start_mark;
 
-  if (skv_draft_has(draft, SKV_KEY_NUM_Q_HEADS) &&
-      skv_draft_has(draft, SKV_KEY_NUM_KV_HEADS)) {
+  if (skv_draft_has(draft, SKV_KEY_num_q_heads) &&
+      skv_draft_has(draft, SKV_KEY_num_kv_heads)) {
     if (q % kv != 0)
       return skv_spec_error_at(ctx, kv_mark,
                                "num_kv_heads %d does not divide num_q_heads %d",
                                kv, q);
-    if (skv_draft_has(draft, SKV_KEY_GQA_RATIO) && gqa != q / kv)
+    if (skv_draft_has(draft, SKV_KEY_gqa_ratio) && gqa != q / kv)
       return skv_spec_error_at(
           ctx, gqa_mark,
           "gqa_ratio %d does not match num_q_heads / num_kv_heads = %d / %d "
           "= %d",
           gqa, q, kv, q / kv);
-  } else if (skv_draft_has(draft, SKV_KEY_NUM_Q_HEADS)) {
+  } else if (skv_draft_has(draft, SKV_KEY_num_q_heads)) {
     if (q % gqa != 0)
       return skv_spec_error_at(ctx, gqa_mark,
                                "gqa_ratio %d does not divide num_q_heads %d",
                                gqa, q);
     spec->num_kv_heads = q / gqa;
   } else {
-    /* Both at most SKV_HEADS_MAX: the product fits an int. */
-    if (kv * gqa > SKV_HEADS_MAX)
+    /* Both at most SKV_MAX_HEADS: the product fits an int. */
+    if (kv * gqa > SKV_MAX_HEADS)
       return skv_spec_error_at(
           ctx, gqa_mark,
           "num_kv_heads %d * gqa_ratio %d = %d query heads is out of range; "
           "at most %d",
-          kv, gqa, kv * gqa, SKV_HEADS_MAX);
+          kv, gqa, kv * gqa, SKV_MAX_HEADS);
     spec->num_q_heads = kv * gqa;
   }
   return SKV_OK;
@@ -985,12 +713,24 @@ static skv_status skv_spec_resolve_heads(const skv_spec_context *ctx,
 
 /* ---- Specs, documents, files. --------------------------------------------- */
 
+/* The fields a spec left out: their fallback values, and the derived ones
+ * computed (head counts are resolved before, by skv_spec_resolve_heads). */
+static void skv_spec_fill_fallbacks(skv_spec_draft *draft) {
+  skv_spec *spec = &draft->spec;
+#define SKV_FIELD_FALLBACK(member, id, type, min, max, fallback)               \
+  if (!skv_draft_has(draft, SKV_KEY_##member) && (fallback) != SKV_FIELD_REQUIRED &&   \
+      (fallback) != SKV_FIELD_DERIVED)                                         \
+    spec->member = (SKV_FIELD_##type##_CTYPE)(fallback);
+  SKV_SPEC_FIELDS(SKV_FIELD_FALLBACK)
+#undef SKV_FIELD_FALLBACK
+  if (!skv_draft_has(draft, SKV_KEY_softmax_scale))
+    spec->softmax_scale = (float)(1.0 / sqrt((double)spec->head_dim));
+}
+
 static skv_status skv_spec_read_mapping(const skv_spec_context *ctx,
                                         yaml_node_t *mapping,
                                         skv_spec *out_spec) {
   skv_spec_draft draft = {0};
-  draft.spec.kv_layout = SKV_KV_CONTIGUOUS;
-  draft.spec.splits = 0; /* auto */
   for (yaml_node_pair_t *pair = mapping->data.mapping.pairs.start;
        pair < mapping->data.mapping.pairs.top; pair++) {
     yaml_node_t *key_node = yaml_document_get_node(ctx->document, pair->key);
@@ -1010,9 +750,8 @@ static skv_status skv_spec_read_mapping(const skv_spec_context *ctx,
   }
   SKV_RETURN_IF_ERROR_PLAIN(skv_spec_check_required(ctx, mapping, &draft));
   SKV_RETURN_IF_ERROR_PLAIN(skv_spec_resolve_heads(ctx, &draft));
-  if (!skv_draft_has(&draft, SKV_KEY_SOFTMAX_SCALE))
-    draft.spec.softmax_scale = (float)(1.0 / sqrt((double)draft.spec.head_dim));
-  snprintf(draft.spec.file, sizeof draft.spec.file, "%s", ctx->file_name);
+  skv_spec_fill_fallbacks(&draft);
+  snprintf(draft.spec.file, sizeof draft.spec.file, "%s", ctx->source.file_name);
   *out_spec = draft.spec;
   return SKV_OK;
 }
@@ -1030,24 +769,23 @@ static skv_status skv_spec_builder_add(const skv_spec_context *ctx,
   for (int i = 0; i < builder->count; i++) {
     const skv_spec *first = &builder->specs[i];
     if (strcmp(first->name, spec->name) == 0) {
-      yaml_mark_t mark = {.line = (size_t)spec->line - 1,
-                          .column = (size_t)spec->column - 1};
-      return skv_spec_error_at(ctx, mark,
+      skv_mark mark = {(size_t)spec->line - 1, (size_t)spec->column - 1};
+      return skv_source_error_at(&ctx->source, mark,
                                "duplicate spec name '%s'; first defined at "
                                "%s:%d:%d",
-                               spec->name, ctx->file_name, first->line,
+                               spec->name, ctx->source.file_name, first->line,
                                first->column);
     }
   }
   if (builder->count == builder->capacity) {
     if (builder->capacity > INT_MAX / 2)
       return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: too many specs",
-                       ctx->file_name);
+                       ctx->source.file_name);
     int capacity = builder->capacity ? 2 * builder->capacity : 4;
     skv_spec *specs = realloc(builder->specs, (size_t)capacity * sizeof *specs);
     if (!specs)
       return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
-                       ctx->file_name);
+                       ctx->source.file_name);
     builder->specs = specs;
     builder->capacity = capacity;
   }
@@ -1101,16 +839,16 @@ skv_status skv_spec_parse_string(const char *text, size_t size,
                      "skv_spec_parse_string: NULL argument");
   *out_list = NULL;
   skv_spec_context ctx = {
-      .file_name = file_name,
-      .text = (const unsigned char *)(text ? text : ""),
-      .size = text ? size : 0,
+      .source = {.file_name = file_name,
+                 .text = (const unsigned char *)(text ? text : ""),
+                 .size = text ? size : 0},
   };
   SKV_RETURN_IF_ERROR_PLAIN(skv_spec_check_nesting(&ctx));
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser))
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
                      file_name);
-  yaml_parser_set_input_string(&parser, ctx.text, ctx.size);
+  yaml_parser_set_input_string(&parser, ctx.source.text, ctx.source.size);
 
   skv_spec_builder builder = {0};
   skv_status status = SKV_OK;

@@ -14,7 +14,6 @@
 #include "package_internal.h"
 #include "splitkv/kernel_abi.h"
 
-/* Dynamic shared memory a kernel may use without opting in. */
 
 struct skv_attention {
   const skv_package *package; /* borrowed */

@@ -301,8 +301,8 @@ static void test_errors(void) {
                "'paged' is not supported yet");
   expect_error("name: m\nkv_layout: ragged\n", "t.yaml:2:12: error: kv_layout "
                "'ragged' is not supported; choose one of contiguous");
-  expect_error("name: m\npage_size: 16\n", "t.yaml:2:1: error: page_size "
-               "belongs to kv_layout 'paged', which is not supported yet");
+  expect_error("name: m\npage_size: 16\n", "t.yaml:2:1: error: unknown key "
+               "'page_size'; known keys are name, head_dim");
 
   /* Head counts that don't fit together. */
   expect_error("name: m\nnum_q_heads: 32\nnum_kv_heads: 5\nhead_dim: 64\n"

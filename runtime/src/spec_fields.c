@@ -1,0 +1,102 @@
+/* The checks and text forms of spec_fields.h's types: what the package
+ * verifier accepts and what splitkv-inspect shows, for every field. */
+#include "splitkv/spec_fields.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define INVALID(...) SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, __VA_ARGS__)
+
+uint32_t skv_field_f32_bits(float value) {
+  uint32_t bits;
+  memcpy(&bits, &value, sizeof(bits));
+  return bits;
+}
+
+float skv_field_f32_value(uint32_t bits) {
+  float value;
+  memcpy(&value, &bits, sizeof(value));
+  return value;
+}
+
+const char *skv_kv_layout_name(skv_kv_layout layout) {
+  switch (layout) {
+#define SKV_KV_LAYOUT_CASE(id, name, value)                                    \
+  case SKV_KV_##id:                                                            \
+    return #name;
+    SKV_KV_LAYOUTS(SKV_KV_LAYOUT_CASE)
+#undef SKV_KV_LAYOUT_CASE
+  }
+  return "unknown";
+}
+
+skv_status skv_field_check_COUNT(const char *key, int value, int min, int max) {
+  if (value < min || value > max)
+    return INVALID("%s %d is not in [%d, %d]", key, value, min, max);
+  return SKV_OK;
+}
+
+skv_status skv_field_check_HEAD_DIM(const char *key, int value, int min, int max) {
+#define SKV_HEAD_DIM_IS(d) value == d ||
+  if (SKV_HEAD_DIMS(SKV_HEAD_DIM_IS) 0)
+    return SKV_OK;
+#undef SKV_HEAD_DIM_IS
+  return INVALID("%s %d is not a head dim the generator builds", key, value);
+}
+
+skv_status skv_field_check_SPLITS(const char *key, int value, int min, int max) {
+  if (value != 0 && (value < min || value > max))
+    return INVALID("%s %d is neither 0 (auto) nor in [%d, %d]", key, value, min, max);
+  return SKV_OK;
+}
+
+skv_status skv_field_check_DTYPE(const char *key, skv_dtype value, int min, int max) {
+  if (strcmp(skv_dtype_name(value), "unknown") == 0)
+    return INVALID("%s %d is not an element type", key, (int)value);
+  return SKV_OK;
+}
+
+skv_status skv_field_check_KV_LAYOUT(const char *key, skv_kv_layout value, int min,
+                                     int max) {
+  if (strcmp(skv_kv_layout_name(value), "unknown") == 0)
+    return INVALID("%s %d is not a KV cache layout", key, (int)value);
+  return SKV_OK;
+}
+
+skv_status skv_field_check_SCALE(const char *key, float value, int min, int max) {
+  if (!isfinite(value) || !(value > 0.0f))
+    return INVALID("%s %g is not a finite positive number", key, (double)value);
+  return SKV_OK;
+}
+
+static void show_word(const char *word, int json, char *out, int size) {
+  snprintf(out, (size_t)size, json ? "\"%s\"" : "%s", word);
+}
+
+void skv_field_show_COUNT(int value, int json, char *out, int size) {
+  snprintf(out, (size_t)size, "%d", value);
+}
+
+void skv_field_show_HEAD_DIM(int value, int json, char *out, int size) {
+  snprintf(out, (size_t)size, "%d", value);
+}
+
+void skv_field_show_SPLITS(int value, int json, char *out, int size) {
+  if (value == 0)
+    show_word("auto", json, out, size);
+  else
+    snprintf(out, (size_t)size, "%d", value);
+}
+
+void skv_field_show_DTYPE(skv_dtype value, int json, char *out, int size) {
+  show_word(skv_dtype_name(value), json, out, size);
+}
+
+void skv_field_show_KV_LAYOUT(skv_kv_layout value, int json, char *out, int size) {
+  show_word(skv_kv_layout_name(value), json, out, size);
+}
+
+void skv_field_show_SCALE(float value, int json, char *out, int size) {
+  snprintf(out, (size_t)size, json ? "%.9g" : "%g", (double)value);
+}
