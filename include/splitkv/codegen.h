@@ -1,12 +1,13 @@
-/* Code generation: a spec becomes an MLIR module holding one gpu.module with
- * the split-KV decode kernel (kernel_abi.h), built op by op with
- * the MLIR C API and specialised on the spec's constants. */
+/* Code generation: a spec and a target become a plan (the kernel set and
+ * how each kernel is shaped), and the plan an MLIR module holding one
+ * gpu.module with the kernels of kernel_abi.h, built op by op with the MLIR
+ * C API and specialised on the spec's constants. */
 #ifndef SPLITKV_CODEGEN_H
 #define SPLITKV_CODEGEN_H
 
 #include <mlir-c/IR.h>
 
-#include "splitkv/package_format.h"
+#include "splitkv/kernel_abi.h"
 #include "splitkv/spec.h"
 #include "splitkv/status.h"
 
@@ -20,36 +21,33 @@ typedef struct skv_kernel_plan {
   int sm;                /* target, e.g. 90 */
   int group;             /* q heads per kv head (G), the mma's M rows */
   int upper_rows;        /* G > 8: the mma rows 8..15 hold heads too */
-  int warps;             /* warps per split CTA in a narrow launch (two
+  int warps;             /* warps per CTA of the narrow split kernel (two
                             CTAs per SM) */
   int dim_split;         /* warps sharing a token stream, each with 1 /
                             dim_split of the dims of Q, K, V and the output */
-  int streams;           /* token streams per CTA: warps / dim_split */
-  int split_threads;     /* 32 * warps */
-  int split_threads_wide; /* the wide launch's kernel (one CTA per SM,
-                            twice the warps and streams), or 0 where twice
-                            the streams' shared memory does not fit */
   int warp_tokens;       /* tokens per stream per loop step: 16 or 32, the
                             k of the P·V mmas (one or two k16) */
   int pair_scores;       /* dim_split 2: floats of its partial S a lane
                             passes its pair per step (the group's rows of
                             each n8 tile); 0 otherwise */
-  int combine_threads;   /* up to 2 warps, each a slice of 8 output dims at
-                            32 lanes (the runtime may pick fewer lanes and
-                            more slices per warp, kernel_abi.h) */
   int split_max_regs;    /* register caps (ptxas .maxnreg, 0: none) that let */
   int combine_max_regs;  /* two split CTAs and a combine CTA share an SM */
   int grid_dependency;   /* sm_90+: waits on griddepcontrol before touching
                             memory, so it may be launched programmatically
                             dependent on the previous kernel (kernel_abi.h) */
-  char split_entry[SKV_ENTRY_MAX];
-  char split_wide_entry[SKV_WIDE_ENTRY_MAX]; /* split_entry + SKV_WIDE_SUFFIX */
-  char combine_entry[SKV_ENTRY_MAX];
+  /* The kernel set, in the order the module and the package hold it: the
+   * narrow split kernel (two CTAs per SM), the wide one where twice its
+   * token streams' shared memory fits (one CTA per SM, twice the warps),
+   * the combine kernel (up to 2 warps, each a slice of 8 output dims at 32
+   * lanes; the runtime may pick fewer lanes, kernel_abi.h). */
+  skv_kernel_desc kernels[SKV_MAX_KERNELS];
+  int kernel_count;
 } skv_kernel_plan;
 
-/* Derives the plan for spec on target sm. Errors: UNSUPPORTED when the
- * spec's GQA group and head dim need more shared memory or registers than
- * this generator provides (the message says which). */
+/* Derives the plan for spec on target sm (lib/codegen/plan.c). Errors:
+ * UNSUPPORTED when the spec's GQA group and head dim need more shared
+ * memory or registers than this generator provides (the message says
+ * which). */
 skv_status skv_codegen_plan(const skv_spec *spec, int sm,
                             skv_kernel_plan *out_plan);
 
@@ -60,11 +58,6 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
 skv_status skv_codegen_build(MlirContext ctx, const skv_spec *spec,
                              const skv_kernel_plan *plan,
                              MlirModule *out_module);
-
-/* Fills a package manifest record from a spec and its plan (image fields
- * are left zero for the package writer). */
-void skv_codegen_manifest(const skv_spec *spec, const skv_kernel_plan *plan,
-                          skv_pkg_spec *out_record);
 
 #ifdef __cplusplus
 }

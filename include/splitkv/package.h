@@ -4,8 +4,9 @@
  * package to a file or to memory. The output is a function of the records
  * and images alone: the same input gives a byte-identical file (fixed order,
  * every padding byte zero, no timestamps), so packages can be diffed and
- * cached. The layout is package_format.h's; images are placed spec by spec,
- * each spec's sorted by (kind, sm), blobs 16-byte aligned.
+ * cached. The layout is package_format.h's; kernels and images are placed
+ * spec by spec, each spec's images sorted by (kind, sm), blobs 16-byte
+ * aligned.
  *
  * Thread safety: a builder is used by one thread at a time. */
 #ifndef SPLITKV_PACKAGE_H
@@ -30,24 +31,29 @@ skv_status skv_package_builder_create(skv_package_builder **out_builder);
 /* Frees the builder and every image it copied; NULL is fine. */
 void skv_package_builder_destroy(skv_package_builder *builder);
 
-/* Adds a spec's manifest record (copied; its first_image and image_count are
- * ignored: the writer fills them) and returns its index in *out_index.
- * Errors: INVALID_ARGUMENT when a field is invalid (skv_pkg_spec_check's
- * message) or the name is already in the builder. */
+/* Adds a spec: its record (copied; its kernel and image ranges are
+ * ignored: the writer fills them) and its kernel set (kernel_count
+ * descriptors, copied), and returns its index in *out_index. Errors:
+ * INVALID_ARGUMENT when a field or kernel is invalid (skv_pkg_spec_check's
+ * or skv_pkg_kernels_check's message) or the name is already in the
+ * builder. */
 skv_status skv_package_builder_add_spec(skv_package_builder *builder,
                                         const skv_pkg_spec *record,
-                                        uint32_t *out_index);
+                                        const skv_kernel_desc *kernels,
+                                        uint32_t kernel_count, uint32_t *out_index);
 
-/* Adds a code image (size bytes, copied) for spec spec_index: record gives
- * its kind, target sm (e.g. 90) and the kernels' resources (copied; offset
- * and size are ignored: the writer fills them). PTX text may come with or
- * without its terminating NUL; the package always holds it with one.
- * Errors: INVALID_ARGUMENT for an unknown spec index, a record that
- * skv_pkg_image_check rejects (its message), an empty image, or a second
- * image of the same kind and sm for the spec. */
+/* Adds a code image (size bytes, copied) of kind for target sm (e.g. 90)
+ * to spec spec_index, with what ptxas reported for each of the spec's
+ * kernels (resources: one per kernel, in the order add_spec gave them;
+ * copied). PTX text may come with or without its terminating NUL; the
+ * package always holds it with one. Errors: INVALID_ARGUMENT for an
+ * unknown spec index, a kind or sm that skv_pkg_image_check rejects or
+ * resources skv_pkg_resources_check rejects (their message), an empty
+ * image, or a second image of the same kind and sm for the spec. */
 skv_status skv_package_builder_add_image(skv_package_builder *builder,
-                                         uint32_t spec_index,
-                                         const skv_pkg_image *record,
+                                         uint32_t spec_index, skv_image_kind kind,
+                                         uint32_t sm,
+                                         const skv_kernel_resources *resources,
                                          const void *bytes, size_t size);
 
 /* Writes the package to memory: *out_data (malloc'd, the caller frees it)

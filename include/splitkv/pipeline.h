@@ -30,10 +30,14 @@ void skv_compiler_destroy(skv_compiler *compiler);
 /* The CUDA toolkit the compiler was created with (borrowed). */
 const char *skv_compiler_cuda_root(const skv_compiler *compiler);
 
+/* The stages a compile can stop after (splitkv-compile --emit): the
+ * pipeline's text stages, then what lib/package makes of them. */
 typedef enum skv_emit {
-  SKV_EMIT_MLIR,  /* GPU dialect, before lowering */
-  SKV_EMIT_LLVM,  /* LLVM IR of the kernels (NVPTX) */
+  SKV_EMIT_MLIR,    /* GPU dialect, before lowering */
+  SKV_EMIT_LLVM,    /* LLVM IR of the kernels (NVPTX) */
   SKV_EMIT_PTX,
+  SKV_EMIT_PACKAGE, /* a kernel package (compile.h) */
+  SKV_EMIT_C,       /* C source embedding a package (compile.h) */
 } skv_emit;
 
 /* Folds constants and common subexpressions of the generated kernels, still
@@ -58,20 +62,20 @@ skv_status skv_pipeline_emit_ptx(skv_compiler *compiler, MlirModule module,
                                  char **out_ptx);
 
 /* The whole pipeline for one spec and one target, stopping after stage
- * `emit`: plan, build, lower, translate or serialise. On success *out_text
- * (malloc'ed, caller-owned) holds the stage's text and *out_plan the plan. */
+ * `emit` (MLIR, LLVM or PTX): plan, build, lower, translate or serialise.
+ * On success *out_text (malloc'ed, caller-owned) holds the stage's text and
+ * *out_plan the plan. Errors: INVALID_ARGUMENT for another stage; those of
+ * the stages. */
 skv_status skv_compile_spec(skv_compiler *compiler, const skv_spec *spec,
                             int sm, skv_emit emit, skv_kernel_plan *out_plan,
                             char **out_text);
 
-/* One spec's kernel compiled to machine code for one target. */
+/* One spec's kernels compiled to machine code for one target. */
 typedef struct skv_cubin {
-  uint8_t *data;                    /* the ELF image, malloc'ed: free() */
+  uint8_t *data; /* the ELF image, malloc'ed: free() */
   size_t size;
-  skv_pkg_kernel_resources split;   /* the plan's split_entry */
-  skv_pkg_kernel_resources combine; /* the plan's combine_entry */
-  skv_pkg_kernel_resources split_wide; /* the plan's split_wide_entry, if
-                                          it has a wide launch */
+  /* What ptxas reported for each kernel of the plan, in its order. */
+  skv_kernel_resources resources[SKV_MAX_KERNELS];
 } skv_cubin;
 
 /* Compiles ptx (NUL-terminated) for plan->sm (plain sm_XY, not the
@@ -81,8 +85,8 @@ typedef struct skv_cubin {
  * registers, shared memory, stack and spills from its report. The same PTX
  * always gives the same bytes. On success *out_cubin owns its data. Errors:
  * COMPILE_ERROR with ptxas's messages, or when ptxas cannot be run;
- * IO_ERROR for the scratch files; INTERNAL when the report lacks either
- * kernel of plan. */
+ * IO_ERROR for the scratch files; INTERNAL when the report lacks a kernel
+ * of the plan. */
 skv_status skv_pipeline_assemble(skv_compiler *compiler, const char *ptx,
                                  const skv_kernel_plan *plan,
                                  skv_cubin *out_cubin);
@@ -92,7 +96,7 @@ skv_status skv_pipeline_assemble(skv_compiler *compiler, const char *ptx,
  * and its "Used N registers, ..., S bytes smem" line. Errors: INTERNAL when
  * the log has no such kernel or lacks either line. */
 skv_status skv_ptxas_info_find(const char *log, const char *entry,
-                               skv_pkg_kernel_resources *out_resources);
+                               skv_kernel_resources *out_resources);
 
 #ifdef __cplusplus
 }

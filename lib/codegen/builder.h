@@ -12,7 +12,7 @@
 
 #include <mlir-c/IR.h>
 
-#include "splitkv/package_format.h"
+#include "splitkv/types.h"
 
 #define SKV_MAX_CARRIED 96 /* loop-carried values of one scf.for */
 

@@ -15,9 +15,8 @@
 #include "kernels.h"
 #include "splitkv/kernel_abi.h"
 
-enum {
-  ARG_PART_OUT, ARG_PART_LSE, ARG_OUT, ARG_LSE, ARG_NUM_SPLITS, ARG_LANES, ARG_LATE, NUM_ARGS
-};
+/* The kernel's arguments: kernel_abi.h's list. */
+enum { SKV_COMBINE_KERNEL_ARGS(SKV_ABI_INDEX) NUM_ARGS };
 
 /* A running LSE merge: the largest exponent m (exp2 domain), the sum of
  * exp2(lse_c - m) and the values weighted alike. */
@@ -52,31 +51,21 @@ static lse_merge shuffle_merge(skv_builder *b, lse_merge x, int offset) {
   return merge_pair(b, x, y);
 }
 
-void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
-                                const skv_spec *spec,
-                                const skv_kernel_plan *plan) {
+void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body, const skv_spec *spec,
+                                const skv_kernel_plan *plan, const skv_kernel_desc *kernel) {
   const int D = spec->head_dim;
   MlirType f32 = skv_type_f32(b), index = skv_type_index(b);
   MlirType f32x8 = skv_type_vector(f32, 8);
-  MlirType f32_buf = skv_type_global_buffer(b, f32);
   MlirType t = skv_dtype_type(b, spec->dtype);
-  skv_kernel_arg args[NUM_ARGS] = {
-      [ARG_PART_OUT] = {f32_buf, 1},
-      [ARG_PART_LSE] = {f32_buf, 1},
-      [ARG_OUT] = {skv_type_global_buffer(b, t), 0},
-      [ARG_LSE] = {f32_buf, 0},
-      [ARG_NUM_SPLITS] = {skv_type_i32(b), 0},
-      [ARG_LANES] = {skv_type_i32(b), 0},
-      [ARG_LATE] = {skv_type_i32(b), 0},
-  };
+  static const skv_abi_arg args[NUM_ARGS] = {SKV_COMBINE_KERNEL_ARGS(SKV_ABI_ARG)};
   MlirValue arg[NUM_ARGS];
-  skv_kernel_begin(b, module_body, plan->combine_entry, NUM_ARGS, args, 0, NULL,
-                   plan->combine_threads, plan->combine_max_regs, arg);
+  skv_kernel_begin(b, module_body, kernel->entry, spec->dtype, NUM_ARGS, args, 0, NULL,
+                   (int)kernel->threads, plan->combine_max_regs, arg);
 
   /* Step 1: where: row (batch, q head), dims d .. d+7, chunk lane. A CTA
    * holds threads / lanes slices, a row head_dim / 8 of them. */
-  MlirValue lanes = skv_index_cast(b, arg[ARG_LANES], index);
-  MlirValue threads = skv_const_index(b, plan->combine_threads);
+  MlirValue lanes = skv_index_cast(b, arg[ARG_lanes], index);
+  MlirValue threads = skv_const_index(b, kernel->threads);
   MlirValue slices_per_cta = skv_divui(b, threads, lanes);
   MlirValue row_ctas = skv_divui(b, skv_const_index(b, D / 8), slices_per_cta);
   MlirValue head = skv_divui(b, skv_block_id(b, 'x'), row_ctas);
@@ -93,9 +82,9 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
    * leave and prefetch into L2: short calls gain), or after the wait (long
    * calls, whose end the early one slows by ~1%: bench/NOTES.md §39). */
   if (plan->grid_dependency) {
-    MlirValue late = skv_cmpi_eq(b, arg[ARG_LATE], skv_const_i32(b, 1));
+    MlirValue late = skv_cmpi_eq(b, arg[ARG_late], skv_const_i32(b, 1));
     skv_if early_trigger;
-    skv_if_begin(b, &early_trigger, skv_cmpi_eq(b, arg[ARG_LATE], skv_const_i32(b, 0)));
+    skv_if_begin(b, &early_trigger, skv_cmpi_eq(b, arg[ARG_late], skv_const_i32(b, 0)));
     skv_grid_launch_dependents(b);
     skv_if_end(b, &early_trigger);
     skv_grid_wait(b);
@@ -104,7 +93,7 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
     skv_grid_launch_dependents(b);
     skv_if_end(b, &late_trigger);
   }
-  MlirValue splits = skv_index_cast(b, arg[ARG_NUM_SPLITS], index);
+  MlirValue splits = skv_index_cast(b, arg[ARG_num_splits], index);
   MlirValue first_part = skv_muli(b, row, splits);
 
   /* Step 2: this lane's chunks, SKV_COMBINE_UNROLL at a time. Chunks past the
@@ -122,9 +111,9 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
     MlirValue c = skv_addi(b, chunks.iv, skv_muli(b, lanes, skv_const_index(b, u)));
     MlirValue valid = skv_cmpi_slt(b, c, splits);
     MlirValue chunk = skv_addi(b, first_part, skv_select(b, valid, c, skv_const_index(b, 0)));
-    lse_c[u] = skv_select(b, valid, skv_mulf(b, skv_load(b, arg[ARG_PART_LSE], chunk), log2e),
+    lse_c[u] = skv_select(b, valid, skv_mulf(b, skv_load(b, arg[ARG_part_lse], chunk), log2e),
                           neg_inf);
-    out_c[u] = skv_vector_load(b, f32x8, arg[ARG_PART_OUT],
+    out_c[u] = skv_vector_load(b, f32x8, arg[ARG_part_out],
                                skv_addi(b, skv_muli(b, chunk, skv_const_index(b, D)), d));
     m = skv_maxnumf(b, m, lse_c[u]);
   }
@@ -160,8 +149,8 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
                      &lse);
   skv_if writer;
   skv_if_begin(b, &writer, skv_cmpi_eq(b, lane, skv_const_index(b, 0)));
-  skv_softmax_store(b, skv_truncf(b, values, skv_type_vector(t, 8)), lse, arg[ARG_OUT],
-                    arg[ARG_LSE], row, d, D);
+  skv_softmax_store(b, skv_truncf(b, values, skv_type_vector(t, 8)), lse, arg[ARG_out],
+                    arg[ARG_lse], row, d, D);
   skv_if_end(b, &writer);
   skv_kernel_end(b);
 }

@@ -5,6 +5,7 @@
 
 #include "builder.h"
 #include "splitkv/codegen.h"
+#include "splitkv/kernel_abi.h"
 
 #define SKV_LOG2E 1.4426950408889634
 #define SKV_LN2 0.6931471805599453
@@ -23,19 +24,25 @@ static inline int skv_pair_stream_floats(const skv_kernel_plan *plan) {
   return 2 * skv_pair_parity_floats(plan);
 }
 
-/* A gpu.func kernel under construction: its entry block is the builder's
- * block after skv_kernel_begin. */
-typedef struct skv_kernel_arg {
-  MlirType type;
-  int readonly; /* input buffers get llvm.noalias + llvm.readonly */
-} skv_kernel_arg;
+/* One argument of a kernel_abi.h list: `SKV_SPLIT_KERNEL_ARGS(SKV_ABI_ARG)`
+ * inside an array initialiser gives the whole list. */
+typedef struct skv_abi_arg {
+  skv_abi_type type;
+  skv_abi_access access;
+} skv_abi_arg;
+#define SKV_ABI_ARG(name, type, access) {SKV_ABI_##type, SKV_ABI_##access},
+/* Argument indices in a list: `enum { SKV_SPLIT_KERNEL_ARGS(SKV_ABI_INDEX)
+ * NUM_ARGS }` gives ARG_q, ARG_k, ... */
+#define SKV_ABI_INDEX(name, type, access) ARG_##name,
 
-/* Appends gpu.func @name with the given arguments and workgroup buffers,
- * block_size threads and at most max_regs registers per thread (0: no cap), to
- * module_body, moves b into its entry block, and returns the block
+/* Appends gpu.func @name taking the n_args arguments of an ABI list (its
+ * pointers typed for dtype: global buffers passed as bare pointers, IN ones
+ * noalias + readonly, OUT ones noalias) and the given workgroup buffers,
+ * block_size threads and at most max_regs registers per thread (0: no cap),
+ * to module_body; moves b into its entry block, and returns the block
  * arguments: args first, then one value per shared buffer. */
 void skv_kernel_begin(skv_builder *b, MlirBlock module_body, const char *name,
-                      int n_args, const skv_kernel_arg *args, int n_shared,
+                      skv_dtype dtype, int n_args, const skv_abi_arg *args, int n_shared,
                       const MlirType *shared, int block_size, int max_regs,
                       MlirValue *out_values);
 /* Appends gpu.return. */
@@ -63,12 +70,12 @@ void skv_softmax_store(skv_builder *b, MlirValue values, MlirValue lse,
                        MlirValue out_buf, MlirValue lse_buf, MlirValue row,
                        MlirValue d, int head_dim);
 
-/* The split kernel of the narrow launch (plan->split_entry), or with wide
- * of the wide one (plan->split_wide_entry: twice the streams). */
-void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
-                              const skv_spec *spec, const skv_kernel_plan *plan, int wide);
-void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body,
-                                const skv_spec *spec,
-                                const skv_kernel_plan *plan);
+/* The generators of the roles of kernel_abi.h: kernel is the plan's entry
+ * for it (its name and block; a split kernel's token streams follow from
+ * its warps). */
+void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_spec *spec,
+                              const skv_kernel_plan *plan, const skv_kernel_desc *kernel);
+void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body, const skv_spec *spec,
+                                const skv_kernel_plan *plan, const skv_kernel_desc *kernel);
 
 #endif /* SPLITKV_CODEGEN_KERNELS_H */

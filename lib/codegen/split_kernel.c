@@ -36,11 +36,9 @@ enum { MAX_BLOCKS = 8 };     /* head_dim / 32 */
 enum { MAX_NTILES = 4 };     /* warp_tokens / 8 */
 enum { MAX_OUT_TILES = 32 }; /* head_dim / 8 */
 
-/* The kernel's arguments, in kernel_abi.h order. */
+/* The kernel's arguments (kernel_abi.h's list), then its shared buffers. */
 enum {
-  ARG_Q, ARG_K, ARG_V, ARG_SEQLENS, ARG_OUT, ARG_LSE, ARG_PART_OUT,
-  ARG_PART_LSE, ARG_K_SB, ARG_K_ST, ARG_K_SH, ARG_V_SB,
-  ARG_V_ST, ARG_V_SH, ARG_NUM_SPLITS, NUM_ARGS,
+  SKV_SPLIT_KERNEL_ARGS(SKV_ABI_INDEX) NUM_ARGS,
   SHARED_STATS = NUM_ARGS, SHARED_ACC, SHARED_SCORES, NUM_VALUES
 };
 
@@ -133,9 +131,9 @@ static void locate(split_kernel *k) {
  * the [b, h, s, d] layout 2.5% of its bandwidth at 131072 tokens). */
 static void chunk_bounds(split_kernel *k) {
   skv_builder *b = k->b;
-  MlirValue len = skv_load_ordered_i32(b, k->arg[ARG_SEQLENS], k->batch);
+  MlirValue len = skv_load_ordered_i32(b, k->arg[ARG_seqlens], k->batch);
   len = skv_maxsi(b, len, tok(k, 0));
-  MlirValue splits = k->arg[ARG_NUM_SPLITS];
+  MlirValue splits = k->arg[ARG_num_splits];
   MlirValue cta_step = tok(k, k->streams * k->plan->warp_tokens);
   MlirValue block = skv_minsi(b, skv_ceildivui(b, len, splits), cta_step);
   k->start = skv_minsi(b, skv_muli(b, to_tok(k, k->chunk), block), len);
@@ -170,7 +168,7 @@ static void load_q(split_kernel *k) {
     MlirValue base = skv_muli(b, q_row(k, head), idx(k, k->spec->head_dim));
     base = skv_addi(b, base, skv_addi(b, k->dim0, skv_muli(b, k->col, idx(k, 8))));
     for (int blk = 0; blk < k->blocks; ++blk) {
-      regs_of(k, skv_vector_load(b, k->tx8, k->arg[ARG_Q], skv_addi(b, base, idx(k, 32 * blk))),
+      regs_of(k, skv_vector_load(b, k->tx8, k->arg[ARG_q], skv_addi(b, base, idx(k, 32 * blk))),
               k->q[h][blk]);
       for (int i = 0; i < 4; ++i)
         k->q[h][blk][i] = skv_select(b, in_group, k->q[h][blk][i], zero);
@@ -206,7 +204,7 @@ typedef struct step_rows {
 /* This lane's slices of the warp's dims of `token`'s row of K or V
  * (argument cache). */
 static void load_rows(split_kernel *k, int cache, MlirValue token, MlirValue *out) {
-  MlirValue off = kv_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, token);
+  MlirValue off = kv_offset(k, cache == ARG_k ? ARG_k_sb : ARG_v_sb, token);
   for (int blk = 0; blk < k->blocks; ++blk)
     out[blk] = skv_vector_load(k->b, k->tx8, k->arg[cache],
                                skv_addi(k->b, off, idx(k, 32 * blk)));
@@ -227,8 +225,8 @@ static void step_tokens(split_kernel *k, MlirValue base, step_rows *rows) {
 static void load_step(split_kernel *k, MlirValue base, step_rows *rows) {
   step_tokens(k, base, rows);
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j) {
-    load_rows(k, ARG_K, rows->token[j], rows->k[j]);
-    load_rows(k, ARG_V, rows->token[j], rows->v[j]);
+    load_rows(k, ARG_k, rows->token[j], rows->k[j]);
+    load_rows(k, ARG_v, rows->token[j], rows->v[j]);
   }
 }
 
@@ -406,8 +404,8 @@ static void prefetch_first_step(split_kernel *k) {
    * lane c takes line c, modulo the lines of the warp's share of the row. */
   const int dims = 32 * k->blocks;
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
-    for (int cache = ARG_K; cache <= ARG_V; ++cache) {
-      MlirValue off = row_offset(k, cache == ARG_K ? ARG_K_SB : ARG_V_SB, rows.token[j]);
+    for (int cache = ARG_k; cache <= ARG_v; ++cache) {
+      MlirValue off = row_offset(k, cache == ARG_k ? ARG_k_sb : ARG_v_sb, rows.token[j]);
       off = skv_addi(b, off, k->dim0);
       MlirValue line = skv_remui(b, k->col, idx(k, dims > 64 ? dims / 64 : 1));
       skv_prefetch_l2(b, k->arg[cache], skv_addi(b, off, skv_muli(b, line, idx(k, 64))),
@@ -572,41 +570,31 @@ static void merge_and_write(split_kernel *k) {
   MlirValue out, lse;
   skv_softmax_finish(b, base, sum, acc, &out, &lse);
   MlirValue row = q_row(k, g);
-  MlirValue splits = arg_index(k, ARG_NUM_SPLITS);
+  MlirValue splits = arg_index(k, ARG_num_splits);
 
   skv_if final;
   skv_if_begin(b, &final, skv_cmpi_eq(b, splits, idx(k, 1)));
-  skv_softmax_store(b, skv_truncf(b, out, k->tx8), lse, k->arg[ARG_OUT], k->arg[ARG_LSE],
+  skv_softmax_store(b, skv_truncf(b, out, k->tx8), lse, k->arg[ARG_out], k->arg[ARG_lse],
                     row, d, D);
   skv_if_end(b, &final);
 
   skv_if partial;
   skv_if_begin(b, &partial, skv_cmpi_slt(b, idx(k, 1), splits));
   MlirValue part_row = skv_addi(b, skv_muli(b, row, splits), k->chunk);
-  skv_softmax_store(b, out, lse, k->arg[ARG_PART_OUT], k->arg[ARG_PART_LSE], part_row, d, D);
+  skv_softmax_store(b, out, lse, k->arg[ARG_part_out], k->arg[ARG_part_lse], part_row, d, D);
   skv_if_end(b, &partial);
 
   skv_for_end(b, &loop, NULL);
 }
 
-void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
-                              const skv_spec *spec, const skv_kernel_plan *plan, int wide) {
+void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_spec *spec,
+                              const skv_kernel_plan *plan, const skv_kernel_desc *kernel) {
   MlirType t = skv_dtype_type(b, spec->dtype);
-  MlirType f32 = skv_type_f32(b), i32 = skv_type_i32(b), i64 = skv_type_i64(b);
-  MlirType t_buf = skv_type_global_buffer(b, t);
-  MlirType f32_buf = skv_type_global_buffer(b, f32);
-  skv_kernel_arg args[NUM_ARGS] = {
-      [ARG_Q] = {t_buf, 1},       [ARG_K] = {t_buf, 1},
-      [ARG_V] = {t_buf, 1},       [ARG_SEQLENS] = {skv_type_global_buffer(b, i32), 1},
-      [ARG_OUT] = {t_buf, 0},     [ARG_LSE] = {f32_buf, 0},
-      [ARG_PART_OUT] = {f32_buf, 0}, [ARG_PART_LSE] = {f32_buf, 0},
-      [ARG_K_SB] = {i64, 0}, [ARG_K_ST] = {i64, 0}, [ARG_K_SH] = {i64, 0},
-      [ARG_V_SB] = {i64, 0}, [ARG_V_ST] = {i64, 0}, [ARG_V_SH] = {i64, 0},
-      [ARG_NUM_SPLITS] = {i32, 0},
-  };
+  MlirType f32 = skv_type_f32(b), i32 = skv_type_i32(b);
+  static const skv_abi_arg args[NUM_ARGS] = {SKV_SPLIT_KERNEL_ARGS(SKV_ABI_ARG)};
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
-  k.streams = wide ? 2 * plan->streams : plan->streams;
-  k.threads = wide ? plan->split_threads_wide : plan->split_threads;
+  k.threads = (int)kernel->threads;
+  k.streams = k.threads / 32 / plan->dim_split;
   k.blocks = spec->head_dim / 32 / plan->dim_split;
   k.halves = plan->upper_rows ? 2 : 1;
   k.i32 = i32;
@@ -626,8 +614,8 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body,
   if (plan->dim_split > 1)
     shared[n_shared++] =
         skv_type_shared_buffer(b, f32, (int64_t)k.streams * skv_pair_stream_floats(plan));
-  skv_kernel_begin(b, module_body, wide ? plan->split_wide_entry : plan->split_entry, NUM_ARGS,
-                   args, n_shared, shared, k.threads, plan->split_max_regs, k.arg);
+  skv_kernel_begin(b, module_body, kernel->entry, spec->dtype, NUM_ARGS, args, n_shared,
+                   shared, k.threads, plan->split_max_regs, k.arg);
 
   softmax_state state;
   /* The dependent kernel may launch at once: any work before the trigger

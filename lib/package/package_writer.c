@@ -7,24 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "splitkv/kernel_abi.h"
-
 #ifndef SKV_COMPILER_VERSION
 #error "SKV_COMPILER_VERSION must be defined by the build (lib/package/CMakeLists.txt)"
 #endif
 
-/* Blobs start at multiples of this, so a reader may map them in place. */
-#define SKV_BLOB_ALIGN 16u
+typedef struct builder_spec {
+  skv_pkg_spec record; /* ranges are the writer's to fill */
+  skv_kernel_desc kernels[SKV_MAX_KERNELS];
+} builder_spec;
 
 typedef struct builder_image {
   uint32_t spec_index;
-  skv_pkg_image record; /* offset and size are the writer's to fill */
+  skv_pkg_image record; /* kind and sm; the rest is the writer's to fill */
+  skv_kernel_resources resources[SKV_MAX_KERNELS];
   uint8_t *bytes;       /* owned */
   size_t size;
 } builder_image;
 
 struct skv_package_builder {
-  skv_pkg_spec *specs;
+  builder_spec *specs;
   uint32_t spec_count, spec_capacity;
   builder_image *images;
   uint32_t image_count, image_capacity;
@@ -64,79 +65,85 @@ static skv_status grow(void **items, uint32_t *capacity, uint32_t count,
   return SKV_OK;
 }
 
+/* A check's CORRUPT_PACKAGE as the caller's mistake: a bad record here is
+ * not a damaged file. */
+static skv_status as_invalid(skv_status status, const char *context) {
+  if (!status)
+    return SKV_OK;
+  skv_status invalid = INVALID("%s: %s", context, skv_status_message(status));
+  skv_status_free(status);
+  return invalid;
+}
+
 skv_status skv_package_builder_add_spec(skv_package_builder *builder,
                                         const skv_pkg_spec *record,
-                                        uint32_t *out_index) {
-  skv_status status = skv_pkg_spec_check(record);
-  if (status) {
-    /* A bad record here is the caller's mistake, not a damaged file. */
-    skv_status invalid = INVALID("spec record: %s", skv_status_message(status));
-    skv_status_free(status);
-    return invalid;
-  }
+                                        const skv_kernel_desc *kernels,
+                                        uint32_t kernel_count, uint32_t *out_index) {
+  SKV_RETURN_IF_ERROR_PLAIN(as_invalid(skv_pkg_spec_check(record), "spec record"));
+  SKV_RETURN_IF_ERROR_PLAIN(
+      as_invalid(skv_pkg_kernels_check(record, kernels, kernel_count), record->name));
   for (uint32_t i = 0; i < builder->spec_count; ++i)
-    if (strcmp(builder->specs[i].name, record->name) == 0)
-      return INVALID("spec %s is already in the package (index %u)",
-                     record->name, i);
-  SKV_RETURN_IF_ERROR_PLAIN(grow((void **)&builder->specs,
-                                 &builder->spec_capacity, builder->spec_count,
-                                 sizeof(skv_pkg_spec)));
-  skv_pkg_spec *copy = &builder->specs[builder->spec_count];
-  *copy = *record;
-  copy->first_image = 0;
-  copy->image_count = 0;
+    if (strcmp(builder->specs[i].record.name, record->name) == 0)
+      return INVALID("spec %s is already in the package (index %u)", record->name, i);
+  SKV_RETURN_IF_ERROR_PLAIN(grow((void **)&builder->specs, &builder->spec_capacity,
+                                 builder->spec_count, sizeof(builder_spec)));
+  builder_spec *copy = &builder->specs[builder->spec_count];
+  memset(copy, 0, sizeof(*copy));
+  copy->record = *record;
+  copy->record.kernel_count = kernel_count;
+  memcpy(copy->kernels, kernels, kernel_count * sizeof(*kernels));
   *out_index = builder->spec_count++;
   return SKV_OK;
 }
 
 skv_status skv_package_builder_add_image(skv_package_builder *builder,
-                                         uint32_t spec_index,
-                                         const skv_pkg_image *record,
+                                         uint32_t spec_index, skv_image_kind kind,
+                                         uint32_t sm,
+                                         const skv_kernel_resources *resources,
                                          const void *bytes, size_t size) {
   if (spec_index >= builder->spec_count)
     return INVALID("spec index %u, the builder has %u specs", spec_index,
                    builder->spec_count);
-  const char *spec_name = builder->specs[spec_index].name;
-  skv_status status = skv_pkg_image_check(record);
-  if (status) {
-    /* A bad record here is the caller's mistake, not a damaged file. */
-    skv_status invalid = INVALID("spec %s: image record: %s", spec_name,
-                                 skv_status_message(status));
-    skv_status_free(status);
-    return invalid;
-  }
-  const char *kind = skv_image_kind_name((skv_image_kind)record->kind);
+  const builder_spec *spec = &builder->specs[spec_index];
+  const char *spec_name = spec->record.name;
+  skv_pkg_image record;
+  memset(&record, 0, sizeof(record));
+  record.kind = kind;
+  record.sm = sm;
+  char context[SKV_NAME_MAX + 32];
+  snprintf(context, sizeof(context), "spec %s: image record", spec_name);
+  SKV_RETURN_IF_ERROR_PLAIN(as_invalid(skv_pkg_image_check(&record), context));
+  for (uint32_t k = 0; k < spec->record.kernel_count; ++k)
+    SKV_RETURN_IF_ERROR_PLAIN(
+        as_invalid(skv_pkg_resources_check(&resources[k], spec->kernels[k].entry), context));
+  const char *kind_name = skv_image_kind_name(kind);
   if (!bytes || size == 0)
-    return INVALID("spec %s: empty %s sm_%u image", spec_name, kind,
-                   record->sm);
+    return INVALID("spec %s: empty %s sm_%u image", spec_name, kind_name, sm);
   for (uint32_t i = 0; i < builder->image_count; ++i) {
     const builder_image *other = &builder->images[i];
-    if (other->spec_index == spec_index &&
-        other->record.kind == record->kind && other->record.sm == record->sm)
-      return INVALID("spec %s already has a %s sm_%u image", spec_name, kind,
-                     record->sm);
+    if (other->spec_index == spec_index && other->record.kind == kind && other->record.sm == sm)
+      return INVALID("spec %s already has a %s sm_%u image", spec_name, kind_name, sm);
   }
   /* The runtime hands PTX to the driver as a C string. */
   const uint8_t *text = bytes;
   size_t stored = size;
-  if (record->kind == SKV_IMAGE_PTX && text[size - 1] != '\0')
+  if (kind == SKV_IMAGE_PTX && text[size - 1] != '\0')
     stored = size + 1;
-  SKV_RETURN_IF_ERROR_PLAIN(grow((void **)&builder->images,
-                                 &builder->image_capacity, builder->image_count,
-                                 sizeof(builder_image)));
+  SKV_RETURN_IF_ERROR_PLAIN(grow((void **)&builder->images, &builder->image_capacity,
+                                 builder->image_count, sizeof(builder_image)));
   uint8_t *copy = malloc(stored);
   if (!copy)
-    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "spec %s: %zu-byte image",
-                     spec_name, stored);
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "spec %s: %zu-byte image", spec_name, stored);
   memcpy(copy, bytes, size);
   if (stored > size)
     copy[size] = '\0';
-  builder->images[builder->image_count++] = (builder_image){
-      .spec_index = spec_index,
-      .record = *record,
-      .bytes = copy,
-      .size = stored,
-  };
+  builder_image *image = &builder->images[builder->image_count++];
+  memset(image, 0, sizeof(*image));
+  image->spec_index = spec_index;
+  image->record = record;
+  memcpy(image->resources, resources, spec->record.kernel_count * sizeof(*resources));
+  image->bytes = copy;
+  image->size = stored;
   return SKV_OK;
 }
 
@@ -155,19 +162,17 @@ static int image_order(const void *a, const void *b) {
 }
 
 static uint64_t align_blob(uint64_t n) {
-  return (n + SKV_BLOB_ALIGN - 1) / SKV_BLOB_ALIGN * SKV_BLOB_ALIGN;
+  return (n + SKV_PKG_BLOB_ALIGN - 1) / SKV_PKG_BLOB_ALIGN * SKV_PKG_BLOB_ALIGN;
 }
 
 skv_status skv_package_builder_write_memory(const skv_package_builder *builder,
-                                            uint8_t **out_data,
-                                            size_t *out_size) {
+                                            uint8_t **out_data, size_t *out_size) {
   if (builder->spec_count == 0)
     return INVALID("the package has no specs");
   skv_status status = SKV_OK;
   uint8_t *data = NULL;
   /* +1: malloc(0) may return NULL, which is not a failure here. */
-  const builder_image **order =
-      malloc(((size_t)builder->image_count + 1) * sizeof(*order));
+  const builder_image **order = malloc(((size_t)builder->image_count + 1) * sizeof(*order));
   if (!order)
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "package image order");
   for (uint32_t i = 0; i < builder->image_count; ++i)
@@ -180,13 +185,21 @@ skv_status skv_package_builder_write_memory(const skv_package_builder *builder,
   header.abi_version = SKV_KERNEL_ABI_VERSION;
   header.spec_count = builder->spec_count;
   header.image_count = builder->image_count;
+  for (uint32_t s = 0; s < builder->spec_count; ++s)
+    header.kernel_count += builder->specs[s].record.kernel_count;
+  for (uint32_t i = 0; i < builder->image_count; ++i)
+    header.resource_count += builder->specs[order[i]->spec_index].record.kernel_count;
   header.specs_offset = SKV_PKG_HEADER_SIZE;
+  header.kernels_offset =
+      header.specs_offset + (uint64_t)header.spec_count * SKV_PKG_SPEC_SIZE;
   header.images_offset =
-      header.specs_offset + (uint64_t)builder->spec_count * SKV_PKG_SPEC_SIZE;
+      header.kernels_offset + (uint64_t)header.kernel_count * SKV_PKG_KERNEL_SIZE;
+  header.resources_offset =
+      header.images_offset + (uint64_t)header.image_count * SKV_PKG_IMAGE_SIZE;
   snprintf(header.compiler_version, sizeof(header.compiler_version), "%s",
            SKV_COMPILER_VERSION);
   uint64_t size =
-      header.images_offset + (uint64_t)builder->image_count * SKV_PKG_IMAGE_SIZE;
+      header.resources_offset + (uint64_t)header.resource_count * SKV_PKG_RESOURCES_SIZE;
   for (uint32_t i = 0; i < builder->image_count; ++i)
     size = align_blob(size) + order[i]->size;
   header.file_size = size;
@@ -197,35 +210,46 @@ skv_status skv_package_builder_write_memory(const skv_package_builder *builder,
                        (unsigned long long)size);
     goto done;
   }
-  uint32_t next_image = 0;
+  uint32_t next_kernel = 0, next_image = 0;
   for (uint32_t s = 0; s < builder->spec_count; ++s) {
-    skv_pkg_spec record = builder->specs[s];
+    const builder_spec *spec = &builder->specs[s];
+    skv_pkg_spec record = spec->record;
+    record.first_kernel = next_kernel;
+    for (uint32_t k = 0; k < record.kernel_count; ++k)
+      skv_pkg_kernel_encode(&spec->kernels[k], data + header.kernels_offset +
+                                                   (uint64_t)next_kernel++ *
+                                                       SKV_PKG_KERNEL_SIZE);
     record.first_image = next_image;
-    while (next_image < builder->image_count &&
-           order[next_image]->spec_index == s)
+    while (next_image < builder->image_count && order[next_image]->spec_index == s)
       ++next_image;
     record.image_count = next_image - record.first_image;
     if (record.image_count == 0) {
       status = INVALID("spec %s has no code image", record.name);
       goto done;
     }
-    skv_pkg_spec_encode(&record, data + header.specs_offset +
-                                     (uint64_t)s * SKV_PKG_SPEC_SIZE);
+    skv_pkg_spec_encode(&record, data + header.specs_offset + (uint64_t)s * SKV_PKG_SPEC_SIZE);
   }
-  uint64_t blob = header.images_offset +
-                  (uint64_t)builder->image_count * SKV_PKG_IMAGE_SIZE;
+  uint32_t next_resource = 0;
+  uint64_t blob = header.resources_offset + (uint64_t)header.resource_count * SKV_PKG_RESOURCES_SIZE;
   for (uint32_t i = 0; i < builder->image_count; ++i) {
+    const builder_image *source = order[i];
+    uint32_t kernels = builder->specs[source->spec_index].record.kernel_count;
     blob = align_blob(blob);
-    skv_pkg_image image = order[i]->record;
+    skv_pkg_image image = source->record;
     image.offset = blob;
-    image.size = order[i]->size;
-    skv_pkg_image_encode(&image, data + header.images_offset +
-                                     (uint64_t)i * SKV_PKG_IMAGE_SIZE);
-    memcpy(data + blob, order[i]->bytes, order[i]->size);
-    blob += order[i]->size;
+    image.size = source->size;
+    image.first_resource = next_resource;
+    image.resource_count = kernels;
+    skv_pkg_image_encode(&image, data + header.images_offset + (uint64_t)i * SKV_PKG_IMAGE_SIZE);
+    for (uint32_t k = 0; k < kernels; ++k)
+      skv_pkg_resources_encode(&source->resources[k],
+                               data + header.resources_offset +
+                                   (uint64_t)next_resource++ * SKV_PKG_RESOURCES_SIZE);
+    memcpy(data + blob, source->bytes, source->size);
+    blob += source->size;
   }
-  header.checksum =
-      skv_pkg_checksum(data + SKV_PKG_HEADER_SIZE, size - SKV_PKG_HEADER_SIZE);
+  skv_pkg_header_encode(&header, data);
+  header.checksum = skv_pkg_file_checksum(data, size);
   skv_pkg_header_encode(&header, data);
 
   /* What the runtime will check, checked here, where the bug can be fixed. */
@@ -233,8 +257,8 @@ skv_status skv_package_builder_write_memory(const skv_package_builder *builder,
   status = skv_pkg_verify(data, size, &verified);
   if (status) {
     skv_status internal = SKV_ERROR(SKV_CODE_INTERNAL,
-                                    "the package writer made a package the "
-                                    "runtime rejects: %s",
+                                    "the package writer made a package the runtime "
+                                    "rejects: %s",
                                     skv_status_message(status));
     skv_status_free(status);
     status = internal;
@@ -254,8 +278,7 @@ skv_status skv_package_builder_write_file(const skv_package_builder *builder,
                                           const char *path) {
   uint8_t *data = NULL;
   size_t size = 0;
-  SKV_RETURN_IF_ERROR(skv_package_builder_write_memory(builder, &data, &size),
-                      "%s", path);
+  SKV_RETURN_IF_ERROR(skv_package_builder_write_memory(builder, &data, &size), "%s", path);
   skv_status status = SKV_OK;
   size_t path_length = strlen(path);
   char *temp = malloc(path_length + sizeof(".tmp"));
@@ -267,8 +290,7 @@ skv_status skv_package_builder_write_file(const skv_package_builder *builder,
   memcpy(temp + path_length, ".tmp", sizeof(".tmp"));
   FILE *file = fopen(temp, "wb");
   if (!file) {
-    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: cannot create: %s", temp,
-                       strerror(errno));
+    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: cannot create: %s", temp, strerror(errno));
     goto done;
   }
   int write_failed = fwrite(data, 1, size, file) != size;
@@ -278,14 +300,13 @@ skv_status skv_package_builder_write_file(const skv_package_builder *builder,
     write_errno = errno;
   }
   if (write_failed) {
-    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: write failed: %s", temp,
-                       strerror(write_errno));
+    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: write failed: %s", temp, strerror(write_errno));
     remove(temp);
     goto done;
   }
   if (rename(temp, path) != 0) {
-    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: cannot rename %s to it: %s",
-                       path, temp, strerror(errno));
+    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: cannot rename %s to it: %s", path, temp,
+                       strerror(errno));
     remove(temp);
   }
 

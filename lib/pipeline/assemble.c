@@ -55,7 +55,7 @@ static unsigned number_before(const char *start, const char *p) {
 }
 
 skv_status skv_ptxas_info_find(const char *log, const char *entry,
-                               skv_pkg_kernel_resources *out_resources) {
+                               skv_kernel_resources *out_resources) {
   size_t n = strlen(entry);
   const char *line = log;
   for (; line; line = next_line(line)) {
@@ -67,7 +67,7 @@ skv_status skv_ptxas_info_find(const char *log, const char *entry,
   if (!line)
     return SKV_ERROR(SKV_CODE_INTERNAL,
                      "ptxas's report has no properties for kernel %s", entry);
-  skv_pkg_kernel_resources r;
+  skv_kernel_resources r;
   memset(&r, 0, sizeof(r));
   int have_stack = 0, have_registers = 0;
   /* The function's lines follow, up to the next function's:
@@ -225,15 +225,9 @@ skv_status skv_pipeline_assemble(skv_compiler *compiler, const char *ptx,
                        exit_code, (const char *)log);
   if (!status)
     status = file_read(s.cubin, &cubin.data, &cubin.size);
-  if (!status)
-    status = skv_ptxas_info_find((const char *)log, plan->split_entry,
-                                 &cubin.split);
-  if (!status)
-    status = skv_ptxas_info_find((const char *)log, plan->combine_entry,
-                                 &cubin.combine);
-  if (!status && plan->split_threads_wide)
-    status = skv_ptxas_info_find((const char *)log, plan->split_wide_entry,
-                                 &cubin.split_wide);
+  for (int k = 0; k < plan->kernel_count && !status; ++k)
+    status = skv_ptxas_info_find((const char *)log, plan->kernels[k].entry,
+                                 &cubin.resources[k]);
   scratch_remove(&s);
   free(log);
   if (status) {

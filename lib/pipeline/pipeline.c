@@ -231,6 +231,9 @@ static skv_status run_stages(skv_compiler *c, MlirModule module, int sm,
 skv_status skv_compile_spec(skv_compiler *compiler, const skv_spec *spec,
                             int sm, skv_emit emit, skv_kernel_plan *out_plan,
                             char **out_text) {
+  if (emit != SKV_EMIT_MLIR && emit != SKV_EMIT_LLVM && emit != SKV_EMIT_PTX)
+    return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT,
+                     "skv_compile_spec stops after MLIR, LLVM or PTX, not stage %d", (int)emit);
   skv_kernel_plan plan;
   MlirModule module;
   SKV_RETURN_IF_ERROR(skv_codegen_plan(spec, sm, &plan), "sm_%d", sm);

@@ -1,23 +1,28 @@
-/* The driver-free half of loading and decode: image choice, argument
+/* The loaded attention (load.c makes it, launch.c launches it), and the
+ * driver-free half of loading and decode (plan.c): image choice, argument
  * checks, split choice and workspace layout, as pure functions of package
- * records and device properties. skv_attention_* call exactly these, and the unit tests call them on
- * machines without a GPU.
+ * records and device properties. skv_attention_* call exactly these, and
+ * the unit tests call them on machines without a GPU.
  *
  * Internal to the runtime (and its tests). */
 #ifndef SPLITKV_RUNTIME_ATTENTION_INTERNAL_H
 #define SPLITKV_RUNTIME_ATTENTION_INTERNAL_H
 
+#include <cuda.h>
+
 #include "splitkv/package_records.h"
 
-/* What the call planning knows of the device for one launch of the split
- * kernel, narrow or wide (split_threads per CTA, package_format.h): its
- * SMs, how many such CTAs one SM holds at once (registers, shared memory),
- * and how many combine warps the device holds beside a full wave of them,
- * where they wait for it (programmatic dependent launch); 0 when none wait
- * there (no PDL, or no registers left). */
+/* What the call planning knows of the device for one launch of a split
+ * kernel (one of the spec's SPLIT kernels, kernel_abi.h): its SMs, the
+ * kernel's block and tokens per CTA loop step, how many such CTAs one SM
+ * holds at once (registers, shared memory), and how many combine warps the
+ * device holds beside a full wave of them, where they wait for it
+ * (programmatic dependent launch); 0 when none wait there (no PDL, or no
+ * registers left). */
 typedef struct skv_device_fill {
   int sms;
   int split_threads;
+  int cta_tokens;
   int ctas_per_sm;
   int combine_warps;
   /* K and V bytes from which a call's combine kernel lets the next kernel
@@ -55,8 +60,16 @@ int skv_combine_warps_resident(int sms, int registers_per_sm, int ctas_per_sm,
  * be resident (fill.combine_warps), one round of SKV_COMBINE_UNROLL loads
  * per lane still covers num_splits chunks, and the CTAs still cover a row
  * exactly. */
-int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
-                             int batch, int num_splits);
+int skv_combine_lanes_choose(const skv_pkg_spec *spec, int combine_threads,
+                             skv_device_fill fill, int batch, int num_splits);
+
+/* The launches a loaded spec offers a call: a fill per split kernel, in the
+ * package's order, and the combine kernel's block. */
+typedef struct skv_launches {
+  skv_device_fill fills[SKV_MAX_KERNELS];
+  int count;
+  int combine_threads;
+} skv_launches;
 
 /* Workspace regions start at multiples of this many bytes. */
 #define SKV_WORKSPACE_ALIGN 256
@@ -69,8 +82,7 @@ int skv_combine_lanes_choose(const skv_pkg_spec *spec, skv_device_fill fill,
  *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   int num_splits;
-  int launch;        /* the launch chosen, an index into the fills: 0
-                        narrow, 1 wide (kernel_abi.h) */
+  int launch;        /* the launch chosen, an index into the fills */
   int combine_lanes; /* with num_splits > 1 */
   int combine_late;  /* with num_splits > 1: the combine kernel's late */
   size_t part_out_offset;
@@ -88,16 +100,15 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
                              int max_seqlen, int num_splits_override,
                              int *out_num_splits);
 
-/* The launch for a call among count (1 or 2: the narrow launch, then the
- * wide one) and its split count: the one that puts more warps to work in
- * its first wave, and where they put as many (within 5%), the wide one only
- * if it needs no combine kernel where the narrow one does, or the narrow
- * one cuts each row in 64 chunks or more. *out_fill is an index into
- * fills. Errors: those of skv_splits_choose. */
-skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_device_fill *fills,
-                             int count, int batch, int max_seqlen,
-                             int num_splits_override, int *out_fill,
-                             int *out_num_splits);
+/* The launch for a call among the spec's (the first, then any later one,
+ * narrow before wide) and its split count: the one that puts more warps to
+ * work in its first wave, and where they put as many (within 5%), a later
+ * one only if it needs no combine kernel where the earlier one does, or the
+ * earlier one cuts each row in 64 chunks or more. *out_fill is an index
+ * into launches->fills. Errors: those of skv_splits_choose. */
+skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launches,
+                             int batch, int max_seqlen, int num_splits_override,
+                             int *out_fill, int *out_num_splits);
 
 /* Bytes of workspace for batch and num_splits, the lse scratch included
  * (what skv_attention_workspace_size reports). */
@@ -109,9 +120,8 @@ size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits);
  * (its launch among fills: skv_launch_choose).
  * Errors: INVALID_ARGUMENT naming the field, its value and what was
  * expected. */
-skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_device_fill *fills,
-                                int fill_count, const skv_decode_args *args,
-                                skv_decode_plan *out_plan);
+skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_launches *launches,
+                                const skv_decode_args *args, skv_decode_plan *out_plan);
 
 /* Picks the image a device of compute capability device_sm (major * 10 +
  * minor) runs, among count records (a spec's images): a cubin for the same
@@ -124,5 +134,24 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_device_fill 
 skv_status skv_image_choose(const skv_pkg_image *images, uint32_t count,
                             int device_sm, const char *device_name,
                             uint32_t *out_index);
+
+/* ---- the loaded attention ----------------------------------------------- */
+
+/* One spec's kernels loaded into a context: load.c creates it, launch.c
+ * launches from it; immutable after creation. */
+struct skv_attention {
+  const skv_package *package; /* borrowed */
+  const skv_pkg_spec *spec;   /* borrowed from package */
+  CUcontext context;          /* the module's context */
+  CUmodule module;
+  /* Per launch (launches.fills[i]): its split kernel's record and
+   * function. */
+  const skv_kernel_desc *split_kernels[SKV_MAX_KERNELS];
+  CUfunction split_functions[SKV_MAX_KERNELS];
+  const skv_kernel_desc *combine_kernel;
+  CUfunction combine_function;
+  skv_launches launches;
+  skv_attention_image_info image;
+};
 
 #endif /* SPLITKV_RUNTIME_ATTENTION_INTERNAL_H */

@@ -21,21 +21,27 @@ static skv_status package_adopt(uint8_t *data, size_t size,
   status = skv_pkg_verify(data, size, &package->header);
   if (status)
     goto fail;
+  const skv_pkg_header *h = &package->header;
   /* +1: calloc(0) may return NULL, which is not a failure here. */
-  package->specs =
-      calloc((size_t)package->header.spec_count + 1, sizeof(skv_pkg_spec));
-  package->images =
-      calloc((size_t)package->header.image_count + 1, sizeof(skv_pkg_image));
-  if (!package->specs || !package->images) {
-    status = SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "package tables (%u specs, %u "
-                       "images)", package->header.spec_count,
-                       package->header.image_count);
+  package->specs = calloc((size_t)h->spec_count + 1, sizeof(skv_pkg_spec));
+  package->kernels = calloc((size_t)h->kernel_count + 1, sizeof(skv_kernel_desc));
+  package->images = calloc((size_t)h->image_count + 1, sizeof(skv_pkg_image));
+  package->resources =
+      calloc((size_t)h->resource_count + 1, sizeof(skv_kernel_resources));
+  if (!package->specs || !package->kernels || !package->images || !package->resources) {
+    status = SKV_ERROR(SKV_CODE_OUT_OF_MEMORY,
+                       "package tables (%u specs, %u kernels, %u images, %u resources)",
+                       h->spec_count, h->kernel_count, h->image_count, h->resource_count);
     goto fail;
   }
-  for (uint32_t i = 0; i < package->header.spec_count; ++i)
-    skv_pkg_spec_decode(data, &package->header, i, &package->specs[i]);
-  for (uint32_t i = 0; i < package->header.image_count; ++i)
-    skv_pkg_image_decode(data, &package->header, i, &package->images[i]);
+  for (uint32_t i = 0; i < h->spec_count; ++i)
+    skv_pkg_spec_decode(data, h, i, &package->specs[i]);
+  for (uint32_t i = 0; i < h->kernel_count; ++i)
+    skv_pkg_kernel_decode(data, h, i, &package->kernels[i]);
+  for (uint32_t i = 0; i < h->image_count; ++i)
+    skv_pkg_image_decode(data, h, i, &package->images[i]);
+  for (uint32_t i = 0; i < h->resource_count; ++i)
+    skv_pkg_resources_decode(data, h, i, &package->resources[i]);
   *out_package = package;
   return SKV_OK;
 
@@ -103,7 +109,9 @@ done:
 void skv_package_destroy(skv_package *package) {
   if (!package)
     return;
+  free(package->resources);
   free(package->images);
+  free(package->kernels);
   free(package->specs);
   free(package->data);
   free(package);
@@ -150,9 +158,22 @@ const skv_pkg_header *skv_package_header(const skv_package *package) {
   return &package->header;
 }
 
+const skv_kernel_desc *skv_package_kernel_at(const skv_package *package, uint32_t i) {
+  if (i >= package->header.kernel_count)
+    return NULL;
+  return &package->kernels[i];
+}
+
 const skv_pkg_image *skv_package_image_at(const skv_package *package,
                                           uint32_t i) {
   if (i >= package->header.image_count)
     return NULL;
   return &package->images[i];
+}
+
+const skv_kernel_resources *skv_package_resources_at(const skv_package *package,
+                                                         uint32_t i) {
+  if (i >= package->header.resource_count)
+    return NULL;
+  return &package->resources[i];
 }

@@ -12,8 +12,10 @@ struct skv_package {
   uint8_t *data;
   size_t size;
   skv_pkg_header header;
-  skv_pkg_spec *specs;   /* header.spec_count records */
-  skv_pkg_image *images; /* header.image_count records */
+  skv_pkg_spec *specs;                 /* header.spec_count records */
+  skv_kernel_desc *kernels;             /* header.kernel_count */
+  skv_pkg_image *images;               /* header.image_count */
+  skv_kernel_resources *resources; /* header.resource_count */
 };
 
 /* The public view of a spec record. */

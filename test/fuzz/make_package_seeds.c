@@ -29,20 +29,20 @@ static skv_status write_seed(const char *dir, const char *name,
   skv_status status = SKV_OK;
   for (uint32_t i = 0; !status && i < spec_count; ++i) {
     uint32_t index = 0;
-    status = skv_package_builder_add_spec(builder, &records[i], &index);
+    skv_kernel_desc kernels[SKV_TEST_KERNELS];
+    skv_test_pkg_kernels(records[i].name, kernels);
+    status = skv_package_builder_add_spec(builder, &records[i], kernels, SKV_TEST_KERNELS,
+                                          &index);
   }
   for (size_t i = 0; !status && i < image_count; ++i) {
     /* Plausible resources, so the fuzzer starts from non-zero fields. */
-    skv_pkg_image record;
-    memset(&record, 0, sizeof record);
-    record.kind = images[i].kind;
-    record.sm = images[i].sm;
-    record.split.registers = 96;
-    record.split.shared_bytes = 4096;
-    record.split.stack_bytes = 16;
-    record.combine.registers = 56;
-    status = skv_package_builder_add_image(builder, images[i].spec, &record,
-                                           images[i].bytes, images[i].size);
+    skv_kernel_resources resources[SKV_TEST_KERNELS] = {
+        {.registers = 96, .shared_bytes = 4096, .stack_bytes = 16},
+        {.registers = 96, .shared_bytes = 8192},
+        {.registers = 56}};
+    status = skv_package_builder_add_image(builder, images[i].spec, images[i].kind,
+                                           images[i].sm, resources, images[i].bytes,
+                                           images[i].size);
   }
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
   skv_pkg_spec three[] = {
       skv_test_pkg_record("a", 256, 16, 16, SKV_DTYPE_F16, 1),
       skv_test_pkg_record("b", 96, 28, 4, SKV_DTYPE_BF16, 256),
-      skv_test_pkg_record("c", 8, 1, 1, SKV_DTYPE_BF16, 0),
+      skv_test_pkg_record("c", 64, 1, 1, SKV_DTYPE_BF16, 0),
   };
   seed_image three_cubins[] = {
       {0, SKV_IMAGE_CUBIN, 80, elf, sizeof elf},

@@ -59,8 +59,21 @@ typedef struct gpu_case {
 #define MAX_CASES 256
 static gpu_case cases[MAX_CASES];
 static int case_count;
-/* Cases of the spec being run that launched the wide split kernel. */
-static int wide_cases;
+/* The launches of the spec under test: each of its split kernels (narrow,
+ * wide, ...) by block size, and how many cases ran it. */
+static struct {
+  int count;
+  int threads[SKV_MAX_KERNELS];
+  int cases[SKV_MAX_KERNELS];
+} launches;
+
+/* Which of the spec's launches a call of `threads` per CTA is; -1 none. */
+static int launch_of(int threads) {
+  for (int i = 0; i < launches.count; ++i)
+    if (launches.threads[i] == threads)
+      return i;
+  return -1;
+}
 
 static const int kSplits[] = {1, 2, 7, 0};
 #define SPLIT_CHOICES 4
@@ -246,8 +259,14 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
   printf(" (runs %d x %d threads) %s%s%s\n", p->num_splits_used, p->split_threads_used,
          skv_kv_order_name(c->order), c->q_scale != 1.0f ? " peaky" : "",
          c->with_lse ? "" : " lse=NULL");
-  if (p->split_threads_used != (int)skv_attention_record(attention)->split_threads)
-    ++wide_cases;
+  int launch = launch_of(p->split_threads_used);
+  if (launch < 0) {
+    printf("FAIL: the runtime chose %d threads per CTA, no split kernel of the spec's\n",
+           p->split_threads_used);
+    skv_problem_destroy(p);
+    return 1;
+  }
+  ++launches.cases[launch];
   fflush(stdout);
 
   skv_problem_fill(p, seed, c->q_scale);
@@ -381,8 +400,9 @@ static int run_argument_errors(const skv_gpu *gpu,
  * paths of their own, and which calls take which follows the spec. */
 static skv_status select_cases(const skv_attention *attention, int only_case, int every,
                                int *selected) {
-  const skv_pkg_spec *spec = skv_attention_record(attention);
-  int sampled[2] = {0, 0}, first[2] = {-1, -1};
+  int sampled[SKV_MAX_KERNELS] = {0}, first[SKV_MAX_KERNELS];
+  for (int l = 0; l < SKV_MAX_KERNELS; ++l)
+    first[l] = -1;
   for (int i = 0; i < case_count; ++i) {
     selected[i] = only_case ? i + 1 == only_case : i % every == 0;
     int threads = 0;
@@ -390,14 +410,16 @@ static skv_status select_cases(const skv_attention *attention, int only_case, in
         attention, cases[i].batch, case_max_seqlen(&cases[i]), cases[i].splits, &threads);
     if (status)
       return status;
-    int wide = threads != (int)spec->split_threads;
-    sampled[wide] |= selected[i];
-    if (first[wide] < 0)
-      first[wide] = i;
+    int launch = launch_of(threads);
+    if (launch < 0)
+      continue; /* run_case reports it */
+    sampled[launch] |= selected[i];
+    if (first[launch] < 0)
+      first[launch] = i;
   }
-  for (int wide = 0; wide < 2 && !only_case; ++wide)
-    if (!sampled[wide] && first[wide] >= 0)
-      selected[first[wide]] = 1;
+  for (int l = 0; l < launches.count && !only_case; ++l)
+    if (!sampled[l] && first[l] >= 0)
+      selected[first[l]] = 1;
   return SKV_OK;
 }
 
@@ -420,7 +442,7 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
   const skv_pkg_spec *spec = skv_attention_record(attention);
   skv_attention_image_info image;
   skv_attention_image(attention, &image);
-  printf("spec %s: %s, head_dim %u, q heads %u, kv heads %u, scale %g, "
+  printf("spec %s: %s, head_dim %d, q heads %d, kv heads %d, scale %g, "
          "splits %s; image %s sm_%u, loaded in %.0f us\n",
          spec->name, skv_dtype_name((skv_dtype)spec->dtype),
          spec->head_dim, spec->num_q_heads, spec->num_kv_heads,
@@ -433,6 +455,14 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
            skv_image_kind_name(expect_image));
     ++failures;
   }
+  launches.count = 0;
+  for (uint32_t k = 0; k < spec->kernel_count; ++k) {
+    const skv_kernel_desc *kernel = skv_package_kernel_at(package, spec->first_kernel + k);
+    if (kernel->role == SKV_KERNEL_SPLIT) {
+      launches.threads[launches.count] = (int)kernel->threads;
+      launches.cases[launches.count++] = 0;
+    }
+  }
   failures += only_case ? 0 : run_argument_errors(gpu, attention, stream);
   int selected[MAX_CASES];
   status = select_cases(attention, only_case, every, selected);
@@ -442,7 +472,6 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
     return 1;
   }
   int passed = 0, run = 0;
-  wide_cases = 0;
   double start = skv_host_ms();
   for (int i = 0; i < case_count; ++i) {
     if (!selected[i])
@@ -459,16 +488,17 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
       break;
     }
   }
-  /* Both launches are paths of their own: the grid, or a sample of it of
-   * 16 cases or more (memcheck's, select_cases), must run each. */
-  if (!only_case && run >= 16 && spec->split_threads_wide &&
-      (wide_cases == 0 || wide_cases == run)) {
-    printf("FAIL: %s: the %s launch never ran (%d of %d cases wide)\n", spec->name,
-           wide_cases ? "narrow" : "wide", wide_cases, run);
-    ++failures;
+  /* Every launch is a path of its own: the grid, or a sample of it of 16
+   * cases or more (memcheck's, select_cases), must run each. */
+  for (int l = 0; l < launches.count; ++l) {
+    printf("%s: %d of %d cases ran the launch of %d threads\n", spec->name,
+           launches.cases[l], run, launches.threads[l]);
+    if (!only_case && run >= 16 && launches.cases[l] == 0) {
+      printf("FAIL: %s: the launch of %d threads never ran\n", spec->name,
+             launches.threads[l]);
+      ++failures;
+    }
   }
-  printf("%s: %d of %d cases ran the wide launch%s\n", spec->name, wide_cases, run,
-         spec->split_threads_wide ? "" : " (the spec has none)");
   printf("%s: %s: %d of %d cases passed, %d failure(s), %.1f s\n",
          failures ? "FAIL" : "PASS", spec->name, passed, run, failures,
          (skv_host_ms() - start) * 1e-3);

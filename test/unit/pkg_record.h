@@ -1,6 +1,7 @@
-/* A valid package manifest record for tests that build packages by hand
- * (the package unit test, the fuzzer's seed writer): the given shape, fixed
- * launch fields, kernel names "<name>_split" and "<name>_combine". */
+/* Valid package records for tests that build packages by hand (the package
+ * unit test, the fuzzer's seed writer): a spec's record of the given shape
+ * and its kernel set "<name>_split" (128 threads), "<name>_split_wide" (256)
+ * and "<name>_combine" (one warp: valid for any head_dim). */
 #ifndef SPLITKV_TEST_UNIT_PKG_RECORD_H
 #define SPLITKV_TEST_UNIT_PKG_RECORD_H
 
@@ -9,9 +10,8 @@
 
 #include "splitkv/package_format.h"
 
-static inline skv_pkg_spec skv_test_pkg_record(const char *name, uint32_t head_dim,
-                                               uint32_t q_heads, uint32_t kv_heads,
-                                               skv_dtype dtype, uint32_t splits) {
+static inline skv_pkg_spec skv_test_pkg_record(const char *name, int head_dim, int q_heads,
+                                               int kv_heads, skv_dtype dtype, int splits) {
   skv_pkg_spec r;
   memset(&r, 0, sizeof(r));
   snprintf(r.name, sizeof(r.name), "%s", name);
@@ -19,15 +19,30 @@ static inline skv_pkg_spec skv_test_pkg_record(const char *name, uint32_t head_d
   r.num_q_heads = q_heads;
   r.num_kv_heads = kv_heads;
   r.dtype = dtype;
+  r.kv_layout = SKV_KV_CONTIGUOUS;
   r.splits = splits;
   r.softmax_scale = 0.125f;
-  snprintf(r.split_entry, sizeof(r.split_entry), "%s_split", name);
-  snprintf(r.combine_entry, sizeof(r.combine_entry), "%s_combine", name);
-  r.split_threads = 128;
-  r.split_smem_bytes = 4096;
-  r.combine_threads = 32; /* one warp: valid for any head_dim */
-  r.tokens_per_step = 16;
   return r;
+}
+
+#define SKV_TEST_KERNELS 3
+
+static inline void skv_test_pkg_kernels(const char *name,
+                                        skv_kernel_desc out[SKV_TEST_KERNELS]) {
+  static const struct {
+    skv_kernel_role role;
+    uint32_t threads, tokens_per_step;
+    const char *suffix;
+  } set[SKV_TEST_KERNELS] = {{SKV_KERNEL_SPLIT, 128, 64, "split"},
+                             {SKV_KERNEL_SPLIT, 256, 128, "split_wide"},
+                             {SKV_KERNEL_COMBINE, 32, 0, "combine"}};
+  for (int k = 0; k < SKV_TEST_KERNELS; ++k) {
+    memset(&out[k], 0, sizeof(out[k]));
+    out[k].role = set[k].role;
+    out[k].threads = set[k].threads;
+    out[k].tokens_per_step = set[k].tokens_per_step;
+    snprintf(out[k].entry, sizeof(out[k].entry), "%s_%s", name, set[k].suffix);
+  }
 }
 
 #endif /* SPLITKV_TEST_UNIT_PKG_RECORD_H */

@@ -46,7 +46,8 @@ int main(void) {
       const skv_pkg_image *image =
           skv_package_image_at(package, spec->first_image + j);
       CHECK(image->kind == kinds[j] && image->sm == sms[j]);
-      CHECK(image->split.registers > 0);
+      for (uint32_t k = 0; k < image->resource_count; ++k)
+        CHECK(skv_package_resources_at(package, image->first_resource + k)->registers > 0);
     }
   }
   CHECK(skv_package_image_at(package, header->image_count) == NULL);

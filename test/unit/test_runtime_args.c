@@ -21,9 +21,20 @@
  * quadrant; HBM3 at 2619 MHz on 5120 bits, 3.35 TB/s: the combine kernel
  * triggers late from 100.6 MB (30 µs of streaming). */
 #define H100_LATE_BYTES 100569600
-static const skv_device_fill H100 = {132, 128, 2, 528, H100_LATE_BYTES};
-static const skv_device_fill H100_LAUNCHES[2] = {{132, 128, 2, 528, H100_LATE_BYTES},
-                                                 {132, 256, 1, 528, H100_LATE_BYTES}};
+static const skv_device_fill H100 = {132, 128, 64, 2, 528, H100_LATE_BYTES};
+static const skv_device_fill H100_WIDE = {132, 256, 128, 1, 528, H100_LATE_BYTES};
+
+/* The launches of a spec with both split kernels (count 2) or the narrow
+ * one only (count 1), and a 64-thread combine kernel. */
+static skv_launches h100_launches(int count) {
+  skv_launches launches;
+  memset(&launches, 0, sizeof(launches));
+  launches.fills[0] = H100;
+  launches.fills[1] = H100_WIDE;
+  launches.count = count;
+  launches.combine_threads = 64;
+  return launches;
+}
 
 static skv_pkg_spec llama_record(void) {
   skv_pkg_spec r;
@@ -35,13 +46,7 @@ static skv_pkg_spec llama_record(void) {
   r.dtype = SKV_DTYPE_BF16;
   r.splits = 0;
   r.softmax_scale = 0.08838834764831845f;
-  snprintf(r.split_entry, sizeof(r.split_entry), "tiny_split");
-  snprintf(r.combine_entry, sizeof(r.combine_entry), "tiny_combine");
-  r.split_threads = 128;
-  r.split_threads_wide = 256;
-  r.combine_threads = 128;
-  r.split_smem_bytes = 0;
-  r.tokens_per_step = 64;
+  r.kv_layout = SKV_KV_CONTIGUOUS;
   return r;
 }
 
@@ -65,33 +70,49 @@ static const char tiny_ptx[] =
     "  .param .u32 lanes)\n"
     "{\n  ret;\n}\n";
 
+/* The tiny module's kernels: the narrow and wide split kernels and the
+ * combine kernel. */
+static const skv_kernel_desc tiny_kernels[3] = {
+    {SKV_KERNEL_SPLIT, 128, 0, 64, "tiny_split"},
+    {SKV_KERNEL_SPLIT, 256, 0, 128, "tiny_split_wide"},
+    {SKV_KERNEL_COMBINE, 64, 0, 0, "tiny_combine"},
+};
+
 /* A one-spec, one-image package, written with the runtime's own encoders
  * (the package writer belongs to the compiler side, not built here). */
 static uint8_t *tiny_package(size_t *out_size) {
-  size_t images_offset = SKV_PKG_HEADER_SIZE + SKV_PKG_SPEC_SIZE;
-  size_t blob = images_offset + SKV_PKG_IMAGE_SIZE;
-  size_t size = blob + sizeof(tiny_ptx);
-  uint8_t *data = calloc(1, size);
-  skv_pkg_spec spec = llama_record();
-  spec.first_image = 0;
-  spec.image_count = 1;
-  skv_pkg_spec_encode(&spec, data + SKV_PKG_HEADER_SIZE);
-  skv_pkg_image image = {
-      .kind = SKV_IMAGE_PTX, .sm = 80, .offset = blob, .size = sizeof(tiny_ptx)};
-  skv_pkg_image_encode(&image, data + images_offset);
-  memcpy(data + blob, tiny_ptx, sizeof(tiny_ptx));
   skv_pkg_header header;
   memset(&header, 0, sizeof(header));
   header.format_version = SKV_PACKAGE_FORMAT_VERSION;
   header.abi_version = SKV_KERNEL_ABI_VERSION;
-  header.file_size = size;
-  header.checksum = skv_pkg_checksum(data + SKV_PKG_HEADER_SIZE,
-                                     size - SKV_PKG_HEADER_SIZE);
   header.spec_count = 1;
+  header.kernel_count = 3;
   header.image_count = 1;
+  header.resource_count = 3;
   header.specs_offset = SKV_PKG_HEADER_SIZE;
-  header.images_offset = images_offset;
+  header.kernels_offset = header.specs_offset + SKV_PKG_SPEC_SIZE;
+  header.images_offset = header.kernels_offset + 3 * SKV_PKG_KERNEL_SIZE;
+  header.resources_offset = header.images_offset + SKV_PKG_IMAGE_SIZE;
+  size_t blob = (header.resources_offset + 3 * SKV_PKG_RESOURCES_SIZE + 15) / 16 * 16;
+  size_t size = blob + sizeof(tiny_ptx);
+  header.file_size = size;
   snprintf(header.compiler_version, sizeof(header.compiler_version), "test");
+  uint8_t *data = calloc(1, size);
+  skv_pkg_spec spec = llama_record();
+  spec.kernel_count = 3;
+  spec.image_count = 1;
+  skv_pkg_spec_encode(&spec, data + header.specs_offset);
+  for (int k = 0; k < 3; ++k) {
+    skv_pkg_kernel_encode(&tiny_kernels[k], data + header.kernels_offset + k * SKV_PKG_KERNEL_SIZE);
+    skv_kernel_resources r = {.registers = 16};
+    skv_pkg_resources_encode(&r, data + header.resources_offset + k * SKV_PKG_RESOURCES_SIZE);
+  }
+  skv_pkg_image image = {.kind = SKV_IMAGE_PTX, .sm = 80, .offset = blob,
+                         .size = sizeof(tiny_ptx), .resource_count = 3};
+  skv_pkg_image_encode(&image, data + header.images_offset);
+  memcpy(data + blob, tiny_ptx, sizeof(tiny_ptx));
+  skv_pkg_header_encode(&header, data);
+  header.checksum = skv_pkg_file_checksum(data, size);
   skv_pkg_header_encode(&header, data);
   *out_size = size;
   return data;
@@ -194,8 +215,9 @@ static skv_decode_args valid_args(void) {
 
 static skv_status plan(const skv_decode_args *a) {
   skv_pkg_spec spec = llama_record();
+  skv_launches launches = h100_launches(2);
   skv_decode_plan p;
-  return skv_decode_plan_make(&spec, H100_LAUNCHES, 2, a, &p);
+  return skv_decode_plan_make(&spec, &launches, a, &p);
 }
 
 #define EXPECT_INVALID(field_edit, text)                                       \
@@ -210,8 +232,9 @@ static void test_args(void) {
   skv_decode_args ok = valid_args();
   CHECK_OK(plan(&ok));
   skv_pkg_spec spec = llama_record();
+  skv_launches launches = h100_launches(2);
   skv_decode_plan p;
-  CHECK_ERROR(skv_decode_plan_make(&spec, H100_LAUNCHES, 2, NULL, &p),
+  CHECK_ERROR(skv_decode_plan_make(&spec, &launches, NULL, &p),
               SKV_CODE_INVALID_ARGUMENT, "args is NULL");
 
   EXPECT_INVALID(a.q = NULL, "q is NULL");
@@ -255,11 +278,11 @@ static void test_args(void) {
   a.num_splits = 1;
   a.workspace = NULL;
   a.workspace_size = 0;
-  CHECK_OK(skv_decode_plan_make(&spec, H100_LAUNCHES, 2, &a, &p));
+  CHECK_OK(skv_decode_plan_make(&spec, &launches, &a, &p));
   CHECK(p.num_splits == 1 && p.workspace_bytes == 0);
   /* Without lse, one split needs the scratch only. */
   a.lse = NULL;
-  CHECK_ERROR(skv_decode_plan_make(&spec, H100_LAUNCHES, 2, &a, &p),
+  CHECK_ERROR(skv_decode_plan_make(&spec, &launches, &a, &p),
               SKV_CODE_INVALID_ARGUMENT, "this call needs 256 bytes");
 }
 
@@ -295,7 +318,7 @@ static void test_splits(void) {
   /* One kv head, huge context: a chunk per slot, at most one per SM. */
   spec.num_kv_heads = 1;
   spec.num_q_heads = 8;
-  CHECK(splits_for(&spec, (skv_device_fill){100, 128, 1, 0, 0}, 1, 1 << 24, 0) == 100);
+  CHECK(splits_for(&spec, (skv_device_fill){100, 128, 64, 1, 0, 0}, 1, 1 << 24, 0) == 100);
   CHECK(splits_for(&spec, H100, 1, 1 << 24, 0) == 132);
   /* Two kv heads on 132 SMs x 2: 132 chunks each, one wave. */
   spec.num_kv_heads = 2;
@@ -327,9 +350,10 @@ static void test_workspace(void) {
   CHECK(skv_workspace_bytes(&spec, 1, 3) == 512 + 256 + 256);
 
   skv_pkg_spec llama = llama_record();
+  skv_launches launches = h100_launches(2);
   skv_decode_args a = valid_args();
   skv_decode_plan p;
-  CHECK_OK(skv_decode_plan_make(&llama, H100_LAUNCHES, 2, &a, &p));
+  CHECK_OK(skv_decode_plan_make(&llama, &launches, &a, &p));
   CHECK(p.num_splits == 16);
   CHECK(p.part_out_offset == 0);
   CHECK(p.part_lse_offset == 524288);
@@ -420,8 +444,8 @@ static void test_combine_warps(void) {
 static int launch_for(const skv_pkg_spec *spec, int count, int batch, int max_seqlen,
                       int override) {
   int fill = -1, splits = -1;
-  CHECK_OK(skv_launch_choose(spec, H100_LAUNCHES, count, batch, max_seqlen, override, &fill,
-                             &splits));
+  skv_launches launches = h100_launches(count);
+  CHECK_OK(skv_launch_choose(spec, &launches, batch, max_seqlen, override, &fill, &splits));
   return 1000 * fill + splits;
 }
 
@@ -470,8 +494,8 @@ static int lanes_for(int q_heads, int head_dim, skv_device_fill fill, int batch,
   skv_pkg_spec spec = llama_record();
   spec.num_q_heads = (uint32_t)q_heads;
   spec.head_dim = (uint32_t)head_dim;
-  spec.combine_threads = 64; /* what the compiler gives every head_dim */
-  return skv_combine_lanes_choose(&spec, fill, batch, splits);
+  /* 64 threads: what the compiler gives every head_dim. */
+  return skv_combine_lanes_choose(&spec, 64, fill, batch, splits);
 }
 
 /* 32 lanes while the call's combine warps fit beside the split CTAs (528
@@ -497,7 +521,7 @@ static void test_combine_lanes(void) {
   /* head_dim 64 (8 slices): 8 lanes, 8 slices a CTA, at most. */
   CHECK(lanes_for(32, 64, H100, 8, 4) == 8);
   /* No combine warps resident (no PDL): 32. */
-  CHECK(lanes_for(128, 128, (skv_device_fill){132, 128, 2, 0, 0}, 8, 4) == 32);
+  CHECK(lanes_for(128, 128, (skv_device_fill){132, 128, 64, 2, 0, 0}, 8, 4) == 32);
 }
 
 static int late_for(int batch, int max_seqlen, skv_device_fill fill) {
@@ -519,7 +543,7 @@ static void test_combine_late(void) {
   CHECK(late_for(8, 8192, H100) == 1);
   CHECK(late_for(64, 1024, H100) == 1);
   /* Without programmatic dependent launch: never. */
-  CHECK(late_for(64, 131072, (skv_device_fill){132, 128, 2, 0, 0}) == 0);
+  CHECK(late_for(64, 131072, (skv_device_fill){132, 128, 64, 2, 0, 0}) == 0);
 }
 
 int main(void) {

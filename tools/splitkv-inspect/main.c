@@ -11,7 +11,7 @@ static void usage(FILE *f) {
   fputs("usage: splitkv-inspect [--json] PACKAGE\n"
         "\n"
         "Shows a kernel package: format version, the compiler that wrote it,\n"
-        "its targets, and per spec its layout, kernels and images with each\n"
+        "its targets, and per spec its fields, kernels and images with each\n"
         "kernel's registers, shared memory, stack and spills.\n"
         "\n"
         "  --json      machine-readable output\n"
@@ -49,47 +49,60 @@ static void print_targets_text(const targets *t) {
   printf("\n");
 }
 
-static void print_kernel_row(const char *image_column, uint64_t size,
-                             const char *entry,
-                             const skv_pkg_kernel_resources *r) {
+static void print_resources_row(const char *image_column, uint64_t size, const char *entry,
+                                const skv_kernel_resources *r) {
   char bytes[24] = "";
   if (size)
     snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)size);
-  printf("  %-12s %9s  %-28s %4u %7u %6u %8u/%u\n", image_column, bytes, entry,
-         r->registers, r->shared_bytes, r->stack_bytes, r->spill_store_bytes,
-         r->spill_load_bytes);
+  printf("  %-12s %9s  %-28s %4u %7u %6u %8u/%u\n", image_column, bytes, entry, r->registers,
+         r->shared_bytes, r->stack_bytes, r->spill_store_bytes, r->spill_load_bytes);
 }
 
-static void print_spec_text(const skv_package *package,
-                            const skv_pkg_spec *spec) {
-  char splits[16];
-  snprintf(splits, sizeof(splits), "%u", spec->splits);
-  printf("\nspec %s: %s, head_dim %u, %u q heads, %u kv heads, splits %s, "
-         "softmax_scale %g, %u tokens per step\n",
-         spec->name, skv_dtype_name((skv_dtype)spec->dtype), spec->head_dim,
-         spec->num_q_heads, spec->num_kv_heads,
-         spec->splits ? splits : "auto", (double)spec->softmax_scale,
-         spec->tokens_per_step);
-  char wide_entry[SKV_WIDE_ENTRY_MAX] = "", wide[SKV_WIDE_ENTRY_MAX + 32] = "";
-  if (spec->split_threads_wide) {
-    skv_pkg_spec_split_wide_entry(spec, wide_entry);
-    snprintf(wide, sizeof(wide), ", %s (%u threads)", wide_entry, spec->split_threads_wide);
+/* "key value, key value, ..." (text) or "\"key\": value, ..." (JSON) for
+ * every field of SKV_SPEC_FIELDS. */
+static void print_fields(const skv_pkg_spec *spec, int json) {
+  char value[64];
+  const char *separator = "";
+#define SKV_FIELD_PRINT(member, id, type, min, max, fallback)                  \
+  skv_field_show_##type(spec->member, json, value, (int)sizeof(value));        \
+  printf(json ? "%s\"%s\": %s" : "%s%s %s", separator, #member, value);          \
+  separator = ", ";
+  SKV_SPEC_FIELDS(SKV_FIELD_PRINT)
+#undef SKV_FIELD_PRINT
+}
+
+static const char *role_name(uint32_t role) {
+  switch (role) {
+#define SKV_KERNEL_ROLE_CASE(id, name, value)                                  \
+  case SKV_KERNEL_##id:                                                        \
+    return #name;
+    SKV_KERNEL_ROLES(SKV_KERNEL_ROLE_CASE)
+#undef SKV_KERNEL_ROLE_CASE
   }
-  printf("  kernels: %s (%u threads, %u B dynamic smem)%s, %s (%u threads)\n",
-         spec->split_entry, spec->split_threads, spec->split_smem_bytes, wide,
-         spec->combine_entry, spec->combine_threads);
-  printf("  %-12s %9s  %-28s %4s %7s %6s %s\n", "image", "bytes", "kernel",
-         "regs", "smem", "stack", "spill st/ld");
+  return "unknown";
+}
+
+static void print_spec_text(const skv_package *package, const skv_pkg_spec *spec) {
+  printf("\nspec %s: ", spec->name);
+  print_fields(spec, 0);
+  printf("\n  %-28s %-8s %7s %9s %12s\n", "kernel", "role", "threads", "dyn smem",
+         "tokens/step");
+  for (uint32_t k = 0; k < spec->kernel_count; ++k) {
+    const skv_kernel_desc *kernel = skv_package_kernel_at(package, spec->first_kernel + k);
+    printf("  %-28s %-8s %7u %9u %12u\n", kernel->entry, role_name(kernel->role),
+           kernel->threads, kernel->dynamic_smem_bytes, kernel->tokens_per_step);
+  }
+  printf("  %-12s %9s  %-28s %4s %7s %6s %s\n", "image", "bytes", "kernel", "regs", "smem",
+         "stack", "spill st/ld");
   for (uint32_t i = 0; i < spec->image_count; ++i) {
-    const skv_pkg_image *image =
-        skv_package_image_at(package, spec->first_image + i);
+    const skv_pkg_image *image = skv_package_image_at(package, spec->first_image + i);
     char column[24];
-    snprintf(column, sizeof(column), "%-5s sm_%u", skv_image_kind_name((skv_image_kind)image->kind),
-             image->sm);
-    print_kernel_row(column, image->size, spec->split_entry, &image->split);
-    if (spec->split_threads_wide)
-      print_kernel_row("", 0, wide_entry, &image->split_wide);
-    print_kernel_row("", 0, spec->combine_entry, &image->combine);
+    snprintf(column, sizeof(column), "%-5s sm_%u",
+             skv_image_kind_name((skv_image_kind)image->kind), image->sm);
+    for (uint32_t k = 0; k < image->resource_count; ++k)
+      print_resources_row(k ? "" : column, k ? 0 : image->size,
+                          skv_package_kernel_at(package, spec->first_kernel + k)->entry,
+                          skv_package_resources_at(package, image->first_resource + k));
   }
 }
 
@@ -101,7 +114,8 @@ static void print_text(const char *path, const skv_package *package) {
          path, h->format_version, h->abi_version,
          (unsigned long long)h->file_size);
   printf("written by %s\n", h->compiler_version);
-  printf("%u specs, %u images; targets: ", h->spec_count, h->image_count);
+  printf("%u specs, %u kernels, %u images; targets: ", h->spec_count, h->kernel_count,
+         h->image_count);
   print_targets_text(&t);
   for (uint32_t i = 0; i < h->spec_count; ++i)
     print_spec_text(package, skv_package_spec_at(package, i));
@@ -124,58 +138,43 @@ static void json_string(const char *s) {
   putchar('"');
 }
 
-static void json_resources(const skv_pkg_kernel_resources *r) {
-  printf("{\"registers\": %u, \"shared_bytes\": %u, \"stack_bytes\": %u, "
-         "\"spill_store_bytes\": %u, \"spill_load_bytes\": %u}",
+static void json_resources(const skv_kernel_resources *r) {
+  printf("\"registers\": %u, \"shared_bytes\": %u, \"stack_bytes\": %u, "
+         "\"spill_store_bytes\": %u, \"spill_load_bytes\": %u",
          r->registers, r->shared_bytes, r->stack_bytes, r->spill_store_bytes,
          r->spill_load_bytes);
-}
-
-static void json_kernel(const char *entry, uint32_t threads,
-                        uint32_t dynamic_smem) {
-  printf("{\"name\": ");
-  json_string(entry);
-  printf(", \"threads\": %u, \"dynamic_smem_bytes\": %u}", threads,
-         dynamic_smem);
 }
 
 static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
   printf("    {\"name\": ");
   json_string(spec->name);
-  printf(", \"dtype\": \"%s\", \"head_dim\": %u, \"num_q_heads\": %u, "
-         "\"num_kv_heads\": %u, ",
-         skv_dtype_name((skv_dtype)spec->dtype), spec->head_dim, spec->num_q_heads,
-         spec->num_kv_heads);
-  if (spec->splits)
-    printf("\"splits\": %u, ", spec->splits);
-  else
-    printf("\"splits\": \"auto\", ");
-  printf("\"softmax_scale\": %.9g, \"tokens_per_step\": %u,\n",
-         (double)spec->softmax_scale, spec->tokens_per_step);
-  printf("     \"kernels\": {\"split\": ");
-  json_kernel(spec->split_entry, spec->split_threads, spec->split_smem_bytes);
-  if (spec->split_threads_wide) {
-    char wide_entry[SKV_WIDE_ENTRY_MAX];
-    skv_pkg_spec_split_wide_entry(spec, wide_entry);
-    printf(", \"split_wide\": ");
-    json_kernel(wide_entry, spec->split_threads_wide, spec->split_smem_bytes);
+  printf(", ");
+  print_fields(spec, 1);
+  printf(",\n     \"kernels\": [");
+  for (uint32_t k = 0; k < spec->kernel_count; ++k) {
+    const skv_kernel_desc *kernel = skv_package_kernel_at(package, spec->first_kernel + k);
+    printf("%s\n      {\"name\": ", k ? "," : "");
+    json_string(kernel->entry);
+    printf(", \"role\": \"%s\", \"threads\": %u, \"dynamic_smem_bytes\": %u, "
+           "\"tokens_per_step\": %u}",
+           role_name(kernel->role), kernel->threads, kernel->dynamic_smem_bytes,
+           kernel->tokens_per_step);
   }
-  printf(", \"combine\": ");
-  json_kernel(spec->combine_entry, spec->combine_threads, 0);
-  printf("},\n     \"images\": [");
+  printf("],\n     \"images\": [");
   for (uint32_t i = 0; i < spec->image_count; ++i) {
-    const skv_pkg_image *image =
-        skv_package_image_at(package, spec->first_image + i);
-    printf("%s\n      {\"kind\": \"%s\", \"sm\": %u, \"offset\": %llu, "
-           "\"size\": %llu,\n       \"split\": ",
+    const skv_pkg_image *image = skv_package_image_at(package, spec->first_image + i);
+    printf("%s\n      {\"kind\": \"%s\", \"sm\": %u, \"offset\": %llu, \"size\": %llu, "
+           "\"kernels\": [",
            i ? "," : "", skv_image_kind_name((skv_image_kind)image->kind), image->sm,
            (unsigned long long)image->offset, (unsigned long long)image->size);
-    json_resources(&image->split);
-    printf(",\n       \"split_wide\": ");
-    json_resources(&image->split_wide);
-    printf(",\n       \"combine\": ");
-    json_resources(&image->combine);
-    printf("}");
+    for (uint32_t k = 0; k < image->resource_count; ++k) {
+      printf("%s\n       {\"name\": ", k ? "," : "");
+      json_string(skv_package_kernel_at(package, spec->first_kernel + k)->entry);
+      printf(", ");
+      json_resources(skv_package_resources_at(package, image->first_resource + k));
+      printf("}");
+    }
+    printf("]}");
   }
   printf("]}");
 }

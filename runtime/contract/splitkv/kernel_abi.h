@@ -1,61 +1,43 @@
-/* The contract between the generated kernels and the runtime (ABI version
- * 7). The compiler (lib/codegen) generates the kernels with exactly these
- * parameters; the runtime (runtime/src) launches them. Change both together and
- * bump SKV_KERNEL_ABI_VERSION.
+/* The contract between the generated kernels and the runtime: the kernel
+ * roles, each role's argument list (written once below: the generator
+ * derives its kernel signatures from it, the runtime its parameter arrays),
+ * grids and semantics. The compiler (lib/codegen) generates the kernels, the
+ * package lists them (package_format.h: entry name, role, block size,
+ * shared memory, tokens per step), the runtime (runtime/src) launches them.
+ * Change both sides together and bump SKV_KERNEL_ABI_VERSION.
  *
- * Split kernel "<spec>_split", grid (num_splits, num_kv_heads, batch),
- * block (split_threads), dynamic shared memory split_smem_bytes; where the
- * spec has a wide launch (split_threads_wide > 0) also "<spec>_split_wide"
- * (the split entry's name + "_wide"), the same kernel with twice the
- * token streams: block (split_threads_wide), CTA step 2 * tokens_per_step.
- * Both take:
- *    0 q          T*    [batch, num_q_heads, head_dim], contiguous
- *    1 k          T*    element (b, t, h, d) at b*k_sb + t*k_st + h*k_sh + d
- *    2 v          T*    element (b, t, h, d) at b*v_sb + t*v_st + h*v_sh + d
- *    3 seqlens    i32*  [batch]; sequence b attends to tokens [0, seqlens[b])
- *    4 out        T*    [batch, num_q_heads, head_dim], contiguous
- *    5 lse        f32*  [batch, num_q_heads], natural log (never null: the
- *                       runtime points it at workspace when the caller
- *                       wants none)
- *    6 part_out   f32*  [batch, num_q_heads, num_splits, head_dim]
- *    7 part_lse   f32*  [batch, num_q_heads, num_splits], natural log
- *    8..10        i64   k_sb, k_st, k_sh (strides in elements)
- *   11..13        i64   v_sb, v_st, v_sh
- *   14 num_splits i32
- * Sequence b's tokens are cut into blocks of min(ceil(len / num_splits),
- * the kernel's CTA step) tokens, dealt round-robin: CTA (c, h, b) handles
- * blocks c, c + num_splits, ... (chunk c) for the q heads h*G .. h*G+G-1
- * (G = num_q_heads / num_kv_heads). With num_splits == 1 it writes out and
- * lse itself. Otherwise it writes part_out and part_lse (an empty chunk
- * writes lse -inf and zeros), and the combine kernel runs next.
+ * A contract between the compiler and the runtime, private to the build.
  *
- * Combine kernel "<spec>_combine", only when num_splits > 1, `lanes` lanes
- * (a power of two, at most 32) per slice of 8 output dims, each taking every
- * lanes-th chunk, SKV_COMBINE_UNROLL chunks' loads at a time: block
- * (combine_threads), no shared memory, grid (num_q_heads * R, batch) with
- * R = head_dim / 8 / (combine_threads / lanes) CTAs per output row (lanes
- * such that this divides); CTA (h * R + p, b) does part p of row (b, h):
- *    0 part_out   f32*  as above
- *    1 part_lse   f32*
- *    2 out        T*
- *    3 lse        f32*
- *    4 num_splits i32
- *    5 lanes      i32
- *    6 late       i32   0: the next kernel may launch at once; 1: only
- *                       after this one's wait (sm_90+; see below)
- * It merges row (b, q head)'s chunks by LSE and writes out and lse (a
- * sequence with no tokens gets out 0, lse -inf).
+ * SPLIT kernels (one or more per spec, each a launch shape the runtime may
+ * pick per call: a narrow one of two CTAs per SM, a wide one of one CTA
+ * per SM with twice the token streams): grid (num_splits, num_kv_heads,
+ * batch), the kernel's block and dynamic shared memory. Sequence b's tokens
+ * are cut into blocks of min(ceil(len / num_splits), the kernel's
+ * tokens_per_step) tokens, dealt round-robin: CTA (c, h, b) handles blocks
+ * c, c + num_splits, ... (chunk c) for the q heads h*G .. h*G+G-1 (G =
+ * num_q_heads / num_kv_heads). With num_splits == 1 it writes out and lse
+ * itself. Otherwise it writes part_out and part_lse (an empty chunk writes
+ * lse -inf and zeros), and the combine kernel runs next.
  *
- * Kernels of images for sm_90 and newer begin with griddepcontrol
- * (launch_dependents, then wait) before using memory, so the runtime
- * launches them with programmatic stream serialization: a call's launch
- * and CTA start overlap the previous kernel's tail, and its reads still see
- * everything that kernel wrote. Between the two, the split kernel reads
- * seqlens[b] as it is then and prefetches into L2 the first step of K and
- * V below that length (a hint: its data is never used, and the length is
- * read again after the wait). The combine kernel with `late` set triggers
- * its dependent (launch_dependents) only after its wait, so the next
- * call's split CTAs take no slot before this call's split kernel has
+ * The COMBINE kernel (one per spec), only when num_splits > 1: `lanes`
+ * lanes (a power of two, at most 32) per slice of 8 output dims, each
+ * taking every lanes-th chunk, SKV_COMBINE_UNROLL chunks' loads at a time;
+ * its block, no shared memory, grid (num_q_heads * R, batch) with R =
+ * head_dim / 8 / (threads / lanes) CTAs per output row (lanes such that
+ * this divides); CTA (h * R + p, b) does part p of row (b, h). It merges
+ * row (b, q head)'s chunks by LSE and writes out and lse (a sequence with
+ * no tokens gets out 0, lse -inf).
+ *
+ * Kernels of images for sm_90 and newer (SKV_GRID_DEPENDENCY_SM) begin with
+ * griddepcontrol (launch_dependents, then wait) before using memory, so the
+ * runtime launches them with programmatic stream serialization: a call's
+ * launch and CTA start overlap the previous kernel's tail, and its reads
+ * still see everything that kernel wrote. Between the two, the split kernel
+ * reads seqlens[b] as it is then and prefetches into L2 the first step of
+ * K and V below that length (a hint: its data is never used, and the
+ * length is read again after the wait). The combine kernel with `late` set
+ * triggers its dependent (launch_dependents) only after its wait, so the
+ * next call's split CTAs take no slot before this call's split kernel has
  * ended. Older targets launch plainly.
  *
  * All pointers are 16-byte aligned and strides are multiples of 8 elements,
@@ -63,12 +45,126 @@
 #ifndef SPLITKV_KERNEL_ABI_H
 #define SPLITKV_KERNEL_ABI_H
 
+#include <stdint.h>
+
 #include "splitkv/target.h"
 
 #define SKV_KERNEL_ABI_VERSION 7u
-#define SKV_SPLIT_KERNEL_PARAMS 15
-#define SKV_COMBINE_KERNEL_PARAMS 7
+
 /* Chunks a combine lane loads at once. */
 #define SKV_COMBINE_UNROLL 6
+
+/* The kernel roles: X(ENUM, name, value). */
+#define SKV_KERNEL_ROLES(X)                                                    \
+  X(SPLIT, split, 1)                                                           \
+  X(COMBINE, combine, 2)
+
+typedef enum skv_kernel_role {
+#define SKV_KERNEL_ROLE_ENUM(id, name, value) SKV_KERNEL_##id = value,
+  SKV_KERNEL_ROLES(SKV_KERNEL_ROLE_ENUM)
+#undef SKV_KERNEL_ROLE_ENUM
+} skv_kernel_role;
+
+#define SKV_ENTRY_MAX 96 /* kernel entry names, with NUL */
+#define SKV_MAX_KERNELS 8 /* kernels per spec */
+
+/* One kernel of a spec's set: an entry point every image of the spec holds
+ * (the plan makes the set, the package records it, the runtime loads it). */
+typedef struct skv_kernel_desc {
+  uint32_t role;               /* skv_kernel_role */
+  uint32_t threads;            /* block size, whole warps */
+  uint32_t dynamic_smem_bytes; /* per block */
+  uint32_t tokens_per_step;    /* SPLIT: KV tokens a CTA takes per loop
+                                  step; 0 for other roles */
+  char entry[SKV_ENTRY_MAX];
+} skv_kernel_desc;
+
+/* What the PTX compiler (ptxas) reported for one kernel compiled for a
+ * target: for a cubin, the code it holds; for PTX, what compiling that PTX
+ * for its own sm gives (the driver's JIT is the same compiler). */
+typedef struct skv_kernel_resources {
+  uint32_t registers;         /* per thread, at most SKV_PKG_MAX_REGISTERS */
+  uint32_t shared_bytes;      /* static shared memory per block */
+  uint32_t stack_bytes;       /* local memory per thread (stack frame) */
+  uint32_t spill_store_bytes; /* bytes stored to local memory by spills */
+  uint32_t spill_load_bytes;  /* bytes loaded back */
+} skv_kernel_resources;
+
+/* The argument lists, in order: X(name, type, access).
+ *   type    DTYPE_PTR (the spec's dtype: bf16 or f16), F32_PTR, I32_PTR
+ *           (global memory), I64, I32 (values)
+ *   access  IN (read only, never aliased: the kernel may use the read-only
+ *           path), OUT (written, never aliased), VALUE */
+#define SKV_SPLIT_KERNEL_ARGS(X)                                               \
+  /* [batch, num_q_heads, head_dim], contiguous */                             \
+  X(q, DTYPE_PTR, IN)                                                          \
+  /* element (b, t, h, d) at b*k_sb + t*k_st + h*k_sh + d, likewise v */       \
+  X(k, DTYPE_PTR, IN)                                                          \
+  X(v, DTYPE_PTR, IN)                                                          \
+  /* [batch]: sequence b attends to tokens [0, seqlens[b]) */                  \
+  X(seqlens, I32_PTR, IN)                                                      \
+  /* [batch, num_q_heads, head_dim], contiguous */                             \
+  X(out, DTYPE_PTR, OUT)                                                       \
+  /* [batch, num_q_heads], natural log (never null: the runtime points it at   \
+   * workspace when the caller wants none) */                                  \
+  X(lse, F32_PTR, OUT)                                                         \
+  /* [batch, num_q_heads, num_splits, head_dim] */                             \
+  X(part_out, F32_PTR, OUT)                                                    \
+  /* [batch, num_q_heads, num_splits], natural log */                          \
+  X(part_lse, F32_PTR, OUT)                                                    \
+  /* strides in elements */                                                    \
+  X(k_sb, I64, VALUE)                                                          \
+  X(k_st, I64, VALUE)                                                          \
+  X(k_sh, I64, VALUE)                                                          \
+  X(v_sb, I64, VALUE)                                                          \
+  X(v_st, I64, VALUE)                                                          \
+  X(v_sh, I64, VALUE)                                                          \
+  X(num_splits, I32, VALUE)
+
+#define SKV_COMBINE_KERNEL_ARGS(X)                                             \
+  /* the split kernel's partials, as above */                                  \
+  X(part_out, F32_PTR, IN)                                                     \
+  X(part_lse, F32_PTR, IN)                                                     \
+  X(out, DTYPE_PTR, OUT)                                                       \
+  X(lse, F32_PTR, OUT)                                                         \
+  X(num_splits, I32, VALUE)                                                    \
+  /* lanes per slice of 8 output dims */                                       \
+  X(lanes, I32, VALUE)                                                         \
+  /* 0: the next kernel may launch at once; 1: only after this one's wait     \
+   * (sm_90+) */                                                               \
+  X(late, I32, VALUE)
+
+/* The types and accesses as values, for the generator. */
+typedef enum skv_abi_type {
+  SKV_ABI_DTYPE_PTR,
+  SKV_ABI_F32_PTR,
+  SKV_ABI_I32_PTR,
+  SKV_ABI_I64,
+  SKV_ABI_I32,
+} skv_abi_type;
+typedef enum skv_abi_access { SKV_ABI_IN, SKV_ABI_OUT, SKV_ABI_VALUE } skv_abi_access;
+
+/* The runtime's view of each type: what it passes for an argument. */
+typedef uint64_t skv_abi_DTYPE_PTR; /* a device address */
+typedef uint64_t skv_abi_F32_PTR;
+typedef uint64_t skv_abi_I32_PTR;
+typedef int64_t skv_abi_I64;
+typedef int32_t skv_abi_I32;
+
+/* One launch's arguments, a member per argument. */
+#define SKV_ABI_MEMBER(name, type, access) skv_abi_##type name;
+typedef struct skv_split_kernel_args {
+  SKV_SPLIT_KERNEL_ARGS(SKV_ABI_MEMBER)
+} skv_split_kernel_args;
+typedef struct skv_combine_kernel_args {
+  SKV_COMBINE_KERNEL_ARGS(SKV_ABI_MEMBER)
+} skv_combine_kernel_args;
+#undef SKV_ABI_MEMBER
+
+/* Expands to the addresses of an argument struct's members, in order:
+ * `void *params[] = {SKV_SPLIT_KERNEL_ARGS(SKV_ABI_ADDRESS_OF)}` with a
+ * pointer to skv_split_kernel_args named `args` in scope (cuLaunchKernelEx's
+ * kernelParams). */
+#define SKV_ABI_ADDRESS_OF(name, type, access) (void *)&args->name,
 
 #endif /* SPLITKV_KERNEL_ABI_H */

@@ -65,9 +65,21 @@ static int skv_fuzz_open(const uint8_t *data, size_t size) {
   uint32_t count = skv_package_spec_count(package);
   for (uint32_t i = 0; i < count; ++i) {
     const skv_pkg_spec *spec = skv_package_spec_at(package, i);
+    skv_spec_info info;
     if (!spec || !memchr(spec->name, '\0', SKV_NAME_MAX) ||
-        !memchr(spec->split_entry, '\0', SKV_ENTRY_MAX))
+        skv_package_spec_info(package, i, &info) || strcmp(info.name, spec->name) != 0)
       abort();
+    for (uint32_t k = 0; k < spec->kernel_count; ++k) {
+      const skv_kernel_desc *kernel = skv_package_kernel_at(package, spec->first_kernel + k);
+      if (!kernel || !memchr(kernel->entry, '\0', SKV_ENTRY_MAX))
+        abort();
+    }
+    for (uint32_t m = 0; m < spec->image_count; ++m) {
+      const skv_pkg_image *image = skv_package_image_at(package, spec->first_image + m);
+      if (!image || image->resource_count != spec->kernel_count ||
+          !skv_package_resources_at(package, image->first_resource + image->resource_count - 1))
+        abort();
+    }
   }
   if (skv_package_spec_at(package, count) != NULL)
     abort();
@@ -90,9 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   memcpy(fixed, data, size);
   skv_fuzz_put_u64(fixed + skv_fuzz_size_at, size);
-  skv_fuzz_put_u64(fixed + skv_fuzz_checksum_at,
-                   skv_pkg_checksum(fixed + SKV_PKG_HEADER_SIZE,
-                                    size - SKV_PKG_HEADER_SIZE));
+  skv_fuzz_put_u64(fixed + skv_fuzz_checksum_at, skv_pkg_file_checksum(fixed, size));
   /* A valid package already holds the right values: if the rewrite changed
    * it, the checksum no longer covers what this target assumes. */
   if (accepted && memcmp(fixed, data, size) != 0) {

@@ -1,0 +1,125 @@
+/* Launching: a decode call's arguments checked and planned (plan.c), then
+ * the split kernel of the chosen launch and, with several chunks, the
+ * combine kernel, with kernel_abi.h's argument lists. */
+#include <stdint.h>
+#include <string.h>
+
+#include "attention_internal.h"
+#include "cuda_driver.h"
+
+#define INVALID(...) SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, __VA_ARGS__)
+
+/* Decode launches in the attention's context: a thread with none gets it
+ * made current (as create does); a thread with another one is an error,
+ * since the kernels belong to one context. */
+static skv_status context_enter(const skv_attention *attention) {
+  CUcontext current = NULL;
+  SKV_CU_RETURN_IF_ERROR(cuCtxGetCurrent, &current);
+  if (!current)
+    SKV_CU_RETURN_IF_ERROR(cuCtxSetCurrent, attention->context);
+  else if (current != attention->context)
+    return INVALID("the CUDA context current on this thread is not the one "
+                   "spec %s was loaded in",
+                   attention->spec->name);
+  return SKV_OK;
+}
+
+static CUdeviceptr device_ptr(const void *p) {
+  return (CUdeviceptr)(uintptr_t)p;
+}
+
+/* One kernel launch. kernel_abi.h: sm_90+ kernels wait on griddepcontrol,
+ * so they are launched as programmatic dependents of the kernel before
+ * them: their launch overlaps its tail. */
+static skv_status kernel_launch(const skv_attention *attention, CUfunction function,
+                                unsigned grid_x, unsigned grid_y, unsigned grid_z,
+                                unsigned threads, unsigned smem, CUstream stream,
+                                void **params) {
+  CUlaunchAttribute dependent;
+  memset(&dependent, 0, sizeof(dependent));
+  dependent.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+  dependent.value.programmaticStreamSerializationAllowed = 1;
+  CUlaunchConfig config = {
+      .gridDimX = grid_x,
+      .gridDimY = grid_y,
+      .gridDimZ = grid_z,
+      .blockDimX = threads,
+      .blockDimY = 1,
+      .blockDimZ = 1,
+      .sharedMemBytes = smem,
+      .hStream = stream,
+      .attrs = &dependent,
+      .numAttrs = attention->image.sm >= SKV_GRID_DEPENDENCY_SM ? 1u : 0u,
+  };
+  SKV_CU_RETURN_IF_ERROR(cuLaunchKernelEx, &config, function, params, NULL);
+  return SKV_OK;
+}
+
+/* The split kernel of launch `launch`: grid (splits, kv heads, batch). */
+static skv_status launch_split(const skv_attention *attention, int launch,
+                               skv_split_kernel_args *args, int batch, CUstream stream) {
+  void *params[] = {SKV_SPLIT_KERNEL_ARGS(SKV_ABI_ADDRESS_OF)};
+  const skv_kernel_desc *kernel = attention->split_kernels[launch];
+  return kernel_launch(attention, attention->split_functions[launch],
+                       (unsigned)args->num_splits, (unsigned)attention->spec->num_kv_heads,
+                       (unsigned)batch, kernel->threads, kernel->dynamic_smem_bytes, stream,
+                       params);
+}
+
+/* The combine kernel: grid (q heads x CTAs per row, batch). */
+static skv_status launch_combine(const skv_attention *attention,
+                                 skv_combine_kernel_args *args, int batch, CUstream stream) {
+  void *params[] = {SKV_COMBINE_KERNEL_ARGS(SKV_ABI_ADDRESS_OF)};
+  const skv_kernel_desc *kernel = attention->combine_kernel;
+  uint32_t row_ctas = skv_pkg_combine_row_ctas((uint32_t)attention->spec->head_dim,
+                                               kernel->threads, (uint32_t)args->lanes);
+  return kernel_launch(attention, attention->combine_function,
+                       (unsigned)attention->spec->num_q_heads * row_ctas, (unsigned)batch, 1,
+                       kernel->threads, kernel->dynamic_smem_bytes, stream, params);
+}
+
+skv_status skv_attention_decode(const skv_attention *attention,
+                                const skv_decode_args *args, CUstream stream) {
+  if (!attention)
+    return INVALID("attention is NULL");
+  const skv_pkg_spec *spec = attention->spec;
+  skv_decode_plan plan;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_decode_plan_make(spec, &attention->launches, args, &plan));
+  SKV_RETURN_IF_ERROR_PLAIN(context_enter(attention));
+
+  /* The arguments of kernel_abi.h's lists, in their order. */
+  uint8_t *workspace = args->workspace;
+  CUdeviceptr lse = args->lse ? device_ptr(args->lse) : device_ptr(workspace + plan.lse_offset);
+  CUdeviceptr part_out = workspace ? device_ptr(workspace + plan.part_out_offset) : 0;
+  CUdeviceptr part_lse = workspace ? device_ptr(workspace + plan.part_lse_offset) : 0;
+  skv_split_kernel_args split = {
+      .q = device_ptr(args->q),
+      .k = device_ptr(args->k),
+      .v = device_ptr(args->v),
+      .seqlens = device_ptr(args->seqlens),
+      .out = device_ptr(args->out),
+      .lse = lse,
+      .part_out = part_out,
+      .part_lse = part_lse,
+      .k_sb = args->k_stride_batch,
+      .k_st = args->k_stride_seq,
+      .k_sh = args->k_stride_head,
+      .v_sb = args->v_stride_batch,
+      .v_st = args->v_stride_seq,
+      .v_sh = args->v_stride_head,
+      .num_splits = plan.num_splits,
+  };
+  SKV_RETURN_IF_ERROR_PLAIN(launch_split(attention, plan.launch, &split, args->batch, stream));
+  if (plan.num_splits == 1)
+    return SKV_OK;
+  skv_combine_kernel_args combine = {
+      .part_out = part_out,
+      .part_lse = part_lse,
+      .out = device_ptr(args->out),
+      .lse = lse,
+      .num_splits = plan.num_splits,
+      .lanes = plan.combine_lanes,
+      .late = plan.combine_late,
+  };
+  return launch_combine(attention, &combine, args->batch, stream);
+}
