@@ -2,8 +2,10 @@
 # On a GPU machine without MLIR: build the serving side against packages
 # compiled elsewhere, run the GPU tests, then the benchmark.
 #   scripts/device-check.sh PACKAGE_DIR [tests|bench|all] [BENCH ARGS...]
-# Logs go to $OUT (or /tmp/skv-out) as ctest.log and bench.log.
+# Logs go to $OUT (or /tmp/skv-out) as ctest.log and bench.log. The GPU
+# tests run with SKV_REQUIRE_GPU=1: on this machine a skip is a failure.
 set -uo pipefail
+export SKV_REQUIRE_GPU=1
 pkgs=$(realpath "$1"); what=${2:-all}; shift $(( $# >= 2 ? 2 : $# ))
 out=${OUT:-/tmp/skv-out}; mkdir -p "$out"
 cd "$(dirname "$0")/.."

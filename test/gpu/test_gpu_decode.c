@@ -33,7 +33,10 @@
  * arguments are rejected with INVALID_ARGUMENT, launching nothing.
  *
  * Exit: 0 all passed, 1 a failure, 2 usage, 77 skipped (no driver or GPU,
- * or no image for this GPU in the package), printed as "SKIPPED: reason". */
+ * or no image for this GPU in the package), printed as "SKIPPED: reason";
+ * with SKV_REQUIRE_GPU=1 in the environment a skip is a failure instead
+ * (scripts/device-check.sh sets it: a GPU run must never pass by
+ * skipping). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +47,18 @@
 #include "splitkv/kernel_abi.h"
 
 #define SKIP_RETURN_CODE 77
+
+/* A test that cannot run here: SKIPPED, or a failure under
+ * SKV_REQUIRE_GPU=1. */
+static int skip(const char *why) {
+  const char *require = getenv("SKV_REQUIRE_GPU");
+  if (require && strcmp(require, "1") == 0) {
+    printf("FAIL: SKV_REQUIRE_GPU=1, and this cannot run: %s\n", why);
+    return 1;
+  }
+  printf("SKIPPED: %s\n", why);
+  return SKIP_RETURN_CODE;
+}
 
 typedef struct gpu_case {
   const char *what;
@@ -431,9 +446,9 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
   skv_attention *attention = NULL;
   skv_status status = skv_attention_create(package, spec_name, &attention);
   if (skv_status_code_of(status) == SKV_CODE_UNSUPPORTED) {
-    printf("SKIPPED: %s\n", skv_status_message(status));
+    int code = skip(skv_status_message(status));
     skv_status_free(status);
-    return SKIP_RETURN_CODE;
+    return code;
   }
   if (status) {
     print_status(spec_name, status);
@@ -552,9 +567,9 @@ int main(int argc, char **argv) {
   skv_gpu gpu;
   skv_status status = skv_gpu_open(&gpu);
   if (skv_status_code_of(status) == SKV_CODE_NO_DRIVER) {
-    printf("SKIPPED: %s\n", skv_status_message(status));
+    int code = skip(skv_status_message(status));
     skv_status_free(status);
-    return SKIP_RETURN_CODE;
+    return code;
   }
   if (status) {
     print_status("opening the GPU", status);
