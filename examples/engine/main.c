@@ -8,7 +8,6 @@
  * and gave finite outputs; without a CUDA driver or device it prints the
  * runtime's NO_DRIVER message, skips the decode and still exits 0 (listing a
  * package needs no GPU). 1 on any error. */
-#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,11 +16,10 @@
 
 #include "splitkv/runtime.h"
 
-/* The runtime leaves device memory to the engine. This one reaches the
- * driver the way the runtime does (dlopen, never linked), so it also runs on
- * a machine without one. */
+/* The runtime leaves device memory to the engine. This one asks the
+ * runtime for the driver's entry points (the driver the runtime opened, never
+ * linked), so it also runs on a machine without one. */
 typedef struct engine_cuda {
-  void *library;
   CUresult (*mem_alloc)(CUdeviceptr *ptr, size_t bytes);
   CUresult (*mem_free)(CUdeviceptr ptr);
   CUresult (*copy_to_device)(CUdeviceptr dst, const void *src, size_t bytes);
@@ -29,18 +27,19 @@ typedef struct engine_cuda {
   CUresult (*synchronize)(void);
 } engine_cuda;
 
+/* Prints and frees a failure; returns whether there was one. */
+static int failed(skv_status status, const char *what);
+
 static int engine_cuda_open(engine_cuda *cu) {
   memset(cu, 0, sizeof *cu);
-  cu->library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!cu->library)
-    return 0;
-  *(void **)&cu->mem_alloc = dlsym(cu->library, "cuMemAlloc_v2");
-  *(void **)&cu->mem_free = dlsym(cu->library, "cuMemFree_v2");
-  *(void **)&cu->copy_to_device = dlsym(cu->library, "cuMemcpyHtoD_v2");
-  *(void **)&cu->copy_to_host = dlsym(cu->library, "cuMemcpyDtoH_v2");
-  *(void **)&cu->synchronize = dlsym(cu->library, "cuCtxSynchronize");
-  return cu->mem_alloc && cu->mem_free && cu->copy_to_device &&
-         cu->copy_to_host && cu->synchronize;
+  return !failed(skv_driver_entry_point("cuMemAlloc_v2", (void **)&cu->mem_alloc), "driver") &&
+         !failed(skv_driver_entry_point("cuMemFree_v2", (void **)&cu->mem_free), "driver") &&
+         !failed(skv_driver_entry_point("cuMemcpyHtoD_v2", (void **)&cu->copy_to_device),
+                 "driver") &&
+         !failed(skv_driver_entry_point("cuMemcpyDtoH_v2", (void **)&cu->copy_to_host),
+                 "driver") &&
+         !failed(skv_driver_entry_point("cuCtxSynchronize", (void **)&cu->synchronize),
+                 "driver");
 }
 
 /* Prints and frees a failure; returns whether there was one. */
@@ -104,10 +103,8 @@ static int run_decode(const skv_package *package, const char *name) {
    * device 0's primary context when none is): allocate after it. */
   if (failed(skv_attention_create(package, name, &attention), name))
     goto done;
-  if (!engine_cuda_open(&cu)) {
-    fprintf(stderr, "skv_engine: libcuda.so.1 lacks a memory entry point\n");
+  if (!engine_cuda_open(&cu))
     goto done;
-  }
   skv_spec_info spec;
   skv_attention_info(attention, &spec);
   int hq = spec.num_q_heads, hkv = spec.num_kv_heads, d = spec.head_dim;
@@ -185,12 +182,11 @@ static int run_decode(const skv_package *package, const char *name) {
   rc = bad ? 1 : 0;
 
 done:
-  if (cu.library) {
+  if (cu.mem_free) {
     CUdeviceptr buffers[7] = {q, k, v, seqlens, out, lse, ws};
     for (int i = 0; i < 7; ++i)
       if (buffers[i])
         cu.mem_free(buffers[i]);
-    dlclose(cu.library);
   }
   free(host);
   free(host_lse);

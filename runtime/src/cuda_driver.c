@@ -1,5 +1,6 @@
-/* Loads the CUDA driver with dlopen, once per process. */
-#include "cuda_driver.h"
+/* Loads the CUDA driver with dlopen, once per process, into the one table
+ * of entry points (cuda_driver.h). */
+#include "splitkv/cuda_driver.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -16,6 +17,9 @@
 #define SKV_STR(x) SKV_STR_(x)
 
 skv_cuda_driver skv_cu;
+
+/* The opened library, for skv_driver_entry_point; NULL until then. */
+static void *skv_driver_library;
 
 /* The outcome of the one initialisation, replayed to every later caller as
  * a fresh status (each caller owns and frees its own). */
@@ -48,6 +52,17 @@ static void describe_result(CUresult result, char *buf, size_t size) {
     snprintf(buf, size, "CUresult %d", (int)result);
 }
 
+/* name without its "_vN" suffix, looked up; NULL when it has none. */
+static void *unversioned_lookup(void *library, const char *name) {
+  char plain[128];
+  const char *suffix = strstr(name, "_v");
+  if (!suffix || (size_t)(suffix - name) >= sizeof(plain))
+    return NULL;
+  memcpy(plain, name, (size_t)(suffix - name));
+  plain[suffix - name] = '\0';
+  return dlsym(library, plain);
+}
+
 static void driver_load(void) {
   void *library = dlopen(SKV_CUDA_LIBRARY, RTLD_NOW | RTLD_LOCAL);
   if (!library) {
@@ -71,6 +86,14 @@ static void driver_load(void) {
                 missing);
     goto fail;
   }
+  /* The tools' entry points; a versioned one the driver lacks falls back to
+   * its unversioned name (NULL if neither exists). */
+#define SKV_CUDA_TOOL_LOOKUP(name)                                             \
+  skv_cu.name = (__typeof__(skv_cu.name))dlsym(library, SKV_STR(name));        \
+  if (!skv_cu.name)                                                            \
+    skv_cu.name = (__typeof__(skv_cu.name))unversioned_lookup(library, SKV_STR(name));
+  SKV_CUDA_TOOL_FUNCTIONS(SKV_CUDA_TOOL_LOOKUP)
+#undef SKV_CUDA_TOOL_LOOKUP
 
   char what[256];
   CUresult result = skv_cu.cuInit(0);
@@ -93,6 +116,7 @@ static void driver_load(void) {
                 "%d devices)", what, count);
     goto fail;
   }
+  skv_driver_library = library;
   return;
 
 fail:
@@ -115,4 +139,26 @@ skv_status skv_cuda_status(CUresult result, const char *call, const char *file,
   char what[256];
   describe_result(result, what, sizeof(what));
   return skv_status_make(SKV_CODE_CUDA_ERROR, file, line, "%s: %s", call, what);
+}
+
+skv_status skv_driver_entry_point(const char *symbol, void **out_function) {
+  if (!symbol || !out_function)
+    return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, "%s is NULL",
+                     !symbol ? "symbol" : "out_function");
+  SKV_RETURN_IF_ERROR_PLAIN(skv_driver_init());
+  void *function = dlsym(skv_driver_library, symbol);
+  if (!function)
+    return SKV_ERROR(SKV_CODE_NOT_FOUND,
+                     "the CUDA driver (" SKV_CUDA_LIBRARY ") has no entry point %s", symbol);
+  *out_function = function;
+  return SKV_OK;
+}
+
+const char *skv_cuda_tool_missing(void) {
+#define SKV_CUDA_TOOL_CHECK(name)                                              \
+  if (!skv_cu.name)                                                            \
+    return SKV_STR(name);
+  SKV_CUDA_TOOL_FUNCTIONS(SKV_CUDA_TOOL_CHECK)
+#undef SKV_CUDA_TOOL_CHECK
+  return NULL;
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "attention_internal.h"
-#include "cuda_driver.h"
+#include "splitkv/cuda_driver.h"
 
 #define INVALID(...) SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, __VA_ARGS__)
 

@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "attention_internal.h"
-#include "cuda_driver.h"
+#include "splitkv/cuda_driver.h"
 #include "package_internal.h"
 
 #define INVALID(...) SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, __VA_ARGS__)

@@ -4,27 +4,18 @@
 
 #include "gpu_harness.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SKV_GPU_LIBRARY "libcuda.so.1"
-
-/* Stringify after expansion, so versioned names give versioned symbols. */
-#define SKV_STR_(x) #x
-#define SKV_STR(x) SKV_STR_(x)
-
 static void skv_gpu_describe(const skv_gpu *gpu, CUresult result, char *buf,
                              size_t size) {
   const char *name = NULL;
   const char *text = NULL;
-  if (gpu->cu.cuGetErrorName)
-    gpu->cu.cuGetErrorName(result, &name);
-  if (gpu->cu.cuGetErrorString)
-    gpu->cu.cuGetErrorString(result, &text);
+  gpu->cu->cuGetErrorName(result, &name);
+  gpu->cu->cuGetErrorString(result, &text);
   if (name && text)
     snprintf(buf, size, "%s (%s)", name, text);
   else
@@ -40,94 +31,56 @@ skv_status skv_gpu_status(const skv_gpu *gpu, CUresult result,
   return skv_status_make(SKV_CODE_CUDA_ERROR, file, line, "%s: %s", call, what);
 }
 
-/* Looks every entry point up; returns the first one missing, or NULL. */
-static const char *skv_gpu_lookup(skv_gpu *gpu) {
-#define SKV_GPU_DRIVER_LOOKUP(name)                                            \
-  gpu->cu.name = (__typeof__(gpu->cu.name))dlsym(gpu->library, SKV_STR(name));
-  SKV_GPU_DRIVER_FUNCTIONS(SKV_GPU_DRIVER_LOOKUP)
-#undef SKV_GPU_DRIVER_LOOKUP
-  /* cuEventElapsedTime_v2 is CUDA 12.8's; older drivers have only the
-   * original, with the same signature and meaning for our events. */
-  if (!gpu->cu.cuEventElapsedTime)
-    gpu->cu.cuEventElapsedTime = (__typeof__(gpu->cu.cuEventElapsedTime))dlsym(
-        gpu->library, "cuEventElapsedTime");
-#define SKV_GPU_DRIVER_CHECK(name)                                             \
-  if (!gpu->cu.name)                                                           \
-    return SKV_STR(name);
-  SKV_GPU_DRIVER_FUNCTIONS(SKV_GPU_DRIVER_CHECK)
-#undef SKV_GPU_DRIVER_CHECK
-  return NULL;
-}
-
-/* Everything after dlopen; on failure the caller closes the library. */
-static skv_status skv_gpu_start(skv_gpu *gpu) {
-  const char *missing = skv_gpu_lookup(gpu);
-  if (missing)
-    return SKV_ERROR(SKV_CODE_NO_DRIVER,
-                     SKV_GPU_LIBRARY " has no entry point %s (driver too old?)",
-                     missing);
-
-  char what[256];
-  CUresult result = gpu->cu.cuInit(0);
-  if (result != CUDA_SUCCESS) {
-    skv_gpu_describe(gpu, result, what, sizeof what);
-    return SKV_ERROR(SKV_CODE_NO_DRIVER, "cuInit failed: %s", what);
-  }
-  int count = 0;
-  result = gpu->cu.cuDeviceGetCount(&count);
-  if (result != CUDA_SUCCESS || count == 0) {
-    skv_gpu_describe(gpu, result, what, sizeof what);
-    return SKV_ERROR(SKV_CODE_NO_DRIVER, "no CUDA device (cuDeviceGetCount: "
-                     "%s, %d devices)", what, count);
-  }
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuDriverGetVersion, &gpu->driver_version);
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGet, &gpu->device, 0);
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGetName, gpu->name,
-                          (int)sizeof gpu->name, gpu->device);
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGetAttribute, &gpu->sm_count,
-                          CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, gpu->device);
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGetAttribute, &gpu->cc_major,
-                          CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
-                          gpu->device);
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceGetAttribute, &gpu->cc_minor,
-                          CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
-                          gpu->device);
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuDeviceTotalMem, &gpu->total_memory,
-                          gpu->device);
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuDevicePrimaryCtxRetain, &gpu->context,
-                          gpu->device);
-  skv_status status = skv_gpu_status(gpu, gpu->cu.cuCtxSetCurrent(gpu->context),
-                                     "cuCtxSetCurrent", __FILE__, __LINE__);
-  if (status) {
-    gpu->cu.cuDevicePrimaryCtxRelease(gpu->device);
-    gpu->context = NULL;
-  }
-  return status;
-}
-
 skv_status skv_gpu_open(skv_gpu *gpu) {
   memset(gpu, 0, sizeof *gpu);
-  gpu->library = dlopen(SKV_GPU_LIBRARY, RTLD_NOW | RTLD_LOCAL);
-  if (!gpu->library)
+  SKV_RETURN_IF_ERROR_PLAIN(skv_driver_init());
+  const char *missing = skv_cuda_tool_missing();
+  if (missing)
     return SKV_ERROR(SKV_CODE_NO_DRIVER,
-                     "CUDA driver library " SKV_GPU_LIBRARY " not found (%s)",
-                     dlerror());
-  skv_status status = skv_gpu_start(gpu);
-  if (status) {
-    dlclose(gpu->library);
-    memset(gpu, 0, sizeof *gpu);
+                     "the CUDA driver has no entry point %s (driver too old?)", missing);
+  gpu->cu = &skv_cu;
+  skv_status status = SKV_OK;
+  int count = 0;
+  CUresult result = gpu->cu->cuDeviceGetCount(&count);
+  if (result != CUDA_SUCCESS || count == 0) {
+    char what[256];
+    skv_gpu_describe(gpu, result, what, sizeof what);
+    status = SKV_ERROR(SKV_CODE_NO_DRIVER, "no CUDA device (cuDeviceGetCount: %s, %d devices)",
+                       what, count);
   }
+#define SKV_GPU_STEP(fn, ...)                                                  \
+  if (!status)                                                                 \
+  status = skv_gpu_status(gpu, gpu->cu->fn(__VA_ARGS__), #fn, __FILE__, __LINE__)
+  SKV_GPU_STEP(cuDriverGetVersion, &gpu->driver_version);
+  SKV_GPU_STEP(cuDeviceGet, &gpu->device, 0);
+  SKV_GPU_STEP(cuDeviceGetName, gpu->name, (int)sizeof gpu->name, gpu->device);
+  SKV_GPU_STEP(cuDeviceGetAttribute, &gpu->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+               gpu->device);
+  SKV_GPU_STEP(cuDeviceGetAttribute, &gpu->cc_major,
+               CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, gpu->device);
+  SKV_GPU_STEP(cuDeviceGetAttribute, &gpu->cc_minor,
+               CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, gpu->device);
+  SKV_GPU_STEP(cuDeviceTotalMem, &gpu->total_memory, gpu->device);
+  SKV_GPU_STEP(cuDevicePrimaryCtxRetain, &gpu->context, gpu->device);
+  if (!status && gpu->context) {
+    status = skv_gpu_status(gpu, gpu->cu->cuCtxSetCurrent(gpu->context), "cuCtxSetCurrent",
+                            __FILE__, __LINE__);
+    if (status)
+      gpu->cu->cuDevicePrimaryCtxRelease(gpu->device);
+  }
+#undef SKV_GPU_STEP
+  if (status)
+    memset(gpu, 0, sizeof *gpu);
   return status;
 }
 
 void skv_gpu_close(skv_gpu *gpu) {
-  if (!gpu->library)
+  if (!gpu->cu)
     return;
   if (gpu->context) {
-    gpu->cu.cuCtxSetCurrent(NULL);
-    gpu->cu.cuDevicePrimaryCtxRelease(gpu->device);
+    gpu->cu->cuCtxSetCurrent(NULL);
+    gpu->cu->cuDevicePrimaryCtxRelease(gpu->device);
   }
-  dlclose(gpu->library);
   memset(gpu, 0, sizeof *gpu);
 }
 

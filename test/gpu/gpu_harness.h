@@ -2,11 +2,11 @@
  * (tools/splitkv-bench): target splitkv_gpu_harness.
  *
  * Two parts:
- *  - skv_gpu: the CUDA driver entry points the programs need for memory,
- *    copies and timing, opened with dlopen like the runtime does (nothing
- *    links libcuda, so a machine without a driver gets a NO_DRIVER status to
- *    report as SKIPPED), plus device 0's primary context made current, which
- *    the runtime then uses.
+ *  - skv_gpu: the runtime's table of CUDA driver entry points (memory,
+ *    copies and timing included: cuda_driver.h), so nothing links libcuda
+ *    and a machine without a driver gets a NO_DRIVER status to report as
+ *    SKIPPED; plus device 0's primary context made current, which the
+ *    runtime then uses.
  *  - skv_problem: one decode call's inputs on host and device, laid out
  *    [b, s, h, d] or [b, h, s, d] with a sequence capacity, random fill,
  *    output poisoning, the float64 reference and the comparison against it.
@@ -22,61 +22,17 @@
 #include <cuda.h>
 
 #include "splitkv/reference.h"
+#include "splitkv/cuda_driver.h"
 #include "splitkv/package_records.h"
 #include "splitkv/status.h"
 
-/* ---- driver --------------------------------------------------------------- */
+/* ---- driver ------------------------------------------------------------- */
 
-/* The table's field names are cuda.h's names, so where cuda.h maps one to a
- * versioned symbol (cuMemAlloc -> cuMemAlloc_v2) the field, its prototype
- * and the symbol looked up all follow the same mapping. */
-#define SKV_GPU_DRIVER_FUNCTIONS(X)                                            \
-  X(cuGetErrorName)                                                            \
-  X(cuGetErrorString)                                                          \
-  X(cuInit)                                                                    \
-  X(cuDriverGetVersion)                                                        \
-  X(cuDeviceGetCount)                                                          \
-  X(cuDeviceGet)                                                               \
-  X(cuDeviceGetName)                                                           \
-  X(cuDeviceGetAttribute)                                                      \
-  X(cuDeviceTotalMem)                                                          \
-  X(cuDevicePrimaryCtxRetain)                                                  \
-  X(cuDevicePrimaryCtxRelease)                                                 \
-  X(cuCtxSetCurrent)                                                           \
-  X(cuCtxSynchronize)                                                          \
-  X(cuMemGetInfo)                                                              \
-  X(cuMemAlloc)                                                                \
-  X(cuMemFree)                                                                 \
-  X(cuMemcpyHtoD)                                                              \
-  X(cuMemcpyDtoH)                                                              \
-  X(cuMemcpyDtoD)                                                              \
-  X(cuMemcpyDtoDAsync)                                                         \
-  X(cuMemsetD8)                                                                \
-  X(cuStreamCreate)                                                            \
-  X(cuStreamDestroy)                                                           \
-  X(cuStreamSynchronize)                                                       \
-  X(cuEventCreate)                                                             \
-  X(cuEventDestroy)                                                            \
-  X(cuEventRecord)                                                             \
-  X(cuEventSynchronize)                                                        \
-  X(cuEventElapsedTime)                                                        \
-  X(cuStreamBeginCapture)                                                      \
-  X(cuStreamEndCapture)                                                        \
-  X(cuGraphInstantiate)                                                        \
-  X(cuGraphLaunch)                                                             \
-  X(cuGraphExecDestroy)                                                        \
-  X(cuGraphDestroy)
-
-typedef struct skv_gpu_driver {
-#define SKV_GPU_DRIVER_FIELD(name) __typeof__(&name) name;
-  SKV_GPU_DRIVER_FUNCTIONS(SKV_GPU_DRIVER_FIELD)
-#undef SKV_GPU_DRIVER_FIELD
-} skv_gpu_driver;
-
-/* An open device: the driver table, device 0 and its primary context. */
+/* An open device: the runtime's driver table (cuda_driver.h: the entry
+ * points the runtime calls, and those the tools call besides), device 0 and
+ * its primary context. */
 typedef struct skv_gpu {
-  skv_gpu_driver cu;
-  void *library;          /* dlopen handle */
+  const skv_cuda_driver *cu; /* the runtime's table, borrowed */
   CUdevice device;
   CUcontext context;      /* primary context, retained, current */
   char name[256];
@@ -86,23 +42,24 @@ typedef struct skv_gpu {
   size_t total_memory;
 } skv_gpu;
 
-/* Opens libcuda.so.1, calls cuInit, takes device 0, retains its primary
- * context and makes it current on the calling thread. Errors: NO_DRIVER (no
- * library, a missing entry point, no device: the reason to print with
- * SKIPPED), CUDA_ERROR. On failure *gpu holds nothing to close. */
+/* Opens the driver through the runtime (skv_driver_init), takes device 0,
+ * retains its primary context and makes it current on the calling thread.
+ * Errors: NO_DRIVER (no library, a missing entry point, no device: the
+ * reason to print with SKIPPED), CUDA_ERROR. On failure *gpu holds nothing
+ * to close. */
 skv_status skv_gpu_open(skv_gpu *gpu);
 
-/* Releases the context and closes the library. */
+/* Releases the context. */
 void skv_gpu_close(skv_gpu *gpu);
 
 /* OK for CUDA_SUCCESS, else CUDA_ERROR "call: CUDA_ERROR_X (text)". */
 skv_status skv_gpu_status(const skv_gpu *gpu, CUresult result,
                           const char *call, const char *file, int line);
 
-/* Calls gpu->cu.fn(...) and returns its failure from the calling function. */
+/* Calls gpu->cu->fn(...) and returns its failure from the calling function. */
 #define SKV_GPU_RETURN_IF_ERROR(gpu, fn, ...)                                  \
   SKV_RETURN_IF_ERROR_PLAIN(skv_gpu_status(                                    \
-      (gpu), (gpu)->cu.fn(__VA_ARGS__), #fn, __FILE__, __LINE__))
+      (gpu), (gpu)->cu->fn(__VA_ARGS__), #fn, __FILE__, __LINE__))
 
 /* ---- host helpers ------------------------------------------------------------ */
 

@@ -35,7 +35,7 @@ static skv_status skv_problem_check_shape(const skv_problem_shape *shape) {
 
 static skv_status skv_device_alloc(const skv_gpu *gpu, CUdeviceptr *out,
                                    size_t bytes) {
-  return skv_gpu_status(gpu, gpu->cu.cuMemAlloc(out, bytes),
+  return skv_gpu_status(gpu, gpu->cu->cuMemAlloc(out, bytes),
                         "cuMemAlloc", __FILE__, __LINE__);
 }
 
@@ -132,7 +132,7 @@ void skv_problem_destroy(skv_problem *p) {
                           p->d_out, p->d_lse, p->d_workspace};
   for (size_t i = 0; i < sizeof device / sizeof device[0]; ++i)
     if (device[i])
-      p->gpu->cu.cuMemFree(device[i]);
+      p->gpu->cu->cuMemFree(device[i]);
   free(p->seqlens);
   free(p->q);
   free(p->k);

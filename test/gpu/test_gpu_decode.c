@@ -299,7 +299,7 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
     if (!status)
       status = skv_attention_decode(attention, &args, stream);
     if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuStreamSynchronize(stream),
+      status = skv_gpu_status(gpu, gpu->cu->cuStreamSynchronize(stream),
                               "cuStreamSynchronize after decode", __FILE__,
                               __LINE__);
     if (!status)
@@ -390,7 +390,7 @@ static int run_argument_errors(const skv_gpu *gpu,
   args.num_q_heads += 1;
   failures += expect_invalid(attention, &args, stream, "num_q_heads mismatch");
 
-  status = skv_gpu_status(gpu, gpu->cu.cuStreamSynchronize(stream),
+  status = skv_gpu_status(gpu, gpu->cu->cuStreamSynchronize(stream),
                           "cuStreamSynchronize", __FILE__, __LINE__);
   if (!status)
     status = skv_problem_download(p);
@@ -586,7 +586,7 @@ int main(int argc, char **argv) {
     print_status(package_path, status);
     goto done;
   }
-  status = skv_gpu_status(&gpu, gpu.cu.cuStreamCreate(&stream, 0),
+  status = skv_gpu_status(&gpu, gpu.cu->cuStreamCreate(&stream, 0),
                           "cuStreamCreate", __FILE__, __LINE__);
   if (status) {
     print_status("creating a stream", status);
@@ -615,7 +615,7 @@ int main(int argc, char **argv) {
 
 done:
   if (stream)
-    gpu.cu.cuStreamDestroy(stream);
+    gpu.cu->cuStreamDestroy(stream);
   skv_package_destroy(package);
   skv_gpu_close(&gpu);
   return exit_code;

@@ -40,7 +40,7 @@ export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046 # pkg-config's output is meant to be split
 "$cc" -std=c11 -Wall -Wextra -Werror -o "$work/engine-pkgconfig" \
   "$src/examples/engine/main.c" $(pkg-config --cflags --libs splitkv-runtime) \
-  -ldl -lm -Wl,-rpath,"$(pkg-config --variable=libdir splitkv-runtime)"
+  -lm -Wl,-rpath,"$(pkg-config --variable=libdir splitkv-runtime)"
 binaries+=("$work/engine-pkgconfig")
 
 # SKV_REQUIRE_GPU=1 (the GPU machines' runs): a skipped step is a failure.

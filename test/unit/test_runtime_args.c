@@ -156,6 +156,10 @@ static void test_driver(void) {
                 "CUDA driver library libcuda.so.1 not found (dlerror: ");
     /* Replayed, not retried, and the same for every entry point. */
     CHECK_ERROR(skv_driver_init(), SKV_CODE_NO_DRIVER, "libcuda.so.1 not found");
+    void *function = NULL;
+    CHECK_ERROR(skv_driver_entry_point("cuMemAlloc_v2", &function), SKV_CODE_NO_DRIVER,
+                "libcuda.so.1 not found");
+    CHECK(function == NULL);
     CHECK_ERROR(skv_attention_create(pkg, "llama3_8b", &att),
                 SKV_CODE_NO_DRIVER, "libcuda.so.1 not found");
     CHECK(att == NULL);
@@ -167,6 +171,11 @@ static void test_driver(void) {
       CHECK_ERROR(s, SKV_CODE_NO_DRIVER, "");
     } else {
       printf(" driver and device present: loading a tiny module\n");
+      void *function = NULL;
+      CHECK_OK(skv_driver_entry_point("cuMemAlloc_v2", &function));
+      CHECK(function != NULL);
+      CHECK_ERROR(skv_driver_entry_point("cuNoSuchThing", &function), SKV_CODE_NOT_FOUND,
+                  "has no entry point cuNoSuchThing");
       skv_status created = skv_attention_create(pkg, "llama3_8b", &att);
       if (created && skv_status_code_of(created) == SKV_CODE_UNSUPPORTED) {
         CHECK_ERROR(created, SKV_CODE_UNSUPPORTED, "has no image for");

@@ -205,19 +205,19 @@ static skv_status measure_copy_bandwidth(const skv_gpu *gpu, CUstream stream,
   for (size_t bytes = (size_t)2 << 30; bytes >= ((size_t)256 << 20);
        bytes /= 2) {
     CUdeviceptr src = 0, dst = 0;
-    if (gpu->cu.cuMemAlloc(&src, bytes) != CUDA_SUCCESS)
+    if (gpu->cu->cuMemAlloc(&src, bytes) != CUDA_SUCCESS)
       continue;
-    if (gpu->cu.cuMemAlloc(&dst, bytes) != CUDA_SUCCESS) {
-      gpu->cu.cuMemFree(src);
+    if (gpu->cu->cuMemAlloc(&dst, bytes) != CUDA_SUCCESS) {
+      gpu->cu->cuMemFree(src);
       continue;
     }
     skv_status status = skv_gpu_status(
-        gpu, gpu->cu.cuMemsetD8(src, 0x3C, bytes), "cuMemsetD8", __FILE__,
+        gpu, gpu->cu->cuMemsetD8(src, 0x3C, bytes), "cuMemsetD8", __FILE__,
         __LINE__);
     if (!status)
       status = time_copy(gpu, stream, start, stop, dst, src, bytes, out_gbs);
-    gpu->cu.cuMemFree(src);
-    gpu->cu.cuMemFree(dst);
+    gpu->cu->cuMemFree(src);
+    gpu->cu->cuMemFree(dst);
     *out_bytes = bytes;
     return status;
   }
@@ -331,14 +331,14 @@ static skv_status time_loops(const skv_gpu *gpu,
   if (!o->launches) {
     status = skv_gpu_status(
         gpu,
-        gpu->cu.cuStreamBeginCapture(stream,
+        gpu->cu->cuStreamBeginCapture(stream,
                                      CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
         "cuStreamBeginCapture", __FILE__, __LINE__);
     if (!status) {
       status = enqueue_loop(attention, stream, p, k, v, sets, iters);
       /* End the capture whatever happened, or the stream stays capturing. */
       skv_status end = skv_gpu_status(
-          gpu, gpu->cu.cuStreamEndCapture(stream, &graph),
+          gpu, gpu->cu->cuStreamEndCapture(stream, &graph),
           "cuStreamEndCapture", __FILE__, __LINE__);
       if (!status)
         status = end;
@@ -346,33 +346,33 @@ static skv_status time_loops(const skv_gpu *gpu,
         skv_status_free(end);
     }
     if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuGraphInstantiate(&exec, graph, 0),
+      status = skv_gpu_status(gpu, gpu->cu->cuGraphInstantiate(&exec, graph, 0),
                               "cuGraphInstantiate", __FILE__, __LINE__);
   }
   for (int r = -1; r < o->repeats && !status; ++r) {
-    status = skv_gpu_status(gpu, gpu->cu.cuEventRecord(start, stream),
+    status = skv_gpu_status(gpu, gpu->cu->cuEventRecord(start, stream),
                             "cuEventRecord", __FILE__, __LINE__);
     if (!status)
-      status = exec ? skv_gpu_status(gpu, gpu->cu.cuGraphLaunch(exec, stream),
+      status = exec ? skv_gpu_status(gpu, gpu->cu->cuGraphLaunch(exec, stream),
                                      "cuGraphLaunch", __FILE__, __LINE__)
                     : enqueue_loop(attention, stream, p, k, v, sets, iters);
     if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuEventRecord(stop, stream),
+      status = skv_gpu_status(gpu, gpu->cu->cuEventRecord(stop, stream),
                               "cuEventRecord", __FILE__, __LINE__);
     if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuEventSynchronize(stop),
+      status = skv_gpu_status(gpu, gpu->cu->cuEventSynchronize(stop),
                               "cuEventSynchronize", __FILE__, __LINE__);
     float ms = 0;
     if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuEventElapsedTime(&ms, start, stop),
+      status = skv_gpu_status(gpu, gpu->cu->cuEventElapsedTime(&ms, start, stop),
                               "cuEventElapsedTime", __FILE__, __LINE__);
     if (!status && r >= 0)
       times[r] = (double)ms * 1e3 / iters;
   }
   if (exec)
-    gpu->cu.cuGraphExecDestroy(exec);
+    gpu->cu->cuGraphExecDestroy(exec);
   if (graph)
-    gpu->cu.cuGraphDestroy(graph);
+    gpu->cu->cuGraphDestroy(graph);
   return status;
 }
 
@@ -405,16 +405,16 @@ static skv_status time_shape(const skv_gpu *gpu, const skv_attention *attention,
   k[0] = p->d_k;
   v[0] = p->d_v;
   for (int s = 1; s < sets && !status; ++s) {
-    status = skv_gpu_status(gpu, gpu->cu.cuMemAlloc(&k[s], kv_bytes),
+    status = skv_gpu_status(gpu, gpu->cu->cuMemAlloc(&k[s], kv_bytes),
                             "cuMemAlloc", __FILE__, __LINE__);
     if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuMemAlloc(&v[s], kv_bytes),
+      status = skv_gpu_status(gpu, gpu->cu->cuMemAlloc(&v[s], kv_bytes),
                               "cuMemAlloc", __FILE__, __LINE__);
     if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuMemcpyDtoD(k[s], p->d_k, kv_bytes),
+      status = skv_gpu_status(gpu, gpu->cu->cuMemcpyDtoD(k[s], p->d_k, kv_bytes),
                               "cuMemcpyDtoD", __FILE__, __LINE__);
     if (!status)
-      status = skv_gpu_status(gpu, gpu->cu.cuMemcpyDtoD(v[s], p->d_v, kv_bytes),
+      status = skv_gpu_status(gpu, gpu->cu->cuMemcpyDtoD(v[s], p->d_v, kv_bytes),
                               "cuMemcpyDtoD", __FILE__, __LINE__);
   }
   if (status)
@@ -433,9 +433,9 @@ static skv_status time_shape(const skv_gpu *gpu, const skv_attention *attention,
 done:
   for (int s = 1; s < sets && k && v; ++s) {
     if (k[s])
-      gpu->cu.cuMemFree(k[s]);
+      gpu->cu->cuMemFree(k[s]);
     if (v[s])
-      gpu->cu.cuMemFree(v[s]);
+      gpu->cu->cuMemFree(v[s]);
   }
   free(k);
   free(v);
@@ -501,13 +501,13 @@ int main(int argc, char **argv) {
   if (!status)
     status = skv_attention_create(package, o.spec_name, &attention);
   if (!status)
-    status = skv_gpu_status(&gpu, gpu.cu.cuStreamCreate(&stream, 0),
+    status = skv_gpu_status(&gpu, gpu.cu->cuStreamCreate(&stream, 0),
                             "cuStreamCreate", __FILE__, __LINE__);
   if (!status)
-    status = skv_gpu_status(&gpu, gpu.cu.cuEventCreate(&start, 0),
+    status = skv_gpu_status(&gpu, gpu.cu->cuEventCreate(&start, 0),
                             "cuEventCreate", __FILE__, __LINE__);
   if (!status)
-    status = skv_gpu_status(&gpu, gpu.cu.cuEventCreate(&stop, 0),
+    status = skv_gpu_status(&gpu, gpu.cu->cuEventCreate(&stop, 0),
                             "cuEventCreate", __FILE__, __LINE__);
   if (status) {
     fail_status("setting up", status);
@@ -583,11 +583,11 @@ table:
 
 done:
   if (start)
-    gpu.cu.cuEventDestroy(start);
+    gpu.cu->cuEventDestroy(start);
   if (stop)
-    gpu.cu.cuEventDestroy(stop);
+    gpu.cu->cuEventDestroy(stop);
   if (stream)
-    gpu.cu.cuStreamDestroy(stream);
+    gpu.cu->cuStreamDestroy(stream);
   skv_attention_destroy(attention);
   skv_package_destroy(package);
   skv_gpu_close(&gpu);

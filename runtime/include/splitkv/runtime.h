@@ -38,6 +38,14 @@ extern "C" {
  * this itself. */
 SKV_API skv_status skv_driver_init(void);
 
+/* The CUDA driver entry point `symbol` as libcuda.so.1 exports it
+ * (versioned names such as "cuMemAlloc_v2" included), from the driver the
+ * runtime opened (calling skv_driver_init if needed): for an engine that
+ * calls the driver without linking libcuda. *out_function stays valid for
+ * the life of the process. Errors: those of skv_driver_init, NOT_FOUND (no
+ * such entry point), INVALID_ARGUMENT (a NULL argument). */
+SKV_API skv_status skv_driver_entry_point(const char *symbol, void **out_function);
+
 /* ---- packages ---------------------------------------------------------- */
 
 typedef struct skv_package skv_package;
