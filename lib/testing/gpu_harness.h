@@ -1,5 +1,5 @@
 /* The GPU harness shared by the GPU tests (test/gpu) and splitkv-bench
- * (tools/splitkv-bench): target splitkv_gpu_harness.
+ * (tools/splitkv-bench): target splitkv_testing.
  *
  * Two parts:
  *  - skv_gpu: the runtime's table of CUDA driver entry points (memory,
