@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "splitkv/spec_fields.h"
 #include "splitkv/types.h"
 
 #ifdef __cplusplus
@@ -35,19 +36,18 @@ float skv_dtype_to_float(skv_dtype dtype, uint16_t bits);
 
 /* ---- decode attention ---------------------------------------------------- */
 
-/* One decode step, laid out as in kernel_abi.h: q is [batch, num_q_heads,
- * head_dim] contiguous; k element (b, t, h, d) is at
- * b*k_stride_batch + t*k_stride_seq + h*k_stride_head + d, likewise v. All
- * arrays are borrowed. Preconditions: batch >= 0; num_q_heads a positive
- * multiple of num_kv_heads; 1 <= head_dim <= SKV_REFERENCE_MAX_HEAD_DIM;
- * seqlens[b] >= 0 and every token it covers addressable. */
+/* One decode step of a spec, laid out as in kernel_abi.h: the spec's
+ * fields (SKV_SPEC_FIELDS: head_dim, heads, dtype, softmax_scale, ...; a
+ * member each, copied from a spec or package record with the same
+ * X-macro); q is [batch, num_q_heads, head_dim] contiguous; k element
+ * (b, t, h, d) is at b*k_stride_batch + t*k_stride_seq + h*k_stride_head +
+ * d, likewise v. All arrays are borrowed. Preconditions: batch >= 0;
+ * num_q_heads a positive multiple of num_kv_heads; 1 <= head_dim <=
+ * SKV_REFERENCE_MAX_HEAD_DIM; seqlens[b] >= 0 and every token it covers
+ * addressable. */
 typedef struct skv_reference_args {
-  skv_dtype dtype;
+  SKV_SPEC_FIELDS(SKV_SPEC_FIELD_MEMBER)
   int batch;
-  int num_q_heads;
-  int num_kv_heads;
-  int head_dim;
-  double softmax_scale;
   const uint16_t *q;
   const uint16_t *k;
   const uint16_t *v;

@@ -282,13 +282,11 @@ void skv_problem_reference(skv_problem *p, const uint8_t *group_mask) {
   skv_reference_job job;
   memset(&job, 0, sizeof job);
   skv_reference_args *a = &job.args;
-  a->dtype = (skv_dtype)p->spec->dtype;
+  /* The spec the kernels were built with, as the package records it. */
+#define SKV_FIELD_COPY(member, id, type, min, max, fallback) a->member = p->spec->member;
+  SKV_SPEC_FIELDS(SKV_FIELD_COPY)
+#undef SKV_FIELD_COPY
   a->batch = p->shape.batch;
-  a->num_q_heads = (int)p->spec->num_q_heads;
-  a->num_kv_heads = (int)p->spec->num_kv_heads;
-  a->head_dim = (int)p->spec->head_dim;
-  /* The scale the kernels were built with, as the package records it. */
-  a->softmax_scale = p->spec->softmax_scale;
   a->q = p->q;
   a->k = p->k;
   a->v = p->v;
