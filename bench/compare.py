@@ -17,7 +17,7 @@ shape of the performance issue's table (or beyond it), it times:
   flex   torch.compile(flex_attention) (compiled once per shape; the compile
          time is printed and counted against --flex-compile-budget)
 
-Method (DESIGN.md "Performance method", as ../shared/anchors/h100-peers.md
+Method (docs/design.md, as ../shared/anchors/h100-peers.md
 measured the peers and as tools/splitkv-bench times ours):
   - bf16 inputs (f16 where the spec is f16), q/k/v = torch.randn; every
     sequence full length; K and V are [batch, kv_heads, seq, head_dim]
@@ -68,7 +68,7 @@ MIB = 1 << 20
 GIB = 1 << 30
 COLD_BYTES = 256 * MIB        # rotated KV copies total at least this
 COPIES_CAP_BYTES = 8 * GIB    # ... and at most this (but >= 2 copies)
-BOUND = {"bf16": 1e-2, "f16": 2e-3}  # relative L2 contract per dtype (DESIGN.md)
+BOUND = {"bf16": 1e-2, "f16": 2e-3}  # relative L2 contract per dtype (docs/design.md#numerics)
 DTYPE_CODES = {1: "bf16", 2: "f16"}   # skv_dtype (types.h)
 
 

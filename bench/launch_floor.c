@@ -1,4 +1,4 @@
-/* What a decode call's kernel boundaries cost on their own (NOTES §31):
+/* What a decode call's kernel boundaries cost on their own (docs/perf-log.md §31):
  * chains of near-empty kernels launched as our calls are (programmatic
  * dependent launch, griddepcontrol.launch_dependents then wait, captured in
  * a CUDA graph and replayed), with the grids of the split kernel (264 CTAs

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The performance issue's target shapes, through splitkv-bench, on a GPU:
+# The target shapes of bench/RESULTS.md's tables, through splitkv-bench:
 #   bench/targets.sh BENCH PACKAGE_DIR
 # PACKAGE_DIR holds llama3_8b.skvpkg, codellama_34b.skvpkg and
 # peer_layouts.skvpkg (bench/specs/peer_layouts.yaml). Prints one table.

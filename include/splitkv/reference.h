@@ -76,7 +76,7 @@ void skv_reference_decode_group(const skv_reference_args *args, int b,
 /* ---- LSE merge ----------------------------------------------------------- */
 
 /* Merges num_chunks partial results of one (batch, q head), the math of the
- * split kernel's chunk merge (DESIGN.md): lse = m + log(sum_c exp(lse_c - m)) with m the
+ * combine kernel's chunk merge (docs/design.md): lse = m + log(sum_c exp(lse_c - m)) with m the
  * largest lse_c, out = sum_c exp(lse_c - lse) * out_c. chunk_out is
  * [num_chunks, head_dim]; an empty chunk has lse -inf and contributes
  * nothing; when every chunk is empty (or num_chunks is 0) out is 0 and lse
@@ -91,7 +91,7 @@ void skv_lse_merge(int num_chunks, int head_dim, const double *chunk_lse,
  * zero the result is 0 if a is all zero too, else +inf. */
 double skv_relative_l2_error(const double *a, const double *b, size_t n);
 
-/* The numerics contract of DESIGN.md: the largest relative L2 error a
+/* The numerics contract (docs/design.md#numerics): the largest relative L2 error a
  * kernel's output may have against this reference, 1e-2 for bf16 and 2e-3
  * for f16. */
 double skv_dtype_error_bound(skv_dtype dtype);

@@ -75,7 +75,7 @@ MlirValue skv_exp2(skv_builder *b, MlirValue x);
 /* log2 and 1/x of an f32 at the hardware's approximations (lg2.approx,
  * rcp.approx.ftz: within 2^-22 and 1 ulp, subnormals flushed to zero):
  * libdevice's exact forms are branchy sequences, and they end every CTA of
- * both kernels (bench/NOTES.md §38). */
+ * both kernels (docs/perf-log.md §38). */
 MlirValue skv_log2(skv_builder *b, MlirValue x);
 MlirValue skv_rcp(skv_builder *b, MlirValue x);
 /* 2^x as one MUFU.EX2 (ex2.approx.ftz: subnormal results flush to zero)

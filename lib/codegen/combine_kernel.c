@@ -80,7 +80,7 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body, const skv
   /* No memory is touched before the split kernel's partials are complete.
    * The next kernel may launch at once (its CTAs take slots as split CTAs
    * leave and prefetch into L2: short calls gain), or after the wait (long
-   * calls, whose end the early one slows by ~1%: bench/NOTES.md §39). */
+   * calls, whose end the early one slows by ~1%: docs/perf-log.md §39). */
   if (plan->grid_dependency) {
     MlirValue late = skv_cmpi_eq(b, arg[ARG_late], skv_const_i32(b, 1));
     skv_if early_trigger;

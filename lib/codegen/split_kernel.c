@@ -619,7 +619,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
 
   softmax_state state;
   /* The dependent kernel may launch at once: any work before the trigger
-   * delays it (bench/NOTES.md §29). */
+   * delays it (docs/perf-log.md §29). */
   if (plan->grid_dependency)
     skv_grid_launch_dependents(b);
   locate(&k);

@@ -2,13 +2,9 @@
  * the kernels' resources read from its -v report. The compiler needs the
  * toolkit; the runtime never does.
  *
- * Why ptxas and not nvJitLink in-process: nvJitLink compiles PTX input as
- * relocatable code (ptxas -c) before linking, and for these kernels that
- * allocates registers worse than the whole-program compile that ptxas (and
- * the driver's JIT) does: with CUDA 13.0 the sm_80 split kernels of
- * llama3_8b, codellama_34b and gemma2_9b spill 284 to 300 bytes through
- * nvJitLink and nothing through ptxas. A cubin must be at least as good as
- * the PTX it stands in for. */
+ * ptxas as a whole-program compile, as the driver's JIT compiles PTX: a
+ * cubin must be at least as good as the PTX it stands in for
+ * (docs/design.md, "Assemble", on why not nvJitLink). */
 /* mkdtemp is POSIX, hidden by -std=c11 otherwise. */
 #define _POSIX_C_SOURCE 200809L
 

@@ -317,7 +317,8 @@ static void skv_check_fail(skv_problem_check *c, const char *fmt, ...) {
 /* The LSE tolerance. lse = log(sum exp(s_t)) is computed from the same
  * exact 16-bit inputs in f32, so its own rounding is ~1e-6; what can move
  * it is a kernel rounding q * scale * log2(e) to the input dtype before the
- * dot products (DESIGN.md folds the scale into q), which perturbs every
+ * dot products (the numerics contract allows folding the scale into q;
+ * ours scales the f32 scores instead), which perturbs every
  * score by up to the dtype's relative precision times |score|, and so the
  * lse by about that times the score magnitude, which |lse| bounds from
  * above for all but tiny sums. Hence bound * max(1, |ref|), with the same

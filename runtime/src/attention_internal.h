@@ -34,7 +34,7 @@ typedef struct skv_device_fill {
 /* Streaming time (µs at the device's peak memory bandwidth) from which the
  * combine kernel triggers late: on an H100, calls of 67 MB of K and V were
  * 0.1–1.0 µs faster with the early trigger and calls of 134 MB and more
- * 0.4–2.3 µs (about 1%) faster with the late one (bench/NOTES.md §39). */
+ * 0.4–2.3 µs (about 1%) faster with the late one (docs/perf-log.md §39). */
 #define SKV_LATE_TRIGGER_US 30
 
 /* The device's peak memory bandwidth (bytes/s) times SKV_LATE_TRIGGER_US,

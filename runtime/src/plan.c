@@ -75,7 +75,7 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
                              int *out_fill, int *out_num_splits) {
   const skv_device_fill *fills = launches->fills;
   const int count = launches->count;
-  /* Measured on an H100 and an H200 (bench/NOTES.md §27): a wide launch
+  /* Measured on an H100 and an H200 (docs/perf-log.md §27): a wide launch
    * (one CTA per SM, twice the streams) wins where it fills the SMs
    * with more warps (a single kv head at batch 1: a chunk per SM either
    * way) or as many without splitting (llama3_8b at batch 16, 2048 tokens:
@@ -218,6 +218,12 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_launches *la
   SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->workspace, "workspace", true));
   SKV_RETURN_IF_ERROR_PLAIN(
       check_sizes(args->batch, args->max_seqlen, args->num_splits));
+  /* skv_decode_args describes a contiguous cache (strides per batch, token
+   * and head): a spec built for another layout reads its cache otherwise. */
+  if (spec->kv_layout != SKV_KV_CONTIGUOUS)
+    return INVALID("spec %s reads a %s KV cache; skv_attention_decode passes a "
+                   "contiguous one",
+                   spec->name, skv_kv_layout_name(spec->kv_layout));
   SKV_RETURN_IF_ERROR_PLAIN(
       check_match(args->num_q_heads, spec->num_q_heads, "num_q_heads", spec));
   SKV_RETURN_IF_ERROR_PLAIN(check_match(args->num_kv_heads, spec->num_kv_heads,

@@ -18,7 +18,7 @@
  * before each call, the workspace poisoned alike (it needs no
  * initialisation), two calls per case, and every
  * output element compared (gpu_harness.h, skv_problem_compare). The grid
- * holds every value the issue lists: seqlen {1, 2, 17, 255, 256, 1000, 4097,
+ * holds seqlen {0, 1, 2, 17, 255, 256, 1000, 4097,
  * 32768}, batch {1, 3, 8}, splits {1, 2, 7, auto}, and 256 (the combine
  * kernel's chunk loop taking several steps), both KV orders with a
  * sequence capacity above the longest sequence, fewer tokens than splits,

@@ -281,6 +281,16 @@ static void test_args(void) {
   EXPECT_INVALID((a.workspace = NULL, a.workspace_size = 1 << 20),
                  "workspace is NULL, this call needs 528640 bytes");
 
+  /* A spec of another KV layout: these arguments describe a contiguous
+   * cache. */
+  skv_pkg_spec other = llama_record();
+  other.kv_layout = (skv_kv_layout)2;
+  skv_decode_args contiguous = valid_args();
+  CHECK_ERROR(skv_decode_plan_make(&other, &launches, &contiguous, &p),
+              SKV_CODE_INVALID_ARGUMENT,
+              "spec llama3_8b reads a unknown KV cache; skv_attention_decode passes a "
+              "contiguous one");
+
   /* With lse given and one split, no workspace at all. */
   skv_decode_args a = valid_args();
   a.lse = DEV(0x700000);
@@ -458,7 +468,7 @@ static int launch_for(const skv_pkg_spec *spec, int count, int batch, int max_se
   return 1000 * fill + splits;
 }
 
-/* The choices bench/NOTES.md §27 measured. */
+/* The choices docs/perf-log.md §27 measured. */
 static void test_launch(void) {
   printf("launch\n");
   skv_pkg_spec spec = llama_record();

@@ -5,7 +5,7 @@
  *                 [--splits N] [--layout bshd|bhsd] [--iters N]
  *                 [--repeats N] [--seed N] [--launches]
  *
- * Method (DESIGN.md, as the anchors measured the peers):
+ * Method (docs/design.md; as the anchors measured the peers):
  *  - Copy bandwidth: cuMemcpyDtoDAsync of a 2 GiB buffer (halved until it
  *    fits), read + written bytes / time, median of 10, in the same process.
  *  - Each shape (every batch x every seqlen, all sequences that long):
@@ -20,7 +20,7 @@
  *    back-to-back launches instead (host launch cost included).
  *  - GB/s counts the K and V bytes only, 2 * batch * kv_heads * seqlen *
  *    head_dim * sizeof(dtype), the bytes a decode step must read, as the
- *    floor in DESIGN.md and anchors/ does; q, out and lse are left out (they
+ *    floor in docs/design.md and anchors/ does; q, out and lse are left out (they
  *    are under 0.1% of it past a few hundred tokens). "% copy" is that
  *    rate over the copy bandwidth, i.e. the floor time over the time.
  *
