@@ -410,6 +410,10 @@ static skv_status skv_field_read_enum(const skv_spec_context *ctx,
 
 /* ---- The field types of spec_fields.h: one reader each. -------------------- */
 
+/* An enumeration list's words and enumerators, in the same order. */
+#define SKV_ENUM_WORD(enumerator, name, value) #name,
+#define SKV_ENUM_ENUMERATOR(enumerator, name, value) enumerator,
+
 static skv_status skv_read_COUNT(const skv_spec_context *ctx, const skv_field *field,
                                  int min, int max, int *out_value) {
   return skv_field_read_range(ctx, field, "an integer", "", min, max, out_value);
@@ -448,12 +452,8 @@ static skv_status skv_read_SPLITS(const skv_spec_context *ctx, const skv_field *
 
 static skv_status skv_read_DTYPE(const skv_spec_context *ctx, const skv_field *field,
                                  int min, int max, skv_dtype *out_value) {
-#define SKV_DTYPE_WORD(id, name, value) #name,
-#define SKV_DTYPE_VALUE(id, name, value) SKV_DTYPE_##id,
-  static const char *const names[] = {SKV_DTYPES(SKV_DTYPE_WORD)};
-  static const skv_dtype values[] = {SKV_DTYPES(SKV_DTYPE_VALUE)};
-#undef SKV_DTYPE_WORD
-#undef SKV_DTYPE_VALUE
+  static const char *const names[] = {SKV_DTYPES(SKV_ENUM_WORD)};
+  static const skv_dtype values[] = {SKV_DTYPES(SKV_ENUM_ENUMERATOR)};
   int index;
   SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_enum(
       ctx, field, names, (int)(sizeof(names) / sizeof(names[0])), &index));
@@ -463,12 +463,8 @@ static skv_status skv_read_DTYPE(const skv_spec_context *ctx, const skv_field *f
 
 static skv_status skv_read_KV_LAYOUT(const skv_spec_context *ctx, const skv_field *field,
                                      int min, int max, skv_kv_layout *out_value) {
-#define SKV_KV_LAYOUT_WORD(id, name, value) #name,
-#define SKV_KV_LAYOUT_VALUE(id, name, value) SKV_KV_##id,
-  static const char *const names[] = {SKV_KV_LAYOUTS(SKV_KV_LAYOUT_WORD)};
-  static const skv_kv_layout values[] = {SKV_KV_LAYOUTS(SKV_KV_LAYOUT_VALUE)};
-#undef SKV_KV_LAYOUT_WORD
-#undef SKV_KV_LAYOUT_VALUE
+  static const char *const names[] = {SKV_KV_LAYOUTS(SKV_ENUM_WORD)};
+  static const skv_kv_layout values[] = {SKV_KV_LAYOUTS(SKV_ENUM_ENUMERATOR)};
   if (skv_scalar_is(field->value, "paged"))
     return skv_spec_error_at(ctx, field->value->start_mark,
                              "kv_layout 'paged' is not supported yet");

@@ -347,20 +347,9 @@ skv_status skv_pkg_spec_check(const skv_pkg_spec *spec) {
   return SKV_OK;
 }
 
-static const char *role_name(uint32_t role) {
-  switch (role) {
-#define SKV_KERNEL_ROLE_CASE(id, name, value)                                  \
-  case SKV_KERNEL_##id:                                                        \
-    return #name;
-    SKV_KERNEL_ROLES(SKV_KERNEL_ROLE_CASE)
-#undef SKV_KERNEL_ROLE_CASE
-  }
-  return NULL;
-}
-
 static skv_status check_kernel(const skv_pkg_spec *spec, const skv_kernel_desc *k) {
   SKV_RETURN_IF_ERROR_PLAIN(check_str(k->entry, SKV_ENTRY_MAX, "entry"));
-  if (!role_name(k->role))
+  if (strcmp(skv_kernel_role_name((skv_kernel_role)k->role), "unknown") == 0)
     return CORRUPT("role %u is not a kernel role", k->role);
   if (k->threads < 32 || k->threads > SKV_PKG_MAX_THREADS || k->threads % 32 != 0)
     return CORRUPT("threads %u is not whole warps in [32, %u]", k->threads,
@@ -374,7 +363,7 @@ static skv_status check_kernel(const skv_pkg_spec *spec, const skv_kernel_desc *
                    SKV_PKG_MAX_TOKENS_PER_STEP);
   if (k->role != SKV_KERNEL_SPLIT && k->tokens_per_step != 0)
     return CORRUPT("tokens_per_step %u of a %s kernel is not 0", k->tokens_per_step,
-                   role_name(k->role));
+                   skv_kernel_role_name((skv_kernel_role)k->role));
   /* A row's CTAs cover head_dim exactly at a warp per slice of 8 dims (32
    * lanes; the runtime may take fewer, kernel_abi.h). */
   uint32_t slices = (uint32_t)spec->head_dim / 8;

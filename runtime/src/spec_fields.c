@@ -2,6 +2,8 @@
  * verifier accepts and what splitkv-inspect shows, for every field. */
 #include "splitkv/spec_fields.h"
 
+#include "splitkv/kernel_abi.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,13 +23,12 @@ float skv_field_f32_value(uint32_t bits) {
 }
 
 const char *skv_kv_layout_name(skv_kv_layout layout) {
-  switch (layout) {
-#define SKV_KV_LAYOUT_CASE(id, name, value)                                    \
-  case SKV_KV_##id:                                                            \
-    return #name;
-    SKV_KV_LAYOUTS(SKV_KV_LAYOUT_CASE)
-#undef SKV_KV_LAYOUT_CASE
-  }
+  switch (layout) { SKV_KV_LAYOUTS(SKV_ENUM_NAME_CASE) }
+  return "unknown";
+}
+
+const char *skv_kernel_role_name(skv_kernel_role role) {
+  switch (role) { SKV_KERNEL_ROLES(SKV_ENUM_NAME_CASE) }
   return "unknown";
 }
 

@@ -71,17 +71,6 @@ static void print_fields(const skv_pkg_spec *spec, int json) {
 #undef SKV_FIELD_PRINT
 }
 
-static const char *role_name(uint32_t role) {
-  switch (role) {
-#define SKV_KERNEL_ROLE_CASE(id, name, value)                                  \
-  case SKV_KERNEL_##id:                                                        \
-    return #name;
-    SKV_KERNEL_ROLES(SKV_KERNEL_ROLE_CASE)
-#undef SKV_KERNEL_ROLE_CASE
-  }
-  return "unknown";
-}
-
 static void print_spec_text(const skv_package *package, const skv_pkg_spec *spec) {
   printf("\nspec %s: ", spec->name);
   print_fields(spec, 0);
@@ -89,7 +78,7 @@ static void print_spec_text(const skv_package *package, const skv_pkg_spec *spec
          "tokens/step");
   for (uint32_t k = 0; k < spec->kernel_count; ++k) {
     const skv_kernel_desc *kernel = skv_package_kernel_at(package, spec->first_kernel + k);
-    printf("  %-28s %-8s %7u %9u %12u\n", kernel->entry, role_name(kernel->role),
+    printf("  %-28s %-8s %7u %9u %12u\n", kernel->entry, skv_kernel_role_name((skv_kernel_role)kernel->role),
            kernel->threads, kernel->dynamic_smem_bytes, kernel->tokens_per_step);
   }
   printf("  %-12s %9s  %-28s %4s %7s %6s %s\n", "image", "bytes", "kernel", "regs", "smem",
@@ -157,7 +146,7 @@ static void json_spec(const skv_package *package, const skv_pkg_spec *spec) {
     json_string(kernel->entry);
     printf(", \"role\": \"%s\", \"threads\": %u, \"dynamic_smem_bytes\": %u, "
            "\"tokens_per_step\": %u}",
-           role_name(kernel->role), kernel->threads, kernel->dynamic_smem_bytes,
+           skv_kernel_role_name((skv_kernel_role)kernel->role), kernel->threads, kernel->dynamic_smem_bytes,
            kernel->tokens_per_step);
   }
   printf("],\n     \"images\": [");

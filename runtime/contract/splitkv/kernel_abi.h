@@ -48,22 +48,22 @@
 #include <stdint.h>
 
 #include "splitkv/target.h"
+#include "splitkv/types.h"
 
 #define SKV_KERNEL_ABI_VERSION 7u
 
 /* Chunks a combine lane loads at once. */
 #define SKV_COMBINE_UNROLL 6
 
-/* The kernel roles: X(ENUM, name, value). */
+/* The kernel roles (an enumeration list, types.h). */
 #define SKV_KERNEL_ROLES(X)                                                    \
-  X(SPLIT, split, 1)                                                           \
-  X(COMBINE, combine, 2)
+  X(SKV_KERNEL_SPLIT, split, 1)                                                \
+  X(SKV_KERNEL_COMBINE, combine, 2)
 
-typedef enum skv_kernel_role {
-#define SKV_KERNEL_ROLE_ENUM(id, name, value) SKV_KERNEL_##id = value,
-  SKV_KERNEL_ROLES(SKV_KERNEL_ROLE_ENUM)
-#undef SKV_KERNEL_ROLE_ENUM
-} skv_kernel_role;
+typedef enum skv_kernel_role { SKV_KERNEL_ROLES(SKV_ENUM_VALUE) } skv_kernel_role;
+
+/* "split", "combine"; "unknown" for any other value. A static string. */
+const char *skv_kernel_role_name(skv_kernel_role role);
 
 #define SKV_ENTRY_MAX 96 /* kernel entry names, with NUL */
 #define SKV_MAX_KERNELS 8 /* kernels per spec */

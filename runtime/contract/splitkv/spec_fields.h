@@ -49,14 +49,10 @@
 /* The head dims the generator builds: X(head_dim). */
 #define SKV_HEAD_DIMS(X) X(64) X(96) X(128) X(256)
 
-/* How the KV cache is laid out: X(ENUM, name, value). */
-#define SKV_KV_LAYOUTS(X) X(CONTIGUOUS, contiguous, 1)
+/* How the KV cache is laid out (an enumeration list, types.h). */
+#define SKV_KV_LAYOUTS(X) X(SKV_KV_CONTIGUOUS, contiguous, 1)
 
-typedef enum skv_kv_layout {
-#define SKV_KV_LAYOUT_ENUM(id, name, value) SKV_KV_##id = value,
-  SKV_KV_LAYOUTS(SKV_KV_LAYOUT_ENUM)
-#undef SKV_KV_LAYOUT_ENUM
-} skv_kv_layout;
+typedef enum skv_kv_layout { SKV_KV_LAYOUTS(SKV_ENUM_VALUE) } skv_kv_layout;
 
 /* The types. Each has
  *   SKV_FIELD_<type>_CTYPE  the member's C type

@@ -16,28 +16,28 @@ extern "C" {
 /* Spec names and the kernel names built from them, with their NUL. */
 #define SKV_NAME_MAX 64
 
-/* Element types of q, k, v and the output: X(ENUM, name, value). */
+/* splitkv's enumerations are lists X(enumerator, name, value), from which
+ * the enum (SKV_ENUM_VALUE), its name function (SKV_ENUM_NAME_CASE in a
+ * switch) and the spec parser's words are expanded. */
+#define SKV_ENUM_VALUE(enumerator, name, value) enumerator = value,
+#define SKV_ENUM_NAME_CASE(enumerator, name, value)                           \
+  case enumerator:                                                             \
+    return #name;
+
+/* Element types of q, k, v and the output. */
 #define SKV_DTYPES(X)                                                          \
-  X(BF16, bf16, 1)                                                             \
-  X(F16, f16, 2)
+  X(SKV_DTYPE_BF16, bf16, 1)                                                   \
+  X(SKV_DTYPE_F16, f16, 2)
 
-typedef enum skv_dtype {
-#define SKV_DTYPE_ENUM(id, name, value) SKV_DTYPE_##id = value,
-  SKV_DTYPES(SKV_DTYPE_ENUM)
-#undef SKV_DTYPE_ENUM
-} skv_dtype;
+typedef enum skv_dtype { SKV_DTYPES(SKV_ENUM_VALUE) } skv_dtype;
 
-/* Code images of a package: X(ENUM, name, value). PTX is compiled by the
- * driver's JIT when loaded; a cubin is machine code for one GPU family. */
+/* Code images of a package: PTX is compiled by the driver's JIT when
+ * loaded; a cubin is machine code for one GPU family. */
 #define SKV_IMAGE_KINDS(X)                                                     \
-  X(PTX, ptx, 1)                                                               \
-  X(CUBIN, cubin, 2)
+  X(SKV_IMAGE_PTX, ptx, 1)                                                     \
+  X(SKV_IMAGE_CUBIN, cubin, 2)
 
-typedef enum skv_image_kind {
-#define SKV_IMAGE_KIND_ENUM(id, name, value) SKV_IMAGE_##id = value,
-  SKV_IMAGE_KINDS(SKV_IMAGE_KIND_ENUM)
-#undef SKV_IMAGE_KIND_ENUM
-} skv_image_kind;
+typedef enum skv_image_kind { SKV_IMAGE_KINDS(SKV_ENUM_VALUE) } skv_image_kind;
 
 /* "bf16", "f16"; "unknown" for any other value. A static string. */
 SKV_API const char *skv_dtype_name(skv_dtype dtype);
