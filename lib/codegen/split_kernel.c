@@ -36,10 +36,13 @@ enum { MAX_BLOCKS = 8 };     /* head_dim / 32 */
 enum { MAX_NTILES = 4 };     /* warp_tokens / 8 */
 enum { MAX_OUT_TILES = 32 }; /* head_dim / 8 */
 
-/* The kernel's arguments (kernel_abi.h's list), then its shared buffers. */
+/* The kernel's arguments (kernel_abi.h's lists: a paged spec's kernels
+ * take the paged ones too), then its shared buffers. */
 enum {
-  SKV_SPLIT_KERNEL_ARGS(SKV_ABI_INDEX) NUM_ARGS,
-  SHARED_STATS = NUM_ARGS, SHARED_ACC, SHARED_SCORES, NUM_VALUES
+  SKV_SPLIT_KERNEL_ARGS(SKV_ABI_INDEX) NUM_CONTIGUOUS_ARGS,
+  ARG_paged_first = NUM_CONTIGUOUS_ARGS - 1,
+  SKV_SPLIT_PAGED_ARGS(SKV_ABI_INDEX) NUM_PAGED_ARGS,
+  SHARED_STATS = NUM_PAGED_ARGS, SHARED_ACC, SHARED_SCORES, NUM_VALUES
 };
 
 typedef struct split_kernel {
@@ -72,6 +75,10 @@ typedef struct split_kernel {
    * step past the end adds at most 2^16 tokens (256 chunks of a wide CTA
    * step), and a sequence any GPU's memory holds is far below 2^31 - 2^16. */
   MlirValue start, end, stride;
+  /* A paged cache: page_size (0 for a contiguous one), and where this
+   * sequence's page ids start in the table (i32). */
+  int page_size;
+  MlirValue page_row;
   MlirValue row_token, col_token; /* row and col as i32 */
   /* Q fragments: [row half][32-dim block][register], i32 pairs. */
   MlirValue q[2][MAX_BLOCKS][4];
@@ -122,6 +129,22 @@ static void locate(split_kernel *k) {
   k->pair_barrier = to_tok(k, skv_addi(b, k->stream, idx(k, 1)));
 }
 
+/* Where this sequence's page ids start in the page table: b times the
+ * padded table's row stride, or the CSR form's page_rows[b] (read like
+ * seqlens: as it is at the time, ordered). */
+static MlirValue page_row(split_kernel *k) {
+  skv_builder *b = k->b;
+  MlirValue stride = k->arg[ARG_page_row_stride];
+  skv_if padded;
+  MlirType i32 = k->i32;
+  skv_if_values_begin(b, &padded, skv_cmpi_slt(b, tok(k, 0), stride), 1, &i32);
+  MlirValue from_stride = skv_muli(b, to_tok(k, k->batch), stride);
+  skv_if_values_else(b, &padded, &from_stride);
+  MlirValue from_rows = skv_load_ordered_i32(b, k->arg[ARG_page_rows], k->batch);
+  skv_if_values_end(b, &padded, &from_rows);
+  return mlirOperationGetResult(padded.op, 0);
+}
+
 /* Step 2: this CTA's share of its sequence. The sequence is cut into blocks
  * of ceil(len / splits) tokens, at most one CTA loop step (tokens_per_step),
  * dealt round-robin: CTA c takes blocks c, c + splits, ... A short sequence
@@ -133,6 +156,8 @@ static void chunk_bounds(split_kernel *k) {
   skv_builder *b = k->b;
   MlirValue len = skv_load_ordered_i32(b, k->arg[ARG_seqlens], k->batch);
   len = skv_maxsi(b, len, tok(k, 0));
+  if (k->page_size)
+    k->page_row = page_row(k);
   MlirValue splits = k->arg[ARG_num_splits];
   MlirValue cta_step = tok(k, k->streams * k->plan->warp_tokens);
   MlirValue block = skv_minsi(b, skv_ceildivui(b, len, splits), cta_step);
@@ -177,34 +202,60 @@ static void load_q(split_kernel *k) {
 }
 
 /* Element offset of `token` (i32)'s row of this CTA's kv head: the head's
- * base first, one loop-invariant value (the loop adds only token·stride). */
-static MlirValue row_offset(split_kernel *k, int stride_batch, MlirValue token) {
+ * base first, one loop-invariant value (the loop adds only token·stride).
+ * In a paged cache `page` is the token's page id (i32): the row is slot
+ * token % page_size of that page (stride_batch is the page stride). */
+static MlirValue row_offset(split_kernel *k, int stride_batch, MlirValue token,
+                            MlirValue page) {
   skv_builder *b = k->b;
+  MlirType index = skv_type_index(b);
+  if (k->page_size) {
+    MlirValue slot = skv_remui(b, token, tok(k, k->page_size));
+    MlirValue head = skv_muli(b, k->kv_head, arg_index(k, stride_batch + 2));
+    MlirValue base = skv_addi(b, head, skv_muli(b, skv_index_cast(b, page, index),
+                                                arg_index(k, stride_batch)));
+    return skv_addi(b, base, skv_muli(b, skv_index_cast(b, slot, index),
+                                      arg_index(k, stride_batch + 1)));
+  }
   MlirValue head = skv_addi(b, skv_muli(b, k->batch, arg_index(k, stride_batch)),
                             skv_muli(b, k->kv_head, arg_index(k, stride_batch + 2)));
-  return skv_addi(b, head, skv_muli(b, skv_index_cast(b, token, skv_type_index(b)),
+  return skv_addi(b, head, skv_muli(b, skv_index_cast(b, token, index),
                                      arg_index(k, stride_batch + 1)));
 }
 
 /* Element offset of dims dim0 + 32·blk + 8c of `token` of this CTA's kv
- * head. */
-static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token) {
-  return skv_addi(k->b, row_offset(k, stride_batch, token),
+ * head (page: as row_offset). */
+static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token,
+                           MlirValue page) {
+  return skv_addi(k->b, row_offset(k, stride_batch, token, page),
                   skv_addi(k->b, k->dim0, skv_muli(k->b, k->col, idx(k, 8))));
+}
+
+/* The page id of `token` (i32) of this CTA's sequence, read from the page
+ * table: ordered before the wait for the previous kernel (the table as it
+ * is then; only a prefetch uses it), plainly after it. */
+static MlirValue page_of(split_kernel *k, MlirValue token, int ordered) {
+  skv_builder *b = k->b;
+  MlirValue entry = skv_addi(b, k->page_row, skv_divui(b, token, tok(k, k->page_size)));
+  if (ordered)
+    return skv_load_ordered_i32(b, k->arg[ARG_pages], skv_index_cast(b, entry, skv_type_index(b)));
+  return skv_load(b, k->arg[ARG_pages], skv_index_cast(b, entry, skv_type_index(b)));
 }
 
 /* One warp step's rows of K and V: lane row r holds token base + 8j + r of
  * tile j, one 16-byte vector per 32-dim block. */
 typedef struct step_rows {
   MlirValue token[MAX_NTILES];
+  MlirValue page[MAX_NTILES]; /* a paged cache: each token's page id */
   MlirValue k[MAX_NTILES][MAX_BLOCKS];
   MlirValue v[MAX_NTILES][MAX_BLOCKS];
 } step_rows;
 
 /* This lane's slices of the warp's dims of `token`'s row of K or V
  * (argument cache). */
-static void load_rows(split_kernel *k, int cache, MlirValue token, MlirValue *out) {
-  MlirValue off = kv_offset(k, cache == ARG_k ? ARG_k_sb : ARG_v_sb, token);
+static void load_rows(split_kernel *k, int cache, MlirValue token, MlirValue page,
+                      MlirValue *out) {
+  MlirValue off = kv_offset(k, cache == ARG_k ? ARG_k_sb : ARG_v_sb, token, page);
   for (int blk = 0; blk < k->blocks; ++blk)
     out[blk] = skv_vector_load(k->b, k->tx8, k->arg[cache],
                                skv_addi(k->b, off, idx(k, 32 * blk)));
@@ -221,12 +272,18 @@ static void step_tokens(split_kernel *k, MlirValue base, step_rows *rows) {
   }
 }
 
-/* Loads this warp's rows of K and V of the step at base. */
-static void load_step(split_kernel *k, MlirValue base, step_rows *rows) {
-  step_tokens(k, base, rows);
+/* A paged cache: the page ids of the step's tokens (rows->token). */
+static void step_pages(split_kernel *k, step_rows *rows, int ordered) {
+  for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
+    rows->page[j] = page_of(k, rows->token[j], ordered);
+}
+
+/* Loads this warp's rows of K and V of the step whose tokens (and, paged,
+ * pages) rows holds. */
+static void load_step(split_kernel *k, step_rows *rows) {
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j) {
-    load_rows(k, ARG_k, rows->token[j], rows->k[j]);
-    load_rows(k, ARG_v, rows->token[j], rows->v[j]);
+    load_rows(k, ARG_k, rows->token[j], rows->page[j], rows->k[j]);
+    load_rows(k, ARG_v, rows->token[j], rows->page[j], rows->v[j]);
   }
 }
 
@@ -400,12 +457,15 @@ static void prefetch_first_step(split_kernel *k) {
   skv_if_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end));
   step_rows rows;
   step_tokens(k, first, &rows);
+  if (k->page_size)
+    step_pages(k, &rows, 1);
   /* The four lanes of a row share its 128-byte lines (64 elements each):
    * lane c takes line c, modulo the lines of the warp's share of the row. */
   const int dims = 32 * k->blocks;
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
     for (int cache = ARG_k; cache <= ARG_v; ++cache) {
-      MlirValue off = row_offset(k, cache == ARG_k ? ARG_k_sb : ARG_v_sb, rows.token[j]);
+      MlirValue off = row_offset(k, cache == ARG_k ? ARG_k_sb : ARG_v_sb, rows.token[j],
+                                 rows.page[j]);
       off = skv_addi(b, off, k->dim0);
       MlirValue line = skv_remui(b, k->col, idx(k, dims > 64 ? dims / 64 : 1));
       skv_prefetch_l2(b, k->arg[cache], skv_addi(b, off, skv_muli(b, line, idx(k, 64))),
@@ -417,29 +477,47 @@ static void prefetch_first_step(split_kernel *k) {
 /* Step 4: each stream takes its share of the CTA's blocks, a step at a time
  * (the streams of a CTA step side by side in a block). The loads of the next
  * step are issued before the current step's math, so every warp always has
- * a step of K and V in flight. */
+ * a step of K and V in flight; in a paged cache the page ids of the step
+ * after it are read then too, so that no K or V load waits for the table. */
 static void stream_chunk(split_kernel *k, softmax_state *state) {
   skv_builder *b = k->b;
-  const int tiles = 4 * k->blocks;
+  const int tiles = 4 * k->blocks, ntiles = k->plan->warp_tokens / 8;
   MlirValue stride = k->stride;
   MlirValue first = stream_first(k);
 
-  /* The first step's rows, if this warp has any tokens. */
+  /* The first step's rows, if this warp has any tokens; paged, also the
+   * second step's page ids. */
   step_rows rows;
   MlirValue *row_slots[2 * MAX_NTILES * MAX_BLOCKS];
   int nrows = rows_flatten(k, &rows, row_slots);
-  MlirType types[2 * MAX_NTILES * MAX_BLOCKS];
-  MlirValue zero[2 * MAX_NTILES * MAX_BLOCKS], loaded[2 * MAX_NTILES * MAX_BLOCKS];
+  const int npages = k->page_size ? ntiles : 0;
+  MlirType types[2 * MAX_NTILES * MAX_BLOCKS + MAX_NTILES];
+  MlirValue zero[2 * MAX_NTILES * MAX_BLOCKS + MAX_NTILES];
+  MlirValue loaded[2 * MAX_NTILES * MAX_BLOCKS + MAX_NTILES];
   MlirValue zero_row = skv_truncf(b, skv_const_f32_vector(b, 8, 0.0f), k->tx8);
   for (int i = 0; i < nrows; ++i) {
     types[i] = k->tx8;
     zero[i] = zero_row;
   }
+  for (int j = 0; j < npages; ++j) {
+    types[nrows + j] = k->i32;
+    zero[nrows + j] = tok(k, 0);
+  }
   skv_if has_tokens;
-  skv_if_values_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end), nrows, types);
-  load_step(k, first, &rows);
+  skv_if_values_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end), nrows + npages, types);
+  step_tokens(k, first, &rows);
+  if (npages)
+    step_pages(k, &rows, 0);
+  load_step(k, &rows);
   for (int i = 0; i < nrows; ++i)
     loaded[i] = *row_slots[i];
+  if (npages) {
+    step_rows second;
+    step_tokens(k, skv_addi(b, first, stride), &second);
+    step_pages(k, &second, 0);
+    for (int j = 0; j < npages; ++j)
+      loaded[nrows + j] = second.page[j];
+  }
   skv_if_values_else(b, &has_tokens, loaded);
   skv_if_values_end(b, &has_tokens, zero);
   for (int i = 0; i < nrows; ++i)
@@ -453,9 +531,13 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
     init[4 + t] = zero_acc;
   for (int i = 0; i < nrows; ++i)
     init[4 + tiles + i] = *row_slots[i];
-  /* dim_split 2: the parity of the step's pair slots, last. */
+  /* Paged: the next step's page ids; dim_split 2: the parity of the step's
+   * pair slots, last. */
+  const int pages_at = 4 + tiles + nrows;
+  for (int j = 0; j < npages; ++j)
+    init[pages_at + j] = mlirOperationGetResult(has_tokens.op, nrows + j);
   const int pairs = k->plan->dim_split > 1;
-  const int carried = 4 + tiles + nrows + pairs;
+  const int carried = pages_at + npages + pairs;
   if (pairs)
     init[carried - 1] = idx(k, 0);
 
@@ -474,9 +556,20 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
   for (int i = 0; i < nrows; ++i)
     *current_slots[i] = loop.carried[4 + tiles + i];
   MlirValue next[SKV_MAX_CARRIED];
-  load_step(k, skv_addi(b, loop.iv, stride), &rows);
+  MlirValue next_base = skv_addi(b, loop.iv, stride);
+  step_tokens(k, next_base, &rows);
+  for (int j = 0; j < npages; ++j)
+    rows.page[j] = loop.carried[pages_at + j];
+  load_step(k, &rows);
   for (int i = 0; i < nrows; ++i)
     next[4 + tiles + i] = *row_slots[i];
+  if (npages) {
+    step_rows after;
+    step_tokens(k, skv_addi(b, next_base, stride), &after);
+    step_pages(k, &after, 0);
+    for (int j = 0; j < npages; ++j)
+      next[pages_at + j] = after.page[j];
+  }
   MlirValue parity = {NULL};
   if (pairs) {
     parity = loop.carried[carried - 1];
@@ -591,10 +684,14 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
                               const skv_kernel_plan *plan, const skv_kernel_desc *kernel) {
   MlirType t = skv_dtype_type(b, spec->dtype);
   MlirType f32 = skv_type_f32(b), i32 = skv_type_i32(b);
-  static const skv_abi_arg args[NUM_ARGS] = {SKV_SPLIT_KERNEL_ARGS(SKV_ABI_ARG)};
+  /* A paged spec's kernels take the paged arguments after the others. */
+  static const skv_abi_arg args[NUM_PAGED_ARGS] = {SKV_SPLIT_KERNEL_ARGS(SKV_ABI_ARG)
+                                                       SKV_SPLIT_PAGED_ARGS(SKV_ABI_ARG)};
+  const int n_args = spec->kv_layout == SKV_KV_PAGED ? NUM_PAGED_ARGS : NUM_CONTIGUOUS_ARGS;
   split_kernel k = {.b = b, .spec = spec, .plan = plan};
   k.threads = (int)kernel->threads;
   k.streams = k.threads / 32 / plan->dim_split;
+  k.page_size = spec->kv_layout == SKV_KV_PAGED ? spec->page_size : 0;
   k.blocks = spec->head_dim / 32 / plan->dim_split;
   k.halves = plan->upper_rows ? 2 : 1;
   k.i32 = i32;
@@ -614,8 +711,13 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
   if (plan->dim_split > 1)
     shared[n_shared++] =
         skv_type_shared_buffer(b, f32, (int64_t)k.streams * skv_pair_stream_floats(plan));
-  skv_kernel_begin(b, module_body, kernel->entry, spec->dtype, NUM_ARGS, args, n_shared,
-                   shared, k.threads, plan->split_max_regs, k.arg);
+  MlirValue values[NUM_VALUES];
+  skv_kernel_begin(b, module_body, kernel->entry, spec->dtype, n_args, args, n_shared,
+                   shared, k.threads, plan->split_max_regs, values);
+  for (int i = 0; i < n_args; ++i)
+    k.arg[i] = values[i];
+  for (int i = 0; i < n_shared; ++i)
+    k.arg[SHARED_STATS + i] = values[n_args + i];
 
   softmax_state state;
   /* The dependent kernel may launch at once: any work before the trigger

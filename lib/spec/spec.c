@@ -465,9 +465,6 @@ static skv_status skv_read_KV_LAYOUT(const skv_spec_context *ctx, const skv_fiel
                                      int min, int max, skv_kv_layout *out_value) {
   static const char *const names[] = {SKV_KV_LAYOUTS(SKV_ENUM_WORD)};
   static const skv_kv_layout values[] = {SKV_KV_LAYOUTS(SKV_ENUM_ENUMERATOR)};
-  if (skv_scalar_is(field->value, "paged"))
-    return skv_spec_error_at(ctx, field->value->start_mark,
-                             "kv_layout 'paged' is not supported yet");
   int index;
   SKV_RETURN_IF_ERROR_PLAIN(skv_field_read_enum(
       ctx, field, names, (int)(sizeof(names) / sizeof(names[0])), &index));
@@ -491,6 +488,13 @@ static skv_status skv_read_SCALE(const skv_spec_context *ctx, const skv_field *f
   }
   *out_value = scale;
   return SKV_OK;
+}
+
+/* The tokens per page of a paged cache: an integer in [min, max] (0, no
+ * pages, is what a spec without the key gets). */
+static skv_status skv_read_PAGE_SIZE(const skv_spec_context *ctx, const skv_field *field,
+                                     int min, int max, int *out_value) {
+  return skv_field_read_range(ctx, field, "an integer", "", min, max, out_value);
 }
 
 /* ---- The keys only a source has. ----------------------------------------------- */
@@ -707,6 +711,27 @@ static skv_status skv_spec_resolve_heads(const skv_spec_context *ctx,
   return SKV_OK;
 }
 
+/* A paged cache needs a page_size, a contiguous one has none: at the key
+ * that is there (or the mapping, when page_size is missing). */
+static skv_status skv_spec_check_layout(const skv_spec_context *ctx,
+                                        const yaml_node_t *mapping,
+                                        const skv_spec_draft *draft) {
+  bool paged = draft->spec.kv_layout == SKV_KV_PAGED;
+  bool sized = skv_draft_has(draft, SKV_KEY_page_size);
+  if (paged && !sized)
+    return skv_spec_error_at(ctx, skv_draft_has(draft, SKV_KEY_kv_layout)
+                                      ? draft->fields[SKV_KEY_kv_layout].value->start_mark
+                                      : mapping->start_mark,
+                             "kv_layout 'paged' needs a page_size (tokens per page, "
+                             "1 to %d)",
+                             SKV_MAX_PAGE_SIZE);
+  if (!paged && sized)
+    return skv_spec_error_at(ctx, draft->fields[SKV_KEY_page_size].key_node->start_mark,
+                             "page_size belongs to kv_layout 'paged'; this spec's cache "
+                             "is contiguous");
+  return SKV_OK;
+}
+
 /* ---- Specs, documents, files. --------------------------------------------- */
 
 /* The fields a spec left out: their fallback values, and the derived ones
@@ -747,6 +772,7 @@ static skv_status skv_spec_read_mapping(const skv_spec_context *ctx,
   SKV_RETURN_IF_ERROR_PLAIN(skv_spec_check_required(ctx, mapping, &draft));
   SKV_RETURN_IF_ERROR_PLAIN(skv_spec_resolve_heads(ctx, &draft));
   skv_spec_fill_fallbacks(&draft);
+  SKV_RETURN_IF_ERROR_PLAIN(skv_spec_check_layout(ctx, mapping, &draft));
   snprintf(draft.spec.file, sizeof draft.spec.file, "%s", ctx->source.file_name);
   *out_spec = draft.spec;
   return SKV_OK;

@@ -123,6 +123,12 @@ size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits);
 skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_launches *launches,
                                 const skv_decode_args *args, skv_decode_plan *out_plan);
 
+/* The same for a call on a paged cache (skv_attention_decode_paged's
+ * checks). Errors: INVALID_ARGUMENT naming the field. */
+skv_status skv_paged_decode_plan_make(const skv_pkg_spec *spec, const skv_launches *launches,
+                                      const skv_paged_decode_args *args,
+                                      skv_decode_plan *out_plan);
+
 /* Picks the image a device of compute capability device_sm (major * 10 +
  * minor) runs, among count records (a spec's images): a cubin for the same
  * major version and a minor no higher than the device's (cubins run on later

@@ -66,6 +66,20 @@ static skv_status launch_split(const skv_attention *attention, int launch,
                        params);
 }
 
+/* A paged spec's split kernel: the same grid, the paged arguments after
+ * the others (kernel_abi.h). */
+static skv_status launch_split_paged(const skv_attention *attention, int launch,
+                                     skv_split_paged_kernel_args *args, int batch,
+                                     CUstream stream) {
+  void *params[] = {SKV_SPLIT_KERNEL_ARGS(SKV_ABI_ADDRESS_OF)
+                        SKV_SPLIT_PAGED_ARGS(SKV_ABI_ADDRESS_OF)};
+  const skv_kernel_desc *kernel = attention->split_kernels[launch];
+  return kernel_launch(attention, attention->split_functions[launch],
+                       (unsigned)args->num_splits, (unsigned)attention->spec->num_kv_heads,
+                       (unsigned)batch, kernel->threads, kernel->dynamic_smem_bytes, stream,
+                       params);
+}
+
 /* The combine kernel: grid (q heads x CTAs per row, batch). */
 static skv_status launch_combine(const skv_attention *attention,
                                  skv_combine_kernel_args *args, int batch, CUstream stream) {
@@ -76,6 +90,24 @@ static skv_status launch_combine(const skv_attention *attention,
   return kernel_launch(attention, attention->combine_function,
                        (unsigned)attention->spec->num_q_heads * row_ctas, (unsigned)batch, 1,
                        kernel->threads, kernel->dynamic_smem_bytes, stream, params);
+}
+
+/* After the split kernel: with several chunks, the combine kernel merges
+ * them into out and lse (split: the split kernel's outputs). */
+static skv_status finish(const skv_attention *attention, const skv_decode_plan *plan,
+                         const skv_split_kernel_args *split, int batch, CUstream stream) {
+  if (plan->num_splits == 1)
+    return SKV_OK;
+  skv_combine_kernel_args combine = {
+      .part_out = split->part_out,
+      .part_lse = split->part_lse,
+      .out = split->out,
+      .lse = split->lse,
+      .num_splits = plan->num_splits,
+      .lanes = plan->combine_lanes,
+      .late = plan->combine_late,
+  };
+  return launch_combine(attention, &combine, batch, stream);
 }
 
 skv_status skv_attention_decode(const skv_attention *attention,
@@ -110,16 +142,48 @@ skv_status skv_attention_decode(const skv_attention *attention,
       .num_splits = plan.num_splits,
   };
   SKV_RETURN_IF_ERROR_PLAIN(launch_split(attention, plan.launch, &split, args->batch, stream));
-  if (plan.num_splits == 1)
-    return SKV_OK;
-  skv_combine_kernel_args combine = {
-      .part_out = part_out,
-      .part_lse = part_lse,
+  return finish(attention, &plan, &split, args->batch, stream);
+}
+
+skv_status skv_attention_decode_paged(const skv_attention *attention,
+                                      const skv_paged_decode_args *args, CUstream stream) {
+  if (!attention)
+    return INVALID("attention is NULL");
+  skv_decode_plan plan;
+  SKV_RETURN_IF_ERROR_PLAIN(
+      skv_paged_decode_plan_make(attention->spec, &attention->launches, args, &plan));
+  SKV_RETURN_IF_ERROR_PLAIN(context_enter(attention));
+
+  uint8_t *workspace = args->workspace;
+  CUdeviceptr lse = args->lse ? device_ptr(args->lse) : device_ptr(workspace + plan.lse_offset);
+  CUdeviceptr part_out = workspace ? device_ptr(workspace + plan.part_out_offset) : 0;
+  CUdeviceptr part_lse = workspace ? device_ptr(workspace + plan.part_lse_offset) : 0;
+  /* One kernel for both table forms: a block table's rows start at b times
+   * its stride, CSR's at page_indptr[b] (page_row_stride 0). */
+  int block = args->block_table != NULL;
+  skv_split_paged_kernel_args split = {
+      .q = device_ptr(args->q),
+      .k = device_ptr(args->k_pages),
+      .v = device_ptr(args->v_pages),
+      .seqlens = device_ptr(args->seqlens),
       .out = device_ptr(args->out),
       .lse = lse,
+      .part_out = part_out,
+      .part_lse = part_lse,
+      .k_sb = args->k_stride_page,
+      .k_st = args->k_stride_slot,
+      .k_sh = args->k_stride_head,
+      .v_sb = args->v_stride_page,
+      .v_st = args->v_stride_slot,
+      .v_sh = args->v_stride_head,
       .num_splits = plan.num_splits,
-      .lanes = plan.combine_lanes,
-      .late = plan.combine_late,
+      .pages = device_ptr(block ? args->block_table : args->page_indices),
+      .page_rows = block ? 0 : device_ptr(args->page_indptr),
+      .page_row_stride = block ? args->block_table_stride : 0,
   };
-  return launch_combine(attention, &combine, args->batch, stream);
+  SKV_RETURN_IF_ERROR_PLAIN(
+      launch_split_paged(attention, plan.launch, &split, args->batch, stream));
+  skv_split_kernel_args common = {.out = split.out, .lse = lse, .part_out = part_out,
+                                  .part_lse = part_lse, .num_splits = plan.num_splits};
+  return finish(attention, &plan, &common, args->batch, stream);
 }

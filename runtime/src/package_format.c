@@ -341,10 +341,8 @@ skv_status skv_pkg_spec_check(const skv_pkg_spec *spec) {
       as_corrupt(skv_field_check_##type(#member, spec->member, min, max)));
   SKV_SPEC_FIELDS(SKV_FIELD_CHECK)
 #undef SKV_FIELD_CHECK
-  if (spec->num_q_heads % spec->num_kv_heads != 0)
-    return CORRUPT("num_kv_heads %d does not divide num_q_heads %d", spec->num_kv_heads,
-                   spec->num_q_heads);
-  return SKV_OK;
+  return as_corrupt(skv_fields_check_combination(spec->num_q_heads, spec->num_kv_heads,
+                                                 spec->kv_layout, spec->page_size));
 }
 
 static skv_status check_kernel(const skv_pkg_spec *spec, const skv_kernel_desc *k) {

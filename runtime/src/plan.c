@@ -202,64 +202,131 @@ static skv_status check_stride(int64_t stride, const char *name) {
   return SKV_OK;
 }
 
+/* What every decode call gives, whatever its cache's layout. */
+typedef struct call_common {
+  const void *q;
+  const int32_t *seqlens;
+  void *out;
+  float *lse;
+  void *workspace;
+  size_t workspace_size;
+  int batch, max_seqlen, num_q_heads, num_kv_heads, head_dim, num_splits;
+} call_common;
+
+static skv_status check_int32_pointer(const int32_t *p, const char *name) {
+  if (!p)
+    return INVALID("%s is NULL", name);
+  if ((uintptr_t)p % sizeof(int32_t) != 0)
+    return INVALID("%s (%p) is not 4-byte aligned", name, (const void *)p);
+  return SKV_OK;
+}
+
+/* The checks and the plan of every call: pointers, sizes, the spec's
+ * shape, the launch, split count, combine lanes and trigger, workspace. */
+static skv_status plan_call(const skv_pkg_spec *spec, const skv_launches *launches,
+                            const call_common *c, skv_decode_plan *out_plan) {
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(c->q, "q", false));
+  SKV_RETURN_IF_ERROR_PLAIN(check_int32_pointer(c->seqlens, "seqlens"));
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(c->out, "out", false));
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(c->lse, "lse", true));
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(c->workspace, "workspace", true));
+  SKV_RETURN_IF_ERROR_PLAIN(check_sizes(c->batch, c->max_seqlen, c->num_splits));
+  SKV_RETURN_IF_ERROR_PLAIN(check_match(c->num_q_heads, spec->num_q_heads, "num_q_heads", spec));
+  SKV_RETURN_IF_ERROR_PLAIN(
+      check_match(c->num_kv_heads, spec->num_kv_heads, "num_kv_heads", spec));
+  SKV_RETURN_IF_ERROR_PLAIN(check_match(c->head_dim, spec->head_dim, "head_dim", spec));
+
+  skv_decode_plan plan;
+  int num_splits = 0, fill = 0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, launches, c->batch, c->max_seqlen,
+                                              c->num_splits, &fill, &num_splits));
+  workspace_layout(spec, c->batch, num_splits, &plan);
+  plan.launch = fill;
+  const skv_device_fill *chosen = &launches->fills[fill];
+  plan.combine_lanes = skv_combine_lanes_choose(spec, launches->combine_threads, *chosen,
+                                                c->batch, num_splits);
+  plan.combine_late = skv_combine_late_choose(spec, *chosen, c->batch, c->max_seqlen);
+  if (c->lse)
+    plan.workspace_bytes = plan.lse_offset;
+  size_t have = c->workspace ? c->workspace_size : 0;
+  if (have < plan.workspace_bytes) {
+    if (!c->workspace)
+      return INVALID("workspace is NULL, this call needs %zu bytes (num_splits %d)",
+                     plan.workspace_bytes, num_splits);
+    return INVALID("workspace is %zu bytes, this call needs %zu (num_splits %d)", have,
+                   plan.workspace_bytes, num_splits);
+  }
+  *out_plan = plan;
+  return SKV_OK;
+}
+
+/* The spec's cache layout against the call's. */
+static skv_status check_layout(const skv_pkg_spec *spec, skv_kv_layout layout,
+                               const char *call) {
+  if (spec->kv_layout != layout)
+    return INVALID("spec %s reads a %s KV cache; %s passes a %s one", spec->name,
+                   skv_kv_layout_name(spec->kv_layout), call, skv_kv_layout_name(layout));
+  return SKV_OK;
+}
+
 skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_launches *launches,
                                 const skv_decode_args *args, skv_decode_plan *out_plan) {
   if (!args)
     return INVALID("args is NULL");
-  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->q, "q", false));
   SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->k, "k", false));
   SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->v, "v", false));
-  if (!args->seqlens)
-    return INVALID("seqlens is NULL");
-  if ((uintptr_t)args->seqlens % sizeof(int32_t) != 0)
-    return INVALID("seqlens (%p) is not 4-byte aligned", (void *)args->seqlens);
-  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->out, "out", false));
-  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->lse, "lse", true));
-  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->workspace, "workspace", true));
-  SKV_RETURN_IF_ERROR_PLAIN(
-      check_sizes(args->batch, args->max_seqlen, args->num_splits));
+  const char *names[6] = {"k_stride_batch", "k_stride_seq", "k_stride_head",
+                          "v_stride_batch", "v_stride_seq", "v_stride_head"};
+  const int64_t strides[6] = {args->k_stride_batch, args->k_stride_seq,
+                              args->k_stride_head,  args->v_stride_batch,
+                              args->v_stride_seq,   args->v_stride_head};
+  call_common c = {args->q,         args->seqlens,      args->out,          args->lse,
+                   args->workspace, args->workspace_size, args->batch,      args->max_seqlen,
+                   args->num_q_heads, args->num_kv_heads, args->head_dim,   args->num_splits};
+  SKV_RETURN_IF_ERROR_PLAIN(plan_call(spec, launches, &c, out_plan));
+  for (int i = 0; i < 6; ++i)
+    SKV_RETURN_IF_ERROR_PLAIN(check_stride(strides[i], names[i]));
   /* skv_decode_args describes a contiguous cache (strides per batch, token
    * and head): a spec built for another layout reads its cache otherwise. */
-  if (spec->kv_layout != SKV_KV_CONTIGUOUS)
-    return INVALID("spec %s reads a %s KV cache; skv_attention_decode passes a "
-                   "contiguous one",
-                   spec->name, skv_kv_layout_name(spec->kv_layout));
-  SKV_RETURN_IF_ERROR_PLAIN(
-      check_match(args->num_q_heads, spec->num_q_heads, "num_q_heads", spec));
-  SKV_RETURN_IF_ERROR_PLAIN(check_match(args->num_kv_heads, spec->num_kv_heads,
-                                        "num_kv_heads", spec));
-  SKV_RETURN_IF_ERROR_PLAIN(
-      check_match(args->head_dim, spec->head_dim, "head_dim", spec));
-  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->k_stride_batch, "k_stride_batch"));
-  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->k_stride_seq, "k_stride_seq"));
-  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->k_stride_head, "k_stride_head"));
-  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->v_stride_batch, "v_stride_batch"));
-  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->v_stride_seq, "v_stride_seq"));
-  SKV_RETURN_IF_ERROR_PLAIN(check_stride(args->v_stride_head, "v_stride_head"));
+  return check_layout(spec, SKV_KV_CONTIGUOUS, "skv_attention_decode");
+}
 
-  skv_decode_plan plan;
-  int num_splits = 0, fill = 0;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, launches, args->batch, args->max_seqlen,
-                                              args->num_splits, &fill, &num_splits));
-  workspace_layout(spec, args->batch, num_splits, &plan);
-  plan.launch = fill;
-  const skv_device_fill *chosen = &launches->fills[fill];
-  plan.combine_lanes = skv_combine_lanes_choose(spec, launches->combine_threads, *chosen,
-                                                args->batch, num_splits);
-  plan.combine_late = skv_combine_late_choose(spec, *chosen, args->batch, args->max_seqlen);
-  if (args->lse)
-    plan.workspace_bytes = plan.lse_offset;
-  size_t have = args->workspace ? args->workspace_size : 0;
-  if (have < plan.workspace_bytes) {
-    if (!args->workspace)
-      return INVALID("workspace is NULL, this call needs %zu bytes "
-                     "(num_splits %d)",
-                     plan.workspace_bytes, num_splits);
-    return INVALID("workspace is %zu bytes, this call needs %zu (num_splits %d)",
-                   have, plan.workspace_bytes, num_splits);
+skv_status skv_paged_decode_plan_make(const skv_pkg_spec *spec, const skv_launches *launches,
+                                      const skv_paged_decode_args *args,
+                                      skv_decode_plan *out_plan) {
+  if (!args)
+    return INVALID("args is NULL");
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->k_pages, "k_pages", false));
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->v_pages, "v_pages", false));
+  const char *names[6] = {"k_stride_page", "k_stride_slot", "k_stride_head",
+                          "v_stride_page", "v_stride_slot", "v_stride_head"};
+  const int64_t strides[6] = {args->k_stride_page, args->k_stride_slot,
+                              args->k_stride_head, args->v_stride_page,
+                              args->v_stride_slot, args->v_stride_head};
+  call_common c = {args->q,         args->seqlens,      args->out,          args->lse,
+                   args->workspace, args->workspace_size, args->batch,      args->max_seqlen,
+                   args->num_q_heads, args->num_kv_heads, args->head_dim,   args->num_splits};
+  SKV_RETURN_IF_ERROR_PLAIN(plan_call(spec, launches, &c, out_plan));
+  for (int i = 0; i < 6; ++i)
+    SKV_RETURN_IF_ERROR_PLAIN(check_stride(strides[i], names[i]));
+  SKV_RETURN_IF_ERROR_PLAIN(check_layout(spec, SKV_KV_PAGED, "skv_attention_decode_paged"));
+  if (args->block_table && (args->page_indptr || args->page_indices))
+    return INVALID("block_table and page_indptr/page_indices are both given: pass one form "
+                   "of the page table");
+  if (args->block_table) {
+    SKV_RETURN_IF_ERROR_PLAIN(check_int32_pointer(args->block_table, "block_table"));
+    int64_t pages = ((int64_t)args->max_seqlen + spec->page_size - 1) / spec->page_size;
+    if (args->block_table_stride < 1 || args->block_table_stride < pages)
+      return INVALID("block_table_stride is %d, a row must hold the %lld pages of "
+                     "max_seqlen %d tokens (page_size %d)",
+                     args->block_table_stride, (long long)pages, args->max_seqlen,
+                     spec->page_size);
+    return SKV_OK;
   }
-  *out_plan = plan;
-  return SKV_OK;
+  if (!args->page_indptr && !args->page_indices)
+    return INVALID("no page table: pass block_table, or page_indptr and page_indices");
+  SKV_RETURN_IF_ERROR_PLAIN(check_int32_pointer(args->page_indptr, "page_indptr"));
+  return check_int32_pointer(args->page_indices, "page_indices");
 }
 
 /* ---- image choice ------------------------------------------------------- */

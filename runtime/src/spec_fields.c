@@ -101,3 +101,28 @@ void skv_field_show_KV_LAYOUT(skv_kv_layout value, int json, char *out, int size
 void skv_field_show_SCALE(float value, int json, char *out, int size) {
   snprintf(out, (size_t)size, json ? "%.9g" : "%g", (double)value);
 }
+
+skv_status skv_field_check_PAGE_SIZE(const char *key, int value, int min, int max) {
+  if (value != 0 && (value < min || value > max))
+    return INVALID("%s %d is neither 0 (no pages) nor in [%d, %d]", key, value, min, max);
+  return SKV_OK;
+}
+
+void skv_field_show_PAGE_SIZE(int value, int json, char *out, int size) {
+  if (value == 0)
+    show_word("none", json, out, size);
+  else
+    snprintf(out, (size_t)size, "%d", value);
+}
+
+skv_status skv_fields_check_combination(int num_q_heads, int num_kv_heads,
+                                        skv_kv_layout kv_layout, int page_size) {
+  if (num_q_heads % num_kv_heads != 0)
+    return INVALID("num_kv_heads %d does not divide num_q_heads %d", num_kv_heads,
+                   num_q_heads);
+  if ((kv_layout == SKV_KV_PAGED) != (page_size > 0))
+    return INVALID("kv_layout %s with page_size %d: a paged cache needs a page_size, a "
+                   "contiguous one has none",
+                   skv_kv_layout_name(kv_layout), page_size);
+  return SKV_OK;
+}

@@ -284,11 +284,12 @@ static void test_args(void) {
   /* A spec of another KV layout: these arguments describe a contiguous
    * cache. */
   skv_pkg_spec other = llama_record();
-  other.kv_layout = (skv_kv_layout)2;
+  other.kv_layout = SKV_KV_PAGED;
+  other.page_size = 16;
   skv_decode_args contiguous = valid_args();
   CHECK_ERROR(skv_decode_plan_make(&other, &launches, &contiguous, &p),
               SKV_CODE_INVALID_ARGUMENT,
-              "spec llama3_8b reads a unknown KV cache; skv_attention_decode passes a "
+              "spec llama3_8b reads a paged KV cache; skv_attention_decode passes a "
               "contiguous one");
 
   /* With lse given and one split, no workspace at all. */
@@ -303,6 +304,90 @@ static void test_args(void) {
   a.lse = NULL;
   CHECK_ERROR(skv_decode_plan_make(&spec, &launches, &a, &p),
               SKV_CODE_INVALID_ARGUMENT, "this call needs 256 bytes");
+}
+
+/* A paged call's arguments: llama3_8b with pages of 16 tokens, a block
+ * table of 256 pages a row (4096 tokens). */
+static skv_paged_decode_args valid_paged_args(void) {
+  skv_decode_args c = valid_args();
+  skv_paged_decode_args a;
+  memset(&a, 0, sizeof(a));
+  a.q = c.q;
+  a.k_pages = c.k;
+  a.v_pages = c.v;
+  /* [pages, 16, heads, dim] */
+  a.k_stride_page = a.v_stride_page = 16 * 8 * 128;
+  a.k_stride_slot = a.v_stride_slot = 8 * 128;
+  a.k_stride_head = a.v_stride_head = 128;
+  a.block_table = (const int32_t *)DEV(0x800000);
+  a.block_table_stride = 256;
+  a.seqlens = c.seqlens;
+  a.out = c.out;
+  a.workspace = c.workspace;
+  a.workspace_size = c.workspace_size;
+  a.batch = c.batch;
+  a.max_seqlen = c.max_seqlen;
+  a.num_q_heads = c.num_q_heads;
+  a.num_kv_heads = c.num_kv_heads;
+  a.head_dim = c.head_dim;
+  return a;
+}
+
+#define EXPECT_PAGED_INVALID(field_edit, text)                                 \
+  do {                                                                         \
+    skv_paged_decode_args a = valid_paged_args();                              \
+    field_edit;                                                                \
+    CHECK_ERROR(skv_paged_decode_plan_make(&paged, &launches, &a, &p),         \
+                SKV_CODE_INVALID_ARGUMENT, text);                              \
+  } while (0)
+
+static void test_paged_args(void) {
+  printf("paged args\n");
+  skv_pkg_spec paged = llama_record();
+  paged.kv_layout = SKV_KV_PAGED;
+  paged.page_size = 16;
+  skv_launches launches = h100_launches(2);
+  skv_decode_plan p;
+  skv_paged_decode_args ok = valid_paged_args();
+  CHECK_OK(skv_paged_decode_plan_make(&paged, &launches, &ok, &p));
+  /* The same split choice and workspace as the contiguous call of the same
+   * sizes. */
+  CHECK(p.num_splits == 16);
+  CHECK(p.workspace_bytes == 524288 + 4096 + 256);
+  /* CSR instead of a block table. */
+  ok.block_table = NULL;
+  ok.page_indptr = (const int32_t *)DEV(0x900000);
+  ok.page_indices = (const int32_t *)DEV(0xa00000);
+  CHECK_OK(skv_paged_decode_plan_make(&paged, &launches, &ok, &p));
+
+  CHECK_ERROR(skv_paged_decode_plan_make(&paged, &launches, NULL, &p),
+              SKV_CODE_INVALID_ARGUMENT, "args is NULL");
+  EXPECT_PAGED_INVALID(a.k_pages = NULL, "k_pages is NULL");
+  EXPECT_PAGED_INVALID(a.v_pages = DEV(0x300008), "v_pages (0x300008) is not 16-byte aligned");
+  EXPECT_PAGED_INVALID(a.k_stride_slot = 12,
+                       "k_stride_slot is 12, must be a non-negative multiple of 8");
+  EXPECT_PAGED_INVALID(a.v_stride_page = -8, "v_stride_page is -8");
+  EXPECT_PAGED_INVALID(a.block_table_stride = 255,
+                       "block_table_stride is 255, a row must hold the 256 pages of "
+                       "max_seqlen 4096 tokens (page_size 16)");
+  EXPECT_PAGED_INVALID(a.block_table = (const int32_t *)DEV(0x800002),
+                       "block_table (0x800002) is not 4-byte aligned");
+  EXPECT_PAGED_INVALID(a.page_indptr = (const int32_t *)DEV(0x900000),
+                       "block_table and page_indptr/page_indices are both given");
+  EXPECT_PAGED_INVALID(a.block_table = NULL,
+                       "no page table: pass block_table, or page_indptr and page_indices");
+  EXPECT_PAGED_INVALID((a.block_table = NULL, a.page_indptr = (const int32_t *)DEV(0x900000)),
+                       "page_indices is NULL");
+  EXPECT_PAGED_INVALID(a.head_dim = 64, "head_dim is 64 but spec llama3_8b has 128");
+  EXPECT_PAGED_INVALID(a.workspace_size = 100,
+                       "workspace is 100 bytes, this call needs 528640");
+  /* A contiguous spec through the paged call. */
+  skv_pkg_spec contiguous = llama_record();
+  skv_paged_decode_args a = valid_paged_args();
+  CHECK_ERROR(skv_paged_decode_plan_make(&contiguous, &launches, &a, &p),
+              SKV_CODE_INVALID_ARGUMENT,
+              "spec llama3_8b reads a contiguous KV cache; skv_attention_decode_paged passes "
+              "a paged one");
 }
 
 static int splits_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
@@ -570,6 +655,7 @@ int main(void) {
   test_image_choice();
   test_driver();
   test_args();
+  test_paged_args();
   test_splits();
   test_launch();
   test_combine_warps();

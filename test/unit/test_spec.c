@@ -61,7 +61,8 @@ static void check_spec(const skv_spec *spec, const char *name, int head_dim,
   CHECK_MSG(spec->num_kv_heads == kv, "%s num_kv_heads %d", name,
         spec->num_kv_heads);
   CHECK_MSG(spec->dtype == dtype, "%s dtype %s", name, skv_dtype_name(spec->dtype));
-  CHECK_MSG(spec->kv_layout == SKV_KV_CONTIGUOUS, "%s kv_layout", name);
+  CHECK_MSG(spec->kv_layout == SKV_KV_CONTIGUOUS && spec->page_size == 0, "%s kv_layout",
+            name);
 }
 
 static void test_spec_files(void) {
@@ -158,6 +159,21 @@ static void test_file_shapes(void) {
           list->specs[1].softmax_scale);
     CHECK_MSG(list->specs[1].num_targets == 1 && list->specs[1].targets[0] == 89,
           "b target");
+  }
+  skv_spec_list_destroy(list);
+
+  /* A paged cache: its page size; a contiguous one has none (0). */
+  list = parse_ok("- {name: p, head_dim: 128, num_q_heads: 32, num_kv_heads: 8, dtype: bf16,"
+                  " target: sm_90, kv_layout: paged, page_size: 16}\n"
+                  "- {name: c, head_dim: 128, num_q_heads: 32, num_kv_heads: 8, dtype: bf16,"
+                  " target: sm_90}\n");
+  if (list) {
+    CHECK_MSG(list->specs[0].kv_layout == SKV_KV_PAGED && list->specs[0].page_size == 16,
+              "p: layout %d, page_size %d", list->specs[0].kv_layout,
+              list->specs[0].page_size);
+    CHECK_MSG(list->specs[1].kv_layout == SKV_KV_CONTIGUOUS && list->specs[1].page_size == 0,
+              "c: layout %d, page_size %d", list->specs[1].kv_layout,
+              list->specs[1].page_size);
   }
   skv_spec_list_destroy(list);
 
@@ -297,12 +313,20 @@ static void test_errors(void) {
                "a234567890123456789012345678901234567890123456789012345678901234"
                "\n",
                "t.yaml:1:7: error: spec name is 64 characters long; at most 63");
-  expect_error("name: m\nkv_layout: paged\n", "t.yaml:2:12: error: kv_layout "
-               "'paged' is not supported yet");
+  /* Paged caches: a page_size with kv_layout paged, and only then. */
+  expect_error("name: m\nhead_dim: 64\nnum_q_heads: 8\nnum_kv_heads: 8\ndtype: bf16\n"
+               "target: sm_90\nkv_layout: paged\n",
+               "t.yaml:7:12: error: kv_layout 'paged' needs a page_size (tokens per page, "
+               "1 to 256)");
+  expect_error("name: m\nhead_dim: 64\nnum_q_heads: 8\nnum_kv_heads: 8\ndtype: bf16\n"
+               "target: sm_90\npage_size: 16\n",
+               "t.yaml:7:1: error: page_size belongs to kv_layout 'paged'; this spec's "
+               "cache is contiguous");
+  expect_error("name: m\npage_size: 0\n", "t.yaml:2:12: error: page_size 0 is out of "
+               "range; use 1 to 256");
+  expect_error("name: m\npage_size: 257\n", "page_size 257 is out of range");
   expect_error("name: m\nkv_layout: ragged\n", "t.yaml:2:12: error: kv_layout "
                "'ragged' is not supported; choose one of contiguous");
-  expect_error("name: m\npage_size: 16\n", "t.yaml:2:1: error: unknown key "
-               "'page_size'; known keys are name, head_dim");
 
   /* Head counts that don't fit together. */
   expect_error("name: m\nnum_q_heads: 32\nnum_kv_heads: 5\nhead_dim: 64\n"

@@ -121,6 +121,18 @@ typedef struct skv_kernel_resources {
   X(v_sh, I64, VALUE)                                                          \
   X(num_splits, I32, VALUE)
 
+/* A paged spec's split kernels (kv_layout paged) take these after the list
+ * above. k and v are then page pools: element (page p, slot s of the page,
+ * head h, dim d) at p*k_sb + s*k_st + h*k_sh + d, likewise v (the batch
+ * stride is the page stride). Token t of sequence b is slot t % page_size of
+ * page pages[row + t / page_size], with row = b * page_row_stride (a padded
+ * block table) when page_row_stride > 0, else page_rows[b] (the CSR form's
+ * indptr). */
+#define SKV_SPLIT_PAGED_ARGS(X)                                                \
+  X(pages, I32_PTR, IN)                                                        \
+  X(page_rows, I32_PTR, IN)                                                    \
+  X(page_row_stride, I32, VALUE)
+
 #define SKV_COMBINE_KERNEL_ARGS(X)                                             \
   /* the split kernel's partials, as above */                                  \
   X(part_out, F32_PTR, IN)                                                     \
@@ -156,6 +168,10 @@ typedef int32_t skv_abi_I32;
 typedef struct skv_split_kernel_args {
   SKV_SPLIT_KERNEL_ARGS(SKV_ABI_MEMBER)
 } skv_split_kernel_args;
+typedef struct skv_split_paged_kernel_args {
+  SKV_SPLIT_KERNEL_ARGS(SKV_ABI_MEMBER)
+  SKV_SPLIT_PAGED_ARGS(SKV_ABI_MEMBER)
+} skv_split_paged_kernel_args;
 typedef struct skv_combine_kernel_args {
   SKV_COMBINE_KERNEL_ARGS(SKV_ABI_MEMBER)
 } skv_combine_kernel_args;

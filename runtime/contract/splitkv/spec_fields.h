@@ -37,10 +37,12 @@
   X(dtype, 4, DTYPE, 0, 0, SKV_FIELD_REQUIRED)                                 \
   X(kv_layout, 5, KV_LAYOUT, 0, 0, SKV_KV_CONTIGUOUS)                          \
   X(splits, 6, SPLITS, 1, SKV_MAX_SPLITS, 0)                                   \
-  X(softmax_scale, 7, SCALE, 0, 0, SKV_FIELD_DERIVED)
+  X(softmax_scale, 7, SCALE, 0, 0, SKV_FIELD_DERIVED)                          \
+  X(page_size, 8, PAGE_SIZE, 1, SKV_MAX_PAGE_SIZE, 0)
 
-/* The most q heads (and kv heads) a spec may have. */
+/* The most q heads (and kv heads) a spec may have, and tokens per page. */
 #define SKV_MAX_HEADS 1024
+#define SKV_MAX_PAGE_SIZE 256
 
 /* Fallbacks that are not values (no field stores these bit patterns). */
 #define SKV_FIELD_REQUIRED (-1)
@@ -50,7 +52,9 @@
 #define SKV_HEAD_DIMS(X) X(64) X(96) X(128) X(256)
 
 /* How the KV cache is laid out (an enumeration list, types.h). */
-#define SKV_KV_LAYOUTS(X) X(SKV_KV_CONTIGUOUS, contiguous, 1)
+#define SKV_KV_LAYOUTS(X)                                                      \
+  X(SKV_KV_CONTIGUOUS, contiguous, 1) /* strided [batch, token, head, dim] */ \
+  X(SKV_KV_PAGED, paged, 2)           /* pages of page_size tokens */
 
 typedef enum skv_kv_layout { SKV_KV_LAYOUTS(SKV_ENUM_VALUE) } skv_kv_layout;
 
@@ -66,13 +70,16 @@ typedef enum skv_kv_layout { SKV_KV_LAYOUTS(SKV_ENUM_VALUE) } skv_kv_layout;
  *              [min, max]
  *   DTYPE      a word of SKV_DTYPES (types.h)
  *   KV_LAYOUT  a word of SKV_KV_LAYOUTS
- *   SCALE      a finite float > 0 */
+ *   SCALE      a finite float > 0
+ *   PAGE_SIZE  0 (no pages: kv_layout contiguous) or, with kv_layout
+ *              paged, the tokens per page, an integer in [min, max] */
 #define SKV_FIELD_COUNT_CTYPE int
 #define SKV_FIELD_HEAD_DIM_CTYPE int
 #define SKV_FIELD_SPLITS_CTYPE int
 #define SKV_FIELD_DTYPE_CTYPE skv_dtype
 #define SKV_FIELD_KV_LAYOUT_CTYPE skv_kv_layout
 #define SKV_FIELD_SCALE_CTYPE float
+#define SKV_FIELD_PAGE_SIZE_CTYPE int
 
 #define SKV_FIELD_COUNT_BITS(v) ((uint32_t)(v))
 #define SKV_FIELD_HEAD_DIM_BITS(v) ((uint32_t)(v))
@@ -80,6 +87,7 @@ typedef enum skv_kv_layout { SKV_KV_LAYOUTS(SKV_ENUM_VALUE) } skv_kv_layout;
 #define SKV_FIELD_DTYPE_BITS(v) ((uint32_t)(v))
 #define SKV_FIELD_KV_LAYOUT_BITS(v) ((uint32_t)(v))
 #define SKV_FIELD_SCALE_BITS(v) skv_field_f32_bits(v)
+#define SKV_FIELD_PAGE_SIZE_BITS(v) ((uint32_t)(v))
 
 #define SKV_FIELD_COUNT_VALUE(b) ((int)(int32_t)(b))
 #define SKV_FIELD_HEAD_DIM_VALUE(b) ((int)(int32_t)(b))
@@ -87,6 +95,7 @@ typedef enum skv_kv_layout { SKV_KV_LAYOUTS(SKV_ENUM_VALUE) } skv_kv_layout;
 #define SKV_FIELD_DTYPE_VALUE(b) ((skv_dtype)(int32_t)(b))
 #define SKV_FIELD_KV_LAYOUT_VALUE(b) ((skv_kv_layout)(int32_t)(b))
 #define SKV_FIELD_SCALE_VALUE(b) skv_field_f32_value(b)
+#define SKV_FIELD_PAGE_SIZE_VALUE(b) ((int)(int32_t)(b))
 
 /* The members of a struct holding a spec's fields (skv_spec, skv_pkg_spec):
  * `SKV_SPEC_FIELDS(SKV_SPEC_FIELD_MEMBER)` inside its definition. */
@@ -116,6 +125,7 @@ skv_status skv_field_check_DTYPE(const char *key, skv_dtype value, int min, int 
 skv_status skv_field_check_KV_LAYOUT(const char *key, skv_kv_layout value, int min,
                                      int max);
 skv_status skv_field_check_SCALE(const char *key, float value, int min, int max);
+skv_status skv_field_check_PAGE_SIZE(const char *key, int value, int min, int max);
 
 /* Each type's text form of a value into out (size bytes): as a spec writes
  * it ("bf16", "auto", "0.0883883"), or with json set as a JSON value
@@ -126,8 +136,16 @@ void skv_field_show_SPLITS(int value, int json, char *out, int size);
 void skv_field_show_DTYPE(skv_dtype value, int json, char *out, int size);
 void skv_field_show_KV_LAYOUT(skv_kv_layout value, int json, char *out, int size);
 void skv_field_show_SCALE(float value, int json, char *out, int size);
+void skv_field_show_PAGE_SIZE(int value, int json, char *out, int size);
 
-/* "contiguous"; "unknown" for any other value. A static string. */
+/* The combinations of fields a valid spec keeps, each field's own range
+ * aside: num_kv_heads divides num_q_heads; a paged cache has a page_size,
+ * a contiguous one none. INVALID_ARGUMENT saying which is broken. (The
+ * parser checks the same with the keys' positions.) */
+skv_status skv_fields_check_combination(int num_q_heads, int num_kv_heads,
+                                        skv_kv_layout kv_layout, int page_size);
+
+/* "contiguous", "paged"; "unknown" for any other value. A static string. */
 const char *skv_kv_layout_name(skv_kv_layout layout);
 
 #endif /* SPLITKV_SPEC_FIELDS_H */

@@ -202,7 +202,64 @@ typedef struct skv_decode_args {
  * must be current, or none (it is then made current). Errors:
  * INVALID_ARGUMENT naming the argument, CUDA_ERROR. */
 SKV_API skv_status skv_attention_decode(const skv_attention *attention,
-                                const skv_decode_args *args, CUstream stream);
+                                        const skv_decode_args *args, CUstream stream);
+
+/* One decode step over a paged KV cache (a spec with kv_layout paged and
+ * its page_size P): the same tensors and sizes as skv_decode_args, with K
+ * and V in page pools and a page table.
+ *
+ * Pools: element (page p, slot s of the page, kv head h, dim d) of K at
+ * p*k_stride_page + s*k_stride_slot + h*k_stride_head + d, likewise V; so
+ * [num_pages, P, heads, dim] (stride_page = P*heads*dim, stride_slot =
+ * heads*dim, stride_head = dim), [num_pages, heads, P, dim] (stride_head =
+ * P*dim, stride_slot = dim) and K and V interleaved in one allocation
+ * ([num_pages, 2, ...]: v_pages = k_pages + one K page, stride_page twice
+ * a page) all work without copies.
+ *
+ * Table, one of the two forms: a padded block table (block_table,
+ * [batch, block_table_stride]: sequence b's i-th page is block_table[b *
+ * block_table_stride + i]), or CSR (page_indptr [batch + 1], page_indices:
+ * sequence b's pages are page_indices[page_indptr[b] .. page_indptr[b + 1])).
+ * Token t of sequence b is slot t % P of its page t / P.
+ *
+ * The caller's contract, on the device: every page id a sequence of
+ * seqlens[b] tokens uses (its first ceil(seqlens[b] / P)) is a page of the
+ * pools; pages may come in any order, be shared between sequences, and page
+ * 0 is a page like any other. Entries past a sequence's pages are never
+ * read. */
+typedef struct skv_paged_decode_args {
+  const void *q;          /* [batch, num_q_heads, head_dim], contiguous */
+  const void *k_pages;    /* the K page pool */
+  const void *v_pages;    /* the V page pool */
+  int64_t k_stride_page, k_stride_slot, k_stride_head;
+  int64_t v_stride_page, v_stride_slot, v_stride_head;
+  const int32_t *block_table; /* [batch, block_table_stride], or NULL for CSR */
+  int block_table_stride;     /* >= ceil(max_seqlen / P) */
+  const int32_t *page_indptr; /* [batch + 1], or NULL for a block table */
+  const int32_t *page_indices;
+  const int32_t *seqlens; /* [batch], device, each in [0, max_seqlen]; as in
+                             skv_decode_args */
+  void *out;              /* [batch, num_q_heads, head_dim], contiguous */
+  float *lse;             /* [batch, num_q_heads] natural log, or NULL */
+  void *workspace;        /* skv_attention_workspace_size bytes, or NULL if 0 */
+  size_t workspace_size;
+  int batch;
+  int max_seqlen;         /* upper bound of seqlens; drives the split count */
+  int num_q_heads;        /* must match the spec */
+  int num_kv_heads;       /* must match the spec */
+  int head_dim;           /* must match the spec */
+  int num_splits;         /* 0: the spec's choice; > 0 overrides it */
+} skv_paged_decode_args;
+
+/* Launches decode attention over a paged cache, as skv_attention_decode
+ * does over a contiguous one. Every argument is checked first, as there,
+ * and: the spec is paged; exactly one table form is given; a block table's
+ * row holds the pages of max_seqlen tokens; the table pointers are 4-byte
+ * aligned (what lives on the device, page ids and seqlens, is not checked).
+ * Errors: INVALID_ARGUMENT naming the argument, CUDA_ERROR. */
+SKV_API skv_status skv_attention_decode_paged(const skv_attention *attention,
+                                              const skv_paged_decode_args *args,
+                                              CUstream stream);
 
 #ifdef __cplusplus
 }
