@@ -83,14 +83,37 @@ typedef enum skv_kv_order {
 
 const char *skv_kv_order_name(skv_kv_order order);
 
+/* How a paged spec's cache is laid out and listed (skv_paged_decode_args):
+ * the page table's form, the pools' order, and whether K and V share one
+ * allocation. */
+typedef enum skv_page_table { SKV_TABLE_BLOCK = 0, SKV_TABLE_CSR = 1 } skv_page_table;
+typedef enum skv_pool_order {
+  SKV_POOL_NHD = 0, /* [pages, page_size, heads, dim] */
+  SKV_POOL_HND = 1, /* [pages, heads, page_size, dim] */
+} skv_pool_order;
+
+const char *skv_page_table_name(skv_page_table table);
+const char *skv_pool_order_name(skv_pool_order order);
+
 typedef struct skv_problem_shape {
   int batch;
   const int32_t *seqlens; /* [batch], copied */
   int max_seqlen;         /* passed to decode; >= every seqlen */
   int seq_capacity;       /* tokens stored per sequence; >= max_seqlen */
-  skv_kv_order order;
+  skv_kv_order order;     /* a contiguous cache's order (for a paged one,
+                             the host's logical copy) */
   int num_splits;         /* 0: the spec's choice */
   int with_lse;           /* 0: decode gets lse NULL, only out is checked */
+  /* A paged spec's pages: enough for every sequence's capacity, plus
+   * spares; page ids a random permutation of the pool unless consecutive;
+   * with shared_prefix, sequences 1.. reuse sequence 0's first pages where
+   * both hold full pages (and the same tokens there), as prefix caching
+   * does. */
+  skv_page_table table;
+  skv_pool_order pool;
+  int interleaved;        /* K and V pages in one pool, [pages, 2, ...] */
+  int consecutive;        /* page ids 0, 1, 2, ... in sequence order */
+  int shared_prefix;
 } skv_problem_shape;
 
 /* Host arrays are 16-bit patterns of the spec's dtype; device pointers are
@@ -110,6 +133,21 @@ typedef struct skv_problem {
   float *lse;
   CUdeviceptr d_q, d_k, d_v, d_seqlens, d_out, d_lse, d_workspace;
   size_t workspace_size;
+  /* A paged spec: the device holds K and V in pages (d_k and d_v point
+   * into one allocation, d_pool), listed by page_ids; the host copy above
+   * stays the logical one the reference reads. */
+  int page_size;            /* 0: contiguous */
+  int pages_per_seq;        /* ceil(seq_capacity / page_size) */
+  int num_pages;            /* in the pool */
+  int32_t *page_ids;        /* [batch, pages_per_seq] */
+  int shared_pages;         /* pages sequences 1.. share with sequence 0 */
+  int64_t page_stride, slot_stride, page_head_stride; /* for K and V alike */
+  int table_stride;         /* the block table's row stride */
+  int32_t *table;           /* block table, or CSR indices */
+  int32_t *indptr;          /* CSR: [batch + 1] */
+  size_t table_elems, pool_elems;
+  uint16_t *pool;           /* host copy of the device pool */
+  CUdeviceptr d_pool, d_table, d_indptr;
 } skv_problem;
 
 /* Allocates host and device memory for shape on attention's spec and asks
@@ -138,8 +176,14 @@ skv_status skv_problem_upload(skv_problem *problem);
  * fail. */
 skv_status skv_problem_poison(skv_problem *problem);
 
-/* The decode arguments for the problem's device buffers. */
+/* The decode arguments for the problem's device buffers (a contiguous
+ * spec, or a paged one). */
 skv_decode_args skv_problem_args(const skv_problem *problem);
+skv_paged_decode_args skv_problem_paged_args(const skv_problem *problem);
+
+/* Launches the decode call of the problem's layout on stream. */
+skv_status skv_problem_decode(const skv_problem *problem, const skv_attention *attention,
+                              CUstream stream);
 
 /* Copies out and lse back to the host. */
 skv_status skv_problem_download(skv_problem *problem);

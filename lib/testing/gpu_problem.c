@@ -12,6 +12,18 @@ const char *skv_kv_order_name(skv_kv_order order) {
   return order == SKV_ORDER_BSHD ? "bshd" : "bhsd";
 }
 
+const char *skv_page_table_name(skv_page_table table) {
+  return table == SKV_TABLE_BLOCK ? "block-table" : "csr";
+}
+
+const char *skv_pool_order_name(skv_pool_order order) {
+  return order == SKV_POOL_NHD ? "nhd" : "hnd";
+}
+
+/* A block table's entries past a sequence's pages: a page id far past the
+ * pool, so that a kernel reading one faults instead of passing. */
+#define SKV_UNUSED_PAGE 0x7fff0000
+
 static int skv_problem_group_count(const skv_problem *p) {
   return p->shape.batch * (int)p->spec->num_kv_heads;
 }
@@ -37,6 +49,94 @@ static skv_status skv_device_alloc(const skv_gpu *gpu, CUdeviceptr *out,
                                    size_t bytes) {
   return skv_gpu_status(gpu, gpu->cu->cuMemAlloc(out, bytes),
                         "cuMemAlloc", __FILE__, __LINE__);
+}
+
+/* ---- pages ------------------------------------------------------------------- */
+
+/* Pages sequence b shares with sequence 0 (shape.shared_prefix): the full
+ * pages both hold tokens in. */
+static int skv_problem_shared_pages(const skv_problem *p, int b) {
+  if (!p->shape.shared_prefix || b == 0)
+    return 0;
+  int32_t len = p->seqlens[0] < p->seqlens[b] ? p->seqlens[0] : p->seqlens[b];
+  return len / p->page_size;
+}
+
+/* The pool, the page ids and the table: every sequence gets the pages of
+ * its capacity, two spare pages stay unused, ids are a permutation of the
+ * pool (fixed by the shape) unless consecutive, shared prefixes reuse
+ * sequence 0's ids. */
+static skv_status skv_problem_allocate_pages(skv_problem *p) {
+  const skv_problem_shape *shape = &p->shape;
+  const int64_t P = p->page_size, heads = p->spec->num_kv_heads, dim = p->spec->head_dim;
+  const int batch = shape->batch;
+  p->pages_per_seq = (int)((shape->seq_capacity + P - 1) / P);
+  p->num_pages = batch * p->pages_per_seq + 2;
+  const int64_t page_elems = P * heads * dim;
+  if (shape->pool == SKV_POOL_NHD) {
+    p->slot_stride = heads * dim;
+    p->page_head_stride = dim;
+  } else {
+    p->slot_stride = dim;
+    p->page_head_stride = P * dim;
+  }
+  p->page_stride = shape->interleaved ? 2 * page_elems : page_elems;
+  p->pool_elems = (size_t)p->num_pages * (size_t)page_elems * 2;
+  p->page_ids = malloc((size_t)batch * (size_t)p->pages_per_seq * sizeof *p->page_ids);
+  p->table_stride = p->pages_per_seq + 1;
+  p->table_elems = (size_t)batch * (size_t)p->table_stride;
+  p->table = malloc(p->table_elems * sizeof *p->table);
+  p->indptr = malloc(((size_t)batch + 1) * sizeof *p->indptr);
+  p->pool = malloc(p->pool_elems * sizeof *p->pool);
+  int32_t *order = malloc((size_t)p->num_pages * sizeof *order);
+  if (!p->page_ids || !p->table || !p->indptr || !p->pool || !order) {
+    free(order);
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "host memory for %d pages", p->num_pages);
+  }
+  for (int i = 0; i < p->num_pages; ++i)
+    order[i] = i;
+  uint64_t state = skv_seed_mix(0x9a9e5, (uint64_t)batch * 1000003u + shape->seq_capacity) | 1;
+  for (int i = p->num_pages - 1; i > 0 && !shape->consecutive; --i) {
+    state = skv_seed_mix(state, (uint64_t)i);
+    int j = (int)(state % (uint64_t)(i + 1));
+    int32_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  for (int b = 0; b < batch; ++b)
+    for (int i = 0; i < p->pages_per_seq; ++i)
+      p->page_ids[b * p->pages_per_seq + i] =
+          i < skv_problem_shared_pages(p, b) ? order[i] : order[b * p->pages_per_seq + i];
+  free(order);
+
+  /* The table: a block table with a row stride one past the pages, its
+   * unused entries poisoned; or CSR listing each sequence's pages of its
+   * tokens only. */
+  p->indptr[0] = 0;
+  size_t entries = 0;
+  for (int b = 0; b < batch; ++b) {
+    int used = (int)((p->seqlens[b] + P - 1) / P);
+    for (int i = 0; i < p->table_stride; ++i) {
+      int32_t id = i < p->pages_per_seq ? p->page_ids[b * p->pages_per_seq + i]
+                                        : SKV_UNUSED_PAGE;
+      if (shape->table == SKV_TABLE_BLOCK)
+        p->table[(size_t)b * p->table_stride + i] = id;
+      else if (i < used)
+        p->table[entries++] = id;
+    }
+    p->indptr[b + 1] = (int32_t)entries;
+  }
+  if (shape->table == SKV_TABLE_CSR)
+    p->table_elems = entries ? entries : 1;
+
+  const skv_gpu *gpu = p->gpu;
+  SKV_RETURN_IF_ERROR(skv_device_alloc(gpu, &p->d_pool, p->pool_elems * 2),
+                      "K and V pools of %zu bytes", p->pool_elems * 2);
+  p->d_k = p->d_pool;
+  p->d_v = p->d_pool + (CUdeviceptr)(shape->interleaved ? page_elems
+                                                         : p->num_pages * page_elems) * 2;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_device_alloc(gpu, &p->d_table, p->table_elems * 4));
+  return skv_device_alloc(gpu, &p->d_indptr, ((size_t)batch + 1) * 4);
 }
 
 static skv_status skv_problem_allocate(skv_problem *p) {
@@ -76,10 +176,14 @@ static skv_status skv_problem_allocate(skv_problem *p) {
 
   const skv_gpu *gpu = p->gpu;
   SKV_RETURN_IF_ERROR_PLAIN(skv_device_alloc(gpu, &p->d_q, p->q_elems * 2));
-  SKV_RETURN_IF_ERROR(skv_device_alloc(gpu, &p->d_k, p->kv_elems * 2),
-                      "K cache of %zu bytes", p->kv_elems * 2);
-  SKV_RETURN_IF_ERROR(skv_device_alloc(gpu, &p->d_v, p->kv_elems * 2),
-                      "V cache of %zu bytes", p->kv_elems * 2);
+  if (p->page_size) {
+    SKV_RETURN_IF_ERROR_PLAIN(skv_problem_allocate_pages(p));
+  } else {
+    SKV_RETURN_IF_ERROR(skv_device_alloc(gpu, &p->d_k, p->kv_elems * 2),
+                        "K cache of %zu bytes", p->kv_elems * 2);
+    SKV_RETURN_IF_ERROR(skv_device_alloc(gpu, &p->d_v, p->kv_elems * 2),
+                        "V cache of %zu bytes", p->kv_elems * 2);
+  }
   SKV_RETURN_IF_ERROR_PLAIN(skv_device_alloc(
       gpu, &p->d_seqlens, (size_t)p->shape.batch * sizeof(int32_t)));
   SKV_RETURN_IF_ERROR_PLAIN(skv_device_alloc(gpu, &p->d_out, p->out_elems * 2));
@@ -105,6 +209,7 @@ skv_status skv_problem_create(const skv_gpu *gpu,
   p->gpu = gpu;
   p->spec = skv_attention_record(attention);
   p->shape = *shape;
+  p->page_size = p->spec->kv_layout == SKV_KV_PAGED ? p->spec->page_size : 0;
   skv_status status = skv_attention_num_splits(
       attention, shape->batch, shape->max_seqlen, shape->num_splits,
       &p->num_splits_used);
@@ -128,8 +233,10 @@ skv_status skv_problem_create(const skv_gpu *gpu,
 void skv_problem_destroy(skv_problem *p) {
   if (!p)
     return;
-  CUdeviceptr device[] = {p->d_q,   p->d_k,   p->d_v,        p->d_seqlens,
-                          p->d_out, p->d_lse, p->d_workspace};
+  CUdeviceptr device[] = {p->d_q,   p->page_size ? 0 : p->d_k,
+                          p->page_size ? 0 : p->d_v, p->d_seqlens,
+                          p->d_out, p->d_lse, p->d_workspace, p->d_pool,
+                          p->d_table, p->d_indptr};
   for (size_t i = 0; i < sizeof device / sizeof device[0]; ++i)
     if (device[i])
       p->gpu->cu->cuMemFree(device[i]);
@@ -141,6 +248,10 @@ void skv_problem_destroy(skv_problem *p) {
   free(p->ref_lse);
   free(p->out);
   free(p->lse);
+  free(p->page_ids);
+  free(p->table);
+  free(p->indptr);
+  free(p->pool);
   free(p);
 }
 
@@ -199,13 +310,56 @@ static void skv_fill_group(void *ctx, int i) {
   }
 }
 
+/* Sequences 1.. hold sequence 0's tokens where they share its pages. */
+static void skv_problem_share_prefixes(skv_problem *p) {
+  const int dim = (int)p->spec->head_dim, kv_heads = (int)p->spec->num_kv_heads;
+  for (int b = 1; b < p->shape.batch; ++b) {
+    int tokens = skv_problem_shared_pages(p, b) * p->page_size;
+    for (int t = 0; t < tokens; ++t)
+      for (int h = 0; h < kv_heads; ++h) {
+        int64_t from = t * p->stride_seq + h * p->stride_head;
+        int64_t to = b * p->stride_batch + from;
+        memcpy(p->k + to, p->k + from, (size_t)dim * sizeof *p->k);
+        memcpy(p->v + to, p->v + from, (size_t)dim * sizeof *p->v);
+      }
+  }
+}
+
+/* Work item i is one (batch, kv head): its rows, every stored token's, into
+ * their pages (the pool was poisoned whole first; a shared page is written
+ * by sequence 0 alone). */
+static void skv_scatter_group(void *ctx, int i) {
+  skv_problem *p = ctx;
+  const int dim = (int)p->spec->head_dim, kv_heads = (int)p->spec->num_kv_heads;
+  const int b = i / kv_heads, h = i % kv_heads;
+  const int64_t v_offset = (int64_t)((p->d_v - p->d_k) / 2);
+  for (int t = skv_problem_shared_pages(p, b) * p->page_size; t < p->shape.seq_capacity; ++t) {
+    int32_t page = p->page_ids[b * p->pages_per_seq + t / p->page_size];
+    int64_t to = page * p->page_stride + (t % p->page_size) * p->slot_stride +
+                 h * p->page_head_stride;
+    int64_t from = b * p->stride_batch + t * p->stride_seq + h * p->stride_head;
+    memcpy(p->pool + to, p->k + from, (size_t)dim * sizeof *p->pool);
+    memcpy(p->pool + v_offset + to, p->v + from, (size_t)dim * sizeof *p->pool);
+  }
+}
+
 void skv_problem_fill(skv_problem *p, uint64_t seed, float q_scale) {
   const skv_dtype dtype = (skv_dtype)p->spec->dtype;
+  if (p->page_size) {
+    /* Every slot no sequence stores a token in stays NaN. */
+    const uint16_t poison = skv_dtype_from_float(dtype, NAN);
+    for (size_t i = 0; i < p->pool_elems; ++i)
+      p->pool[i] = poison;
+  }
   skv_rng rng = {skv_seed_mix(seed, 0) | 1};
   for (size_t i = 0; i < p->q_elems; ++i)
     p->q[i] = skv_dtype_from_float(dtype, q_scale * skv_rng_normalish(&rng));
   skv_fill_job job = {p, seed};
   skv_parallel_for(skv_problem_group_count(p), skv_fill_group, &job);
+  if (p->page_size) {
+    skv_problem_share_prefixes(p);
+    skv_parallel_for(skv_problem_group_count(p), skv_scatter_group, p);
+  }
 }
 
 /* ---- device -------------------------------------------------------------------- */
@@ -213,8 +367,15 @@ void skv_problem_fill(skv_problem *p, uint64_t seed, float q_scale) {
 skv_status skv_problem_upload(skv_problem *p) {
   const skv_gpu *gpu = p->gpu;
   SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_q, p->q, p->q_elems * 2);
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_k, p->k, p->kv_elems * 2);
-  SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_v, p->v, p->kv_elems * 2);
+  if (p->page_size) {
+    SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_pool, p->pool, p->pool_elems * 2);
+    SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_table, p->table, p->table_elems * 4);
+    SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_indptr, p->indptr,
+                            ((size_t)p->shape.batch + 1) * 4);
+  } else {
+    SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_k, p->k, p->kv_elems * 2);
+    SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_v, p->v, p->kv_elems * 2);
+  }
   SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_seqlens, p->seqlens,
                           (size_t)p->shape.batch * sizeof(int32_t));
   return SKV_OK;
@@ -252,6 +413,47 @@ skv_decode_args skv_problem_args(const skv_problem *p) {
   a.k_stride_head = a.v_stride_head = p->stride_head;
   a.num_splits = p->shape.num_splits;
   return a;
+}
+
+skv_paged_decode_args skv_problem_paged_args(const skv_problem *p) {
+  skv_decode_args c = skv_problem_args(p);
+  skv_paged_decode_args a;
+  memset(&a, 0, sizeof a);
+  a.q = c.q;
+  a.k_pages = c.k;
+  a.v_pages = c.v;
+  a.k_stride_page = a.v_stride_page = p->page_stride;
+  a.k_stride_slot = a.v_stride_slot = p->slot_stride;
+  a.k_stride_head = a.v_stride_head = p->page_head_stride;
+  if (p->shape.table == SKV_TABLE_BLOCK) {
+    a.block_table = (const int32_t *)(uintptr_t)p->d_table;
+    a.block_table_stride = p->table_stride;
+  } else {
+    a.page_indptr = (const int32_t *)(uintptr_t)p->d_indptr;
+    a.page_indices = (const int32_t *)(uintptr_t)p->d_table;
+  }
+  a.seqlens = c.seqlens;
+  a.out = c.out;
+  a.lse = c.lse;
+  a.workspace = c.workspace;
+  a.workspace_size = c.workspace_size;
+  a.batch = c.batch;
+  a.max_seqlen = c.max_seqlen;
+  a.num_q_heads = c.num_q_heads;
+  a.num_kv_heads = c.num_kv_heads;
+  a.head_dim = c.head_dim;
+  a.num_splits = c.num_splits;
+  return a;
+}
+
+skv_status skv_problem_decode(const skv_problem *p, const skv_attention *attention,
+                              CUstream stream) {
+  if (p->page_size) {
+    skv_paged_decode_args args = skv_problem_paged_args(p);
+    return skv_attention_decode_paged(attention, &args, stream);
+  }
+  skv_decode_args args = skv_problem_args(p);
+  return skv_attention_decode(attention, &args, stream);
 }
 
 skv_status skv_problem_download(skv_problem *p) {

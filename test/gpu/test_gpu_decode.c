@@ -252,6 +252,15 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
   shape.order = c->order;
   shape.num_splits = c->splits;
   shape.with_lse = c->with_lse;
+  /* A paged spec: every case its own mix of table form, pool order,
+   * interleaved pools, permuted or consecutive pages, shared prefixes. */
+  const skv_pkg_spec *spec = skv_attention_record(attention);
+  const int paged = spec->kv_layout == SKV_KV_PAGED;
+  shape.table = (skv_page_table)(index % 2);
+  shape.pool = (skv_pool_order)(index / 2 % 2);
+  shape.interleaved = index / 4 % 2;
+  shape.consecutive = index % 5 == 0;
+  shape.shared_prefix = index % 3 == 0;
 
   char lens[96];
   format_seqlens(c, lens, sizeof lens);
@@ -271,9 +280,17 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
     print_status("creating the problem", status);
     return 1;
   }
-  printf(" (runs %d x %d threads) %s%s%s\n", p->num_splits_used, p->split_threads_used,
-         skv_kv_order_name(c->order), c->q_scale != 1.0f ? " peaky" : "",
-         c->with_lse ? "" : " lse=NULL");
+  if (paged)
+    printf(" (runs %d x %d threads) page %d %s %s%s %s%s%s%s\n", p->num_splits_used,
+           p->split_threads_used, p->page_size, skv_page_table_name(shape.table),
+           skv_pool_order_name(shape.pool), shape.interleaved ? " interleaved" : "",
+           shape.consecutive ? "consecutive" : "permuted",
+           p->shape.shared_prefix ? " shared-prefix" : "", c->q_scale != 1.0f ? " peaky" : "",
+           c->with_lse ? "" : " lse=NULL");
+  else
+    printf(" (runs %d x %d threads) %s%s%s\n", p->num_splits_used, p->split_threads_used,
+           skv_kv_order_name(c->order), c->q_scale != 1.0f ? " peaky" : "",
+           c->with_lse ? "" : " lse=NULL");
   int launch = launch_of(p->split_threads_used);
   if (launch < 0) {
     printf("FAIL: the runtime chose %d threads per CTA, no split kernel of the spec's\n",
@@ -295,9 +312,8 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
   /* Twice: the second call must not depend on what the first left. */
   for (int call = 1; call <= 2; ++call) {
     status = skv_problem_poison(p);
-    skv_decode_args args = skv_problem_args(p);
     if (!status)
-      status = skv_attention_decode(attention, &args, stream);
+      status = skv_problem_decode(p, attention, stream);
     if (!status)
       status = skv_gpu_status(gpu, gpu->cu->cuStreamSynchronize(stream),
                               "cuStreamSynchronize after decode", __FILE__,
@@ -328,11 +344,13 @@ done:
   return result;
 }
 
-/* Expects INVALID_ARGUMENT from a decode call; reports and counts others. */
-static int expect_invalid(const skv_attention *attention,
-                          const skv_decode_args *args, CUstream stream,
+/* Expects INVALID_ARGUMENT from a decode call (contiguous args, or paged
+ * ones when paged is not NULL); reports and counts others. */
+static int expect_invalid(const skv_attention *attention, const skv_decode_args *args,
+                          const skv_paged_decode_args *paged, CUstream stream,
                           const char *what) {
-  skv_status status = skv_attention_decode(attention, args, stream);
+  skv_status status = paged ? skv_attention_decode_paged(attention, paged, stream)
+                            : skv_attention_decode(attention, args, stream);
   if (skv_status_code_of(status) == SKV_CODE_INVALID_ARGUMENT) {
     printf("  %-34s INVALID_ARGUMENT: %s\n", what, skv_status_message(status));
     skv_status_free(status);
@@ -351,8 +369,13 @@ static int run_argument_errors(const skv_gpu *gpu,
                                const skv_attention *attention,
                                CUstream stream) {
   printf("argument errors\n");
-  skv_problem_shape shape = {2, (int32_t[]){1000, 1000}, 1000, 1000,
-                             SKV_ORDER_BSHD, 7, 1};
+  skv_problem_shape shape;
+  memset(&shape, 0, sizeof shape);
+  shape.batch = 2;
+  shape.seqlens = (int32_t[]){1000, 1000};
+  shape.max_seqlen = shape.seq_capacity = 1000;
+  shape.num_splits = 7;
+  shape.with_lse = 1;
   skv_problem *p = NULL;
   skv_status status = skv_problem_create(gpu, attention, &shape, &p);
   if (status) {
@@ -374,21 +397,39 @@ static int run_argument_errors(const skv_gpu *gpu,
     ++failures;
   }
   const skv_decode_args good = skv_problem_args(p);
+  const skv_paged_decode_args good_paged = skv_problem_paged_args(p);
+  const int paged = p->page_size > 0;
   skv_decode_args args = good;
-  args.workspace_size = 16;
-  failures += expect_invalid(attention, &args, stream, "workspace of 16 bytes");
+  skv_paged_decode_args paged_args = good_paged;
+  const skv_paged_decode_args *g = paged ? &paged_args : NULL;
+  args.workspace_size = paged_args.workspace_size = 16;
+  failures += expect_invalid(attention, &args, g, stream, "workspace of 16 bytes");
   args = good;
-  args.lse = NULL;
-  args.workspace_size = p->workspace_size - 1;
-  failures += expect_invalid(attention, &args, stream,
-                             "lse NULL, workspace 1 byte short");
+  paged_args = good_paged;
+  args.lse = paged_args.lse = NULL;
+  args.workspace_size = paged_args.workspace_size = p->workspace_size - 1;
+  failures += expect_invalid(attention, &args, g, stream, "lse NULL, workspace 1 byte short");
   args = good;
-  args.workspace = NULL;
-  args.workspace_size = 0;
-  failures += expect_invalid(attention, &args, stream, "workspace NULL");
+  paged_args = good_paged;
+  args.workspace = paged_args.workspace = NULL;
+  args.workspace_size = paged_args.workspace_size = 0;
+  failures += expect_invalid(attention, &args, g, stream, "workspace NULL");
   args = good;
+  paged_args = good_paged;
   args.num_q_heads += 1;
-  failures += expect_invalid(attention, &args, stream, "num_q_heads mismatch");
+  paged_args.num_q_heads += 1;
+  failures += expect_invalid(attention, &args, g, stream, "num_q_heads mismatch");
+  /* The other layout's call. */
+  failures += expect_invalid(attention, &good, paged ? NULL : &good_paged, stream,
+                             paged ? "contiguous call, paged spec" : "paged call, contiguous spec");
+  if (paged) {
+    paged_args = good_paged;
+    paged_args.block_table = (const int32_t *)(uintptr_t)p->d_table;
+    paged_args.block_table_stride = 1;
+    paged_args.page_indptr = paged_args.page_indices = NULL;
+    failures += expect_invalid(attention, &args, &paged_args, stream,
+                               "block table rows too short");
+  }
 
   status = skv_gpu_status(gpu, gpu->cu->cuStreamSynchronize(stream),
                           "cuStreamSynchronize", __FILE__, __LINE__);

@@ -452,8 +452,14 @@ static skv_status run_shape(const skv_gpu *gpu, const skv_attention *attention,
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "seqlens");
   for (int b = 0; b < batch; ++b)
     seqlens[b] = seqlen;
-  skv_problem_shape shape = {batch, seqlens, seqlen, seqlen, o->order,
-                             o->splits, 1};
+  skv_problem_shape shape;
+  memset(&shape, 0, sizeof shape);
+  shape.batch = batch;
+  shape.seqlens = seqlens;
+  shape.max_seqlen = shape.seq_capacity = seqlen;
+  shape.order = o->order;
+  shape.num_splits = o->splits;
+  shape.with_lse = 1;
   skv_problem *p = NULL;
   skv_status status = skv_problem_create(gpu, attention, &shape, &p);
   free(seqlens);
