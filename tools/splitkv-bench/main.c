@@ -4,6 +4,11 @@
  *   splitkv-bench PACKAGE SPEC --seqlen N[,N...] [--batch N[,N...]]
  *                 [--splits N] [--layout bshd|bhsd] [--iters N]
  *                 [--repeats N] [--seed N] [--launches]
+ *                 [--table block|csr] [--pool nhd|hnd] [--pages permuted|consecutive]
+ *
+ * A paged spec (kv_layout paged) runs on page pools: --table, --pool and
+ * --pages say how (default a block table, NHD pools, page ids a random
+ * permutation of the pool); --layout is a contiguous spec's.
  *
  * Method (docs/design.md; as the anchors measured the peers):
  *  - Copy bandwidth: cuMemcpyDtoDAsync of a 2 GiB buffer (halved until it
@@ -54,6 +59,9 @@ typedef struct bench_options {
   int repeats;         /* timed loops per shape */
   uint64_t seed;
   int launches;        /* time plain launches instead of graph replays */
+  skv_page_table table; /* a paged spec's pages */
+  skv_pool_order pool;
+  int consecutive;
 } bench_options;
 
 typedef struct bench_result {
@@ -71,7 +79,8 @@ static void die_usage(const char *why) {
           "[--batch N[,N...]]\n"
           "                     [--splits N] [--layout bshd|bhsd] "
           "[--iters N] [--repeats N] [--seed N]\n"
-          "                     [--launches]\n",
+          "                     [--launches] [--table block|csr] [--pool nhd|hnd]\n"
+          "                     [--pages permuted|consecutive]\n",
           why);
   exit(2);
 }
@@ -142,7 +151,28 @@ static void parse_options(int argc, char **argv, bench_options *o) {
       o->repeats = parse_positive(value, "--repeats");
     else if (strcmp(arg, "--seed") == 0)
       o->seed = strtoull(value, NULL, 0);
-    else if (strcmp(arg, "--layout") == 0) {
+    else if (strcmp(arg, "--table") == 0) {
+      if (strcmp(value, "block") == 0)
+        o->table = SKV_TABLE_BLOCK;
+      else if (strcmp(value, "csr") == 0)
+        o->table = SKV_TABLE_CSR;
+      else
+        die_usage("--table is block or csr");
+    } else if (strcmp(arg, "--pool") == 0) {
+      if (strcmp(value, "nhd") == 0)
+        o->pool = SKV_POOL_NHD;
+      else if (strcmp(value, "hnd") == 0)
+        o->pool = SKV_POOL_HND;
+      else
+        die_usage("--pool is nhd or hnd");
+    } else if (strcmp(arg, "--pages") == 0) {
+      if (strcmp(value, "permuted") == 0)
+        o->consecutive = 0;
+      else if (strcmp(value, "consecutive") == 0)
+        o->consecutive = 1;
+      else
+        die_usage("--pages is permuted or consecutive");
+    } else if (strcmp(arg, "--layout") == 0) {
       if (strcmp(value, "bshd") == 0)
         o->order = SKV_ORDER_BSHD;
       else if (strcmp(value, "bhsd") == 0)
@@ -265,9 +295,7 @@ static skv_status check_shape(const skv_gpu *gpu,
                               const skv_attention *attention, CUstream stream,
                               skv_problem *p, uint64_t seed,
                               bench_result *result) {
-  skv_decode_args args = skv_problem_args(p);
-  SKV_RETURN_IF_ERROR(skv_attention_decode(attention, &args, stream),
-                      "checking decode");
+  SKV_RETURN_IF_ERROR(skv_problem_decode(p, attention, stream), "checking decode");
   SKV_GPU_RETURN_IF_ERROR(gpu, cuStreamSynchronize, stream);
   SKV_RETURN_IF_ERROR_PLAIN(skv_problem_download(p));
   int checked = 0;
@@ -304,15 +332,23 @@ static int pick_iters(int requested, int sets) {
   return iters;
 }
 
-/* Enqueues one loop: iters decode calls, call i reading KV set i % sets. */
+/* Enqueues one loop: iters decode calls, call i reading KV set i % sets
+ * (K at k[], V at v[]; a paged spec's pools, with the same page table). */
 static skv_status enqueue_loop(const skv_attention *attention, CUstream stream,
                                const skv_problem *p, const CUdeviceptr *k,
                                const CUdeviceptr *v, int sets, int iters) {
   skv_decode_args args = skv_problem_args(p);
+  skv_paged_decode_args paged = skv_problem_paged_args(p);
   for (int i = 0; i < iters; ++i) {
-    args.k = (const void *)(uintptr_t)k[i % sets];
-    args.v = (const void *)(uintptr_t)v[i % sets];
-    SKV_RETURN_IF_ERROR_PLAIN(skv_attention_decode(attention, &args, stream));
+    if (p->page_size) {
+      paged.k_pages = (const void *)(uintptr_t)k[i % sets];
+      paged.v_pages = (const void *)(uintptr_t)v[i % sets];
+      SKV_RETURN_IF_ERROR_PLAIN(skv_attention_decode_paged(attention, &paged, stream));
+    } else {
+      args.k = (const void *)(uintptr_t)k[i % sets];
+      args.v = (const void *)(uintptr_t)v[i % sets];
+      SKV_RETURN_IF_ERROR_PLAIN(skv_attention_decode(attention, &args, stream));
+    }
   }
   return SKV_OK;
 }
@@ -380,18 +416,21 @@ static skv_status time_shape(const skv_gpu *gpu, const skv_attention *attention,
                              CUstream stream, CUevent start, CUevent stop,
                              const skv_problem *p, const bench_options *o,
                              bench_result *result) {
-  const size_t kv_bytes = p->kv_elems * 2; /* one of K, V */
+  /* One copy of the cache: K and V (contiguous: two allocations of
+   * kv_bytes; paged: one pool holding both, copied whole). */
+  const size_t kv_bytes = (p->page_size ? p->pool_elems : p->kv_elems) * 2;
   size_t free_bytes = 0, total_bytes = 0;
   SKV_GPU_RETURN_IF_ERROR(gpu, cuMemGetInfo, &free_bytes, &total_bytes);
-  int sets = (int)ceil(COLD_SET_BYTES / (2.0 * (double)kv_bytes));
+  const size_t set_bytes = p->page_size ? kv_bytes : 2 * kv_bytes;
+  int sets = (int)ceil(COLD_SET_BYTES / (double)set_bytes);
   if (sets < 2)
     sets = 2;
   /* Leave 1 GiB of headroom; with less room, fewer sets (one set of
    * >= 256 MiB is still mostly cold: L2 is 50 MB). */
   size_t room = free_bytes > ((size_t)1 << 30) ? free_bytes - ((size_t)1 << 30)
                                                : 0;
-  if ((size_t)(sets - 1) * 2 * kv_bytes > room)
-    sets = 1 + (int)(room / (2 * kv_bytes));
+  if ((size_t)(sets - 1) * set_bytes > room)
+    sets = 1 + (int)(room / set_bytes);
   const int iters = pick_iters(o->iters, sets);
 
   CUdeviceptr *k = calloc((size_t)sets, sizeof *k);
@@ -405,6 +444,16 @@ static skv_status time_shape(const skv_gpu *gpu, const skv_attention *attention,
   k[0] = p->d_k;
   v[0] = p->d_v;
   for (int s = 1; s < sets && !status; ++s) {
+    if (p->page_size) {
+      /* k[s] is the copy's allocation; v[s] points into it. */
+      status = skv_gpu_status(gpu, gpu->cu->cuMemAlloc(&k[s], kv_bytes), "cuMemAlloc",
+                              __FILE__, __LINE__);
+      if (!status)
+        status = skv_gpu_status(gpu, gpu->cu->cuMemcpyDtoD(k[s], p->d_pool, kv_bytes),
+                                "cuMemcpyDtoD", __FILE__, __LINE__);
+      v[s] = k[s] + (p->d_v - p->d_k);
+      continue;
+    }
     status = skv_gpu_status(gpu, gpu->cu->cuMemAlloc(&k[s], kv_bytes),
                             "cuMemAlloc", __FILE__, __LINE__);
     if (!status)
@@ -421,7 +470,7 @@ static skv_status time_shape(const skv_gpu *gpu, const skv_attention *attention,
     goto done;
   printf("  timing: %d KV set(s) of %.1f MB (%.0f MB in all), loops of %d "
          "calls as %s, median of %d\n",
-         sets, 2.0 * (double)kv_bytes / 1e6, 2.0 * (double)kv_bytes * sets / 1e6,
+         sets, (double)set_bytes / 1e6, (double)set_bytes * sets / 1e6,
          iters, o->launches ? "plain launches" : "CUDA graph replays",
          o->repeats);
 
@@ -434,7 +483,7 @@ done:
   for (int s = 1; s < sets && k && v; ++s) {
     if (k[s])
       gpu->cu->cuMemFree(k[s]);
-    if (v[s])
+    if (v[s] && !p->page_size)
       gpu->cu->cuMemFree(v[s]);
   }
   free(k);
@@ -460,6 +509,9 @@ static skv_status run_shape(const skv_gpu *gpu, const skv_attention *attention,
   shape.order = o->order;
   shape.num_splits = o->splits;
   shape.with_lse = 1;
+  shape.table = o->table;
+  shape.pool = o->pool;
+  shape.consecutive = o->consecutive;
   skv_problem *p = NULL;
   skv_status status = skv_problem_create(gpu, attention, &shape, &p);
   free(seqlens);
@@ -469,9 +521,15 @@ static skv_status run_shape(const skv_gpu *gpu, const skv_attention *attention,
   result->seqlen = seqlen;
   result->splits = p->num_splits_used;
   result->kv_bytes = 2.0 * (double)p->kv_elems * 2.0;
-  printf("shape batch %d seqlen %d (%s, %d splits): KV %.1f MB\n", batch,
-         seqlen, skv_kv_order_name(o->order), p->num_splits_used,
-         result->kv_bytes / 1e6);
+  char layout[96];
+  if (p->page_size)
+    snprintf(layout, sizeof layout, "pages of %d, %s, %s, %s", p->page_size,
+             skv_page_table_name(o->table), skv_pool_order_name(o->pool),
+             o->consecutive ? "consecutive" : "permuted");
+  else
+    snprintf(layout, sizeof layout, "%s", skv_kv_order_name(o->order));
+  printf("shape batch %d seqlen %d (%s, %d splits): KV %.1f MB\n", batch, seqlen, layout,
+         p->num_splits_used, result->kv_bytes / 1e6);
   fflush(stdout);
   skv_problem_fill(p, seed, 1.0f);
   status = skv_problem_upload(p);
