@@ -194,6 +194,8 @@ class SpecInfo(ctypes.Structure):
         ("num_kv_heads", c_int),
         ("splits", c_int),
         ("softmax_scale", ctypes.c_float),
+        ("kv_layout", c_int),
+        ("page_size", c_int),
     ]
 
 
@@ -214,9 +216,10 @@ EXPECTED_LAYOUT = {
         ("k_stride_head", 104, 8), ("v_stride_batch", 112, 8),
         ("v_stride_seq", 120, 8), ("v_stride_head", 128, 8),
         ("num_splits", 136, 4)]),
-    "skv_spec_info": (32, [
+    "skv_spec_info": (40, [
         ("name", 0, 8), ("dtype", 8, 4), ("head_dim", 12, 4), ("num_q_heads", 16, 4),
-        ("num_kv_heads", 20, 4), ("splits", 24, 4), ("softmax_scale", 28, 4)]),
+        ("num_kv_heads", 20, 4), ("splits", 24, 4), ("softmax_scale", 28, 4),
+        ("kv_layout", 32, 4), ("page_size", 36, 4)]),
     "skv_attention_image_info": (16, [("kind", 0, 4), ("sm", 4, 4), ("load_us", 8, 8)]),
 }
 CTYPES_OF = {"skv_decode_args": DecodeArgs, "skv_spec_info": SpecInfo,

@@ -130,6 +130,8 @@ void skv_pkg_spec_info(const skv_pkg_spec *record, skv_spec_info *out_info) {
       .num_kv_heads = (int)record->num_kv_heads,
       .splits = (int)record->splits,
       .softmax_scale = record->softmax_scale,
+      .kv_layout = record->kv_layout,
+      .page_size = record->page_size,
   };
   *out_info = info;
 }

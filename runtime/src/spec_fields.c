@@ -22,11 +22,6 @@ float skv_field_f32_value(uint32_t bits) {
   return value;
 }
 
-const char *skv_kv_layout_name(skv_kv_layout layout) {
-  switch (layout) { SKV_KV_LAYOUTS(SKV_ENUM_NAME_CASE) }
-  return "unknown";
-}
-
 const char *skv_kernel_role_name(skv_kernel_role role) {
   switch (role) { SKV_KERNEL_ROLES(SKV_ENUM_NAME_CASE) }
   return "unknown";

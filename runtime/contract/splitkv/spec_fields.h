@@ -51,13 +51,6 @@
 /* The head dims the generator builds: X(head_dim). */
 #define SKV_HEAD_DIMS(X) X(64) X(96) X(128) X(256)
 
-/* How the KV cache is laid out (an enumeration list, types.h). */
-#define SKV_KV_LAYOUTS(X)                                                      \
-  X(SKV_KV_CONTIGUOUS, contiguous, 1) /* strided [batch, token, head, dim] */ \
-  X(SKV_KV_PAGED, paged, 2)           /* pages of page_size tokens */
-
-typedef enum skv_kv_layout { SKV_KV_LAYOUTS(SKV_ENUM_VALUE) } skv_kv_layout;
-
 /* The types. Each has
  *   SKV_FIELD_<type>_CTYPE  the member's C type
  *   SKV_FIELD_<type>_BITS   value -> the record's 32 bits
@@ -69,7 +62,7 @@ typedef enum skv_kv_layout { SKV_KV_LAYOUTS(SKV_ENUM_VALUE) } skv_kv_layout;
  *   SPLITS     'auto' (0: the runtime picks per call) or an integer in
  *              [min, max]
  *   DTYPE      a word of SKV_DTYPES (types.h)
- *   KV_LAYOUT  a word of SKV_KV_LAYOUTS
+ *   KV_LAYOUT  a word of SKV_KV_LAYOUTS (types.h)
  *   SCALE      a finite float > 0
  *   PAGE_SIZE  0 (no pages: kv_layout contiguous) or, with kv_layout
  *              paged, the tokens per page, an integer in [min, max] */
@@ -144,8 +137,5 @@ void skv_field_show_PAGE_SIZE(int value, int json, char *out, int size);
  * parser checks the same with the keys' positions.) */
 skv_status skv_fields_check_combination(int num_q_heads, int num_kv_heads,
                                         skv_kv_layout kv_layout, int page_size);
-
-/* "contiguous", "paged"; "unknown" for any other value. A static string. */
-const char *skv_kv_layout_name(skv_kv_layout layout);
 
 #endif /* SPLITKV_SPEC_FIELDS_H */

@@ -74,6 +74,9 @@ typedef struct skv_spec_info {
   int num_kv_heads;    /* divides num_q_heads */
   int splits;          /* a fixed split count, or 0: chosen per call */
   float softmax_scale; /* compiled into the kernels */
+  skv_kv_layout kv_layout; /* decoded by skv_attention_decode (contiguous)
+                              or skv_attention_decode_paged (paged) */
+  int page_size;       /* tokens per page of a paged cache; 0 otherwise */
 } skv_spec_info;
 
 /* Fills *out_info for spec `index` (0 to skv_package_spec_count - 1) of the

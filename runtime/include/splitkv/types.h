@@ -39,11 +39,22 @@ typedef enum skv_dtype { SKV_DTYPES(SKV_ENUM_VALUE) } skv_dtype;
 
 typedef enum skv_image_kind { SKV_IMAGE_KINDS(SKV_ENUM_VALUE) } skv_image_kind;
 
+/* How a spec's KV cache is laid out: contiguous (strided [batch, token,
+ * head, dim]) or in pages of page_size tokens. */
+#define SKV_KV_LAYOUTS(X)                                                      \
+  X(SKV_KV_CONTIGUOUS, contiguous, 1)                                          \
+  X(SKV_KV_PAGED, paged, 2)
+
+typedef enum skv_kv_layout { SKV_KV_LAYOUTS(SKV_ENUM_VALUE) } skv_kv_layout;
+
 /* "bf16", "f16"; "unknown" for any other value. A static string. */
 SKV_API const char *skv_dtype_name(skv_dtype dtype);
 
 /* "ptx", "cubin"; "unknown" for any other value. A static string. */
 SKV_API const char *skv_image_kind_name(skv_image_kind kind);
+
+/* "contiguous", "paged"; "unknown" for any other value. A static string. */
+SKV_API const char *skv_kv_layout_name(skv_kv_layout layout);
 
 #ifdef __cplusplus
 }
