@@ -61,9 +61,12 @@ static void list_specs(const char *path, const skv_package *package) {
     char splits[16] = "auto";
     if (spec.splits)
       snprintf(splits, sizeof splits, "%d", spec.splits);
-    printf("  %s: head_dim %d, %d q heads, %d kv heads, %s, splits %s\n", spec.name,
+    printf("  %s: head_dim %d, %d q heads, %d kv heads, %s, splits %s, %s", spec.name,
            spec.head_dim, spec.num_q_heads, spec.num_kv_heads, skv_dtype_name(spec.dtype),
-           splits);
+           splits, skv_kv_layout_name(spec.kv_layout));
+    if (spec.page_size)
+      printf(" (pages of %d)", spec.page_size);
+    printf("\n");
   }
 }
 
@@ -89,13 +92,14 @@ static uint16_t to_half(float x, skv_dtype dtype) {
   return (uint16_t)(sign | (uint32_t)exponent << 10 | (bits & 0x7fffffu) >> 13);
 }
 
-/* One decode step of spec `name`: batch 1, 1000 cached tokens. */
+/* One decode step of spec `name`: batch 1, 1000 cached tokens, in a
+ * contiguous cache or, for a paged spec, in pages listed by a block table. */
 static int run_decode(const skv_package *package, const char *name) {
   enum { BATCH = 1, SEQLEN = 1000 };
   int rc = 1;
   engine_cuda cu = {0};
   skv_attention *attention = NULL;
-  CUdeviceptr q = 0, k = 0, v = 0, seqlens = 0, out = 0, lse = 0, ws = 0;
+  CUdeviceptr q = 0, k = 0, v = 0, seqlens = 0, out = 0, lse = 0, ws = 0, table = 0;
   uint16_t *host = NULL;
   float *host_lse = NULL;
 
@@ -109,7 +113,15 @@ static int run_decode(const skv_package *package, const char *name) {
   skv_attention_info(attention, &spec);
   int hq = spec.num_q_heads, hkv = spec.num_kv_heads, d = spec.head_dim;
   size_t q_elems = (size_t)BATCH * hq * d;
-  size_t kv_elems = (size_t)BATCH * SEQLEN * hkv * d;
+  /* A paged cache: the pages of SEQLEN tokens, [pages, page_size, kv heads,
+   * head_dim], listed last page first (any order will do). */
+  const int paged = spec.kv_layout == SKV_KV_PAGED;
+  const int page_size = paged ? spec.page_size : SEQLEN;
+  const int pages = (SEQLEN + page_size - 1) / page_size;
+  int32_t host_table[SEQLEN];
+  for (int i = 0; i < pages; ++i)
+    host_table[i] = pages - 1 - i;
+  size_t kv_elems = (size_t)BATCH * pages * page_size * hkv * d;
   int splits = 0;
   size_t ws_bytes = 0;
   if (failed(skv_attention_num_splits(attention, BATCH, SEQLEN, 0, &splits),
@@ -130,7 +142,8 @@ static int run_decode(const skv_package *package, const char *name) {
       cu.mem_alloc(&v, kv_elems * 2) || cu.mem_alloc(&out, q_elems * 2) ||
       cu.mem_alloc(&seqlens, sizeof host_seqlens) ||
       cu.mem_alloc(&lse, (size_t)BATCH * hq * sizeof(float)) ||
-      (ws_bytes && cu.mem_alloc(&ws, ws_bytes))) {
+      (ws_bytes && cu.mem_alloc(&ws, ws_bytes)) ||
+      (paged && cu.mem_alloc(&table, (size_t)pages * sizeof(int32_t)))) {
     fprintf(stderr, "skv_engine: cuMemAlloc failed\n");
     goto done;
   }
@@ -145,7 +158,8 @@ static int run_decode(const skv_package *package, const char *name) {
       goto done;
     }
   }
-  if (cu.copy_to_device(seqlens, host_seqlens, sizeof host_seqlens)) {
+  if (cu.copy_to_device(seqlens, host_seqlens, sizeof host_seqlens) ||
+      (paged && cu.copy_to_device(table, host_table, (size_t)pages * sizeof(int32_t)))) {
     fprintf(stderr, "skv_engine: cuMemcpyHtoD failed\n");
     goto done;
   }
@@ -162,7 +176,22 @@ static int run_decode(const skv_package *package, const char *name) {
       .v_stride_batch = (int64_t)SEQLEN * hkv * d,
       .v_stride_seq = (int64_t)hkv * d, .v_stride_head = d,
   };
-  if (failed(skv_attention_decode(attention, &args, NULL), "decode"))
+  /* The same step over the pages: strides per page, slot and head. */
+  skv_paged_decode_args paged_args = {
+      .q = (const void *)q, .k_pages = (const void *)k, .v_pages = (const void *)v,
+      .k_stride_page = (int64_t)page_size * hkv * d, .k_stride_slot = (int64_t)hkv * d,
+      .k_stride_head = d,
+      .v_stride_page = (int64_t)page_size * hkv * d, .v_stride_slot = (int64_t)hkv * d,
+      .v_stride_head = d,
+      .block_table = (const int32_t *)table, .block_table_stride = pages,
+      .seqlens = (const int32_t *)seqlens, .out = (void *)out,
+      .lse = (float *)lse, .workspace = (void *)ws, .workspace_size = ws_bytes,
+      .batch = BATCH, .max_seqlen = SEQLEN,
+      .num_q_heads = hq, .num_kv_heads = hkv, .head_dim = d,
+  };
+  if (failed(paged ? skv_attention_decode_paged(attention, &paged_args, NULL)
+                   : skv_attention_decode(attention, &args, NULL),
+             "decode"))
     goto done;
   if (cu.synchronize() || cu.copy_to_host(host, out, q_elems * 2) ||
       cu.copy_to_host(host_lse, lse, (size_t)BATCH * hq * sizeof(float))) {
@@ -176,15 +205,15 @@ static int run_decode(const skv_package *package, const char *name) {
     bad += (host[i] & exponent_mask) == exponent_mask;
   for (int i = 0; i < BATCH * hq; ++i)
     bad += !isfinite(host_lse[i]);
-  printf("decode %s: batch %d, %d tokens, %d split%s: lse[0] = %.4f, %s\n",
-         name, BATCH, SEQLEN, splits, splits == 1 ? "" : "s",
+  printf("decode %s: batch %d, %d tokens%s, %d split%s: lse[0] = %.4f, %s\n", name, BATCH,
+         SEQLEN, paged ? " in pages" : "", splits, splits == 1 ? "" : "s",
          (double)host_lse[0], bad ? "NON-FINITE OUTPUTS" : "outputs finite");
   rc = bad ? 1 : 0;
 
 done:
   if (cu.mem_free) {
-    CUdeviceptr buffers[7] = {q, k, v, seqlens, out, lse, ws};
-    for (int i = 0; i < 7; ++i)
+    CUdeviceptr buffers[8] = {q, k, v, seqlens, out, lse, ws, table};
+    for (int i = 0; i < 8; ++i)
       if (buffers[i])
         cu.mem_free(buffers[i]);
   }

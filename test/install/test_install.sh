@@ -4,10 +4,15 @@
 # examples/engine against each installed copy with find_package(splitkv),
 # compile it once more with `pkg-config --cflags --libs splitkv-runtime`,
 # and run every binary on a real package, expecting its spec list.
-#   test_install.sh CMAKE CC SOURCE_DIR BUILD_DIR WORK_DIR PACKAGE SPEC
-# Exit 77 (skipped) when PACKAGE does not exist, after building everything.
+#   test_install.sh CMAKE CC SOURCE_DIR BUILD_DIR WORK_DIR PACKAGE SPEC \
+#                   [PACKAGE SPEC...]
+# Each package is listed, and its spec decoded where a GPU is (a paged spec
+# through a block table). Exit 77 (skipped) when a PACKAGE does not exist,
+# after building everything.
 set -euo pipefail
-cmake=$1 cc=$2 src=$3 build=$4 work=$5 package=$6 spec=$7
+cmake=$1 cc=$2 src=$3 build=$4 work=$5
+shift 5
+runs=("$@")
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -53,21 +58,24 @@ skip() {
   exit 77
 }
 
-if [ ! -f "$package" ]; then
-  skip "no package at $package to run the engine on (build the compiler)"
-fi
-for binary in "${binaries[@]}"; do
-  step "$binary $package"
-  "$binary" "$package" | tee "$work/out.txt"
-  grep -q "^  $spec: head_dim " "$work/out.txt" || {
-    echo "FAIL: $binary did not list spec $spec" >&2
-    exit 1
-  }
-  if grep -q "^no GPU, decode skipped" "$work/out.txt"; then
-    [ "${SKV_REQUIRE_GPU:-}" = 1 ] && skip "$binary found no GPU"
-  elif ! grep -q "^decode $spec: .*outputs finite" "$work/out.txt"; then
-    echo "FAIL: $binary did not decode $spec" >&2
-    exit 1
+for ((r = 0; r < ${#runs[@]}; r += 2)); do
+  package=${runs[r]} spec=${runs[r + 1]}
+  if [ ! -f "$package" ]; then
+    skip "no package at $package to run the engine on (build the compiler)"
   fi
+  for binary in "${binaries[@]}"; do
+    step "$binary $package $spec"
+    "$binary" "$package" "$spec" | tee "$work/out.txt"
+    grep -q "^  $spec: head_dim " "$work/out.txt" || {
+      echo "FAIL: $binary did not list spec $spec" >&2
+      exit 1
+    }
+    if grep -q "^no GPU, decode skipped" "$work/out.txt"; then
+      [ "${SKV_REQUIRE_GPU:-}" = 1 ] && skip "$binary found no GPU"
+    elif ! grep -q "^decode $spec: .*outputs finite" "$work/out.txt"; then
+      echo "FAIL: $binary did not decode $spec" >&2
+      exit 1
+    fi
+  done
 done
 echo "PASS: installed runtime used through find_package and pkg-config"
