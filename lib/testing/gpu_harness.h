@@ -145,7 +145,8 @@ typedef struct skv_problem {
   int table_stride;         /* the block table's row stride */
   int32_t *table;           /* block table, or CSR indices */
   int32_t *indptr;          /* CSR: [batch + 1] */
-  size_t table_elems, pool_elems;
+  size_t table_elems, pool_elems; /* allocated */
+  size_t table_used;        /* entries the table holds (CSR: fewer) */
   uint16_t *pool;           /* host copy of the device pool */
   CUdeviceptr d_pool, d_table, d_indptr;
 } skv_problem;
@@ -166,6 +167,13 @@ void skv_problem_destroy(skv_problem *problem);
  * q_scale (a large one makes the softmax peaky). Every stored token past a
  * sequence's length is NaN: a kernel that reads one poisons its output. */
 void skv_problem_fill(skv_problem *problem, uint64_t seed, float q_scale);
+
+/* New lengths (each at most shape.max_seqlen) for the next fill: the
+ * device buffers stay where they are (a captured CUDA graph still reads
+ * them); a paged problem's page ids are dealt again from page_seed and its
+ * table rebuilt. Errors: INVALID_ARGUMENT for a length out of range. */
+skv_status skv_problem_set_lengths(skv_problem *problem, const int32_t *seqlens,
+                                   uint64_t page_seed);
 
 /* Copies q, k, v and seqlens to the device. */
 skv_status skv_problem_upload(skv_problem *problem);

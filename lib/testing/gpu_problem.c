@@ -62,10 +62,47 @@ static int skv_problem_shared_pages(const skv_problem *p, int b) {
   return len / p->page_size;
 }
 
-/* The pool, the page ids and the table: every sequence gets the pages of
- * its capacity, two spare pages stay unused, ids are a permutation of the
- * pool (fixed by the shape) unless consecutive, shared prefixes reuse
- * sequence 0's ids. */
+/* The page ids and the table, from the lengths: every sequence gets the
+ * pages of its capacity, two spare pages stay unused, ids are a
+ * permutation of the pool (page_seed) unless consecutive, shared prefixes
+ * reuse sequence 0's ids; a block table with a row stride one past the
+ * pages, its unused entries poisoned, or CSR listing each sequence's pages
+ * of its tokens only. */
+static void skv_problem_assign_pages(skv_problem *p, uint64_t page_seed, int32_t *order) {
+  const int64_t P = p->page_size;
+  const int batch = p->shape.batch;
+  for (int i = 0; i < p->num_pages; ++i)
+    order[i] = i;
+  uint64_t state = skv_seed_mix(page_seed, 0) | 1;
+  for (int i = p->num_pages - 1; i > 0 && !p->shape.consecutive; --i) {
+    state = skv_seed_mix(state, (uint64_t)i);
+    int j = (int)(state % (uint64_t)(i + 1));
+    int32_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  for (int b = 0; b < batch; ++b)
+    for (int i = 0; i < p->pages_per_seq; ++i)
+      p->page_ids[b * p->pages_per_seq + i] =
+          i < skv_problem_shared_pages(p, b) ? order[i] : order[b * p->pages_per_seq + i];
+  p->indptr[0] = 0;
+  size_t entries = 0;
+  for (int b = 0; b < batch; ++b) {
+    int used = (int)((p->seqlens[b] + P - 1) / P);
+    for (int i = 0; i < p->table_stride; ++i) {
+      int32_t id = i < p->pages_per_seq ? p->page_ids[b * p->pages_per_seq + i]
+                                        : SKV_UNUSED_PAGE;
+      if (p->shape.table == SKV_TABLE_BLOCK)
+        p->table[(size_t)b * p->table_stride + i] = id;
+      else if (i < used)
+        p->table[entries++] = id;
+    }
+    p->indptr[b + 1] = (int32_t)entries;
+  }
+  p->table_used = p->shape.table == SKV_TABLE_BLOCK ? p->table_elems : entries;
+}
+
+/* The pool and the table, sized for the capacity. */
 static skv_status skv_problem_allocate_pages(skv_problem *p) {
   const skv_problem_shape *shape = &p->shape;
   const int64_t P = p->page_size, heads = p->spec->num_kv_heads, dim = p->spec->head_dim;
@@ -93,41 +130,9 @@ static skv_status skv_problem_allocate_pages(skv_problem *p) {
     free(order);
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "host memory for %d pages", p->num_pages);
   }
-  for (int i = 0; i < p->num_pages; ++i)
-    order[i] = i;
-  uint64_t state = skv_seed_mix(0x9a9e5, (uint64_t)batch * 1000003u + shape->seq_capacity) | 1;
-  for (int i = p->num_pages - 1; i > 0 && !shape->consecutive; --i) {
-    state = skv_seed_mix(state, (uint64_t)i);
-    int j = (int)(state % (uint64_t)(i + 1));
-    int32_t t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-  for (int b = 0; b < batch; ++b)
-    for (int i = 0; i < p->pages_per_seq; ++i)
-      p->page_ids[b * p->pages_per_seq + i] =
-          i < skv_problem_shared_pages(p, b) ? order[i] : order[b * p->pages_per_seq + i];
+  skv_problem_assign_pages(
+      p, skv_seed_mix(0x9a9e5, (uint64_t)batch * 1000003u + shape->seq_capacity), order);
   free(order);
-
-  /* The table: a block table with a row stride one past the pages, its
-   * unused entries poisoned; or CSR listing each sequence's pages of its
-   * tokens only. */
-  p->indptr[0] = 0;
-  size_t entries = 0;
-  for (int b = 0; b < batch; ++b) {
-    int used = (int)((p->seqlens[b] + P - 1) / P);
-    for (int i = 0; i < p->table_stride; ++i) {
-      int32_t id = i < p->pages_per_seq ? p->page_ids[b * p->pages_per_seq + i]
-                                        : SKV_UNUSED_PAGE;
-      if (shape->table == SKV_TABLE_BLOCK)
-        p->table[(size_t)b * p->table_stride + i] = id;
-      else if (i < used)
-        p->table[entries++] = id;
-    }
-    p->indptr[b + 1] = (int32_t)entries;
-  }
-  if (shape->table == SKV_TABLE_CSR)
-    p->table_elems = entries ? entries : 1;
 
   const skv_gpu *gpu = p->gpu;
   SKV_RETURN_IF_ERROR(skv_device_alloc(gpu, &p->d_pool, p->pool_elems * 2),
@@ -137,6 +142,22 @@ static skv_status skv_problem_allocate_pages(skv_problem *p) {
                                                          : p->num_pages * page_elems) * 2;
   SKV_RETURN_IF_ERROR_PLAIN(skv_device_alloc(gpu, &p->d_table, p->table_elems * 4));
   return skv_device_alloc(gpu, &p->d_indptr, ((size_t)batch + 1) * 4);
+}
+
+skv_status skv_problem_set_lengths(skv_problem *p, const int32_t *seqlens, uint64_t page_seed) {
+  for (int b = 0; b < p->shape.batch; ++b)
+    if (seqlens[b] < 0 || seqlens[b] > p->shape.max_seqlen)
+      return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, "seqlens[%d] = %d, max_seqlen %d", b,
+                       seqlens[b], p->shape.max_seqlen);
+  memcpy(p->seqlens, seqlens, (size_t)p->shape.batch * sizeof *p->seqlens);
+  if (!p->page_size)
+    return SKV_OK;
+  int32_t *order = malloc((size_t)p->num_pages * sizeof *order);
+  if (!order)
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "page order");
+  skv_problem_assign_pages(p, page_seed, order);
+  free(order);
+  return SKV_OK;
 }
 
 static skv_status skv_problem_allocate(skv_problem *p) {
@@ -369,7 +390,8 @@ skv_status skv_problem_upload(skv_problem *p) {
   SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_q, p->q, p->q_elems * 2);
   if (p->page_size) {
     SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_pool, p->pool, p->pool_elems * 2);
-    SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_table, p->table, p->table_elems * 4);
+    SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_table, p->table,
+                            (p->table_used ? p->table_used : 1) * 4);
     SKV_GPU_RETURN_IF_ERROR(gpu, cuMemcpyHtoD, p->d_indptr, p->indptr,
                             ((size_t)p->shape.batch + 1) * 4);
   } else {

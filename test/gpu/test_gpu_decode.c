@@ -450,6 +450,93 @@ static int run_argument_errors(const skv_gpu *gpu,
   return failures;
 }
 
+/* The decode step of an engine under CUDA graphs: captured once with
+ * max_seqlen at the cache's capacity, then replayed while the lengths grow,
+ * shrink, go ragged and to zero, and (paged) the page tables change, every
+ * replay checked against the reference. The launch (grid, split count,
+ * workspace) depends on max_seqlen alone; the lengths and pages are read on
+ * the device. */
+static int run_graph_replays(const skv_gpu *gpu, const skv_attention *attention,
+                             CUstream stream, uint64_t seed) {
+  enum { BATCH = 4, CAPACITY = 3000, STEPS = 6 };
+  static const int32_t lengths[STEPS][BATCH] = {
+      {100, 200, 300, 0},  {1000, 1500, 2000, 1}, {3000, 3000, 3000, 3000},
+      {1, 0, 2, 3},        {2999, 17, 0, 1024},   {0, 0, 0, 0}};
+  printf("graph replays: batch %d, captured at max_seqlen %d\n", BATCH, CAPACITY);
+  skv_problem_shape shape;
+  memset(&shape, 0, sizeof shape);
+  shape.batch = BATCH;
+  shape.seqlens = lengths[0];
+  shape.max_seqlen = shape.seq_capacity = CAPACITY;
+  shape.with_lse = 1;
+  shape.table = SKV_TABLE_CSR; /* its indptr changes with the lengths */
+  shape.shared_prefix = 1;
+  skv_problem *p = NULL;
+  skv_status status = skv_problem_create(gpu, attention, &shape, &p);
+  if (status) {
+    print_status("creating the problem", status);
+    return 1;
+  }
+  CUgraph graph = NULL;
+  CUgraphExec exec = NULL;
+  int failures = 0;
+  status = skv_problem_upload(p);
+  if (!status)
+    status = skv_gpu_status(gpu, gpu->cu->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+                            "cuStreamBeginCapture", __FILE__, __LINE__);
+  if (!status) {
+    status = skv_problem_decode(p, attention, stream);
+    skv_status end = skv_gpu_status(gpu, gpu->cu->cuStreamEndCapture(stream, &graph),
+                                    "cuStreamEndCapture", __FILE__, __LINE__);
+    if (!status)
+      status = end;
+    else
+      skv_status_free(end);
+  }
+  if (!status)
+    status = skv_gpu_status(gpu, gpu->cu->cuGraphInstantiate(&exec, graph, 0),
+                            "cuGraphInstantiate", __FILE__, __LINE__);
+  for (int step = 0; step < STEPS && !status; ++step) {
+    status = skv_problem_set_lengths(p, lengths[step], skv_seed_mix(seed, 100 + step));
+    if (status)
+      break;
+    skv_problem_fill(p, skv_seed_mix(seed, step), 1.0f);
+    status = skv_problem_upload(p);
+    if (!status)
+      status = skv_problem_poison(p);
+    if (!status)
+      status = skv_gpu_status(gpu, gpu->cu->cuGraphLaunch(exec, stream), "cuGraphLaunch",
+                              __FILE__, __LINE__);
+    if (!status)
+      status = skv_gpu_status(gpu, gpu->cu->cuStreamSynchronize(stream),
+                              "cuStreamSynchronize", __FILE__, __LINE__);
+    if (!status)
+      status = skv_problem_download(p);
+    if (status)
+      break;
+    skv_problem_reference(p, NULL);
+    skv_problem_check check;
+    skv_problem_compare(p, NULL, &check);
+    printf("  replay %d: seqlen %d,%d,%d,%d: rel_l2 %.2e lse %.2e %s\n", step + 1,
+           lengths[step][0], lengths[step][1], lengths[step][2], lengths[step][3], check.rel_l2,
+           check.worst_lse_err, check.passed ? "OK" : "FAIL");
+    if (!check.passed) {
+      printf("FAIL: graph replay %d: %s\n", step + 1, check.message);
+      ++failures;
+    }
+  }
+  if (status) {
+    print_status("graph replays", status);
+    ++failures;
+  }
+  if (exec)
+    gpu->cu->cuGraphExecDestroy(exec);
+  if (graph)
+    gpu->cu->cuGraphDestroy(graph);
+  skv_problem_destroy(p);
+  return failures;
+}
+
 /* Picks the cases to run into selected[]: case only_case (1-based) alone,
  * or every `every`th case. A sample (every > 1) also takes the first case
  * of each launch (narrow, wide) that it would otherwise miss: both are
@@ -520,6 +607,7 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
     }
   }
   failures += only_case ? 0 : run_argument_errors(gpu, attention, stream);
+  failures += only_case || every > 1 ? 0 : run_graph_replays(gpu, attention, stream, base_seed);
   int selected[MAX_CASES];
   status = select_cases(attention, only_case, every, selected);
   if (status) {
