@@ -84,6 +84,24 @@ void skv_gpu_close(skv_gpu *gpu) {
   memset(gpu, 0, sizeof *gpu);
 }
 
+skv_status skv_gpu_capture(const skv_gpu *gpu, CUstream stream,
+                           skv_status (*enqueue)(void *ctx, CUstream stream), void *ctx,
+                           CUgraph *graph, CUgraphExec *exec) {
+  *graph = NULL;
+  *exec = NULL;
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuStreamBeginCapture, stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+  skv_status status = enqueue(ctx, stream);
+  skv_status end = skv_gpu_status(gpu, gpu->cu->cuStreamEndCapture(stream, graph),
+                                  "cuStreamEndCapture", __FILE__, __LINE__);
+  if (status) {
+    skv_status_free(end);
+    return status;
+  }
+  SKV_RETURN_IF_ERROR_PLAIN(end);
+  SKV_GPU_RETURN_IF_ERROR(gpu, cuGraphInstantiate, exec, *graph, 0);
+  return SKV_OK;
+}
+
 /* ---- host helpers ------------------------------------------------------------ */
 
 typedef struct skv_parallel_job {

@@ -61,6 +61,14 @@ skv_status skv_gpu_status(const skv_gpu *gpu, CUresult result,
   SKV_RETURN_IF_ERROR_PLAIN(skv_gpu_status(                                    \
       (gpu), (gpu)->cu->fn(__VA_ARGS__), #fn, __FILE__, __LINE__))
 
+/* Captures what enqueue(ctx, stream) launches on stream into a graph and
+ * instantiates it: *graph and *exec are the caller's to destroy (either may
+ * be set on failure). The capture is ended whatever enqueue returns, so the
+ * stream never stays capturing. Errors: enqueue's, CUDA_ERROR. */
+skv_status skv_gpu_capture(const skv_gpu *gpu, CUstream stream,
+                           skv_status (*enqueue)(void *ctx, CUstream stream), void *ctx,
+                           CUgraph *graph, CUgraphExec *exec);
+
 /* ---- host helpers ------------------------------------------------------------ */
 
 /* Runs fn(ctx, i) for every i in [0, n) on up to one thread per online CPU;

@@ -202,7 +202,9 @@ static skv_status check_stride(int64_t stride, const char *name) {
   return SKV_OK;
 }
 
-/* What every decode call gives, whatever its cache's layout. */
+/* What every decode call gives, whatever its cache's layout: the fields
+ * that skv_decode_args and skv_paged_decode_args spell alike, and the
+ * cache's six strides with their names. */
 typedef struct call_common {
   const void *q;
   const int32_t *seqlens;
@@ -211,7 +213,17 @@ typedef struct call_common {
   void *workspace;
   size_t workspace_size;
   int batch, max_seqlen, num_q_heads, num_kv_heads, head_dim, num_splits;
+  int64_t strides[6];
+  const char *stride_names[6];
 } call_common;
+
+#define CALL_COMMON(args, k0, k1, k2, v0, v1, v2)                                             \
+  {(args)->q,          (args)->seqlens,      (args)->out,                                   \
+   (args)->lse,        (args)->workspace,    (args)->workspace_size,                        \
+   (args)->batch,      (args)->max_seqlen,   (args)->num_q_heads,                           \
+   (args)->num_kv_heads, (args)->head_dim,   (args)->num_splits,                            \
+   {(args)->k0, (args)->k1, (args)->k2, (args)->v0, (args)->v1, (args)->v2},                \
+   {#k0, #k1, #k2, #v0, #v1, #v2}}
 
 static skv_status check_int32_pointer(const int32_t *p, const char *name) {
   if (!p)
@@ -235,6 +247,8 @@ static skv_status plan_call(const skv_pkg_spec *spec, const skv_launches *launch
   SKV_RETURN_IF_ERROR_PLAIN(
       check_match(c->num_kv_heads, spec->num_kv_heads, "num_kv_heads", spec));
   SKV_RETURN_IF_ERROR_PLAIN(check_match(c->head_dim, spec->head_dim, "head_dim", spec));
+  for (int i = 0; i < 6; ++i)
+    SKV_RETURN_IF_ERROR_PLAIN(check_stride(c->strides[i], c->stride_names[i]));
 
   skv_decode_plan plan;
   int num_splits = 0, fill = 0;
@@ -275,17 +289,9 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_launches *la
     return INVALID("args is NULL");
   SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->k, "k", false));
   SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->v, "v", false));
-  const char *names[6] = {"k_stride_batch", "k_stride_seq", "k_stride_head",
-                          "v_stride_batch", "v_stride_seq", "v_stride_head"};
-  const int64_t strides[6] = {args->k_stride_batch, args->k_stride_seq,
-                              args->k_stride_head,  args->v_stride_batch,
-                              args->v_stride_seq,   args->v_stride_head};
-  call_common c = {args->q,         args->seqlens,      args->out,          args->lse,
-                   args->workspace, args->workspace_size, args->batch,      args->max_seqlen,
-                   args->num_q_heads, args->num_kv_heads, args->head_dim,   args->num_splits};
+  call_common c = CALL_COMMON(args, k_stride_batch, k_stride_seq, k_stride_head,
+                              v_stride_batch, v_stride_seq, v_stride_head);
   SKV_RETURN_IF_ERROR_PLAIN(plan_call(spec, launches, &c, out_plan));
-  for (int i = 0; i < 6; ++i)
-    SKV_RETURN_IF_ERROR_PLAIN(check_stride(strides[i], names[i]));
   /* skv_decode_args describes a contiguous cache (strides per batch, token
    * and head): a spec built for another layout reads its cache otherwise. */
   return check_layout(spec, SKV_KV_CONTIGUOUS, "skv_attention_decode");
@@ -298,17 +304,9 @@ skv_status skv_paged_decode_plan_make(const skv_pkg_spec *spec, const skv_launch
     return INVALID("args is NULL");
   SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->k_pages, "k_pages", false));
   SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->v_pages, "v_pages", false));
-  const char *names[6] = {"k_stride_page", "k_stride_slot", "k_stride_head",
-                          "v_stride_page", "v_stride_slot", "v_stride_head"};
-  const int64_t strides[6] = {args->k_stride_page, args->k_stride_slot,
-                              args->k_stride_head, args->v_stride_page,
-                              args->v_stride_slot, args->v_stride_head};
-  call_common c = {args->q,         args->seqlens,      args->out,          args->lse,
-                   args->workspace, args->workspace_size, args->batch,      args->max_seqlen,
-                   args->num_q_heads, args->num_kv_heads, args->head_dim,   args->num_splits};
+  call_common c = CALL_COMMON(args, k_stride_page, k_stride_slot, k_stride_head,
+                              v_stride_page, v_stride_slot, v_stride_head);
   SKV_RETURN_IF_ERROR_PLAIN(plan_call(spec, launches, &c, out_plan));
-  for (int i = 0; i < 6; ++i)
-    SKV_RETURN_IF_ERROR_PLAIN(check_stride(strides[i], names[i]));
   SKV_RETURN_IF_ERROR_PLAIN(check_layout(spec, SKV_KV_PAGED, "skv_attention_decode_paged"));
   if (args->block_table && (args->page_indptr || args->page_indices))
     return INVALID("block_table and page_indptr/page_indices are both given: pass one form "

@@ -450,6 +450,17 @@ static int run_argument_errors(const skv_gpu *gpu,
   return failures;
 }
 
+/* The captured step of run_graph_replays: one decode of the problem. */
+typedef struct replay_step {
+  skv_problem *p;
+  const skv_attention *attention;
+} replay_step;
+
+static skv_status decode_step(void *ctx, CUstream stream) {
+  replay_step *step = ctx;
+  return skv_problem_decode(step->p, step->attention, stream);
+}
+
 /* The decode step of an engine under CUDA graphs: captured once with
  * max_seqlen at the cache's capacity, then replayed while the lengths grow,
  * shrink, go ragged and to zero, and (paged) the page tables change, every
@@ -481,21 +492,9 @@ static int run_graph_replays(const skv_gpu *gpu, const skv_attention *attention,
   CUgraphExec exec = NULL;
   int failures = 0;
   status = skv_problem_upload(p);
+  replay_step step_ctx = {p, attention};
   if (!status)
-    status = skv_gpu_status(gpu, gpu->cu->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
-                            "cuStreamBeginCapture", __FILE__, __LINE__);
-  if (!status) {
-    status = skv_problem_decode(p, attention, stream);
-    skv_status end = skv_gpu_status(gpu, gpu->cu->cuStreamEndCapture(stream, &graph),
-                                    "cuStreamEndCapture", __FILE__, __LINE__);
-    if (!status)
-      status = end;
-    else
-      skv_status_free(end);
-  }
-  if (!status)
-    status = skv_gpu_status(gpu, gpu->cu->cuGraphInstantiate(&exec, graph, 0),
-                            "cuGraphInstantiate", __FILE__, __LINE__);
+    status = skv_gpu_capture(gpu, stream, decode_step, &step_ctx, &graph, &exec);
   for (int step = 0; step < STEPS && !status; ++step) {
     status = skv_problem_set_lengths(p, lengths[step], skv_seed_mix(seed, 100 + step));
     if (status)

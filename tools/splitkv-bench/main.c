@@ -332,11 +332,22 @@ static int pick_iters(int requested, int sets) {
   return iters;
 }
 
-/* Enqueues one loop: iters decode calls, call i reading KV set i % sets
- * (K at k[], V at v[]; a paged spec's pools, with the same page table). */
-static skv_status enqueue_loop(const skv_attention *attention, CUstream stream,
-                               const skv_problem *p, const CUdeviceptr *k,
-                               const CUdeviceptr *v, int sets, int iters) {
+/* One timed loop: iters decode calls, call i reading KV set i % sets (K at
+ * k[], V at v[]; a paged spec's pools, with the same page table). */
+typedef struct loop_ctx {
+  const skv_attention *attention;
+  const skv_problem *p;
+  const CUdeviceptr *k, *v;
+  int sets, iters;
+} loop_ctx;
+
+/* Enqueues the loop ctx (a loop_ctx) on stream. */
+static skv_status enqueue_loop(void *ctx, CUstream stream) {
+  const loop_ctx *loop = ctx;
+  const skv_attention *attention = loop->attention;
+  const skv_problem *p = loop->p;
+  const CUdeviceptr *k = loop->k, *v = loop->v;
+  const int sets = loop->sets, iters = loop->iters;
   skv_decode_args args = skv_problem_args(p);
   skv_paged_decode_args paged = skv_problem_paged_args(p);
   for (int i = 0; i < iters; ++i) {
@@ -364,34 +375,16 @@ static skv_status time_loops(const skv_gpu *gpu,
   CUgraph graph = NULL;
   CUgraphExec exec = NULL;
   skv_status status = SKV_OK;
-  if (!o->launches) {
-    status = skv_gpu_status(
-        gpu,
-        gpu->cu->cuStreamBeginCapture(stream,
-                                     CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
-        "cuStreamBeginCapture", __FILE__, __LINE__);
-    if (!status) {
-      status = enqueue_loop(attention, stream, p, k, v, sets, iters);
-      /* End the capture whatever happened, or the stream stays capturing. */
-      skv_status end = skv_gpu_status(
-          gpu, gpu->cu->cuStreamEndCapture(stream, &graph),
-          "cuStreamEndCapture", __FILE__, __LINE__);
-      if (!status)
-        status = end;
-      else
-        skv_status_free(end);
-    }
-    if (!status)
-      status = skv_gpu_status(gpu, gpu->cu->cuGraphInstantiate(&exec, graph, 0),
-                              "cuGraphInstantiate", __FILE__, __LINE__);
-  }
+  loop_ctx loop = {attention, p, k, v, sets, iters};
+  if (!o->launches)
+    status = skv_gpu_capture(gpu, stream, enqueue_loop, &loop, &graph, &exec);
   for (int r = -1; r < o->repeats && !status; ++r) {
     status = skv_gpu_status(gpu, gpu->cu->cuEventRecord(start, stream),
                             "cuEventRecord", __FILE__, __LINE__);
     if (!status)
       status = exec ? skv_gpu_status(gpu, gpu->cu->cuGraphLaunch(exec, stream),
                                      "cuGraphLaunch", __FILE__, __LINE__)
-                    : enqueue_loop(attention, stream, p, k, v, sets, iters);
+                    : enqueue_loop(&loop, stream);
     if (!status)
       status = skv_gpu_status(gpu, gpu->cu->cuEventRecord(stop, stream),
                               "cuEventRecord", __FILE__, __LINE__);
