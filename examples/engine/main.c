@@ -184,6 +184,7 @@ static int run_decode(const skv_package *package, const char *name) {
       .v_stride_page = (int64_t)page_size * hkv * d, .v_stride_slot = (int64_t)hkv * d,
       .v_stride_head = d,
       .block_table = (const int32_t *)table, .block_table_stride = pages,
+      .num_pages = BATCH * pages,
       .seqlens = (const int32_t *)seqlens, .out = (void *)out,
       .lse = (float *)lse, .workspace = (void *)ws, .workspace_size = ws_bytes,
       .batch = BATCH, .max_seqlen = SEQLEN,

@@ -454,6 +454,7 @@ skv_paged_decode_args skv_problem_paged_args(const skv_problem *p) {
     a.page_indptr = (const int32_t *)(uintptr_t)p->d_indptr;
     a.page_indices = (const int32_t *)(uintptr_t)p->d_table;
   }
+  a.num_pages = p->num_pages;
   a.seqlens = c.seqlens;
   a.out = c.out;
   a.lse = c.lse;

@@ -129,6 +129,20 @@ skv_status skv_paged_decode_plan_make(const skv_pkg_spec *spec, const skv_launch
                                       const skv_paged_decode_args *args,
                                       skv_decode_plan *out_plan);
 
+/* The page check (runtime.h, SKV_CHECK_PAGES) of sequence b, from host
+ * copies: its length len against max_seqlen; with CSR, its row's page
+ * count (indptr[b + 1] - indptr[b], csr_pages; -1 for a block table)
+ * against the pages len needs; then ids, those pages (ceil(len /
+ * page_size) of them, read from table[row], named in the message),
+ * against [0, num_pages). Errors: INVALID_ARGUMENT naming the first bad
+ * one. */
+skv_status skv_page_check_sequence(int b, int len, int max_seqlen, int page_size,
+                                   int64_t csr_pages, const int32_t *ids,
+                                   const char *table, int64_t row, int num_pages);
+
+/* The pages sequence b of len tokens reads: ceil(len / page_size). */
+int64_t skv_pages_of(int len, int page_size);
+
 /* Picks the image a device of compute capability device_sm (major * 10 +
  * minor) runs, among count records (a spec's images): a cubin for the same
  * major version and a minor no higher than the device's (cubins run on later
@@ -158,6 +172,7 @@ struct skv_attention {
   CUfunction combine_function;
   skv_launches launches;
   skv_attention_image_info image;
+  int check_pages; /* SKV_CHECK_PAGES=1 at create: the page check */
 };
 
 #endif /* SPLITKV_RUNTIME_ATTENTION_INTERNAL_H */

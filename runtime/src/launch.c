@@ -2,6 +2,7 @@
  * the split kernel of the chosen launch and, with several chunks, the
  * combine kernel, with kernel_abi.h's argument lists. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "attention_internal.h"
@@ -145,6 +146,59 @@ skv_status skv_attention_decode(const skv_attention *attention,
   return finish(attention, &plan, &split, args->batch, stream);
 }
 
+/* The page check (runtime.h): the stream's work done, seqlens and each
+ * sequence's pages copied to the host and checked one sequence at a time
+ * (the indices a CSR table has past the rows are unknown here). */
+static skv_status check_pages(const skv_attention *attention,
+                              const skv_paged_decode_args *args, CUstream stream) {
+  CUstreamCaptureStatus capturing = CU_STREAM_CAPTURE_STATUS_NONE;
+  SKV_CU_RETURN_IF_ERROR(cuStreamIsCapturing, stream, &capturing);
+  if (capturing != CU_STREAM_CAPTURE_STATUS_NONE)
+    return INVALID("SKV_CHECK_PAGES: the page check copies the page table to the host and "
+                   "cannot run under stream capture; unset it to capture");
+  if (args->num_pages <= 0)
+    return INVALID("SKV_CHECK_PAGES: the page check needs num_pages, the pools' page count "
+                   "(it is %d)",
+                   args->num_pages);
+  const int page_size = attention->spec->page_size;
+  const int batch = args->batch;
+  int32_t *lens = malloc(sizeof(int32_t) * (2 * (size_t)batch + 1));
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)(skv_pages_of(args->max_seqlen, page_size) + 1));
+  skv_status status = lens && ids ? SKV_OK : SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "page check");
+  int32_t *indptr = lens + batch;
+  if (!status)
+    status = SKV_CU_CALL(cuStreamSynchronize, stream);
+  if (!status)
+    status = SKV_CU_CALL(cuMemcpyDtoH, lens, device_ptr(args->seqlens),
+                         sizeof(int32_t) * (size_t)batch);
+  if (!status && !args->block_table)
+    status = SKV_CU_CALL(cuMemcpyDtoH, indptr, device_ptr(args->page_indptr),
+                         sizeof(int32_t) * ((size_t)batch + 1));
+  for (int b = 0; b < batch && !status; ++b) {
+    int64_t row = args->block_table ? (int64_t)b * args->block_table_stride : indptr[b];
+    int64_t csr_pages = args->block_table ? -1 : (int64_t)indptr[b + 1] - indptr[b];
+    if (!args->block_table && indptr[b] < 0) {
+      status = INVALID("page check: page_indptr[%d] is %d, negative", b, indptr[b]);
+      break;
+    }
+    int len = lens[b];
+    int64_t need = len >= 0 && len <= args->max_seqlen ? skv_pages_of(len, page_size) : 0;
+    if (need > 0 && (csr_pages < 0 || csr_pages >= need))
+      status = SKV_CU_CALL(
+          cuMemcpyDtoH, ids,
+          device_ptr(args->block_table ? args->block_table : args->page_indices) +
+              (CUdeviceptr)row * sizeof(int32_t),
+          sizeof(int32_t) * (size_t)need);
+    if (!status)
+      status = skv_page_check_sequence(b, len, args->max_seqlen, page_size, csr_pages, ids,
+                                       args->block_table ? "block_table" : "page_indices", row,
+                                       args->num_pages);
+  }
+  free(lens);
+  free(ids);
+  return status;
+}
+
 skv_status skv_attention_decode_paged(const skv_attention *attention,
                                       const skv_paged_decode_args *args, CUstream stream) {
   if (!attention)
@@ -153,6 +207,8 @@ skv_status skv_attention_decode_paged(const skv_attention *attention,
   SKV_RETURN_IF_ERROR_PLAIN(
       skv_paged_decode_plan_make(attention->spec, &attention->launches, args, &plan));
   SKV_RETURN_IF_ERROR_PLAIN(context_enter(attention));
+  if (attention->check_pages)
+    SKV_RETURN_IF_ERROR_PLAIN(check_pages(attention, args, stream));
 
   uint8_t *workspace = args->workspace;
   CUdeviceptr lse = args->lse ? device_ptr(args->lse) : device_ptr(workspace + plan.lse_offset);

@@ -186,6 +186,12 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "attention object");
   attention->package = package;
   attention->spec = spec;
+  const char *check = getenv("SKV_CHECK_PAGES");
+  if (check && strcmp(check, "0") != 0 && strcmp(check, "1") != 0) {
+    free(attention);
+    return INVALID("SKV_CHECK_PAGES is '%s': set it to 1 (check page tables) or 0", check);
+  }
+  attention->check_pages = check && strcmp(check, "1") == 0;
 
   CUdevice device = 0;
   int major = 0, minor = 0, smem_optin = 0, sm_count = 0;

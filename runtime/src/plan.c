@@ -308,12 +308,14 @@ skv_status skv_paged_decode_plan_make(const skv_pkg_spec *spec, const skv_launch
                               v_stride_page, v_stride_slot, v_stride_head);
   SKV_RETURN_IF_ERROR_PLAIN(plan_call(spec, launches, &c, out_plan));
   SKV_RETURN_IF_ERROR_PLAIN(check_layout(spec, SKV_KV_PAGED, "skv_attention_decode_paged"));
+  if (args->num_pages < 0)
+    return INVALID("num_pages is %d, it cannot be negative", args->num_pages);
   if (args->block_table && (args->page_indptr || args->page_indices))
     return INVALID("block_table and page_indptr/page_indices are both given: pass one form "
                    "of the page table");
   if (args->block_table) {
     SKV_RETURN_IF_ERROR_PLAIN(check_int32_pointer(args->block_table, "block_table"));
-    int64_t pages = ((int64_t)args->max_seqlen + spec->page_size - 1) / spec->page_size;
+    int64_t pages = skv_pages_of(args->max_seqlen, spec->page_size);
     if (args->block_table_stride < 1 || args->block_table_stride < pages)
       return INVALID("block_table_stride is %d, a row must hold the %lld pages of "
                      "max_seqlen %d tokens (page_size %d)",
@@ -386,3 +388,26 @@ skv_status skv_image_choose(const skv_pkg_image *images, uint32_t count,
                    device_name, device_sm, count ? have : "none");
 }
 
+
+int64_t skv_pages_of(int len, int page_size) {
+  return ((int64_t)len + page_size - 1) / page_size;
+}
+
+skv_status skv_page_check_sequence(int b, int len, int max_seqlen, int page_size,
+                                   int64_t csr_pages, const int32_t *ids,
+                                   const char *table, int64_t row, int num_pages) {
+  if (len < 0 || len > max_seqlen)
+    return INVALID("page check: seqlens[%d] is %d, outside [0, max_seqlen %d]", b, len,
+                   max_seqlen);
+  int64_t need = skv_pages_of(len, page_size);
+  if (csr_pages >= 0 && csr_pages < need)
+    return INVALID("page check: page_indptr gives sequence %d %lld pages, its %d tokens "
+                   "need %lld (page_size %d)",
+                   b, (long long)csr_pages, len, (long long)need, page_size);
+  for (int64_t i = 0; i < need; ++i)
+    if (ids[i] < 0 || ids[i] >= num_pages)
+      return INVALID("page check: %s[%lld] (page %lld of sequence %d) is %d, outside the "
+                     "pool's %d pages",
+                     table, (long long)(row + i), (long long)i, b, ids[i], num_pages);
+  return SKV_OK;
+}

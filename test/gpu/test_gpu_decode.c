@@ -37,6 +37,8 @@
  * with SKV_REQUIRE_GPU=1 in the environment a skip is a failure instead
  * (scripts/device-check.sh sets it: a GPU run must never pass by
  * skipping). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -450,6 +452,136 @@ static int run_argument_errors(const skv_gpu *gpu,
   return failures;
 }
 
+/* Expects INVALID_ARGUMENT whose message holds `want` from a paged call. */
+static int expect_page_check(const skv_attention *attention, const skv_paged_decode_args *args,
+                             CUstream stream, const char *what, const char *want) {
+  skv_status status = skv_attention_decode_paged(attention, args, stream);
+  const char *message = status ? skv_status_message(status) : "";
+  int ok = skv_status_code_of(status) == SKV_CODE_INVALID_ARGUMENT && strstr(message, want);
+  printf("  %-34s %s%s%s\n", what, ok ? "" : "FAIL: want INVALID_ARGUMENT with '", ok ? message : want,
+         ok ? "" : "'");
+  if (!ok)
+    printf("    got %s: %s\n", skv_status_code_name(skv_status_code_of(status)), message);
+  skv_status_free(status);
+  return !ok;
+}
+
+/* The page check (SKV_CHECK_PAGES=1 at create), both table forms: a good
+ * call runs and is exact; a page id outside the pool, a length past
+ * max_seqlen, a CSR row short of pages, a missing num_pages and a call
+ * under stream capture are rejected, naming the entry, before anything
+ * runs (out stays poisoned). */
+static int run_page_check(const skv_gpu *gpu, const skv_package *package, const char *name,
+                          CUstream stream, uint64_t seed) {
+  printf("page check\n");
+  setenv("SKV_CHECK_PAGES", "1", 1);
+  skv_attention *attention = NULL;
+  skv_status status = skv_attention_create(package, name, &attention);
+  unsetenv("SKV_CHECK_PAGES");
+  if (status) {
+    print_status("creating the checked attention", status);
+    return 1;
+  }
+  int failures = 0;
+  for (int form = SKV_TABLE_BLOCK; form <= SKV_TABLE_CSR && !status; ++form) {
+    skv_problem_shape shape;
+    memset(&shape, 0, sizeof shape);
+    shape.batch = 3;
+    shape.seqlens = (int32_t[]){1000, 17, 0};
+    shape.max_seqlen = shape.seq_capacity = 1000;
+    shape.with_lse = 1;
+    shape.table = (skv_page_table)form;
+    skv_problem *p = NULL;
+    status = skv_problem_create(gpu, attention, &shape, &p);
+    if (status)
+      break;
+    skv_problem_fill(p, skv_seed_mix(seed, 200 + form), 1.0f);
+    status = skv_problem_upload(p);
+    if (!status)
+      status = skv_problem_poison(p);
+    if (!status)
+      status = skv_problem_decode(p, attention, stream);
+    if (!status)
+      status = skv_gpu_status(gpu, gpu->cu->cuStreamSynchronize(stream), "cuStreamSynchronize",
+                              __FILE__, __LINE__);
+    if (!status)
+      status = skv_problem_download(p);
+    if (!status) {
+      skv_problem_reference(p, NULL);
+      skv_problem_check check;
+      skv_problem_compare(p, NULL, &check);
+      printf("  %s table, checked call: rel_l2 %.2e %s\n", skv_page_table_name(shape.table),
+             check.rel_l2, check.passed ? "OK" : "FAIL");
+      failures += !check.passed;
+    }
+    const skv_paged_decode_args good = skv_problem_paged_args(p);
+    skv_paged_decode_args args = good;
+    const int32_t bad = p->num_pages;
+    /* Sequence 0's sixth page: the entry its row holds at 5. */
+    const int64_t row0 = form == SKV_TABLE_CSR ? p->indptr[0] : 0;
+    const CUdeviceptr entry = p->d_table + (CUdeviceptr)(row0 + 5) * sizeof(int32_t);
+    if (!status)
+      status = skv_problem_poison(p);
+    if (!status)
+      status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(entry, &bad, sizeof bad), "cuMemcpyHtoD",
+                              __FILE__, __LINE__);
+    if (!status) {
+      failures += expect_page_check(attention, &args, stream, "a page id past the pool",
+                                    "(page 5 of sequence 0) is");
+      args.num_pages = 0;
+      failures += expect_page_check(attention, &args, stream, "no num_pages", "needs num_pages");
+      args = good;
+      const int32_t long_len = 1001;
+      status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(p->d_seqlens + sizeof(int32_t),
+                                                         &long_len, sizeof long_len),
+                              "cuMemcpyHtoD", __FILE__, __LINE__);
+    }
+    if (!status)
+      failures += expect_page_check(attention, &args, stream, "a length past max_seqlen",
+                                    "seqlens[1] is 1001");
+    if (!status && form == SKV_TABLE_CSR) {
+      status = skv_problem_upload(p); /* good lengths again */
+      int32_t short_row = p->indptr[0] + 3;
+      if (!status)
+        status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(p->d_indptr + sizeof(int32_t),
+                                                           &short_row, sizeof short_row),
+                                "cuMemcpyHtoD", __FILE__, __LINE__);
+      if (!status)
+        failures += expect_page_check(attention, &args, stream, "a CSR row short of pages",
+                                      "gives sequence 0 3 pages");
+    }
+    if (!status) {
+      CUgraph graph = NULL;
+      status = skv_gpu_status(gpu, gpu->cu->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+                              "cuStreamBeginCapture", __FILE__, __LINE__);
+      if (!status) {
+        failures += expect_page_check(attention, &args, stream, "under stream capture",
+                                      "cannot run under stream capture");
+        status = skv_gpu_status(gpu, gpu->cu->cuStreamEndCapture(stream, &graph),
+                                "cuStreamEndCapture", __FILE__, __LINE__);
+        if (graph)
+          gpu->cu->cuGraphDestroy(graph);
+      }
+    }
+    if (!status)
+      status = skv_problem_download(p);
+    if (!status)
+      for (size_t i = 0; i < p->out_elems; ++i)
+        if (p->out[i] != 0xFFFF) {
+          printf("FAIL: a rejected call wrote out[%zu] = 0x%04x\n", i, p->out[i]);
+          ++failures;
+          break;
+        }
+    skv_problem_destroy(p);
+  }
+  if (status) {
+    print_status("page check", status);
+    ++failures;
+  }
+  skv_attention_destroy(attention);
+  return failures;
+}
+
 /* The captured step of run_graph_replays: one decode of the problem. */
 typedef struct replay_step {
   skv_problem *p;
@@ -607,6 +739,9 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
   }
   failures += only_case ? 0 : run_argument_errors(gpu, attention, stream);
   failures += only_case || every > 1 ? 0 : run_graph_replays(gpu, attention, stream, base_seed);
+  failures += only_case || every > 1 || !spec->page_size
+                  ? 0
+                  : run_page_check(gpu, package, spec_name, stream, base_seed);
   int selected[MAX_CASES];
   status = select_cases(attention, only_case, every, selected);
   if (status) {

@@ -378,6 +378,7 @@ static void test_paged_args(void) {
                        "no page table: pass block_table, or page_indptr and page_indices");
   EXPECT_PAGED_INVALID((a.block_table = NULL, a.page_indptr = (const int32_t *)DEV(0x900000)),
                        "page_indices is NULL");
+  EXPECT_PAGED_INVALID(a.num_pages = -1, "num_pages is -1, it cannot be negative");
   EXPECT_PAGED_INVALID(a.head_dim = 64, "head_dim is 64 but spec llama3_8b has 128");
   EXPECT_PAGED_INVALID(a.workspace_size = 100,
                        "workspace is 100 bytes, this call needs 528640");
@@ -388,6 +389,35 @@ static void test_paged_args(void) {
               SKV_CODE_INVALID_ARGUMENT,
               "spec llama3_8b reads a contiguous KV cache; skv_attention_decode_paged passes "
               "a paged one");
+}
+
+/* The page check's per-sequence rule, on host arrays. */
+static void test_page_check(void) {
+  printf("page check\n");
+  const int32_t ids[4] = {7, 0, 4095, 3};
+  CHECK(skv_pages_of(0, 16) == 0 && skv_pages_of(1, 16) == 1 && skv_pages_of(16, 16) == 1 &&
+        skv_pages_of(17, 16) == 2 && skv_pages_of(3, 1) == 3);
+  /* 64 tokens of 16-token pages read 4 ids; page 0 and the last page are
+   * pages; ids past the pages a length needs are never looked at. */
+  CHECK_OK(skv_page_check_sequence(0, 64, 100, 16, -1, ids, "block_table", 0, 4096));
+  CHECK_OK(skv_page_check_sequence(0, 33, 100, 16, 3, ids, "page_indices", 0, 4096));
+  CHECK_OK(skv_page_check_sequence(0, 0, 100, 16, 0, NULL, "page_indices", 0, 1));
+  CHECK_OK(skv_page_check_sequence(0, 32, 100, 16, -1, ids, "block_table", 0, 4095));
+  CHECK_ERROR(skv_page_check_sequence(2, 64, 100, 16, -1, ids, "block_table", 128, 4095),
+              SKV_CODE_INVALID_ARGUMENT,
+              "page check: block_table[130] (page 2 of sequence 2) is 4095, outside the "
+              "pool's 4095 pages");
+  const int32_t negative[2] = {1, -1};
+  CHECK_ERROR(skv_page_check_sequence(1, 17, 100, 16, 2, negative, "page_indices", 40, 10),
+              SKV_CODE_INVALID_ARGUMENT, "page_indices[41] (page 1 of sequence 1) is -1");
+  CHECK_ERROR(skv_page_check_sequence(3, 101, 100, 16, -1, ids, "block_table", 0, 4096),
+              SKV_CODE_INVALID_ARGUMENT, "page check: seqlens[3] is 101, outside [0, max_seqlen 100]");
+  CHECK_ERROR(skv_page_check_sequence(3, -1, 100, 16, -1, ids, "block_table", 0, 4096),
+              SKV_CODE_INVALID_ARGUMENT, "seqlens[3] is -1");
+  CHECK_ERROR(skv_page_check_sequence(0, 49, 100, 16, 3, ids, "page_indices", 0, 4096),
+              SKV_CODE_INVALID_ARGUMENT,
+              "page check: page_indptr gives sequence 0 3 pages, its 49 tokens need 4 "
+              "(page_size 16)");
 }
 
 static int splits_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
@@ -656,6 +686,7 @@ int main(void) {
   test_driver();
   test_args();
   test_paged_args();
+  test_page_check();
   test_splits();
   test_launch();
   test_combine_warps();

@@ -41,7 +41,10 @@
   X(cuFuncSetAttribute)                                                        \
   X(cuLaunchKernel)                                                            \
   X(cuLaunchKernelEx)                                                          \
-  X(cuOccupancyMaxActiveBlocksPerMultiprocessor)
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor)                               \
+  X(cuStreamIsCapturing)                                                       \
+  X(cuStreamSynchronize)                                                       \
+  X(cuMemcpyDtoH)
 
 /* Those the GPU tools and tests call besides (memory, copies, streams,
  * events, graphs): looked up too, NULL where the driver lacks one (a
@@ -55,13 +58,11 @@
   X(cuMemAlloc)                                                                \
   X(cuMemFree)                                                                 \
   X(cuMemcpyHtoD)                                                              \
-  X(cuMemcpyDtoH)                                                              \
   X(cuMemcpyDtoD)                                                              \
   X(cuMemcpyDtoDAsync)                                                         \
   X(cuMemsetD8)                                                                \
   X(cuStreamCreate)                                                            \
   X(cuStreamDestroy)                                                           \
-  X(cuStreamSynchronize)                                                       \
   X(cuEventCreate)                                                             \
   X(cuEventDestroy)                                                            \
   X(cuEventRecord)                                                             \

@@ -102,7 +102,8 @@ typedef struct skv_attention skv_attention;
  * 48 KB (checked against the device's opt-in limit). Errors: NOT_FOUND (no
  * such spec, listing those the package has), UNSUPPORTED (no image this
  * device can run, naming the device and the targets the spec has; or more
- * threads or shared memory than the device gives), NO_DRIVER, CUDA_ERROR. */
+ * threads or shared memory than the device gives), INVALID_ARGUMENT
+ * (SKV_CHECK_PAGES set to other than 0 or 1), NO_DRIVER, CUDA_ERROR. */
 SKV_API skv_status skv_attention_create(const skv_package *package, const char *name,
                                 skv_attention **out_attention);
 
@@ -229,7 +230,15 @@ SKV_API skv_status skv_attention_decode(const skv_attention *attention,
  * seqlens[b] tokens uses (its first ceil(seqlens[b] / P)) is a page of the
  * pools; pages may come in any order, be shared between sequences, and page
  * 0 is a page like any other. Entries past a sequence's pages are never
- * read. */
+ * read.
+ *
+ * The page check: with SKV_CHECK_PAGES=1 in the environment when an
+ * attention is created, each of its paged calls first waits for the
+ * stream, copies seqlens and the pages each sequence uses to the host, and
+ * fails with INVALID_ARGUMENT naming the first bad one (a length outside
+ * [0, max_seqlen], a CSR row with too few pages, a page id outside [0,
+ * num_pages)) instead of launching. It is for debugging: it synchronises
+ * every call and cannot run under stream capture. */
 typedef struct skv_paged_decode_args {
   const void *q;          /* [batch, num_q_heads, head_dim], contiguous */
   const void *k_pages;    /* the K page pool */
@@ -240,6 +249,8 @@ typedef struct skv_paged_decode_args {
   int block_table_stride;     /* >= ceil(max_seqlen / P) */
   const int32_t *page_indptr; /* [batch + 1], or NULL for a block table */
   const int32_t *page_indices;
+  int num_pages;          /* pages in each pool: needed by the page check
+                             (below), else 0 or the count, never read */
   const int32_t *seqlens; /* [batch], device, each in [0, max_seqlen]; as in
                              skv_decode_args */
   void *out;              /* [batch, num_q_heads, head_dim], contiguous */
@@ -258,8 +269,10 @@ typedef struct skv_paged_decode_args {
  * does over a contiguous one. Every argument is checked first, as there,
  * and: the spec is paged; exactly one table form is given; a block table's
  * row holds the pages of max_seqlen tokens; the table pointers are 4-byte
- * aligned (what lives on the device, page ids and seqlens, is not checked).
- * Errors: INVALID_ARGUMENT naming the argument, CUDA_ERROR. */
+ * aligned; num_pages is not negative, and positive under the page check.
+ * What lives on the device, page ids and seqlens, is checked only by the
+ * page check. Errors: INVALID_ARGUMENT naming the argument (or, page check,
+ * the bad length or page id and where it is), CUDA_ERROR. */
 SKV_API skv_status skv_attention_decode_paged(const skv_attention *attention,
                                               const skv_paged_decode_args *args,
                                               CUstream stream);
