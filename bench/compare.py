@@ -184,6 +184,37 @@ class DecodeArgs(ctypes.Structure):
     ]
 
 
+class PagedDecodeArgs(ctypes.Structure):
+    """skv_paged_decode_args (runtime.h), field for field."""
+    _fields_ = [
+        ("q", c_void_p),
+        ("k_pages", c_void_p),
+        ("v_pages", c_void_p),
+        ("k_stride_page", c_int64),
+        ("k_stride_slot", c_int64),
+        ("k_stride_head", c_int64),
+        ("v_stride_page", c_int64),
+        ("v_stride_slot", c_int64),
+        ("v_stride_head", c_int64),
+        ("block_table", c_void_p),
+        ("block_table_stride", c_int),
+        ("page_indptr", c_void_p),
+        ("page_indices", c_void_p),
+        ("num_pages", c_int),
+        ("seqlens", c_void_p),
+        ("out", c_void_p),
+        ("lse", c_void_p),
+        ("workspace", c_void_p),
+        ("workspace_size", c_size_t),
+        ("batch", c_int),
+        ("max_seqlen", c_int),
+        ("num_q_heads", c_int),
+        ("num_kv_heads", c_int),
+        ("head_dim", c_int),
+        ("num_splits", c_int),
+    ]
+
+
 class SpecInfo(ctypes.Structure):
     """skv_spec_info (runtime.h), field for field."""
     _fields_ = [
@@ -216,13 +247,23 @@ EXPECTED_LAYOUT = {
         ("k_stride_head", 104, 8), ("v_stride_batch", 112, 8),
         ("v_stride_seq", 120, 8), ("v_stride_head", 128, 8),
         ("num_splits", 136, 4)]),
+    "skv_paged_decode_args": (176, [
+        ("q", 0, 8), ("k_pages", 8, 8), ("v_pages", 16, 8), ("k_stride_page", 24, 8),
+        ("k_stride_slot", 32, 8), ("k_stride_head", 40, 8), ("v_stride_page", 48, 8),
+        ("v_stride_slot", 56, 8), ("v_stride_head", 64, 8), ("block_table", 72, 8),
+        ("block_table_stride", 80, 4), ("page_indptr", 88, 8), ("page_indices", 96, 8),
+        ("num_pages", 104, 4), ("seqlens", 112, 8), ("out", 120, 8), ("lse", 128, 8),
+        ("workspace", 136, 8), ("workspace_size", 144, 8), ("batch", 152, 4),
+        ("max_seqlen", 156, 4), ("num_q_heads", 160, 4), ("num_kv_heads", 164, 4),
+        ("head_dim", 168, 4), ("num_splits", 172, 4)]),
     "skv_spec_info": (40, [
         ("name", 0, 8), ("dtype", 8, 4), ("head_dim", 12, 4), ("num_q_heads", 16, 4),
         ("num_kv_heads", 20, 4), ("splits", 24, 4), ("softmax_scale", 28, 4),
         ("kv_layout", 32, 4), ("page_size", 36, 4)]),
     "skv_attention_image_info": (16, [("kind", 0, 4), ("sm", 4, 4), ("load_us", 8, 8)]),
 }
-CTYPES_OF = {"skv_decode_args": DecodeArgs, "skv_spec_info": SpecInfo,
+CTYPES_OF = {"skv_decode_args": DecodeArgs, "skv_paged_decode_args": PagedDecodeArgs,
+             "skv_spec_info": SpecInfo,
              "skv_attention_image_info": ImageInfo}
 
 
@@ -278,6 +319,8 @@ class Runtime:
                                              [c_void_p, c_int, c_int, c_int, P(c_size_t)])
         self.attention_decode = bind("skv_attention_decode", c_void_p,
                                      [c_void_p, P(DecodeArgs), c_void_p])
+        self.attention_decode_paged = bind("skv_attention_decode_paged", c_void_p,
+                                           [c_void_p, P(PagedDecodeArgs), c_void_p])
 
     def check(self, status, what):
         if not status:
@@ -359,6 +402,8 @@ ABI_C = r"""
 int main(void) {
   T(skv_decode_args);
 @DECODE@
+  T(skv_paged_decode_args);
+@PAGED@
   T(skv_spec_info);
 @SPEC@
   T(skv_attention_image_info);
@@ -373,6 +418,7 @@ def header_layout(cc, cuda_include):
     {struct: (size, [(field, offset, size)])}."""
     fields = lambda s: "\n".join("  F(%s, %s);" % (s, f) for f, _, _ in EXPECTED_LAYOUT[s][1])
     source = (ABI_C.replace("@DECODE@", fields("skv_decode_args"))
+              .replace("@PAGED@", fields("skv_paged_decode_args"))
               .replace("@SPEC@", fields("skv_spec_info"))
               .replace("@IMAGE@", fields("skv_attention_image_info")))
     with tempfile.TemporaryDirectory() as tmp:
@@ -533,15 +579,26 @@ class GpuRun:
 
     # -- setup ---------------------------------------------------------------
 
-    def attention(self, shape):
-        key = (shape.package, shape.spec)
+    def attention(self, shape, page_size=0):
+        """The loaded spec of a shape: its own, or its paged variant
+        <spec>_p<page_size> from paged_<package>.skvpkg (make_paged_specs)."""
+        package = ("paged_" if page_size else "") + shape.package
+        spec = shape.spec + ("_p%d" % page_size if page_size else "")
+        key = (package, spec)
         if key not in self.attentions:
-            if shape.package not in self.packages:
-                path = os.path.join(self.args.packages, shape.package + ".skvpkg")
-                self.packages[shape.package] = self.rt.open_package(path)
-            att = self.rt.create_attention(self.packages[shape.package], shape.spec)
+            if package not in self.packages:
+                path = os.path.join(self.args.packages, package + ".skvpkg")
+                if not os.path.isfile(path):
+                    raise SkvError("%s: no such package (make_paged_specs builds it)" % path)
+                self.packages[package] = self.rt.open_package(path)
+            att = self.rt.create_attention(self.packages[package], spec)
             fields = self.rt.spec_of(att)
-            check_shape_against_spec(shape, fields, shape.package + ".skvpkg")
+            check_shape_against_spec(shape, fields, package + ".skvpkg")
+            info = SpecInfo()
+            self.rt.attention_info(att, ctypes.byref(info))
+            if info.page_size != page_size:
+                raise SkvError("%s.skvpkg: spec %s has page_size %d, expected %d"
+                               % (package, spec, info.page_size, page_size))
             self.attentions[key] = (att, fields[3], self.rt.image_of(att))
         return self.attentions[key]
 
@@ -660,6 +717,9 @@ class GpuRun:
             try:
                 if method == "ours":
                     entry = self.run_ours(shape, att, q, ks, vs, calls, rel_err)
+                elif method in args.paged_methods:
+                    entry = self.run_paged(shape, args.paged_methods[method], index, q, ks, vs,
+                                           calls, rel_err)
                 elif method in ("cudnn", "fa2"):
                     entry = self.run_sdpa(method, shape, q4, ks, vs, calls, scale, rel_err)
                 else:
@@ -806,6 +866,76 @@ class GpuRun:
         del out, ws, seqlens
         return entry
 
+    def run_paged(self, shape, page_size, index, q, ks, vs, calls, rel_err):
+        """Ours on a paged copy of the same K and V: [pages, page_size,
+        kv_heads, head_dim] pools (NHD), one per KV copy, pages dealt in a
+        random permutation of the pool and listed by a block table; the
+        slots past a sequence's end in its last page hold NaN (never read)."""
+        torch = self.torch
+        att, _scale, image = self.attention(shape, page_size)
+        B, HQ, HKV, D, S = shape.batch, shape.hq, shape.hkv, shape.d, shape.s
+        per_seq = -(-S // page_size)
+        num_pages = B * per_seq
+        gen = torch.Generator()
+        gen.manual_seed(self.args.seed * 7919 + index)
+        perm = torch.randperm(num_pages, generator=gen).to("cuda")
+        table = perm.view(B, per_seq).to(torch.int32).contiguous()
+
+        def pool_of(kv):  # kv: a [B, HKV, S, D] view
+            padded = torch.full((B, HKV, per_seq * page_size, D), float("nan"),
+                                device="cuda", dtype=kv.dtype)
+            padded[:, :, :S] = kv
+            pages = (padded.view(B, HKV, per_seq, page_size, D).permute(0, 2, 3, 1, 4)
+                     .reshape(num_pages, page_size, HKV, D))
+            pool = torch.empty_like(pages)
+            pool[perm] = pages
+            return pool
+
+        pools = [(pool_of(k), pool_of(v)) for k, v in zip(ks, vs)]
+        out = torch.empty(B, HQ, D, device="cuda", dtype=q.dtype)
+        seqlens = torch.full((B,), S, device="cuda", dtype=torch.int32)
+        ws_bytes = self.rt.workspace_size(att, B, S)
+        ws = torch.empty(max(ws_bytes, 16), dtype=torch.uint8, device="cuda")
+        paged_args = []
+        for kp, vp in pools:
+            a = PagedDecodeArgs()
+            a.q, a.k_pages, a.v_pages = q.data_ptr(), kp.data_ptr(), vp.data_ptr()
+            a.k_stride_page, a.k_stride_slot, a.k_stride_head = kp.stride()[:3]
+            a.v_stride_page, a.v_stride_slot, a.v_stride_head = vp.stride()[:3]
+            a.block_table, a.block_table_stride = table.data_ptr(), per_seq
+            a.page_indptr = a.page_indices = None
+            a.num_pages = num_pages
+            a.seqlens, a.out, a.lse = seqlens.data_ptr(), out.data_ptr(), None
+            a.workspace = ws.data_ptr() if ws_bytes else None
+            a.workspace_size = ws_bytes
+            a.batch, a.max_seqlen = B, S
+            a.num_q_heads, a.num_kv_heads, a.head_dim = HQ, HKV, D
+            a.num_splits = 0
+            paged_args.append(a)
+        refs = [ctypes.byref(a) for a in paged_args]
+        decode, check = self.rt.attention_decode_paged, self.rt.check
+        n = len(refs)
+
+        def call(i):
+            check(decode(att, refs[i % n], torch.cuda.current_stream().cuda_stream),
+                  "skv_attention_decode_paged")
+
+        out.fill_(float("nan"))
+        call(0)
+        torch.cuda.synchronize()
+        err = rel_err(out)
+        us, times, timing = self.time_calls(call, calls)
+        err_after = rel_err(out)
+        entry = {"status": "ok", "us": us, "times_us": times, "rel_err": err,
+                 "rel_err_after_replays": err_after, "workspace_bytes": ws_bytes,
+                 "page_size": page_size, "image": image,
+                 "splits": self.rt.num_splits(att, B, S)}
+        if timing != "graph":
+            entry["timing"] = timing
+        entry["passed"] = err <= BOUND[shape.dtype] and err_after <= BOUND[shape.dtype]
+        del pools, out, ws, seqlens, table, perm
+        return entry
+
     def run_sdpa(self, method, shape, q4, ks, vs, calls, scale, rel_err):
         torch, F = self.torch, self.F
         backend = self.SDPBackend.CUDNN_ATTENTION if method == "cudnn" else self.SDPBackend.FLASH_ATTENTION
@@ -895,6 +1025,11 @@ class GpuRun:
 
 # ---- the report ----------------------------------------------------------------
 
+def ours_methods(methods):
+    """ours and its paged runs (p<size>)."""
+    return [m for m in methods if m == "ours" or m in TITLES and TITLES[m].startswith("ours ")]
+
+
 def render(results, info, methods):
     peers = [m for m in PEERS if m in methods]
     head = ["layout", "batch", "q/kv heads", "head dim", "seqlen", "KV MB", "floor µs",
@@ -920,8 +1055,11 @@ def render(results, info, methods):
                 if said:
                     notes.append("%s %s: %s" % (r["id"], TITLES[m], said))
                     mark = " [%d]" % len(notes)
-                if m == "ours" and not e.get("passed", True):
+                if m in ours_methods(methods) and not e.get("passed", True):
                     mark += " FAIL"
+                ours = r["methods"].get("ours", {})
+                if m != "ours" and m in ours_methods(methods) and ours.get("status") == "ok":
+                    mark += ", %.3fx ours" % (e["us"] / ours["us"])
                 row.append("%s (%.0f%%)%s" % (fmt_us(e["us"]), e["pct_copy"], mark))
             else:
                 notes.append("%s %s: %s" % (r["id"], TITLES[m], e.get("reason")))
@@ -1029,8 +1167,9 @@ def gpu_main(args):
     text = render(results, info, args.methods)
     log("")
     log(text)
-    failed = [r["id"] for r in results if "ours" in args.methods and not (
-        r["methods"].get("ours", {}).get("status") == "ok" and r["methods"]["ours"].get("passed"))]
+    failed = ["%s %s" % (r["id"], m) for r in results for m in ours_methods(args.methods)
+              if not (r["methods"].get(m, {}).get("status") == "ok"
+                      and r["methods"][m].get("passed"))]
     if failed:
         log("FAIL: ours did not run or exceeded its dtype's rel err bound (bf16 %.0e, f16 %.0e) "
             "on: %s" % (BOUND["bf16"], BOUND["f16"], ", ".join(failed)))
@@ -1072,6 +1211,9 @@ def main(argv=None):
                         "as strided [b, h, s, d] views")
     p.add_argument("--methods", default=",".join(METHODS),
                    help="comma-separated subset of %s (default all)" % ",".join(METHODS))
+    p.add_argument("--pages", default="", metavar="SIZES",
+                   help="also run ours on a paged cache of these page sizes (e.g. 16,1): spec "
+                        "<spec>_p<size> of paged_<package>.skvpkg, pages permuted, block table")
     p.add_argument("--append", metavar="FILE", help="add the table to FILE (e.g. bench/RESULTS.md) "
                    "under '## <date> — compare.py on <device>', above the newest entry")
     p.add_argument("--json", metavar="PATH", help="write the raw numbers as JSON")
@@ -1095,6 +1237,15 @@ def main(argv=None):
         if bad or not args.methods:
             raise UsageError("--methods: unknown %s; choose from %s" % (bad, ",".join(METHODS)))
         args.methods = [m for m in METHODS if m in args.methods]
+        args.paged_methods = {}
+        for size in [t.strip() for t in args.pages.split(",") if t.strip()]:
+            if not size.isdigit() or not 1 <= int(size) <= 256:
+                raise UsageError("--pages: %r is not a page size in [1, 256]" % size)
+            args.paged_methods["p" + size] = int(size)
+            TITLES["p" + size] = "ours p%s" % size
+        if args.paged_methods and "ours" not in args.methods:
+            raise UsageError("--pages runs ours on pages: keep ours in --methods")
+        args.methods += list(args.paged_methods)
         if args.repeats < 1 or args.min_calls < 1:
             raise UsageError("--repeats and --min-calls must be >= 1")
         if "ours" in args.methods and not (args.runtime and args.packages):
