@@ -531,8 +531,11 @@ static int run_page_check(const skv_gpu *gpu, const skv_package *package, const 
       args.num_pages = 0;
       failures += expect_page_check(attention, &args, stream, "no num_pages", "needs num_pages");
       args = good;
-      const int32_t long_len = 1001;
-      status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(p->d_seqlens + sizeof(int32_t),
+      const int32_t good_id = p->table[row0 + 5], long_len = 1001;
+      status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(entry, &good_id, sizeof good_id),
+                              "cuMemcpyHtoD", __FILE__, __LINE__);
+      if (!status)
+        status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(p->d_seqlens + sizeof(int32_t),
                                                          &long_len, sizeof long_len),
                               "cuMemcpyHtoD", __FILE__, __LINE__);
     }
