@@ -843,27 +843,34 @@ class GpuRun:
             a.v_stride_batch, a.v_stride_head, a.v_stride_seq = v.stride()[:3]
             a.num_splits = 0
             decode_args.append(a)
-        refs = [ctypes.byref(a) for a in decode_args]
-        decode, check = self.rt.attention_decode, self.rt.check
-        n = len(refs)
+        entry = self.check_and_time(shape, att, self.rt.attention_decode, "skv_attention_decode",
+                                    decode_args, calls, out, rel_err)
+        entry["workspace_bytes"] = ws_bytes
+        del out, ws, seqlens
+        return entry
+
+    def check_and_time(self, shape, att, decode, name, arg_list, calls, out, rel_err):
+        """Ours: call i is decode(att, arg_list[i % len]) on the current
+        stream. One call into a NaN-filled out, checked; then timed; then the
+        last replayed call's output checked too."""
+        torch = self.torch
+        refs = [ctypes.byref(a) for a in arg_list]
+        check, n = self.rt.check, len(refs)
 
         def call(i):
-            check(decode(att, refs[i % n], torch.cuda.current_stream().cuda_stream),
-                  "skv_attention_decode")
+            check(decode(att, refs[i % n], torch.cuda.current_stream().cuda_stream), name)
 
         out.fill_(float("nan"))
         call(0)
         torch.cuda.synchronize()
         err = rel_err(out)
         us, times, timing = self.time_calls(call, calls)
-        err_after = rel_err(out)  # the last replayed call's output
+        err_after = rel_err(out)
         entry = {"status": "ok", "us": us, "times_us": times,
-                 "rel_err": err, "rel_err_after_replays": err_after,
-                 "workspace_bytes": ws_bytes}
+                 "rel_err": err, "rel_err_after_replays": err_after}
         if timing != "graph":
             entry["timing"] = timing
         entry["passed"] = err <= BOUND[shape.dtype] and err_after <= BOUND[shape.dtype]
-        del out, ws, seqlens
         return entry
 
     def run_paged(self, shape, page_size, index, q, ks, vs, calls, rel_err):
@@ -912,27 +919,10 @@ class GpuRun:
             a.num_q_heads, a.num_kv_heads, a.head_dim = HQ, HKV, D
             a.num_splits = 0
             paged_args.append(a)
-        refs = [ctypes.byref(a) for a in paged_args]
-        decode, check = self.rt.attention_decode_paged, self.rt.check
-        n = len(refs)
-
-        def call(i):
-            check(decode(att, refs[i % n], torch.cuda.current_stream().cuda_stream),
-                  "skv_attention_decode_paged")
-
-        out.fill_(float("nan"))
-        call(0)
-        torch.cuda.synchronize()
-        err = rel_err(out)
-        us, times, timing = self.time_calls(call, calls)
-        err_after = rel_err(out)
-        entry = {"status": "ok", "us": us, "times_us": times, "rel_err": err,
-                 "rel_err_after_replays": err_after, "workspace_bytes": ws_bytes,
-                 "page_size": page_size, "image": image,
-                 "splits": self.rt.num_splits(att, B, S)}
-        if timing != "graph":
-            entry["timing"] = timing
-        entry["passed"] = err <= BOUND[shape.dtype] and err_after <= BOUND[shape.dtype]
+        entry = self.check_and_time(shape, att, self.rt.attention_decode_paged,
+                                    "skv_attention_decode_paged", paged_args, calls, out, rel_err)
+        entry.update({"workspace_bytes": ws_bytes, "page_size": page_size, "image": image,
+                      "splits": self.rt.num_splits(att, B, S)})
         del pools, out, ws, seqlens, table, perm
         return entry
 
