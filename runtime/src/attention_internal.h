@@ -74,6 +74,24 @@ typedef struct skv_launches {
 /* Workspace regions start at multiples of this many bytes. */
 #define SKV_WORKSPACE_ALIGN 256
 
+/* A decode call as its kernels see it, whatever its cache's layout: the
+ * fields skv_decode_args and skv_paged_decode_args spell alike, K and V
+ * (the cache, or the page pools) and the cache's six strides (K's, then
+ * V's: per batch or page, token or slot, head), with the names the call
+ * gives them, for errors. */
+typedef struct skv_decode_call {
+  const void *q, *k, *v;
+  const int32_t *seqlens;
+  void *out;
+  float *lse;
+  void *workspace;
+  size_t workspace_size;
+  int batch, max_seqlen, num_q_heads, num_kv_heads, head_dim, num_splits;
+  int64_t strides[6];
+  const char *k_name, *v_name;
+  const char *stride_names[6];
+} skv_decode_call;
+
 /* How one decode call runs. Workspace layout (byte offsets, each region
  * SKV_WORKSPACE_ALIGN-aligned; the split regions are empty when
  * num_splits == 1):
@@ -81,6 +99,7 @@ typedef struct skv_launches {
  *   part_lse  f32[batch * num_q_heads * num_splits]
  *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
+  skv_decode_call call; /* the call's arguments, as checked */
   int num_splits;
   int launch;        /* the launch chosen, an index into the fills */
   int combine_lanes; /* with num_splits > 1 */

@@ -56,24 +56,18 @@ static skv_status kernel_launch(const skv_attention *attention, CUfunction funct
   return SKV_OK;
 }
 
-/* The split kernel of launch `launch`: grid (splits, kv heads, batch). */
+/* The split kernel of launch `launch`: grid (splits, kv heads, batch). A
+ * paged spec's kernels take paged's arguments after args'; a contiguous
+ * spec's (paged NULL) take none, and the driver reads no further than a
+ * kernel's own parameters. */
 static skv_status launch_split(const skv_attention *attention, int launch,
-                               skv_split_kernel_args *args, int batch, CUstream stream) {
-  void *params[] = {SKV_SPLIT_KERNEL_ARGS(SKV_ABI_ADDRESS_OF)};
-  const skv_kernel_desc *kernel = attention->split_kernels[launch];
-  return kernel_launch(attention, attention->split_functions[launch],
-                       (unsigned)args->num_splits, (unsigned)attention->spec->num_kv_heads,
-                       (unsigned)batch, kernel->threads, kernel->dynamic_smem_bytes, stream,
-                       params);
-}
-
-/* A paged spec's split kernel: the same grid, the paged arguments after
- * the others (kernel_abi.h). */
-static skv_status launch_split_paged(const skv_attention *attention, int launch,
-                                     skv_split_paged_kernel_args *args, int batch,
-                                     CUstream stream) {
+                               skv_split_kernel_args *args, skv_split_paged_kernel_args *paged,
+                               int batch, CUstream stream) {
+  skv_split_paged_kernel_args none = {0};
+  if (!paged)
+    paged = &none;
   void *params[] = {SKV_SPLIT_KERNEL_ARGS(SKV_ABI_ADDRESS_OF)
-                        SKV_SPLIT_PAGED_ARGS(SKV_ABI_ADDRESS_OF)};
+                        SKV_SPLIT_PAGED_ARGS(SKV_ABI_PAGED_ADDRESS_OF)};
   const skv_kernel_desc *kernel = attention->split_kernels[launch];
   return kernel_launch(attention, attention->split_functions[launch],
                        (unsigned)args->num_splits, (unsigned)attention->spec->num_kv_heads,
@@ -93,57 +87,55 @@ static skv_status launch_combine(const skv_attention *attention,
                        kernel->threads, kernel->dynamic_smem_bytes, stream, params);
 }
 
-/* After the split kernel: with several chunks, the combine kernel merges
- * them into out and lse (split: the split kernel's outputs). */
-static skv_status finish(const skv_attention *attention, const skv_decode_plan *plan,
-                         const skv_split_kernel_args *split, int batch, CUstream stream) {
+/* A planned call: the split kernel with kernel_abi.h's arguments (paged:
+ * a paged spec's too, else NULL), then, with several chunks, the combine
+ * kernel merging them into out and lse. */
+static skv_status launch_call(const skv_attention *attention, const skv_decode_plan *plan,
+                              skv_split_paged_kernel_args *paged, CUstream stream) {
+  const skv_decode_call *c = &plan->call;
+  uint8_t *workspace = c->workspace;
+  skv_split_kernel_args split = {
+      .q = device_ptr(c->q),
+      .k = device_ptr(c->k),
+      .v = device_ptr(c->v),
+      .seqlens = device_ptr(c->seqlens),
+      .out = device_ptr(c->out),
+      .lse = c->lse ? device_ptr(c->lse) : device_ptr(workspace + plan->lse_offset),
+      .part_out = workspace ? device_ptr(workspace + plan->part_out_offset) : 0,
+      .part_lse = workspace ? device_ptr(workspace + plan->part_lse_offset) : 0,
+      .k_sb = c->strides[0],
+      .k_st = c->strides[1],
+      .k_sh = c->strides[2],
+      .v_sb = c->strides[3],
+      .v_st = c->strides[4],
+      .v_sh = c->strides[5],
+      .num_splits = plan->num_splits,
+  };
+  SKV_RETURN_IF_ERROR_PLAIN(
+      launch_split(attention, plan->launch, &split, paged, c->batch, stream));
   if (plan->num_splits == 1)
     return SKV_OK;
   skv_combine_kernel_args combine = {
-      .part_out = split->part_out,
-      .part_lse = split->part_lse,
-      .out = split->out,
-      .lse = split->lse,
+      .part_out = split.part_out,
+      .part_lse = split.part_lse,
+      .out = split.out,
+      .lse = split.lse,
       .num_splits = plan->num_splits,
       .lanes = plan->combine_lanes,
       .late = plan->combine_late,
   };
-  return launch_combine(attention, &combine, batch, stream);
+  return launch_combine(attention, &combine, c->batch, stream);
 }
 
 skv_status skv_attention_decode(const skv_attention *attention,
                                 const skv_decode_args *args, CUstream stream) {
   if (!attention)
     return INVALID("attention is NULL");
-  const skv_pkg_spec *spec = attention->spec;
   skv_decode_plan plan;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_decode_plan_make(spec, &attention->launches, args, &plan));
+  SKV_RETURN_IF_ERROR_PLAIN(
+      skv_decode_plan_make(attention->spec, &attention->launches, args, &plan));
   SKV_RETURN_IF_ERROR_PLAIN(context_enter(attention));
-
-  /* The arguments of kernel_abi.h's lists, in their order. */
-  uint8_t *workspace = args->workspace;
-  CUdeviceptr lse = args->lse ? device_ptr(args->lse) : device_ptr(workspace + plan.lse_offset);
-  CUdeviceptr part_out = workspace ? device_ptr(workspace + plan.part_out_offset) : 0;
-  CUdeviceptr part_lse = workspace ? device_ptr(workspace + plan.part_lse_offset) : 0;
-  skv_split_kernel_args split = {
-      .q = device_ptr(args->q),
-      .k = device_ptr(args->k),
-      .v = device_ptr(args->v),
-      .seqlens = device_ptr(args->seqlens),
-      .out = device_ptr(args->out),
-      .lse = lse,
-      .part_out = part_out,
-      .part_lse = part_lse,
-      .k_sb = args->k_stride_batch,
-      .k_st = args->k_stride_seq,
-      .k_sh = args->k_stride_head,
-      .v_sb = args->v_stride_batch,
-      .v_st = args->v_stride_seq,
-      .v_sh = args->v_stride_head,
-      .num_splits = plan.num_splits,
-  };
-  SKV_RETURN_IF_ERROR_PLAIN(launch_split(attention, plan.launch, &split, args->batch, stream));
-  return finish(attention, &plan, &split, args->batch, stream);
+  return launch_call(attention, &plan, NULL, stream);
 }
 
 /* The page check (runtime.h): the stream's work done, seqlens and each
@@ -210,36 +202,13 @@ skv_status skv_attention_decode_paged(const skv_attention *attention,
   if (attention->check_pages)
     SKV_RETURN_IF_ERROR_PLAIN(check_pages(attention, args, stream));
 
-  uint8_t *workspace = args->workspace;
-  CUdeviceptr lse = args->lse ? device_ptr(args->lse) : device_ptr(workspace + plan.lse_offset);
-  CUdeviceptr part_out = workspace ? device_ptr(workspace + plan.part_out_offset) : 0;
-  CUdeviceptr part_lse = workspace ? device_ptr(workspace + plan.part_lse_offset) : 0;
   /* One kernel for both table forms: a block table's rows start at b times
    * its stride, CSR's at page_indptr[b] (page_row_stride 0). */
   int block = args->block_table != NULL;
-  skv_split_paged_kernel_args split = {
-      .q = device_ptr(args->q),
-      .k = device_ptr(args->k_pages),
-      .v = device_ptr(args->v_pages),
-      .seqlens = device_ptr(args->seqlens),
-      .out = device_ptr(args->out),
-      .lse = lse,
-      .part_out = part_out,
-      .part_lse = part_lse,
-      .k_sb = args->k_stride_page,
-      .k_st = args->k_stride_slot,
-      .k_sh = args->k_stride_head,
-      .v_sb = args->v_stride_page,
-      .v_st = args->v_stride_slot,
-      .v_sh = args->v_stride_head,
-      .num_splits = plan.num_splits,
+  skv_split_paged_kernel_args paged = {
       .pages = device_ptr(block ? args->block_table : args->page_indices),
       .page_rows = block ? 0 : device_ptr(args->page_indptr),
       .page_row_stride = block ? args->block_table_stride : 0,
   };
-  SKV_RETURN_IF_ERROR_PLAIN(
-      launch_split_paged(attention, plan.launch, &split, args->batch, stream));
-  skv_split_kernel_args common = {.out = split.out, .lse = lse, .part_out = part_out,
-                                  .part_lse = part_lse, .num_splits = plan.num_splits};
-  return finish(attention, &plan, &common, args->batch, stream);
+  return launch_call(attention, &plan, &paged, stream);
 }

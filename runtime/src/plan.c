@@ -202,28 +202,18 @@ static skv_status check_stride(int64_t stride, const char *name) {
   return SKV_OK;
 }
 
-/* What every decode call gives, whatever its cache's layout: the fields
- * that skv_decode_args and skv_paged_decode_args spell alike, and the
- * cache's six strides with their names. */
-typedef struct call_common {
-  const void *q;
-  const int32_t *seqlens;
-  void *out;
-  float *lse;
-  void *workspace;
-  size_t workspace_size;
-  int batch, max_seqlen, num_q_heads, num_kv_heads, head_dim, num_splits;
-  int64_t strides[6];
-  const char *stride_names[6];
-} call_common;
-
-#define CALL_COMMON(args, k0, k1, k2, v0, v1, v2)                                             \
-  {(args)->q,          (args)->seqlens,      (args)->out,                                   \
-   (args)->lse,        (args)->workspace,    (args)->workspace_size,                        \
-   (args)->batch,      (args)->max_seqlen,   (args)->num_q_heads,                           \
-   (args)->num_kv_heads, (args)->head_dim,   (args)->num_splits,                            \
-   {(args)->k0, (args)->k1, (args)->k2, (args)->v0, (args)->v1, (args)->v2},                \
-   {#k0, #k1, #k2, #v0, #v1, #v2}}
+/* skv_decode_call's fields from either call's arguments. */
+#define DECODE_CALL(args, kf, vf, k0, k1, k2, v0, v1, v2)                                     \
+  (skv_decode_call) {                                                                        \
+    .q = (args)->q, .k = (args)->kf, .v = (args)->vf, .seqlens = (args)->seqlens,            \
+    .out = (args)->out, .lse = (args)->lse, .workspace = (args)->workspace,                  \
+    .workspace_size = (args)->workspace_size, .batch = (args)->batch,                        \
+    .max_seqlen = (args)->max_seqlen, .num_q_heads = (args)->num_q_heads,                    \
+    .num_kv_heads = (args)->num_kv_heads, .head_dim = (args)->head_dim,                      \
+    .num_splits = (args)->num_splits,                                                        \
+    .strides = {(args)->k0, (args)->k1, (args)->k2, (args)->v0, (args)->v1, (args)->v2},     \
+    .k_name = #kf, .v_name = #vf, .stride_names = {#k0, #k1, #k2, #v0, #v1, #v2},            \
+  }
 
 static skv_status check_int32_pointer(const int32_t *p, const char *name) {
   if (!p)
@@ -236,7 +226,9 @@ static skv_status check_int32_pointer(const int32_t *p, const char *name) {
 /* The checks and the plan of every call: pointers, sizes, the spec's
  * shape, the launch, split count, combine lanes and trigger, workspace. */
 static skv_status plan_call(const skv_pkg_spec *spec, const skv_launches *launches,
-                            const call_common *c, skv_decode_plan *out_plan) {
+                            const skv_decode_call *c, skv_decode_plan *out_plan) {
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(c->k, c->k_name, false));
+  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(c->v, c->v_name, false));
   SKV_RETURN_IF_ERROR_PLAIN(check_pointer(c->q, "q", false));
   SKV_RETURN_IF_ERROR_PLAIN(check_int32_pointer(c->seqlens, "seqlens"));
   SKV_RETURN_IF_ERROR_PLAIN(check_pointer(c->out, "out", false));
@@ -255,6 +247,7 @@ static skv_status plan_call(const skv_pkg_spec *spec, const skv_launches *launch
   SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, launches, c->batch, c->max_seqlen,
                                               c->num_splits, &fill, &num_splits));
   workspace_layout(spec, c->batch, num_splits, &plan);
+  plan.call = *c;
   plan.launch = fill;
   const skv_device_fill *chosen = &launches->fills[fill];
   plan.combine_lanes = skv_combine_lanes_choose(spec, launches->combine_threads, *chosen,
@@ -287,10 +280,8 @@ skv_status skv_decode_plan_make(const skv_pkg_spec *spec, const skv_launches *la
                                 const skv_decode_args *args, skv_decode_plan *out_plan) {
   if (!args)
     return INVALID("args is NULL");
-  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->k, "k", false));
-  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->v, "v", false));
-  call_common c = CALL_COMMON(args, k_stride_batch, k_stride_seq, k_stride_head,
-                              v_stride_batch, v_stride_seq, v_stride_head);
+  skv_decode_call c = DECODE_CALL(args, k, v, k_stride_batch, k_stride_seq, k_stride_head,
+                                  v_stride_batch, v_stride_seq, v_stride_head);
   SKV_RETURN_IF_ERROR_PLAIN(plan_call(spec, launches, &c, out_plan));
   /* skv_decode_args describes a contiguous cache (strides per batch, token
    * and head): a spec built for another layout reads its cache otherwise. */
@@ -302,10 +293,8 @@ skv_status skv_paged_decode_plan_make(const skv_pkg_spec *spec, const skv_launch
                                       skv_decode_plan *out_plan) {
   if (!args)
     return INVALID("args is NULL");
-  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->k_pages, "k_pages", false));
-  SKV_RETURN_IF_ERROR_PLAIN(check_pointer(args->v_pages, "v_pages", false));
-  call_common c = CALL_COMMON(args, k_stride_page, k_stride_slot, k_stride_head,
-                              v_stride_page, v_stride_slot, v_stride_head);
+  skv_decode_call c = DECODE_CALL(args, k_pages, v_pages, k_stride_page, k_stride_slot,
+                                  k_stride_head, v_stride_page, v_stride_slot, v_stride_head);
   SKV_RETURN_IF_ERROR_PLAIN(plan_call(spec, launches, &c, out_plan));
   SKV_RETURN_IF_ERROR_PLAIN(check_layout(spec, SKV_KV_PAGED, "skv_attention_decode_paged"));
   if (args->num_pages < 0)

@@ -168,8 +168,8 @@ typedef int32_t skv_abi_I32;
 typedef struct skv_split_kernel_args {
   SKV_SPLIT_KERNEL_ARGS(SKV_ABI_MEMBER)
 } skv_split_kernel_args;
+/* A paged spec's split kernels' arguments after skv_split_kernel_args'. */
 typedef struct skv_split_paged_kernel_args {
-  SKV_SPLIT_KERNEL_ARGS(SKV_ABI_MEMBER)
   SKV_SPLIT_PAGED_ARGS(SKV_ABI_MEMBER)
 } skv_split_paged_kernel_args;
 typedef struct skv_combine_kernel_args {
@@ -182,5 +182,7 @@ typedef struct skv_combine_kernel_args {
  * pointer to skv_split_kernel_args named `args` in scope (cuLaunchKernelEx's
  * kernelParams). */
 #define SKV_ABI_ADDRESS_OF(name, type, access) (void *)&args->name,
+/* The same for SKV_SPLIT_PAGED_ARGS, from a pointer named `paged`. */
+#define SKV_ABI_PAGED_ADDRESS_OF(name, type, access) (void *)&paged->name,
 
 #endif /* SPLITKV_KERNEL_ABI_H */
