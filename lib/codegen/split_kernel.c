@@ -237,9 +237,9 @@ static MlirValue kv_offset(split_kernel *k, int stride_batch, MlirValue token,
 static MlirValue page_of(split_kernel *k, MlirValue token, int ordered) {
   skv_builder *b = k->b;
   MlirValue entry = skv_addi(b, k->page_row, skv_divui(b, token, tok(k, k->page_size)));
-  if (ordered)
-    return skv_load_ordered_i32(b, k->arg[ARG_pages], skv_index_cast(b, entry, skv_type_index(b)));
-  return skv_load(b, k->arg[ARG_pages], skv_index_cast(b, entry, skv_type_index(b)));
+  entry = skv_index_cast(b, entry, skv_type_index(b));
+  return ordered ? skv_load_ordered_i32(b, k->arg[ARG_pages], entry)
+                 : skv_load(b, k->arg[ARG_pages], entry);
 }
 
 /* One warp step's rows of K and V: lane row r holds token base + 8j + r of
@@ -276,6 +276,16 @@ static void step_tokens(split_kernel *k, MlirValue base, step_rows *rows) {
 static void step_pages(split_kernel *k, step_rows *rows, int ordered) {
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
     rows->page[j] = page_of(k, rows->token[j], ordered);
+}
+
+/* A paged cache: the page ids of the step at base, for the loop to carry
+ * a step ahead of its loads. */
+static void step_page_ids(split_kernel *k, MlirValue base, MlirValue *out) {
+  step_rows rows;
+  step_tokens(k, base, &rows);
+  step_pages(k, &rows, 0);
+  for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
+    out[j] = rows.page[j];
 }
 
 /* Loads this warp's rows of K and V of the step whose tokens (and, paged,
@@ -511,13 +521,8 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
   load_step(k, &rows);
   for (int i = 0; i < nrows; ++i)
     loaded[i] = *row_slots[i];
-  if (npages) {
-    step_rows second;
-    step_tokens(k, skv_addi(b, first, stride), &second);
-    step_pages(k, &second, 0);
-    for (int j = 0; j < npages; ++j)
-      loaded[nrows + j] = second.page[j];
-  }
+  if (npages)
+    step_page_ids(k, skv_addi(b, first, stride), &loaded[nrows]);
   skv_if_values_else(b, &has_tokens, loaded);
   skv_if_values_end(b, &has_tokens, zero);
   for (int i = 0; i < nrows; ++i)
@@ -563,13 +568,8 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
   load_step(k, &rows);
   for (int i = 0; i < nrows; ++i)
     next[4 + tiles + i] = *row_slots[i];
-  if (npages) {
-    step_rows after;
-    step_tokens(k, skv_addi(b, next_base, stride), &after);
-    step_pages(k, &after, 0);
-    for (int j = 0; j < npages; ++j)
-      next[pages_at + j] = after.page[j];
-  }
+  if (npages)
+    step_page_ids(k, skv_addi(b, next_base, stride), &next[pages_at]);
   MlirValue parity = {NULL};
   if (pairs) {
     parity = loop.carried[carried - 1];
