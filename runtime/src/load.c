@@ -180,17 +180,16 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
   SKV_RETURN_IF_ERROR_PLAIN(spec_find(package, name, &spec));
   SKV_RETURN_IF_ERROR_PLAIN(skv_driver_init());
 
+  const char *check = getenv("SKV_CHECK_PAGES");
+  if (check && strcmp(check, "0") != 0 && strcmp(check, "1") != 0)
+    return INVALID("SKV_CHECK_PAGES is '%s': set it to 1 (check page tables) or 0", check);
+
   skv_status status = SKV_OK;
   skv_attention *attention = calloc(1, sizeof(*attention));
   if (!attention)
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "attention object");
   attention->package = package;
   attention->spec = spec;
-  const char *check = getenv("SKV_CHECK_PAGES");
-  if (check && strcmp(check, "0") != 0 && strcmp(check, "1") != 0) {
-    free(attention);
-    return INVALID("SKV_CHECK_PAGES is '%s': set it to 1 (check page tables) or 0", check);
-  }
   attention->check_pages = check && strcmp(check, "1") == 0;
 
   CUdevice device = 0;

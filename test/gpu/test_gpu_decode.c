@@ -346,6 +346,22 @@ done:
   return result;
 }
 
+/* Writes one int32 to the device (a table entry, a length). */
+static skv_status write_i32(const skv_gpu *gpu, CUdeviceptr at, int32_t value) {
+  return skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(at, &value, sizeof value), "cuMemcpyHtoD",
+                        __FILE__, __LINE__);
+}
+
+/* After rejected calls: the poisoned output must still be poisoned. */
+static int expect_out_untouched(skv_problem *p) {
+  for (size_t i = 0; i < p->out_elems; ++i)
+    if (p->out[i] != 0xFFFF) {
+      printf("FAIL: a rejected call wrote out[%zu] = 0x%04x\n", i, p->out[i]);
+      return 1;
+    }
+  return 0;
+}
+
 /* Expects INVALID_ARGUMENT from a decode call (contiguous args, or paged
  * ones when paged is not NULL); reports and counts others. */
 static int expect_invalid(const skv_attention *attention, const skv_decode_args *args,
@@ -441,12 +457,7 @@ static int run_argument_errors(const skv_gpu *gpu,
     print_status("reading back", status);
     ++failures;
   } else {
-    for (size_t i = 0; i < p->out_elems; ++i)
-      if (p->out[i] != 0xFFFF) {
-        printf("FAIL: a rejected call wrote out[%zu] = 0x%04x\n", i, p->out[i]);
-        ++failures;
-        break;
-      }
+    failures += expect_out_untouched(p);
   }
   skv_problem_destroy(p);
   return failures;
@@ -516,39 +527,30 @@ static int run_page_check(const skv_gpu *gpu, const skv_package *package, const 
     }
     const skv_paged_decode_args good = skv_problem_paged_args(p);
     skv_paged_decode_args args = good;
-    const int32_t bad = p->num_pages;
     /* Sequence 0's sixth page: the entry its row holds at 5. */
-    const int64_t row0 = form == SKV_TABLE_CSR ? p->indptr[0] : 0;
-    const CUdeviceptr entry = p->d_table + (CUdeviceptr)(row0 + 5) * sizeof(int32_t);
+    const int64_t entry = (form == SKV_TABLE_CSR ? p->indptr[0] : 0) + 5;
+    const CUdeviceptr at = p->d_table + (CUdeviceptr)entry * sizeof(int32_t);
     if (!status)
       status = skv_problem_poison(p);
     if (!status)
-      status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(entry, &bad, sizeof bad), "cuMemcpyHtoD",
-                              __FILE__, __LINE__);
+      status = write_i32(gpu, at, p->num_pages);
     if (!status) {
       failures += expect_page_check(attention, &args, stream, "a page id past the pool",
                                     "(page 5 of sequence 0) is");
       args.num_pages = 0;
       failures += expect_page_check(attention, &args, stream, "no num_pages", "needs num_pages");
       args = good;
-      const int32_t good_id = p->table[row0 + 5], long_len = 1001;
-      status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(entry, &good_id, sizeof good_id),
-                              "cuMemcpyHtoD", __FILE__, __LINE__);
-      if (!status)
-        status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(p->d_seqlens + sizeof(int32_t),
-                                                         &long_len, sizeof long_len),
-                              "cuMemcpyHtoD", __FILE__, __LINE__);
+      status = write_i32(gpu, at, p->table[entry]);
     }
+    if (!status)
+      status = write_i32(gpu, p->d_seqlens + sizeof(int32_t), 1001);
     if (!status)
       failures += expect_page_check(attention, &args, stream, "a length past max_seqlen",
                                     "seqlens[1] is 1001");
     if (!status && form == SKV_TABLE_CSR) {
       status = skv_problem_upload(p); /* good lengths again */
-      int32_t short_row = p->indptr[0] + 3;
       if (!status)
-        status = skv_gpu_status(gpu, gpu->cu->cuMemcpyHtoD(p->d_indptr + sizeof(int32_t),
-                                                           &short_row, sizeof short_row),
-                                "cuMemcpyHtoD", __FILE__, __LINE__);
+        status = write_i32(gpu, p->d_indptr + sizeof(int32_t), p->indptr[0] + 3);
       if (!status)
         failures += expect_page_check(attention, &args, stream, "a CSR row short of pages",
                                       "gives sequence 0 3 pages");
@@ -569,12 +571,7 @@ static int run_page_check(const skv_gpu *gpu, const skv_package *package, const 
     if (!status)
       status = skv_problem_download(p);
     if (!status)
-      for (size_t i = 0; i < p->out_elems; ++i)
-        if (p->out[i] != 0xFFFF) {
-          printf("FAIL: a rejected call wrote out[%zu] = 0x%04x\n", i, p->out[i]);
-          ++failures;
-          break;
-        }
+      failures += expect_out_untouched(p);
     skv_problem_destroy(p);
   }
   if (status) {
