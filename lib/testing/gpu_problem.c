@@ -68,9 +68,12 @@ static int skv_problem_shared_pages(const skv_problem *p, int b) {
  * reuse sequence 0's ids; a block table with a row stride one past the
  * pages, its unused entries poisoned, or CSR listing each sequence's pages
  * of its tokens only. */
-static void skv_problem_assign_pages(skv_problem *p, uint64_t page_seed, int32_t *order) {
+static skv_status skv_problem_assign_pages(skv_problem *p, uint64_t page_seed) {
   const int64_t P = p->page_size;
   const int batch = p->shape.batch;
+  int32_t *order = malloc((size_t)p->num_pages * sizeof *order);
+  if (!order)
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "page order of %d pages", p->num_pages);
   for (int i = 0; i < p->num_pages; ++i)
     order[i] = i;
   uint64_t state = skv_seed_mix(page_seed, 0) | 1;
@@ -85,6 +88,7 @@ static void skv_problem_assign_pages(skv_problem *p, uint64_t page_seed, int32_t
     for (int i = 0; i < p->pages_per_seq; ++i)
       p->page_ids[b * p->pages_per_seq + i] =
           i < skv_problem_shared_pages(p, b) ? order[i] : order[b * p->pages_per_seq + i];
+  free(order);
   p->indptr[0] = 0;
   size_t entries = 0;
   for (int b = 0; b < batch; ++b) {
@@ -100,6 +104,7 @@ static void skv_problem_assign_pages(skv_problem *p, uint64_t page_seed, int32_t
     p->indptr[b + 1] = (int32_t)entries;
   }
   p->table_used = p->shape.table == SKV_TABLE_BLOCK ? p->table_elems : entries;
+  return SKV_OK;
 }
 
 /* The pool and the table, sized for the capacity. */
@@ -125,14 +130,10 @@ static skv_status skv_problem_allocate_pages(skv_problem *p) {
   p->table = malloc(p->table_elems * sizeof *p->table);
   p->indptr = malloc(((size_t)batch + 1) * sizeof *p->indptr);
   p->pool = malloc(p->pool_elems * sizeof *p->pool);
-  int32_t *order = malloc((size_t)p->num_pages * sizeof *order);
-  if (!p->page_ids || !p->table || !p->indptr || !p->pool || !order) {
-    free(order);
+  if (!p->page_ids || !p->table || !p->indptr || !p->pool)
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "host memory for %d pages", p->num_pages);
-  }
-  skv_problem_assign_pages(
-      p, skv_seed_mix(0x9a9e5, (uint64_t)batch * 1000003u + shape->seq_capacity), order);
-  free(order);
+  SKV_RETURN_IF_ERROR_PLAIN(skv_problem_assign_pages(
+      p, skv_seed_mix(0x9a9e5, (uint64_t)batch * 1000003u + shape->seq_capacity)));
 
   const skv_gpu *gpu = p->gpu;
   SKV_RETURN_IF_ERROR(skv_device_alloc(gpu, &p->d_pool, p->pool_elems * 2),
@@ -150,14 +151,7 @@ skv_status skv_problem_set_lengths(skv_problem *p, const int32_t *seqlens, uint6
       return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, "seqlens[%d] = %d, max_seqlen %d", b,
                        seqlens[b], p->shape.max_seqlen);
   memcpy(p->seqlens, seqlens, (size_t)p->shape.batch * sizeof *p->seqlens);
-  if (!p->page_size)
-    return SKV_OK;
-  int32_t *order = malloc((size_t)p->num_pages * sizeof *order);
-  if (!order)
-    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "page order");
-  skv_problem_assign_pages(p, page_seed, order);
-  free(order);
-  return SKV_OK;
+  return p->page_size ? skv_problem_assign_pages(p, page_seed) : SKV_OK;
 }
 
 static skv_status skv_problem_allocate(skv_problem *p) {
