@@ -12,6 +12,8 @@ specs/ (qwen2_5_7b.skvpkg, ...). On a GPU machine with PyTorch, for every
 shape of the performance issue's table (or beyond it), it times:
 
   ours   splitkv's kernel through libsplitkv_runtime.so (ctypes)
+  uniform  ours with SKV_PARTITION=uniform: every sequence the same chunks
+         (the launch before the balanced partition; skewed shapes)
   cudnn  torch SDPA, cuDNN backend
   fa2    torch SDPA, flash backend (FlashAttention-2 unless torch says else)
   flex   torch.compile(flex_attention) (compiled once per shape; the compile
@@ -79,16 +81,35 @@ def log(*args):
 # ---- the shapes ------------------------------------------------------------
 
 class Shape:
+    """A decode call: every sequence s tokens, or (skewed) each its own
+    length, lens = ((count, length), ...) in batch order, s their longest
+    (the cache's capacity and the call's max_seqlen)."""
+
     def __init__(self, layout, package, spec, batch, hq, hkv, d, s,
-                 target_us, anchor_cudnn_us, dtype="bf16"):
+                 target_us, anchor_cudnn_us, dtype="bf16", lens=None):
         self.layout, self.package, self.spec, self.dtype = layout, package, spec, dtype
         self.batch, self.hq, self.hkv, self.d, self.s = batch, hq, hkv, d, s
         self.target_us = target_us
         self.anchor_cudnn_us = anchor_cudnn_us
+        self.lens = None
+        self.seqlen_text = str(s)
         self.id = "%s-b%d-s%d" % (spec, batch, s)
+        if lens:
+            self.lens = [n for count, n in lens for _ in range(count)]
+            assert len(self.lens) == batch and max(self.lens) == s
+            self.seqlen_text = "+".join("%dx%d" % cn for cn in lens)
+            self.id = "%s-b%d-%s" % (spec, batch, self.seqlen_text)
+
+    @property
+    def seqlens(self):
+        return self.lens or [self.s] * self.batch
 
     @property
     def kv_bytes(self):  # K and V, 2 bytes each: what one decode call must read
+        return 2 * sum(self.seqlens) * self.hkv * self.d * 2
+
+    @property
+    def alloc_bytes(self):  # K and V at capacity s for every sequence
         return 2 * self.batch * self.hkv * self.s * self.d * 2
 
 
@@ -128,10 +149,26 @@ BEYOND = [
     Shape("gemma-2b", "gemma_2b", "gemma_2b", 1, 8, 1, 256, 12345, None, None),
     Shape("gemma-2b", "gemma_2b", "gemma_2b", 8, 8, 1, 256, 4096, None, None),
 ]
+# Skewed batches (--shapes skewed): a few long sequences among many short
+# ones, as serving mixes them (issue 19's table); the cache holds every
+# sequence at the longest one's capacity. The peers' calls here take one
+# length for the batch, so only ours (and its uniform partition, method
+# "uniform": the launch before the balanced one) run them.
+SKEWED = [
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 8, 32, 8, 128, 131072, None, None,
+          lens=((1, 131072), (7, 1024))),
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 32, 32, 8, 128, 131072, None, None,
+          lens=((1, 131072), (31, 1024))),
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 16, 32, 8, 128, 65536, None, None,
+          lens=((2, 65536), (14, 512))),
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 64, 32, 8, 128, 32768, None, None,
+          lens=((4, 32768), (60, 100))),
+]
 QUICK = ["llama3_8b-b1-s8192", "llama3_8b-b8-s8192", "mqa8_d128-b1-s65536"]
-METHODS = ["ours", "cudnn", "fa2", "flex"]
+METHODS = ["ours", "uniform", "cudnn", "fa2", "flex"]
 PEERS = ["cudnn", "fa2", "flex"]
-TITLES = {"ours": "ours", "cudnn": "cuDNN", "fa2": "FA2", "flex": "flex"}
+TITLES = {"ours": "ours", "uniform": "ours uniform", "cudnn": "cuDNN", "fa2": "FA2",
+          "flex": "flex"}
 
 
 def pick_shapes(text):
@@ -139,11 +176,13 @@ def pick_shapes(text):
         return list(SHAPES)
     if text == "beyond":
         return list(BEYOND)
+    if text == "skewed":
+        return list(SKEWED)
     ids = QUICK if text == "quick" else [t.strip() for t in text.split(",") if t.strip()]
-    by_id = {s.id: s for s in SHAPES + BEYOND}
+    by_id = {s.id: s for s in SHAPES + BEYOND + SKEWED}
     unknown = [i for i in ids if i not in by_id]
     if unknown:
-        raise UsageError("unknown shape id(s) %s; known: all, quick, beyond, %s"
+        raise UsageError("unknown shape id(s) %s; known: all, quick, beyond, skewed, %s"
                          % (", ".join(unknown), ", ".join(by_id)))
     return [by_id[i] for i in ids]
 
@@ -317,6 +356,8 @@ class Runtime:
                                          [c_void_p, c_int, c_int, c_int, P(c_int)])
         self.attention_workspace_size = bind("skv_attention_workspace_size", c_void_p,
                                              [c_void_p, c_int, c_int, c_int, P(c_size_t)])
+        self.attention_balanced = bind("skv_attention_balanced", c_void_p,
+                                       [c_void_p, c_int, c_int, c_int, P(c_int)])
         self.attention_decode = bind("skv_attention_decode", c_void_p,
                                      [c_void_p, P(DecodeArgs), c_void_p])
         self.attention_decode_paged = bind("skv_attention_decode_paged", c_void_p,
@@ -373,6 +414,12 @@ class Runtime:
         self.check(self.attention_num_splits(attention, batch, max_seqlen, 0, ctypes.byref(n)),
                    "skv_attention_num_splits")
         return n.value
+
+    def balanced(self, attention, batch, max_seqlen):
+        n = c_int()
+        self.check(self.attention_balanced(attention, batch, max_seqlen, 0, ctypes.byref(n)),
+                   "skv_attention_balanced")
+        return bool(n.value)
 
     def workspace_size(self, attention, batch, max_seqlen):
         n = c_size_t()
@@ -491,7 +538,7 @@ def self_test(args):
         rc = 1
     else:
         log("ABI: OK (%s)" % said)
-    for shape in SHAPES + BEYOND:
+    for shape in SHAPES + BEYOND + SKEWED:
         assert shape.hq % shape.hkv == 0 and shape.kv_bytes > 0
     log("shapes: %d in the table (quick: %s), %d beyond it"
         % (len(SHAPES), ", ".join(QUICK), len(BEYOND)))
@@ -579,19 +626,24 @@ class GpuRun:
 
     # -- setup ---------------------------------------------------------------
 
-    def attention(self, shape, page_size=0):
+    def attention(self, shape, page_size=0, partition="auto"):
         """The loaded spec of a shape: its own, or its paged variant
-        <spec>_p<page_size> from paged_<package>.skvpkg (make_paged_specs)."""
+        <spec>_p<page_size> from paged_<package>.skvpkg (make_paged_specs),
+        created under SKV_PARTITION=partition (runtime.h)."""
         package = ("paged_" if page_size else "") + shape.package
         spec = shape.spec + ("_p%d" % page_size if page_size else "")
-        key = (package, spec)
+        key = (package, spec, partition)
         if key not in self.attentions:
             if package not in self.packages:
                 path = os.path.join(self.args.packages, package + ".skvpkg")
                 if not os.path.isfile(path):
                     raise SkvError("%s: no such package (make_paged_specs builds it)" % path)
                 self.packages[package] = self.rt.open_package(path)
-            att = self.rt.create_attention(self.packages[package], spec)
+            os.environ["SKV_PARTITION"] = partition
+            try:
+                att = self.rt.create_attention(self.packages[package], spec)
+            finally:
+                del os.environ["SKV_PARTITION"]
             fields = self.rt.spec_of(att)
             check_shape_against_spec(shape, fields, package + ".skvpkg")
             info = SpecInfo()
@@ -650,14 +702,14 @@ class GpuRun:
         torch = self.torch
         args = self.args
         B, HQ, HKV, D, S = shape.batch, shape.hq, shape.hkv, shape.d, shape.s
-        kv = shape.kv_bytes
+        kv, alloc = shape.kv_bytes, shape.alloc_bytes
         copies = max(2, -(-COLD_BYTES // kv))
-        if copies * kv > COPIES_CAP_BYTES:
-            copies = max(2, COPIES_CAP_BYTES // kv)
+        if copies * alloc > COPIES_CAP_BYTES:
+            copies = max(2, COPIES_CAP_BYTES // alloc)
         free, _total = torch.cuda.mem_get_info()
         room = free - 4 * GIB
-        if copies * kv > room:
-            copies = max(2, room // kv)
+        if copies * alloc > room:
+            copies = max(2, room // alloc)
         calls = copies
         while calls < args.min_calls:
             calls += copies
@@ -665,7 +717,9 @@ class GpuRun:
         result = {
             "id": shape.id, "layout": shape.layout, "dtype": shape.dtype, "package": shape.package,
             "spec": shape.spec, "batch": B, "q_heads": HQ, "kv_heads": HKV,
-            "head_dim": D, "seqlen": S, "kv_bytes": kv, "kv_copies": copies,
+            "head_dim": D, "seqlen": S, "seqlens": shape.lens, "seqlen_text": shape.seqlen_text,
+            "kv_bytes": kv,
+            "kv_copies": copies,
             "calls_per_replay": calls, "floor_us": floor_us,
             "target_us": shape.target_us, "anchor_cudnn_us_h100": shape.anchor_cudnn_us,
             "methods": {},
@@ -682,6 +736,7 @@ class GpuRun:
                 att, scale, image = self.attention(shape)
                 result["ours_image"] = image
                 result["ours_splits"] = self.rt.num_splits(att, B, S)
+                result["ours_balanced"] = self.rt.balanced(att, B, S)
             except Exception as e:  # ours missing is a failure of the run
                 result["methods"]["ours"] = {"status": "n/a", "reason": short(e)}
                 log("  ours: n/a: %s" % short(e))
@@ -702,6 +757,7 @@ class GpuRun:
             ks = [k.transpose(1, 2) for k in ks]
             vs = [v.transpose(1, 2) for v in vs]
         q4 = q.view(B, HQ, 1, D)
+        self.lens = shape.lens
         ref, sel = self.reference(q, ks[0], vs[0], scale)
         result["reference_batches"] = sel
 
@@ -715,8 +771,14 @@ class GpuRun:
                 continue
             t0 = time.perf_counter()
             try:
+                if method in PEERS and shape.lens:
+                    raise SkvError("each sequence its own length: the call here takes one "
+                                   "for the batch")
                 if method == "ours":
                     entry = self.run_ours(shape, att, q, ks, vs, calls, rel_err)
+                elif method == "uniform":
+                    uniform, _scale, _image = self.attention(shape, partition="uniform")
+                    entry = self.run_ours(shape, uniform, q, ks, vs, calls, rel_err)
                 elif method in args.paged_methods:
                     entry = self.run_paged(shape, args.paged_methods[method], index, q, ks, vs,
                                            calls, rel_err)
@@ -738,7 +800,9 @@ class GpuRun:
                         extra.append("%s %s" % (key, ("%.1f s" % entry[key]) if key == "compile_s"
                                                  else entry[key]))
                 if method == "ours":
-                    extra.append("splits %d, %s" % (result.get("ours_splits", 0), result.get("ours_image")))
+                    extra.append("splits %d%s, %s" % (result.get("ours_splits", 0),
+                                                     " balanced" if result.get("ours_balanced")
+                                                     else "", result.get("ours_image")))
                 log("  %-5s %8s us  %3.0f%% of copy  rel err %s%s" % (
                     method, fmt_us(entry["us"]), entry["pct_copy"], fmt_err(entry["rel_err"]),
                     ("  (" + "; ".join(extra) + ")") if extra else ""))
@@ -759,6 +823,7 @@ class GpuRun:
         else:
             rng = random.Random(self.args.seed + B)
             sel = sorted({0, B - 1} | set(rng.sample(range(1, B - 1), 6)))
+        lens = self.lens or [k.shape[2]] * B
         outs = []
         for b in sel:
             qb = q[b].double().view(HKV, G, D)
@@ -767,8 +832,8 @@ class GpuRun:
             # seqlen * head_dim * 8 bytes each
             step = max(1, int(512 * MIB // max(1, k.shape[2] * D * 8)))
             for h0 in range(0, HKV, step):
-                kb = k[b, h0:h0 + step].double()
-                vb = v[b, h0:h0 + step].double()
+                kb = k[b, h0:h0 + step, :lens[b]].double()
+                vb = v[b, h0:h0 + step, :lens[b]].double()
                 scores = torch.matmul(qb[h0:h0 + step], kb.transpose(-1, -2)) * scale
                 out_b[h0:h0 + step] = torch.matmul(torch.softmax(scores, dim=-1), vb)
                 del kb, vb, scores
@@ -823,7 +888,7 @@ class GpuRun:
             raise SkvError("no attention loaded")
         B, HQ, HKV, D, S = shape.batch, shape.hq, shape.hkv, shape.d, shape.s
         out = torch.empty(B, HQ, D, device="cuda", dtype=q.dtype)
-        seqlens = torch.full((B,), S, device="cuda", dtype=torch.int32)
+        seqlens = torch.tensor(shape.seqlens, device="cuda", dtype=torch.int32)
         ws_bytes = self.rt.workspace_size(att, B, S)
         # The workspace needs no initialisation (runtime.h).
         ws = torch.empty(max(ws_bytes, 16), dtype=torch.uint8, device="cuda")
@@ -875,32 +940,42 @@ class GpuRun:
 
     def run_paged(self, shape, page_size, index, q, ks, vs, calls, rel_err):
         """Ours on a paged copy of the same K and V: [pages, page_size,
-        kv_heads, head_dim] pools (NHD), one per KV copy, pages dealt in a
-        random permutation of the pool and listed by a block table; the
-        slots past a sequence's end in its last page hold NaN (never read)."""
+        kv_heads, head_dim] pools (NHD) of the pages the sequences use, one
+        per KV copy, dealt in a random permutation of the pool and listed by
+        a block table; the slots past a sequence's end in its last page
+        hold NaN (never read)."""
         torch = self.torch
         att, _scale, image = self.attention(shape, page_size)
         B, HQ, HKV, D, S = shape.batch, shape.hq, shape.hkv, shape.d, shape.s
-        per_seq = -(-S // page_size)
-        num_pages = B * per_seq
+        lens = shape.seqlens
+        per_seq = -(-S // page_size)  # the block table's row stride
+        counts = [-(-n // page_size) for n in lens]  # the pages each sequence uses
+        num_pages = sum(counts)
         gen = torch.Generator()
         gen.manual_seed(self.args.seed * 7919 + index)
         perm = torch.randperm(num_pages, generator=gen).to("cuda")
-        table = perm.view(B, per_seq).to(torch.int32).contiguous()
+        table = torch.zeros(B, per_seq, dtype=torch.int32, device="cuda")
+        firsts = [sum(counts[:b]) for b in range(B)]
+        for b in range(B):
+            table[b, :counts[b]] = perm[firsts[b]:firsts[b] + counts[b]].to(torch.int32)
 
         def pool_of(kv):  # kv: a [B, HKV, S, D] view
-            padded = torch.full((B, HKV, per_seq * page_size, D), float("nan"),
-                                device="cuda", dtype=kv.dtype)
-            padded[:, :, :S] = kv
-            pages = (padded.view(B, HKV, per_seq, page_size, D).permute(0, 2, 3, 1, 4)
-                     .reshape(num_pages, page_size, HKV, D))
-            pool = torch.empty_like(pages)
-            pool[perm] = pages
+            pool = torch.full((num_pages, page_size, HKV, D), float("nan"), device="cuda",
+                              dtype=kv.dtype)
+            for b in range(B):
+                n, c = lens[b], counts[b]
+                if c == 0:
+                    continue
+                padded = torch.full((HKV, c * page_size, D), float("nan"), device="cuda",
+                                    dtype=kv.dtype)
+                padded[:, :n] = kv[b, :, :n]
+                pool[perm[firsts[b]:firsts[b] + c]] = padded.view(HKV, c, page_size, D).permute(
+                    1, 2, 0, 3)
             return pool
 
         pools = [(pool_of(k), pool_of(v)) for k, v in zip(ks, vs)]
         out = torch.empty(B, HQ, D, device="cuda", dtype=q.dtype)
-        seqlens = torch.full((B,), S, device="cuda", dtype=torch.int32)
+        seqlens = torch.tensor(lens, device="cuda", dtype=torch.int32)
         ws_bytes = self.rt.workspace_size(att, B, S)
         ws = torch.empty(max(ws_bytes, 16), dtype=torch.uint8, device="cuda")
         paged_args = []
@@ -1033,7 +1108,8 @@ def render(results, info, methods):
     for r in results:
         layout = r["layout"] + (" (%s)" % r["dtype"] if r.get("dtype", "bf16") != "bf16" else "")
         row = [layout, str(r["batch"]), "%d/%d" % (r["q_heads"], r["kv_heads"]),
-               str(r["head_dim"]), str(r["seqlen"]), "%.1f" % (r["kv_bytes"] / 1e6),
+               str(r["head_dim"]), r.get("seqlen_text", str(r["seqlen"])),
+               "%.1f" % (r["kv_bytes"] / 1e6),
                "%.1f" % r["floor_us"],
                "%g" % r["target_us"] if r["target_us"] is not None else "—",
                "%g" % r["anchor_cudnn_us_h100"] if r["anchor_cudnn_us_h100"] is not None else "—"]
@@ -1188,12 +1264,13 @@ def gpu_main(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Shape ids: " + ", ".join(s.id for s in SHAPES + BEYOND))
+                                epilog="Shape ids: " + ", ".join(s.id for s in SHAPES + BEYOND + SKEWED))
     p.add_argument("--runtime", help="path of libsplitkv_runtime.so")
     p.add_argument("--packages", help="folder holding llama3_8b.skvpkg, codellama_34b.skvpkg, "
                                       "peer_layouts.skvpkg")
     p.add_argument("--shapes", default="all", help="all (the issue's table) | quick (%s) | "
                    "beyond (other models, odd lengths and batches: the packages of specs/) | "
+                   "skewed (long and short sequences in one batch) | "
                    "comma-separated ids" % ", ".join(QUICK))
     p.add_argument("--layout", default="bhsd", choices=["bhsd", "bshd"],
                    help="the KV cache's memory order: [batch, kv_heads, seq, head_dim] "

@@ -218,12 +218,21 @@ static MlirValue gpu_id(skv_builder *b, const char *name, char dim) {
 
 MlirValue skv_thread_id(skv_builder *b, char dim) { return gpu_id(b, "gpu.thread_id", dim); }
 MlirValue skv_block_id(skv_builder *b, char dim) { return gpu_id(b, "gpu.block_id", dim); }
+MlirValue skv_grid_dim(skv_builder *b, char dim) { return gpu_id(b, "gpu.grid_dim", dim); }
 
 MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset) {
   MlirValue operands[3] = {x, skv_const_i32(b, offset), skv_const_i32(b, 32)};
   MlirType results[2] = {mlirValueGetType(x), mlirIntegerTypeGet(b->ctx, 1)};
   MlirNamedAttribute mode = skv_named(b, "mode", attr_parse(b, "#gpu<shuffle_mode xor>"));
   return result(skv_op(b, "gpu.shuffle", 3, operands, 2, results, 1, &mode));
+}
+
+MlirValue skv_shuffle_up(skv_builder *b, MlirValue x, int offset, MlirValue fill) {
+  MlirValue operands[3] = {x, skv_const_i32(b, offset), skv_const_i32(b, 32)};
+  MlirType results[2] = {mlirValueGetType(x), mlirIntegerTypeGet(b->ctx, 1)};
+  MlirNamedAttribute mode = skv_named(b, "mode", attr_parse(b, "#gpu<shuffle_mode up>"));
+  MlirOperation op = skv_op(b, "gpu.shuffle", 3, operands, 2, results, 1, &mode);
+  return skv_select(b, mlirOperationGetResult(op, 1), mlirOperationGetResult(op, 0), fill);
 }
 
 void skv_barrier(skv_builder *b) { skv_op(b, "gpu.barrier", 0, NULL, 0, NULL, 0, NULL); }
@@ -258,6 +267,18 @@ static MlirOperation asm_op(skv_builder *b, const char *text, const char *constr
       skv_named(b, "has_side_effects", mlirUnitAttrGet(b->ctx)),
   };
   return skv_op(b, "llvm.inline_asm", 1, &operand, n_results, results, 3, attrs);
+}
+
+MlirValue skv_load_volatile_i32(skv_builder *b, MlirValue buffer, MlirValue index) {
+  MlirType i32 = skv_type_i32(b);
+  return result(asm_op(b, "ld.volatile.shared.b32 $0, [$1];", "=r,l",
+                       element_address(b, buffer, index, 4), 1, &i32));
+}
+
+MlirValue skv_opaque_index(skv_builder *b, MlirValue x) {
+  MlirType i32 = skv_type_i32(b);
+  MlirValue copy = result(asm_op(b, "mov.b32 $0, $1;", "=r,r", skv_index_cast(b, x, i32), 1, &i32));
+  return skv_index_cast(b, copy, skv_type_index(b));
 }
 
 void skv_barrier_named(skv_builder *b, MlirValue id, int threads) {
@@ -374,6 +395,48 @@ void skv_for_begin(skv_builder *b, skv_for *loop, MlirValue lb, MlirValue ub,
 }
 
 void skv_for_end(skv_builder *b, skv_for *loop, const MlirValue *next) {
+  skv_op(b, "scf.yield", loop->n, next, 0, NULL, 0, NULL);
+  b->block = loop->parent;
+}
+
+void skv_while_begin(skv_builder *b, skv_while *loop, int n, const MlirValue *inits) {
+  assert(n <= SKV_MAX_CARRIED);
+  MlirType types[SKV_MAX_CARRIED];
+  MlirLocation locs[SKV_MAX_CARRIED];
+  for (int i = 0; i < n; ++i) {
+    types[i] = mlirValueGetType(inits[i]);
+    locs[i] = b->loc;
+  }
+  MlirBlock before = mlirBlockCreate(n, types, locs);
+  MlirBlock after = mlirBlockCreate(n, types, locs);
+  MlirRegion regions[2] = {mlirRegionCreate(), mlirRegionCreate()};
+  mlirRegionAppendOwnedBlock(regions[0], before);
+  mlirRegionAppendOwnedBlock(regions[1], after);
+  MlirOperationState state = mlirOperationStateGet(str("scf.while"), b->loc);
+  mlirOperationStateAddOperands(&state, n, inits);
+  mlirOperationStateAddResults(&state, n, types);
+  mlirOperationStateAddOwnedRegions(&state, 2, regions);
+  loop->op = mlirOperationCreate(&state);
+  mlirBlockAppendOwnedOperation(b->block, loop->op);
+  loop->parent = b->block;
+  loop->after = after;
+  loop->n = n;
+  for (int i = 0; i < n; ++i) {
+    loop->carried[i] = mlirBlockGetArgument(before, i);
+    loop->body[i] = mlirBlockGetArgument(after, i);
+  }
+  b->block = before;
+}
+
+void skv_while_do(skv_builder *b, skv_while *loop, MlirValue cond) {
+  MlirValue operands[1 + SKV_MAX_CARRIED] = {cond};
+  for (int i = 0; i < loop->n; ++i)
+    operands[1 + i] = loop->carried[i];
+  skv_op(b, "scf.condition", 1 + loop->n, operands, 0, NULL, 0, NULL);
+  b->block = loop->after;
+}
+
+void skv_while_end(skv_builder *b, skv_while *loop, const MlirValue *next) {
   skv_op(b, "scf.yield", loop->n, next, 0, NULL, 0, NULL);
   b->block = loop->parent;
 }

@@ -102,10 +102,22 @@ MlirValue skv_load(skv_builder *b, MlirValue buffer, MlirValue index);
 void skv_store(skv_builder *b, MlirValue value, MlirValue buffer,
                MlirValue index);
 
+/* buffer[index] of a shared i32 buffer, read where it stands (volatile:
+ * never forwarded from a store nor hoisted). */
+MlirValue skv_load_volatile_i32(skv_builder *b, MlirValue buffer, MlirValue index);
+
+/* x (index, below 2^31) through an instruction the compiler cannot see
+ * through: what derives from the copy is computed where the copy is, not
+ * hoisted out of the loop around it. */
+MlirValue skv_opaque_index(skv_builder *b, MlirValue x);
+
 /* gpu. dim is 'x', 'y' or 'z'. */
 MlirValue skv_thread_id(skv_builder *b, char dim);
 MlirValue skv_block_id(skv_builder *b, char dim);
+MlirValue skv_grid_dim(skv_builder *b, char dim);
 MlirValue skv_shuffle_xor(skv_builder *b, MlirValue x, int offset);
+/* x of the lane `offset` below this one; fill in lanes below offset. */
+MlirValue skv_shuffle_up(skv_builder *b, MlirValue x, int offset, MlirValue fill);
 void skv_barrier(skv_builder *b);
 /* bar.sync on named barrier `id` (i32, 1..15; 0 is skv_barrier's) by
  * `threads` threads (a multiple of 32), e.g. the warps that share work. */
@@ -152,6 +164,21 @@ void skv_for_begin(skv_builder *b, skv_for *loop, MlirValue lb, MlirValue ub,
 /* Yields next (n values) and returns to the parent block; the loop's
  * results are mlirOperationGetResult(loop->op, i). */
 void skv_for_end(skv_builder *b, skv_for *loop, const MlirValue *next);
+
+/* scf.while carrying n values (initial values inits): skv_while_begin,
+ * then the condition from loop->carried, skv_while_do(cond), the body on
+ * loop->body, skv_while_end(next values). The loop runs while cond holds;
+ * its results are mlirOperationGetResult(loop->op, i). */
+typedef struct skv_while {
+  MlirOperation op;
+  MlirBlock parent, after;
+  MlirValue carried[SKV_MAX_CARRIED]; /* in the condition */
+  MlirValue body[SKV_MAX_CARRIED];    /* in the body */
+  int n;
+} skv_while;
+void skv_while_begin(skv_builder *b, skv_while *loop, int n, const MlirValue *inits);
+void skv_while_do(skv_builder *b, skv_while *loop, MlirValue cond);
+void skv_while_end(skv_builder *b, skv_while *loop, const MlirValue *next);
 
 /* scf.if. Without results (for stores that only some threads do):
  * skv_if_begin ... skv_if_end. With n results of the given types:

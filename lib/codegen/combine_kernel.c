@@ -93,8 +93,32 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body, const skv
     skv_grid_launch_dependents(b);
     skv_if_end(b, &late_trigger);
   }
+  /* The row's chunks: uniform, num_splits of them from row * num_splits;
+   * balanced (kernel_abi.h), chunk_table's count from its first row of
+   * head's, head * (num_splits + batch) + first, none for an empty
+   * sequence (whose table entry is not written) and nothing to do for a
+   * sequence one CTA held whole. */
   MlirValue splits = skv_index_cast(b, arg[ARG_num_splits], index);
-  MlirValue first_part = skv_muli(b, row, splits);
+  MlirValue zero = skv_const_index(b, 0), one = skv_const_index(b, 1);
+  MlirType both[2] = {index, index};
+  skv_if partition;
+  skv_if_values_begin(b, &partition, skv_cmpi_eq(b, arg[ARG_balanced], skv_const_i32(b, 1)),
+                      2, both);
+  MlirValue entry = skv_muli(b, batch, skv_const_index(b, 2));
+  MlirValue table_first = skv_index_cast(b, skv_load(b, arg[ARG_chunk_table], entry), index);
+  MlirValue table_count =
+      skv_index_cast(b, skv_load(b, arg[ARG_chunk_table], skv_addi(b, entry, one)), index);
+  MlirValue has_tokens = skv_cmpi_slt(b, skv_const_i32(b, 0), skv_load(b, arg[ARG_seqlens], batch));
+  MlirValue rows = skv_addi(b, splits, skv_grid_dim(b, 'y'));
+  MlirValue balanced[2] = {skv_addi(b, skv_muli(b, head, rows), table_first),
+                           skv_select(b, has_tokens, table_count, zero)};
+  skv_if_values_else(b, &partition, balanced);
+  MlirValue uniform[2] = {skv_muli(b, row, splits), splits};
+  skv_if_values_end(b, &partition, uniform);
+  MlirValue first_part = mlirOperationGetResult(partition.op, 0);
+  MlirValue count = mlirOperationGetResult(partition.op, 1);
+  skv_if merges;
+  skv_if_begin(b, &merges, skv_cmpi_eq(b, skv_cmpi_eq(b, count, one), skv_cmpi_eq(b, zero, one)));
 
   /* Step 2: this lane's chunks, SKV_COMBINE_UNROLL at a time. Chunks past the
    * last re-read the row's chunk 0 with weight zero. */
@@ -102,14 +126,14 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body, const skv
   MlirValue neg_inf = skv_const_f32(b, -INFINITY);
   MlirValue init[3] = {neg_inf, skv_const_f32(b, 0.0f), skv_const_f32_vector(b, 8, 0.0f)};
   skv_for chunks;
-  skv_for_begin(b, &chunks, lane, splits,
+  skv_for_begin(b, &chunks, lane, count,
                 skv_muli(b, lanes, skv_const_index(b, SKV_COMBINE_UNROLL)), 3, init);
   MlirValue lse_c[SKV_COMBINE_UNROLL], out_c[SKV_COMBINE_UNROLL];
   lse_merge run = {chunks.carried[0], chunks.carried[1], chunks.carried[2]};
   MlirValue m = run.m;
   for (int u = 0; u < SKV_COMBINE_UNROLL; ++u) {
     MlirValue c = skv_addi(b, chunks.iv, skv_muli(b, lanes, skv_const_index(b, u)));
-    MlirValue valid = skv_cmpi_slt(b, c, splits);
+    MlirValue valid = skv_cmpi_slt(b, c, count);
     MlirValue chunk = skv_addi(b, first_part, skv_select(b, valid, c, skv_const_index(b, 0)));
     lse_c[u] = skv_select(b, valid, skv_mulf(b, skv_load(b, arg[ARG_part_lse], chunk), log2e),
                           neg_inf);
@@ -152,5 +176,6 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body, const skv
   skv_softmax_store(b, skv_truncf(b, values, skv_type_vector(t, 8)), lse, arg[ARG_out],
                     arg[ARG_lse], row, d, D);
   skv_if_end(b, &writer);
+  skv_if_end(b, &merges);
   skv_kernel_end(b);
 }

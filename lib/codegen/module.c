@@ -116,7 +116,7 @@ skv_status skv_codegen_build(MlirContext ctx, const skv_spec *spec,
 
   for (int i = 0; i < plan->kernel_count; ++i) {
     const skv_kernel_desc *kernel = &plan->kernels[i];
-    if (kernel->role == SKV_KERNEL_SPLIT)
+    if (kernel->role == SKV_KERNEL_SPLIT || kernel->role == SKV_KERNEL_BALANCED)
       skv_codegen_split_kernel(&b, kernels_body, spec, plan, kernel);
     else if (kernel->role == SKV_KERNEL_COMBINE)
       skv_codegen_combine_kernel(&b, kernels_body, spec, plan, kernel);

@@ -105,6 +105,8 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   if (wide)
     add_kernel(&plan, SKV_KERNEL_SPLIT, spec, "split_wide", 2 * 32 * plan.warps,
                2 * streams * plan.warp_tokens);
+  add_kernel(&plan, SKV_KERNEL_BALANCED, spec, "split_balanced", 32 * plan.warps,
+             streams * plan.warp_tokens);
   add_kernel(&plan, SKV_KERNEL_COMBINE, spec, "combine", combine_threads, 0);
   *out_plan = plan;
   return SKV_OK;

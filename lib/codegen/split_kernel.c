@@ -42,7 +42,7 @@ enum {
   SKV_SPLIT_KERNEL_ARGS(SKV_ABI_INDEX) NUM_CONTIGUOUS_ARGS,
   ARG_paged_first = NUM_CONTIGUOUS_ARGS - 1,
   SKV_SPLIT_PAGED_ARGS(SKV_ABI_INDEX) NUM_PAGED_ARGS,
-  SHARED_STATS = NUM_PAGED_ARGS, SHARED_ACC, SHARED_SCORES, NUM_VALUES
+  SHARED_STATS = NUM_PAGED_ARGS, SHARED_ACC, SHARED_SCORES, SHARED_SEQUENCE, NUM_VALUES
 };
 
 typedef struct split_kernel {
@@ -59,8 +59,14 @@ typedef struct split_kernel {
    * half is zero and carrying it would cost 2 registers per tile. */
   MlirType acc;
   int acc_width;
-  /* Where this CTA and lane are. */
+  /* Where this CTA and lane are; batch is the sequence of the segment
+   * being worked on (index). */
   MlirValue chunk, kv_head, batch, tid, warp, lane, row, col;
+  /* The partition (kernel_abi.h): 1 for the balanced kernel, and then
+   * this CTA's range of the batch's tokens [lo, hi), the range length T
+   * (i32), and the length of the sequence being worked on (i32). */
+  int balanced;
+  MlirValue lo, hi, span, len, b_tok;
   /* This kernel's launch (narrow or wide): token streams and threads per
    * CTA. */
   int streams, threads;
@@ -97,6 +103,11 @@ static MlirValue to_tok(split_kernel *k, MlirValue v) {
   return skv_index_cast(k->b, v, k->i32);
 }
 
+/* Not x (i1). */
+static MlirValue not_(split_kernel *k, MlirValue x) {
+  return skv_cmpi_eq(k->b, x, skv_cmpi_eq(k->b, idx(k, 0), idx(k, 1)));
+}
+
 static MlirValue arg_index(split_kernel *k, int a) {
   return skv_index_cast(k->b, k->arg[a], skv_type_index(k->b));
 }
@@ -108,13 +119,9 @@ static void regs_of(split_kernel *k, MlirValue vector, MlirValue *out_regs) {
     out_regs[i] = skv_extract(k->b, v, i);
 }
 
-/* Step 1: the CTA's coordinates and the lane's place in the fragments. */
-static void locate(split_kernel *k) {
+/* The lane's place in the fragments and streams, from k->tid. */
+static void place_lane(split_kernel *k) {
   skv_builder *b = k->b;
-  k->chunk = skv_block_id(b, 'x');
-  k->kv_head = skv_block_id(b, 'y');
-  k->batch = skv_block_id(b, 'z');
-  k->tid = skv_thread_id(b, 'x');
   k->warp = skv_divui(b, k->tid, idx(k, 32));
   k->lane = skv_remui(b, k->tid, idx(k, 32));
   k->row = skv_divui(b, k->lane, idx(k, 4));
@@ -127,6 +134,16 @@ static void locate(split_kernel *k) {
   k->dim0 = skv_muli(b, k->half, idx(k, 32 * k->blocks));
   /* Barrier 0 is the CTA's (gpu.barrier). */
   k->pair_barrier = to_tok(k, skv_addi(b, k->stream, idx(k, 1)));
+}
+
+/* Step 1: the CTA's coordinates and the lane's place in the fragments. */
+static void locate(split_kernel *k) {
+  skv_builder *b = k->b;
+  k->chunk = skv_block_id(b, 'x');
+  k->kv_head = skv_block_id(b, 'y');
+  k->batch = skv_block_id(b, 'z');
+  k->tid = skv_thread_id(b, 'x');
+  place_lane(k);
 }
 
 /* Where this sequence's page ids start in the page table: b times the
@@ -145,19 +162,23 @@ static MlirValue page_row(split_kernel *k) {
   return mlirOperationGetResult(padded.op, 0);
 }
 
-/* Step 2: this CTA's share of its sequence. The sequence is cut into blocks
- * of ceil(len / splits) tokens, at most one CTA loop step (tokens_per_step),
- * dealt round-robin: CTA c takes blocks c, c + splits, ... A short sequence
- * gives every CTA one block of its own; a long one keeps the CTAs of a
- * (batch, kv head) reading neighbouring blocks at any moment, one stretch of
- * memory swept together, rather than splits streams far apart (which cost
- * the [b, h, s, d] layout 2.5% of its bandwidth at 131072 tokens). */
-static void chunk_bounds(split_kernel *k) {
+/* Sequence b's length (b: index), read as it is at the time (ordered),
+ * negative as 0. */
+static MlirValue seq_len(split_kernel *k, MlirValue b_index) {
+  MlirValue len = skv_load_ordered_i32(k->b, k->arg[ARG_seqlens], b_index);
+  return skv_maxsi(k->b, len, tok(k, 0));
+}
+
+/* Step 2, uniform partition: this CTA's share of its sequence, len tokens.
+ * The sequence is cut into blocks of ceil(len / splits) tokens, at most one
+ * CTA loop step (tokens_per_step), dealt round-robin: CTA c takes blocks c,
+ * c + splits, ... A short sequence gives every CTA one block of its own; a
+ * long one keeps the CTAs of a (batch, kv head) reading neighbouring blocks
+ * at any moment, one stretch of memory swept together, rather than splits
+ * streams far apart (which cost the [b, h, s, d] layout 2.5% of its
+ * bandwidth at 131072 tokens). */
+static void chunk_bounds(split_kernel *k, MlirValue len) {
   skv_builder *b = k->b;
-  MlirValue len = skv_load_ordered_i32(b, k->arg[ARG_seqlens], k->batch);
-  len = skv_maxsi(b, len, tok(k, 0));
-  if (k->page_size)
-    k->page_row = page_row(k);
   MlirValue splits = k->arg[ARG_num_splits];
   MlirValue cta_step = tok(k, k->streams * k->plan->warp_tokens);
   MlirValue block = skv_minsi(b, skv_ceildivui(b, len, splits), cta_step);
@@ -165,6 +186,84 @@ static void chunk_bounds(split_kernel *k) {
   MlirValue one_block = skv_cmpi_slt(b, block, cta_step);
   k->end = skv_select(b, one_block, skv_minsi(b, skv_addi(b, k->start, block), len), len);
   k->stride = skv_muli(b, splits, cta_step);
+}
+
+/* The sum of v over the warp, in every lane. */
+static MlirValue warp_sum(split_kernel *k, MlirValue v) {
+  for (int offset = 1; offset < 32; offset *= 2)
+    v = skv_addi(k->b, v, skv_shuffle_xor(k->b, v, offset));
+  return v;
+}
+
+/* Sequence j's length for lane j of a round of 32 (i32), 0 past the batch. */
+static MlirValue lane_len(split_kernel *k, MlirValue j) {
+  skv_builder *b = k->b;
+  MlirValue valid = skv_cmpi_slt(b, j, k->arg[ARG_batch]);
+  MlirValue at = skv_index_cast(b, skv_select(b, valid, j, tok(k, 0)), skv_type_index(b));
+  return skv_select(b, valid, seq_len(k, at), tok(k, 0));
+}
+
+/* The balanced CTA's range of the batch's tokens (step 2a), from their
+ * sum, and the tokens of the sequences before `seq` (i32), returned. */
+static MlirValue cta_range(split_kernel *k, MlirValue seq) {
+  skv_builder *b = k->b;
+  MlirValue zero = tok(k, 0), lane = to_tok(k, k->lane);
+  MlirValue init[2] = {zero, zero};
+  skv_for totals;
+  skv_for_begin(b, &totals, zero, k->arg[ARG_batch], tok(k, 32), 2, init);
+  MlirValue j = skv_addi(b, totals.iv, lane);
+  MlirValue len = lane_len(k, j);
+  MlirValue sums[2] = {
+      skv_addi(b, totals.carried[0], warp_sum(k, len)),
+      skv_addi(b, totals.carried[1], warp_sum(k, skv_select(b, skv_cmpi_slt(b, j, seq), len, zero))),
+  };
+  skv_for_end(b, &totals, sums);
+  MlirValue total = mlirOperationGetResult(totals.op, 0);
+  k->span = skv_maxsi(b, skv_ceildivui(b, total, k->arg[ARG_num_splits]), tok(k, 1));
+  k->lo = skv_muli(b, to_tok(k, k->chunk), k->span);
+  k->hi = skv_minsi(b, skv_addi(b, k->lo, k->span), total);
+  return mlirOperationGetResult(totals.op, 1);
+}
+
+/* Step 2a, balanced partition (kernel_abi.h): the first sequence this
+ * CTA's range [lo, hi) meets. Each warp reads the lengths 32 at a time
+ * and counts by warp sums (every warp alike: no shared memory, no
+ * barrier) the sequences that end at or before lo: sequence b ends at
+ * incl_b, the sum of lengths 0 .. b. */
+static MlirValue first_sequence(split_kernel *k) {
+  skv_builder *b = k->b;
+  MlirValue batch = k->arg[ARG_batch], lane = to_tok(k, k->lane);
+  MlirValue zero = tok(k, 0), one = tok(k, 1);
+  cta_range(k, zero);
+  /* Carried: tokens of the rounds before, sequences ending by lo. */
+  MlirValue init[2] = {zero, zero};
+  skv_for rounds;
+  skv_for_begin(b, &rounds, zero, batch, tok(k, 32), 2, init);
+  MlirValue j = skv_addi(b, rounds.iv, lane);
+  MlirValue len = lane_len(k, j);
+  MlirValue incl = len;
+  for (int offset = 1; offset < 32; offset *= 2)
+    incl = skv_addi(b, incl, skv_shuffle_up(b, incl, offset, zero));
+  incl = skv_addi(b, incl, rounds.carried[0]);
+  MlirValue ended = skv_andi(b, skv_cmpi_slt(b, j, batch),
+                             skv_cmpi_slt(b, incl, skv_addi(b, k->lo, one)));
+  MlirValue next[2] = {
+      skv_addi(b, rounds.carried[0], warp_sum(k, len)),
+      skv_addi(b, rounds.carried[1], warp_sum(k, skv_select(b, ended, one, zero))),
+  };
+  skv_for_end(b, &rounds, next);
+  return mlirOperationGetResult(rounds.op, 1);
+}
+
+/* Step 2b, balanced: the segment of sequence b (k->len tokens, `before`
+ * tokens of the batch ahead of it) in this CTA's range, streamed as one
+ * block per CTA step. */
+static void segment_bounds(split_kernel *k, MlirValue before) {
+  skv_builder *b = k->b;
+  MlirValue zero = tok(k, 0), minus_before = skv_muli(b, before, tok(k, -1));
+  k->start = skv_maxsi(b, skv_addi(b, k->lo, minus_before), zero);
+  k->end = skv_minsi(b, skv_addi(b, k->hi, minus_before), k->len);
+  k->stride = tok(k, k->streams * k->plan->warp_tokens);
 }
 
 /* Index of head `head` of this CTA's group in [batch, num_q_heads]. */
@@ -461,7 +560,9 @@ static MlirValue stream_first(split_kernel *k) {
  * 16.4 -> 15.0 us on an H100. */
 static void prefetch_first_step(split_kernel *k) {
   skv_builder *b = k->b;
-  chunk_bounds(k);
+  if (k->page_size)
+    k->page_row = page_row(k);
+  chunk_bounds(k, seq_len(k, k->batch));
   MlirValue first = stream_first(k);
   skv_if has_tokens;
   skv_if_begin(b, &has_tokens, skv_cmpi_slt(b, first, k->end));
@@ -664,20 +765,123 @@ static void merge_and_write(split_kernel *k) {
   skv_softmax_finish(b, base, sum, acc, &out, &lse);
   MlirValue row = q_row(k, g);
   MlirValue splits = arg_index(k, ARG_num_splits);
+  /* Uniform: final with one chunk, else row * splits + chunk. Balanced:
+   * final for a whole sequence, else head * (splits + batch) + chunk + b
+   * (kernel_abi.h). */
+  MlirValue whole = {NULL};
+  if (k->balanced)
+    whole = skv_andi(b, skv_cmpi_eq(b, k->start, tok(k, 0)), skv_cmpi_eq(b, k->end, k->len));
+  MlirValue is_final = k->balanced ? whole : skv_cmpi_eq(b, splits, idx(k, 1));
+  MlirValue is_partial = k->balanced ? not_(k, whole) : skv_cmpi_slt(b, idx(k, 1), splits);
 
   skv_if final;
-  skv_if_begin(b, &final, skv_cmpi_eq(b, splits, idx(k, 1)));
+  skv_if_begin(b, &final, is_final);
   skv_softmax_store(b, skv_truncf(b, out, k->tx8), lse, k->arg[ARG_out], k->arg[ARG_lse],
                     row, d, D);
   skv_if_end(b, &final);
 
   skv_if partial;
-  skv_if_begin(b, &partial, skv_cmpi_slt(b, idx(k, 1), splits));
-  MlirValue part_row = skv_addi(b, skv_muli(b, row, splits), k->chunk);
+  skv_if_begin(b, &partial, is_partial);
+  MlirValue part_row =
+      k->balanced
+          ? skv_addi(b, skv_muli(b, skv_addi(b, skv_muli(b, k->kv_head, idx(k, G)), g),
+                                 skv_addi(b, splits, arg_index(k, ARG_batch))),
+                     skv_addi(b, k->chunk, k->batch))
+          : skv_addi(b, skv_muli(b, row, splits), k->chunk);
   skv_softmax_store(b, out, lse, k->arg[ARG_part_out], k->arg[ARG_part_lse], part_row, d, D);
   skv_if_end(b, &partial);
 
   skv_for_end(b, &loop, NULL);
+}
+
+/* The balanced partition's table entry of sequence b (kernel_abi.h), by
+ * one thread of kv head 0's CTA that holds the sequence's first token: its
+ * first partial row and the CTAs its len tokens, `before` tokens into the
+ * batch, fall in. */
+static void write_chunk_table(split_kernel *k, MlirValue b_tok, MlirValue len,
+                              MlirValue before) {
+  skv_builder *b = k->b;
+  MlirValue writer = skv_andi(b, skv_cmpi_eq(b, k->start, tok(k, 0)),
+                              skv_andi(b, skv_cmpi_eq(b, k->kv_head, idx(k, 0)),
+                                       skv_cmpi_eq(b, k->tid, idx(k, 0))));
+  skv_if first;
+  skv_if_begin(b, &first, writer);
+  MlirValue chunk = to_tok(k, k->chunk);
+  MlirValue last_cta =
+      skv_divui(b, skv_addi(b, before, skv_addi(b, len, tok(k, -1))), k->span);
+  MlirValue count = skv_addi(b, skv_addi(b, last_cta, skv_muli(b, chunk, tok(k, -1))),
+                             tok(k, 1));
+  MlirValue at = skv_muli(b, k->batch, idx(k, 2));
+  skv_store(b, skv_addi(b, chunk, b_tok), k->arg[ARG_chunk_table], at);
+  skv_store(b, count, k->arg[ARG_chunk_table], skv_addi(b, at, idx(k, 1)));
+  skv_if_end(b, &first);
+}
+
+/* The CTA's coordinates and the lane's place again, through copies the
+ * compiler cannot hoist (skv_opaque_index): in the balanced kernel's
+ * loop over segments, what is computed before it stays live through the
+ * streaming loop and spills. */
+static void relocate(split_kernel *k) {
+  skv_builder *b = k->b;
+  k->chunk = skv_opaque_index(b, skv_block_id(b, 'x'));
+  k->kv_head = skv_opaque_index(b, skv_block_id(b, 'y'));
+  k->tid = skv_opaque_index(b, skv_thread_id(b, 'x'));
+  place_lane(k);
+}
+
+/* Steps 3 to 6 on the segment chunk_bounds or segment_bounds set. */
+static void work_segment(split_kernel *k) {
+  softmax_state state;
+  load_q(k);
+  stream_chunk(k, &state);
+  /* Balanced: the sequence and its length read again (from shared memory,
+   * L1) rather than held through the streaming loop, which spills. */
+  if (k->balanced) {
+    relocate(k);
+    k->b_tok = skv_load_volatile_i32(k->b, k->arg[SHARED_SEQUENCE], idx(k, 0));
+    k->batch = skv_index_cast(k->b, k->b_tok, skv_type_index(k->b));
+    k->len = seq_len(k, k->batch);
+  }
+  publish_streams(k, &state);
+  merge_and_write(k);
+}
+
+/* The balanced kernel's steps: each non-empty sequence its range meets
+ * (step 2a), a segment at a time; the combine kernel writes the empty
+ * ones. */
+static void work_balanced(split_kernel *k) {
+  skv_builder *b = k->b;
+  MlirValue first = first_sequence(k);
+  /* While sequence b starts inside the range: only b is carried, the rest
+   * is derived anew (down to the sums of the lengths) for each segment:
+   * anything held through the streaming loop would spill. */
+  skv_while seqs;
+  skv_while_begin(b, &seqs, 1, &first);
+  MlirValue b_tok = seqs.carried[0];
+  relocate(k);
+  MlirValue before = cta_range(k, b_tok);
+  skv_while_do(b, &seqs, skv_andi(b, skv_cmpi_slt(b, b_tok, k->arg[ARG_batch]),
+                                  skv_cmpi_slt(b, before, k->hi)));
+  b_tok = seqs.body[0];
+  relocate(k);
+  before = cta_range(k, b_tok);
+  k->batch = skv_index_cast(b, b_tok, skv_type_index(b));
+  k->len = seq_len(k, k->batch);
+  skv_if has_tokens;
+  skv_if_values_begin(b, &has_tokens, skv_cmpi_slt(b, tok(k, 0), k->len), 1, &k->i32);
+  /* Every thread writes the same value, and reads back its own. */
+  skv_store(b, b_tok, k->arg[SHARED_SEQUENCE], idx(k, 0));
+  if (k->page_size)
+    k->page_row = page_row(k);
+  segment_bounds(k, before);
+  work_segment(k);
+  write_chunk_table(k, k->b_tok, k->len, cta_range(k, k->b_tok));
+  /* The next segment's streams write the shared buffers this one read. */
+  skv_barrier(b);
+  skv_if_values_else(b, &has_tokens, &k->b_tok);
+  skv_if_values_end(b, &has_tokens, &b_tok);
+  MlirValue next = skv_addi(b, mlirOperationGetResult(has_tokens.op, 0), tok(k, 1));
+  skv_while_end(b, &seqs, &next);
 }
 
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_spec *spec,
@@ -692,6 +896,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
   k.threads = (int)kernel->threads;
   k.streams = k.threads / 32 / plan->dim_split;
   k.page_size = spec->kv_layout == SKV_KV_PAGED ? spec->page_size : 0;
+  k.balanced = kernel->role == SKV_KERNEL_BALANCED;
   k.blocks = spec->head_dim / 32 / plan->dim_split;
   k.halves = plan->upper_rows ? 2 : 1;
   k.i32 = i32;
@@ -704,37 +909,49 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
   /* The streams' (max, sum) and accumulators, and with dim_split 2 the
    * pairs' slots of S (two parities, two warps). */
   int slots = k.streams * plan->group, n_shared = 2;
-  MlirType shared[3] = {
+  MlirType shared[4] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
   };
   if (plan->dim_split > 1)
     shared[n_shared++] =
         skv_type_shared_buffer(b, f32, (int64_t)k.streams * skv_pair_stream_floats(plan));
+  /* Balanced: the sequence of the segment being worked on. */
+  int sequence_slot = -1;
+  if (k.balanced) {
+    sequence_slot = n_shared;
+    shared[n_shared++] = skv_type_shared_buffer(b, i32, 1);
+  }
   MlirValue values[NUM_VALUES];
   skv_kernel_begin(b, module_body, kernel->entry, spec->dtype, n_args, args, n_shared,
-                   shared, k.threads, plan->split_max_regs, values);
+                   shared, k.threads, k.balanced ? 0 : plan->split_max_regs, values);
   for (int i = 0; i < n_args; ++i)
     k.arg[i] = values[i];
   for (int i = 0; i < n_shared; ++i)
     k.arg[SHARED_STATS + i] = values[n_args + i];
+  if (sequence_slot >= 0)
+    k.arg[SHARED_SEQUENCE] = values[n_args + sequence_slot];
 
-  softmax_state state;
   /* The dependent kernel may launch at once: any work before the trigger
    * delays it (docs/perf-log.md §29). */
   if (plan->grid_dependency)
     skv_grid_launch_dependents(b);
   locate(&k);
   /* Every input and output may belong to the kernel before: nothing is
-   * read for use before it has completed (a prefetch only warms L2). */
+   * read for use before it has completed (a prefetch only warms L2). A
+   * balanced CTA learns its tokens only from all the lengths, after it. */
   if (plan->grid_dependency) {
-    prefetch_first_step(&k);
+    if (!k.balanced)
+      prefetch_first_step(&k);
     skv_grid_wait(b);
   }
-  chunk_bounds(&k);
-  load_q(&k);
-  stream_chunk(&k, &state);
-  publish_streams(&k, &state);
-  merge_and_write(&k);
+  if (k.balanced) {
+    work_balanced(&k);
+  } else {
+    if (k.page_size)
+      k.page_row = page_row(&k);
+    chunk_bounds(&k, seq_len(&k, k.batch));
+    work_segment(&k);
+  }
   skv_kernel_end(b);
 }

@@ -132,6 +132,7 @@ typedef struct skv_problem {
   skv_problem_shape shape;   /* seqlens points at the problem's copy */
   int num_splits_used;       /* what the runtime picks for this shape */
   int split_threads_used;    /* and the launch it picks (narrow or wide) */
+  int balanced_used;         /* and the partition: 1 balanced */
   int64_t stride_batch, stride_seq, stride_head; /* for K and V alike */
   size_t q_elems, kv_elems, out_elems, lse_elems;
   int32_t *seqlens;

@@ -232,6 +232,9 @@ skv_status skv_problem_create(const skv_gpu *gpu,
     status = skv_attention_split_threads(attention, shape->batch, shape->max_seqlen,
                                          shape->num_splits, &p->split_threads_used);
   if (!status)
+    status = skv_attention_balanced(attention, shape->batch, shape->max_seqlen,
+                                    shape->num_splits, &p->balanced_used);
+  if (!status)
     status = skv_attention_workspace_size(attention, shape->batch,
                                           shape->max_seqlen, shape->num_splits,
                                           &p->workspace_size);

@@ -63,13 +63,25 @@ int skv_combine_warps_resident(int sms, int registers_per_sm, int ctas_per_sm,
 int skv_combine_lanes_choose(const skv_pkg_spec *spec, int combine_threads,
                              skv_device_fill fill, int batch, int num_splits);
 
+/* How calls cut their work (kernel_abi.h's partitions): chosen per call,
+ * or one of the two always (SKV_PARTITION at create, runtime.h). */
+typedef enum skv_partition {
+  SKV_PARTITION_AUTO,
+  SKV_PARTITION_UNIFORM,
+  SKV_PARTITION_BALANCED,
+} skv_partition;
+
 /* The launches a loaded spec offers a call: a fill per split kernel, in the
- * package's order, and the combine kernel's block. */
+ * package's order (count of them), the balanced kernel's at
+ * SKV_BALANCED_LAUNCH, the combine kernel's block, and the partition
+ * rule. */
 typedef struct skv_launches {
   skv_device_fill fills[SKV_MAX_KERNELS];
   int count;
   int combine_threads;
+  skv_partition partition;
 } skv_launches;
+#define SKV_BALANCED_LAUNCH (SKV_MAX_KERNELS - 1)
 
 /* Workspace regions start at multiples of this many bytes. */
 #define SKV_WORKSPACE_ALIGN 256
@@ -93,19 +105,23 @@ typedef struct skv_decode_call {
 } skv_decode_call;
 
 /* How one decode call runs. Workspace layout (byte offsets, each region
- * SKV_WORKSPACE_ALIGN-aligned; the split regions are empty when
- * num_splits == 1):
- *   part_out  f32[batch * num_q_heads * num_splits * head_dim]
- *   part_lse  f32[batch * num_q_heads * num_splits]
- *   lse       f32[batch * num_q_heads], used when the caller wants no lse */
+ * SKV_WORKSPACE_ALIGN-aligned), with R partial rows: batch * num_q_heads *
+ * num_splits (uniform; none when num_splits == 1) or num_q_heads *
+ * (num_splits + batch) (balanced):
+ *   part_out     f32[R * head_dim]
+ *   part_lse     f32[R]
+ *   chunk_table  i32[batch * 2], balanced only
+ *   lse          f32[batch * num_q_heads], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   skv_decode_call call; /* the call's arguments, as checked */
   int num_splits;
+  int balanced;      /* the partition: 0 uniform, 1 balanced */
   int launch;        /* the launch chosen, an index into the fills */
-  int combine_lanes; /* with num_splits > 1 */
-  int combine_late;  /* with num_splits > 1: the combine kernel's late */
+  int combine_lanes; /* with a combine kernel */
+  int combine_late;  /* with a combine kernel: its late */
   size_t part_out_offset;
   size_t part_lse_offset;
+  size_t chunk_table_offset;
   size_t lse_offset;
   size_t workspace_bytes; /* what this call needs: up to lse_offset when the
                              caller passes lse, else the whole layout */
@@ -129,9 +145,25 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
                              int batch, int max_seqlen, int num_splits_override,
                              int *out_fill, int *out_num_splits);
 
-/* Bytes of workspace for batch and num_splits, the lse scratch included
- * (what skv_attention_workspace_size reports). */
-size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits);
+/* The partition, launch and split count of a call: skv_launch_choose's
+ * uniform launch, or the balanced partition (kernel_abi.h) where
+ * launches->partition asks for it or, in auto, where lengths up to
+ * max_seqlen could leave most of the device idle: at least two sequences,
+ * chunks of SKV_BALANCED_MIN_TOKENS or more in the uniform launch, and the
+ * limits the balanced kernels keep (batch up to SKV_BALANCED_MAX_BATCH,
+ * batch * max_seqlen below 2^31). Balanced, the launch is the one a single
+ * sequence of max_seqlen would get, and *out_num_splits its CTAs per kv
+ * head (a wave of it). An override or the spec's fixed count is always
+ * uniform. Errors: those of skv_splits_choose. */
+#define SKV_BALANCED_MIN_TOKENS 4096
+#define SKV_BALANCED_MAX_BATCH 256
+skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *launches,
+                                int batch, int max_seqlen, int num_splits_override,
+                                int *out_fill, int *out_num_splits, int *out_balanced);
+
+/* Bytes of workspace for batch and num_splits in the partition, the lse
+ * scratch included (what skv_attention_workspace_size reports). */
+size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits, int balanced);
 
 /* Checks every field of args against spec (pointers non-null and 16-byte
  * aligned, sizes in range, heads and head_dim equal to the spec's, strides
@@ -183,8 +215,8 @@ struct skv_attention {
   const skv_pkg_spec *spec;   /* borrowed from package */
   CUcontext context;          /* the module's context */
   CUmodule module;
-  /* Per launch (launches.fills[i]): its split kernel's record and
-   * function. */
+  /* Per launch (launches.fills[i], SKV_BALANCED_LAUNCH the balanced
+   * kernel's): its split kernel's record and function. */
   const skv_kernel_desc *split_kernels[SKV_MAX_KERNELS];
   CUfunction split_functions[SKV_MAX_KERNELS];
   const skv_kernel_desc *combine_kernel;

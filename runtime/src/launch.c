@@ -56,13 +56,14 @@ static skv_status kernel_launch(const skv_attention *attention, CUfunction funct
   return SKV_OK;
 }
 
-/* The split kernel of launch `launch`: grid (splits, kv heads, batch). A
+/* The split kernel of launch `launch`: grid (splits, kv heads, batch), or
+ * (splits, kv heads, 1) in the balanced partition (kernel_abi.h). A
  * paged spec's kernels take paged's arguments after args'; a contiguous
  * spec's (paged NULL) take none, and the driver reads no further than a
  * kernel's own parameters. */
 static skv_status launch_split(const skv_attention *attention, int launch,
                                skv_split_kernel_args *args, skv_split_paged_kernel_args *paged,
-                               int batch, CUstream stream) {
+                               CUstream stream) {
   skv_split_paged_kernel_args none = {0};
   if (!paged)
     paged = &none;
@@ -71,7 +72,8 @@ static skv_status launch_split(const skv_attention *attention, int launch,
   const skv_kernel_desc *kernel = attention->split_kernels[launch];
   return kernel_launch(attention, attention->split_functions[launch],
                        (unsigned)args->num_splits, (unsigned)attention->spec->num_kv_heads,
-                       (unsigned)batch, kernel->threads, kernel->dynamic_smem_bytes, stream,
+                       kernel->role == SKV_KERNEL_BALANCED ? 1u : (unsigned)args->batch,
+                       kernel->threads, kernel->dynamic_smem_bytes, stream,
                        params);
 }
 
@@ -88,8 +90,8 @@ static skv_status launch_combine(const skv_attention *attention,
 }
 
 /* A planned call: the split kernel with kernel_abi.h's arguments (paged:
- * a paged spec's too, else NULL), then, with several chunks, the combine
- * kernel merging them into out and lse. */
+ * a paged spec's too, else NULL), then, balanced or with several chunks,
+ * the combine kernel merging them into out and lse. */
 static skv_status launch_call(const skv_attention *attention, const skv_decode_plan *plan,
                               skv_split_paged_kernel_args *paged, CUstream stream) {
   const skv_decode_call *c = &plan->call;
@@ -110,10 +112,12 @@ static skv_status launch_call(const skv_attention *attention, const skv_decode_p
       .v_st = c->strides[4],
       .v_sh = c->strides[5],
       .num_splits = plan->num_splits,
+      .batch = c->batch,
+      .chunk_table = plan->balanced ? device_ptr(workspace + plan->chunk_table_offset) : 0,
   };
   SKV_RETURN_IF_ERROR_PLAIN(
-      launch_split(attention, plan->launch, &split, paged, c->batch, stream));
-  if (plan->num_splits == 1)
+      launch_split(attention, plan->launch, &split, paged, stream));
+  if (plan->num_splits == 1 && !plan->balanced)
     return SKV_OK;
   skv_combine_kernel_args combine = {
       .part_out = split.part_out,
@@ -121,6 +125,9 @@ static skv_status launch_call(const skv_attention *attention, const skv_decode_p
       .out = split.out,
       .lse = split.lse,
       .num_splits = plan->num_splits,
+      .balanced = plan->balanced,
+      .seqlens = split.seqlens,
+      .chunk_table = split.chunk_table,
       .lanes = plan->combine_lanes,
       .late = plan->combine_late,
   };

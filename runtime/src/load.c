@@ -157,7 +157,9 @@ static skv_status fill_grid_dependency(skv_attention *attention, CUdevice device
   SKV_CU_RETURN_IF_ERROR(cuFuncGetAttribute, &combine_registers, CU_FUNC_ATTRIBUTE_NUM_REGS,
                          attention->combine_function);
   skv_launches *launches = &attention->launches;
-  for (int i = 0; i < launches->count; ++i) {
+  for (int i = 0; i < SKV_MAX_KERNELS; ++i) {
+    if (i >= launches->count && i != SKV_BALANCED_LAUNCH)
+      continue;
     skv_device_fill *fill = &launches->fills[i];
     int split_registers = 0;
     SKV_CU_RETURN_IF_ERROR(cuFuncGetAttribute, &split_registers, CU_FUNC_ATTRIBUTE_NUM_REGS,
@@ -183,6 +185,10 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
   const char *check = getenv("SKV_CHECK_PAGES");
   if (check && strcmp(check, "0") != 0 && strcmp(check, "1") != 0)
     return INVALID("SKV_CHECK_PAGES is '%s': set it to 1 (check page tables) or 0", check);
+  const char *partition = getenv("SKV_PARTITION");
+  if (partition && strcmp(partition, "auto") != 0 && strcmp(partition, "uniform") != 0 &&
+      strcmp(partition, "balanced") != 0)
+    return INVALID("SKV_PARTITION is '%s': set it to auto, uniform or balanced", partition);
 
   skv_status status = SKV_OK;
   skv_attention *attention = calloc(1, sizeof(*attention));
@@ -191,6 +197,10 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
   attention->package = package;
   attention->spec = spec;
   attention->check_pages = check && strcmp(check, "1") == 0;
+  attention->launches.partition = !partition || strcmp(partition, "auto") == 0
+                                      ? SKV_PARTITION_AUTO
+                                  : strcmp(partition, "uniform") == 0 ? SKV_PARTITION_UNIFORM
+                                                                     : SKV_PARTITION_BALANCED;
 
   CUdevice device = 0;
   int major = 0, minor = 0, smem_optin = 0, sm_count = 0;
@@ -231,10 +241,13 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
       attention->combine_kernel = kernel;
       attention->combine_function = function;
       launches->combine_threads = (int)kernel->threads;
-    } else if (kernel->role == SKV_KERNEL_SPLIT) {
-      attention->split_kernels[launches->count] = kernel;
-      attention->split_functions[launches->count] = function;
-      skv_device_fill *fill = &launches->fills[launches->count++];
+    } else {
+      /* The package verifier allows at most SKV_MAX_KERNELS - 2 split
+       * kernels beside the combine and balanced ones. */
+      int at = kernel->role == SKV_KERNEL_SPLIT ? launches->count++ : SKV_BALANCED_LAUNCH;
+      attention->split_kernels[at] = kernel;
+      attention->split_functions[at] = function;
+      skv_device_fill *fill = &launches->fills[at];
       fill->sms = sm_count;
       fill->split_threads = (int)kernel->threads;
       fill->cta_tokens = (int)kernel->tokens_per_step;
@@ -293,18 +306,25 @@ void skv_attention_image(const skv_attention *attention,
 skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits) {
-  int fill = 0;
-  return skv_launch_choose(attention->spec, &attention->launches, batch, max_seqlen,
-                           num_splits_override, &fill, out_num_splits);
+  int fill = 0, balanced = 0;
+  return skv_partition_choose(attention->spec, &attention->launches, batch, max_seqlen,
+                              num_splits_override, &fill, out_num_splits, &balanced);
+}
+
+skv_status skv_attention_balanced(const skv_attention *attention, int batch, int max_seqlen,
+                                  int num_splits_override, int *out_balanced) {
+  int fill = 0, splits = 0;
+  return skv_partition_choose(attention->spec, &attention->launches, batch, max_seqlen,
+                              num_splits_override, &fill, &splits, out_balanced);
 }
 
 skv_status skv_attention_split_threads(const skv_attention *attention, int batch,
                                        int max_seqlen, int num_splits_override,
                                        int *out_threads) {
-  int fill = 0, splits = 0;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(attention->spec, &attention->launches, batch,
-                                              max_seqlen, num_splits_override, &fill,
-                                              &splits));
+  int fill = 0, splits = 0, balanced = 0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(attention->spec, &attention->launches, batch,
+                                                 max_seqlen, num_splits_override, &fill,
+                                                 &splits, &balanced));
   *out_threads = attention->launches.fills[fill].split_threads;
   return SKV_OK;
 }
@@ -313,10 +333,11 @@ skv_status skv_attention_workspace_size(const skv_attention *attention,
                                         int batch, int max_seqlen,
                                         int num_splits_override,
                                         size_t *out_bytes) {
-  int num_splits = 0;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_attention_num_splits(
-      attention, batch, max_seqlen, num_splits_override, &num_splits));
-  *out_bytes = skv_workspace_bytes(attention->spec, batch, num_splits);
+  int fill = 0, num_splits = 0, balanced = 0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(attention->spec, &attention->launches, batch,
+                                                 max_seqlen, num_splits_override, &fill,
+                                                 &num_splits, &balanced));
+  *out_bytes = skv_workspace_bytes(attention->spec, batch, num_splits, balanced);
   return SKV_OK;
 }
 

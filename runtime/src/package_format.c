@@ -355,11 +355,11 @@ static skv_status check_kernel(const skv_pkg_spec *spec, const skv_kernel_desc *
   if (k->dynamic_smem_bytes > SKV_PKG_MAX_SHARED_BYTES)
     return CORRUPT("dynamic_smem_bytes %u is more than %u", k->dynamic_smem_bytes,
                    SKV_PKG_MAX_SHARED_BYTES);
-  if (k->role == SKV_KERNEL_SPLIT &&
-      (k->tokens_per_step < 1 || k->tokens_per_step > SKV_PKG_MAX_TOKENS_PER_STEP))
+  bool streams = k->role == SKV_KERNEL_SPLIT || k->role == SKV_KERNEL_BALANCED;
+  if (streams && (k->tokens_per_step < 1 || k->tokens_per_step > SKV_PKG_MAX_TOKENS_PER_STEP))
     return CORRUPT("tokens_per_step %u is not in [1, %u]", k->tokens_per_step,
                    SKV_PKG_MAX_TOKENS_PER_STEP);
-  if (k->role != SKV_KERNEL_SPLIT && k->tokens_per_step != 0)
+  if (!streams && k->tokens_per_step != 0)
     return CORRUPT("tokens_per_step %u of a %s kernel is not 0", k->tokens_per_step,
                    skv_kernel_role_name((skv_kernel_role)k->role));
   /* A row's CTAs cover head_dim exactly at a warp per slice of 8 dims (32
@@ -376,7 +376,7 @@ skv_status skv_pkg_kernels_check(const skv_pkg_spec *spec, const skv_kernel_desc
                                  uint32_t count) {
   if (count < 2 || count > SKV_MAX_KERNELS)
     return CORRUPT("%u kernels, not in [2, %d]", count, SKV_MAX_KERNELS);
-  uint32_t splits = 0, combines = 0;
+  uint32_t splits = 0, combines = 0, balanced = 0;
   for (uint32_t i = 0; i < count; ++i) {
     const skv_kernel_desc *k = &kernels[i];
     skv_status status = check_kernel(spec, k);
@@ -389,11 +389,14 @@ skv_status skv_pkg_kernels_check(const skv_pkg_spec *spec, const skv_kernel_desc
         return CORRUPT("kernel %u (%s): entry repeats kernel %u's", i, k->entry, j);
     splits += k->role == SKV_KERNEL_SPLIT;
     combines += k->role == SKV_KERNEL_COMBINE;
+    balanced += k->role == SKV_KERNEL_BALANCED;
   }
   if (splits == 0)
     return CORRUPT("no split kernel");
   if (combines != 1)
     return CORRUPT("%u combine kernels, not 1", combines);
+  if (balanced != 1)
+    return CORRUPT("%u balanced kernels, not 1", balanced);
   return SKV_OK;
 }
 

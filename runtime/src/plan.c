@@ -110,6 +110,38 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
   return SKV_OK;
 }
 
+skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *launches,
+                                int batch, int max_seqlen, int num_splits_override,
+                                int *out_fill, int *out_num_splits, int *out_balanced) {
+  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, launches, batch, max_seqlen,
+                                              num_splits_override, out_fill, out_num_splits));
+  *out_balanced = 0;
+  if (num_splits_override > 0 || spec->splits > 0 ||
+      launches->partition == SKV_PARTITION_UNIFORM || batch > SKV_BALANCED_MAX_BATCH ||
+      (int64_t)batch * max_seqlen > INT32_MAX)
+    return SKV_OK;
+  /* The uniform launch gives every sequence the same chunks, from
+   * max_seqlen: a long sequence among short ones streams on its few CTAs
+   * while the rest of the device idles (issue 19's H100 table: 1 x 131072
+   * + 31 x 1024 took 1637 us, the long one alone 191). Balanced, every CTA
+   * takes the same share of the batch's tokens, whatever the lengths. Below
+   * SKV_BALANCED_MIN_TOKENS per uniform chunk the worst such case is short,
+   * and the uniform launch (no scan of the lengths, no combine kernel with
+   * one chunk) is kept. */
+  const skv_device_fill *f = &launches->fills[SKV_BALANCED_LAUNCH];
+  int64_t per_head = (int64_t)f->sms * f->ctas_per_sm / spec->num_kv_heads;
+  if (per_head > SKV_MAX_SPLITS)
+    per_head = SKV_MAX_SPLITS;
+  if (launches->partition == SKV_PARTITION_AUTO &&
+      (batch < 2 || per_head < 2 ||
+       ceil_div(max_seqlen, *out_num_splits) < SKV_BALANCED_MIN_TOKENS))
+    return SKV_OK;
+  *out_fill = SKV_BALANCED_LAUNCH;
+  *out_num_splits = per_head > 1 ? (int)per_head : 1;
+  *out_balanced = 1;
+  return SKV_OK;
+}
+
 int skv_combine_warps_resident(int sms, int registers_per_sm, int ctas_per_sm,
                                int split_threads, int split_registers,
                                int combine_registers) {
@@ -160,20 +192,25 @@ static size_t align_up(size_t n) {
 }
 
 /* Fills the plan's offsets and the full size (lse scratch included). */
-static void workspace_layout(const skv_pkg_spec *spec, int batch,
-                             int num_splits, skv_decode_plan *plan) {
+static void workspace_layout(const skv_pkg_spec *spec, int batch, int num_splits,
+                             int balanced, skv_decode_plan *plan) {
   size_t rows = (size_t)batch * spec->num_q_heads;
-  size_t parts = num_splits > 1 ? rows * (size_t)num_splits : 0;
+  size_t parts = balanced          ? (size_t)spec->num_q_heads * ((size_t)num_splits + batch)
+                 : num_splits > 1 ? rows * (size_t)num_splits
+                                  : 0;
+  size_t table = balanced ? 2 * (size_t)batch * sizeof(int32_t) : 0;
   plan->num_splits = num_splits;
+  plan->balanced = balanced;
   plan->part_out_offset = 0;
   plan->part_lse_offset = align_up(parts * spec->head_dim * sizeof(float));
-  plan->lse_offset = plan->part_lse_offset + align_up(parts * sizeof(float));
+  plan->chunk_table_offset = plan->part_lse_offset + align_up(parts * sizeof(float));
+  plan->lse_offset = plan->chunk_table_offset + align_up(table);
   plan->workspace_bytes = plan->lse_offset + align_up(rows * sizeof(float));
 }
 
-size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits) {
+size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits, int balanced) {
   skv_decode_plan plan;
-  workspace_layout(spec, batch, num_splits, &plan);
+  workspace_layout(spec, batch, num_splits, balanced, &plan);
   return plan.workspace_bytes;
 }
 
@@ -243,10 +280,10 @@ static skv_status plan_call(const skv_pkg_spec *spec, const skv_launches *launch
     SKV_RETURN_IF_ERROR_PLAIN(check_stride(c->strides[i], c->stride_names[i]));
 
   skv_decode_plan plan;
-  int num_splits = 0, fill = 0;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, launches, c->batch, c->max_seqlen,
-                                              c->num_splits, &fill, &num_splits));
-  workspace_layout(spec, c->batch, num_splits, &plan);
+  int num_splits = 0, fill = 0, balanced = 0;
+  SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(spec, launches, c->batch, c->max_seqlen,
+                                                 c->num_splits, &fill, &num_splits, &balanced));
+  workspace_layout(spec, c->batch, num_splits, balanced, &plan);
   plan.call = *c;
   plan.launch = fill;
   const skv_device_fill *chosen = &launches->fills[fill];
@@ -258,10 +295,10 @@ static skv_status plan_call(const skv_pkg_spec *spec, const skv_launches *launch
   size_t have = c->workspace ? c->workspace_size : 0;
   if (have < plan.workspace_bytes) {
     if (!c->workspace)
-      return INVALID("workspace is NULL, this call needs %zu bytes (num_splits %d)",
-                     plan.workspace_bytes, num_splits);
-    return INVALID("workspace is %zu bytes, this call needs %zu (num_splits %d)", have,
-                   plan.workspace_bytes, num_splits);
+      return INVALID("workspace is NULL, this call needs %zu bytes (num_splits %d%s)",
+                     plan.workspace_bytes, num_splits, balanced ? ", balanced" : "");
+    return INVALID("workspace is %zu bytes, this call needs %zu (num_splits %d%s)", have,
+                   plan.workspace_bytes, num_splits, balanced ? ", balanced" : "");
   }
   *out_plan = plan;
   return SKV_OK;

@@ -62,10 +62,11 @@ static int skip(const char *why) {
   return SKIP_RETURN_CODE;
 }
 
+#define MAX_BATCH 64
 typedef struct gpu_case {
   const char *what;
   int batch;
-  int32_t seqlens[8];
+  int32_t seqlens[MAX_BATCH];
   int max_seqlen; /* -1: the longest of seqlens */
   int splits;     /* 0: auto (the spec's choice) */
   skv_kv_order order;
@@ -116,7 +117,7 @@ static void add_case(const char *what, int batch, const int32_t *seqlens,
 /* Every sequence of the batch the same length. */
 static void add_uniform(const char *what, int batch, int32_t len, int splits,
                         skv_kv_order order) {
-  int32_t lens[8];
+  int32_t lens[MAX_BATCH];
   for (int b = 0; b < batch; ++b)
     lens[b] = len;
   add_case(what, batch, lens, -1, splits, order, 1.0f, 1);
@@ -196,6 +197,23 @@ static void build_grid(void) {
     add_case("peaky", 1, (int32_t[]){4097}, -1, kSplits[s],
              (skv_kv_order)(s & 1), 8.0f, 1);
   add_case("peaky", 8, kRagged8, -1, 0, SKV_ORDER_BHSD, 8.0f, 1);
+
+  /* Skewed: a long sequence among short and empty ones, auto splits (the
+   * balanced partition, kernel_abi.h, where the sizes call for it; the
+   * balanced pass runs them all balanced). 33 and 64 sequences take the
+   * kernel's length sums over more than one warp's round. */
+  add_case("skewed", 5, (int32_t[]){32768, 1, 17, 0, 1000}, -1, 0, SKV_ORDER_BHSD, 1, 1);
+  add_case("skewed", 8, (int32_t[]){0, 9000, 1024, 1024, 1024, 1024, 1024, 1023}, -1, 0,
+           SKV_ORDER_BSHD, 1, 1);
+  {
+    int32_t lens[MAX_BATCH];
+    for (int b = 0; b < MAX_BATCH; ++b)
+      lens[b] = (b * 37) % 301;
+    lens[5] = 20000;
+    add_case("skewed", 33, lens, -1, 0, SKV_ORDER_BSHD, 1, 1);
+    lens[0] = lens[63] = 8192;
+    add_case("skewed", 64, lens, 9000, 0, SKV_ORDER_BHSD, 1, 0);
+  }
 
   /* lse NULL: the runtime points the kernels' lse at workspace. */
   for (int s = 0; s < SPLIT_CHOICES; ++s)
@@ -283,16 +301,16 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
     return 1;
   }
   if (paged)
-    printf(" (runs %d x %d threads) page %d %s %s%s %s%s%s%s\n", p->num_splits_used,
-           p->split_threads_used, p->page_size, skv_page_table_name(shape.table),
+    printf(" (runs %d x %d threads%s) page %d %s %s%s %s%s%s%s\n", p->num_splits_used,
+           p->split_threads_used, p->balanced_used ? " balanced" : "", p->page_size, skv_page_table_name(shape.table),
            skv_pool_order_name(shape.pool), shape.interleaved ? " interleaved" : "",
            shape.consecutive ? "consecutive" : "permuted",
            p->shape.shared_prefix ? " shared-prefix" : "", c->q_scale != 1.0f ? " peaky" : "",
            c->with_lse ? "" : " lse=NULL");
   else
-    printf(" (runs %d x %d threads) %s%s%s\n", p->num_splits_used, p->split_threads_used,
-           skv_kv_order_name(c->order), c->q_scale != 1.0f ? " peaky" : "",
-           c->with_lse ? "" : " lse=NULL");
+    printf(" (runs %d x %d threads%s) %s%s%s\n", p->num_splits_used, p->split_threads_used,
+           p->balanced_used ? " balanced" : "", skv_kv_order_name(c->order),
+           c->q_scale != 1.0f ? " peaky" : "", c->with_lse ? "" : " lse=NULL");
   int launch = launch_of(p->split_threads_used);
   if (launch < 0) {
     printf("FAIL: the runtime chose %d threads per CTA, no split kernel of the spec's\n",
@@ -701,6 +719,44 @@ static skv_status select_cases(const skv_attention *attention, int only_case, in
   return SKV_OK;
 }
 
+/* The balanced partition forced (SKV_PARTITION=balanced at create) on the
+ * grid's auto-split cases, uniform or not, and the graph replays: every
+ * shape must be exact when the kernels cut the work by the batch's
+ * lengths. only_case and every select among those cases as in the grid.
+ * Adds the cases run and passed; returns the failures. */
+static int run_balanced(skv_gpu *gpu, const skv_package *package, const char *name,
+                        CUstream stream, uint64_t seed, int only_case, int every,
+                        int *passed, int *run) {
+  printf("balanced partition\n");
+  setenv("SKV_PARTITION", "balanced", 1);
+  skv_attention *attention = NULL;
+  skv_status status = skv_attention_create(package, name, &attention);
+  unsetenv("SKV_PARTITION");
+  if (status) {
+    print_status("creating the balanced attention", status);
+    return 1;
+  }
+  int failures = only_case || every > 1 ? 0 : run_graph_replays(gpu, attention, stream, seed);
+  for (int i = 0, auto_cases = 0; i < case_count; ++i) {
+    if (cases[i].splits != 0)
+      continue;
+    if (only_case ? i + 1 != only_case : auto_cases++ % every != 0)
+      continue;
+    ++*run;
+    int result = run_case(gpu, attention, stream, i, skv_seed_mix(seed, 1000 + (uint64_t)i));
+    if (result == 0)
+      ++*passed;
+    else
+      ++failures;
+    if (result < 0) {
+      printf("FAIL: stopping: the CUDA context is unusable after that error\n");
+      break;
+    }
+  }
+  skv_attention_destroy(attention);
+  return failures;
+}
+
 /* Runs the grid for one spec of the package: 0 passed, 1 failed, 77 no
  * image for this GPU. expect_image 0 accepts either kind. */
 static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
@@ -753,7 +809,7 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
     skv_attention_destroy(attention);
     return 1;
   }
-  int passed = 0, run = 0;
+  int passed = 0, run = 0, broken = 0;
   double start = skv_host_ms();
   for (int i = 0; i < case_count; ++i) {
     if (!selected[i])
@@ -767,9 +823,13 @@ static int run_spec(skv_gpu *gpu, const skv_package *package, CUstream stream,
       ++failures;
     if (result < 0) {
       printf("FAIL: stopping: the CUDA context is unusable after that error\n");
+      broken = 1;
       break;
     }
   }
+  if (!spec->splits && !broken)
+    failures += run_balanced(gpu, package, spec_name, stream, base_seed, only_case, every,
+                             &passed, &run);
   /* Every launch is a path of its own: the grid, or a sample of it of 16
    * cases or more (memcheck's, select_cases), must run each. */
   for (int l = 0; l < launches.count; ++l) {

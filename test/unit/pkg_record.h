@@ -25,7 +25,7 @@ static inline skv_pkg_spec skv_test_pkg_record(const char *name, int head_dim, i
   return r;
 }
 
-#define SKV_TEST_KERNELS 3
+#define SKV_TEST_KERNELS 4
 
 static inline void skv_test_pkg_kernels(const char *name,
                                         skv_kernel_desc out[SKV_TEST_KERNELS]) {
@@ -35,7 +35,8 @@ static inline void skv_test_pkg_kernels(const char *name,
     const char *suffix;
   } set[SKV_TEST_KERNELS] = {{SKV_KERNEL_SPLIT, 128, 64, "split"},
                              {SKV_KERNEL_SPLIT, 256, 128, "split_wide"},
-                             {SKV_KERNEL_COMBINE, 32, 0, "combine"}};
+                             {SKV_KERNEL_COMBINE, 32, 0, "combine"},
+                             {SKV_KERNEL_BALANCED, 128, 64, "split_balanced"}};
   for (int k = 0; k < SKV_TEST_KERNELS; ++k) {
     memset(&out[k], 0, sizeof(out[k]));
     out[k].role = set[k].role;

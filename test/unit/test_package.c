@@ -125,7 +125,7 @@ static void test_round_trip(void) {
   check_kernels(pkg, r0);
   check_kernels(pkg, r1);
   CHECK(skv_package_spec_at(pkg, 2) == NULL);
-  CHECK(skv_package_kernel_at(pkg, 6) == NULL);
+  CHECK(skv_package_kernel_at(pkg, 8) == NULL);
   CHECK(r0->first_image == 0 && r0->image_count == 3);
   CHECK(r1->first_image == 3 && r1->image_count == 1);
 
@@ -141,8 +141,8 @@ static void test_round_trip(void) {
   const skv_pkg_header *h = skv_package_header(pkg);
   CHECK(h->format_version == SKV_PACKAGE_FORMAT_VERSION);
   CHECK(h->file_size == size);
-  CHECK(h->spec_count == 2 && h->kernel_count == 6 && h->image_count == 4 &&
-        h->resource_count == 12);
+  CHECK(h->spec_count == 2 && h->kernel_count == 8 && h->image_count == 4 &&
+        h->resource_count == 16);
   CHECK(strncmp(h->compiler_version, "splitkv ", 8) == 0);
   /* Within a spec: ptx before cubin, ascending sm. */
   check_image(pkg, data, 0, SKV_IMAGE_PTX, 80, ptx_80, sizeof(ptx_80));
@@ -401,18 +401,18 @@ static void test_corruption(void) {
   printf(" resources not the image's\n");
   skv_pkg_image_decode(p.data, h, 1, &m);
   m.first_resource += 1;
-  EXPECT_CORRUPT(with_image(&p, 1, &m), p.size, "resources [4, +3) are not the next 3");
+  EXPECT_CORRUPT(with_image(&p, 1, &m), p.size, "resources [5, +4) are not the next 4");
 
   printf(" too many registers\n");
-  skv_pkg_resources_decode(p.data, h, 3, &res);
+  skv_pkg_resources_decode(p.data, h, 4, &res);
   res.registers = 256;
-  EXPECT_CORRUPT(with_resources(&p, 3, &res), p.size,
+  EXPECT_CORRUPT(with_resources(&p, 4, &res), p.size,
                  "image 1 (ptx sm_90): llama3_8b_split registers 256 is more than 255");
 
   printf(" shared memory out of range\n");
-  skv_pkg_resources_decode(p.data, h, 6, &res);
+  skv_pkg_resources_decode(p.data, h, 8, &res);
   res.shared_bytes = 1u << 30;
-  EXPECT_CORRUPT(with_resources(&p, 6, &res), p.size,
+  EXPECT_CORRUPT(with_resources(&p, 8, &res), p.size,
                  "image 2 (cubin sm_90): llama3_8b_split shared_bytes 1073741824");
 
   printf(" spill count out of range\n");
@@ -480,6 +480,9 @@ static void test_corruption(void) {
   k.role = SKV_KERNEL_SPLIT;
   k.tokens_per_step = 16;
   EXPECT_CORRUPT(with_kernel(&p, 2, &k), p.size, "0 combine kernels, not 1");
+  skv_pkg_kernel_decode(p.data, h, 3, &k);
+  k.role = SKV_KERNEL_SPLIT;
+  EXPECT_CORRUPT(with_kernel(&p, 3, &k), p.size, "0 balanced kernels, not 1");
 
   printf(" fields out of range\n");
   skv_pkg_spec_decode(p.data, h, 0, &r);
@@ -533,7 +536,7 @@ static void test_corruption(void) {
   skv_pkg_spec_decode(p.data, h, 1, &r);
   r.first_kernel = 0;
   EXPECT_CORRUPT(with_spec(&p, 1, &r), p.size,
-                 "spec 1 (small_f16): kernels [0, +3) are not the next ones");
+                 "spec 1 (small_f16): kernels [0, +4) are not the next ones");
 
   printf(" duplicate spec name\n");
   d = copy_of(&p);

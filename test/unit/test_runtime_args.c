@@ -31,6 +31,7 @@ static skv_launches h100_launches(int count) {
   memset(&launches, 0, sizeof(launches));
   launches.fills[0] = H100;
   launches.fills[1] = H100_WIDE;
+  launches.fills[SKV_BALANCED_LAUNCH] = H100;
   launches.count = count;
   launches.combine_threads = 64;
   return launches;
@@ -65,16 +66,19 @@ static const char tiny_ptx[] =
     ".address_size 64\n"
     ".visible .entry tiny_split" TINY_SPLIT_PARAMS "{\n  ret;\n}\n"
     ".visible .entry tiny_split_wide" TINY_SPLIT_PARAMS "{\n  ret;\n}\n"
+    ".visible .entry tiny_split_balanced" TINY_SPLIT_PARAMS "{\n  ret;\n}\n"
     ".visible .entry tiny_combine(.param .u64 part_out, .param .u64 part_lse,\n"
     "  .param .u64 out, .param .u64 lse, .param .u32 num_splits,\n"
     "  .param .u32 lanes)\n"
     "{\n  ret;\n}\n";
 
-/* The tiny module's kernels: the narrow and wide split kernels and the
- * combine kernel. */
-static const skv_kernel_desc tiny_kernels[3] = {
+/* The tiny module's kernels: the narrow, wide and balanced split kernels
+ * and the combine kernel. */
+#define TINY_KERNELS 4
+static const skv_kernel_desc tiny_kernels[TINY_KERNELS] = {
     {SKV_KERNEL_SPLIT, 128, 0, 64, "tiny_split"},
     {SKV_KERNEL_SPLIT, 256, 0, 128, "tiny_split_wide"},
+    {SKV_KERNEL_BALANCED, 128, 0, 64, "tiny_split_balanced"},
     {SKV_KERNEL_COMBINE, 64, 0, 0, "tiny_combine"},
 };
 
@@ -86,29 +90,29 @@ static uint8_t *tiny_package(size_t *out_size) {
   header.format_version = SKV_PACKAGE_FORMAT_VERSION;
   header.abi_version = SKV_KERNEL_ABI_VERSION;
   header.spec_count = 1;
-  header.kernel_count = 3;
+  header.kernel_count = TINY_KERNELS;
   header.image_count = 1;
-  header.resource_count = 3;
+  header.resource_count = TINY_KERNELS;
   header.specs_offset = SKV_PKG_HEADER_SIZE;
   header.kernels_offset = header.specs_offset + SKV_PKG_SPEC_SIZE;
-  header.images_offset = header.kernels_offset + 3 * SKV_PKG_KERNEL_SIZE;
+  header.images_offset = header.kernels_offset + TINY_KERNELS * SKV_PKG_KERNEL_SIZE;
   header.resources_offset = header.images_offset + SKV_PKG_IMAGE_SIZE;
-  size_t blob = (header.resources_offset + 3 * SKV_PKG_RESOURCES_SIZE + 15) / 16 * 16;
+  size_t blob = (header.resources_offset + TINY_KERNELS * SKV_PKG_RESOURCES_SIZE + 15) / 16 * 16;
   size_t size = blob + sizeof(tiny_ptx);
   header.file_size = size;
   snprintf(header.compiler_version, sizeof(header.compiler_version), "test");
   uint8_t *data = calloc(1, size);
   skv_pkg_spec spec = llama_record();
-  spec.kernel_count = 3;
+  spec.kernel_count = TINY_KERNELS;
   spec.image_count = 1;
   skv_pkg_spec_encode(&spec, data + header.specs_offset);
-  for (int k = 0; k < 3; ++k) {
+  for (int k = 0; k < TINY_KERNELS; ++k) {
     skv_pkg_kernel_encode(&tiny_kernels[k], data + header.kernels_offset + k * SKV_PKG_KERNEL_SIZE);
     skv_kernel_resources r = {.registers = 16};
     skv_pkg_resources_encode(&r, data + header.resources_offset + k * SKV_PKG_RESOURCES_SIZE);
   }
   skv_pkg_image image = {.kind = SKV_IMAGE_PTX, .sm = 80, .offset = blob,
-                         .size = sizeof(tiny_ptx), .resource_count = 3};
+                         .size = sizeof(tiny_ptx), .resource_count = TINY_KERNELS};
   skv_pkg_image_encode(&image, data + header.images_offset);
   memcpy(data + blob, tiny_ptx, sizeof(tiny_ptx));
   skv_pkg_header_encode(&header, data);
@@ -470,18 +474,57 @@ static void test_splits(void) {
               SKV_CODE_INVALID_ARGUMENT, "batch is 0");
 }
 
+/* The partition of a call on the H100 launches (llama3_8b: 8 kv heads). */
+static int balanced_for(skv_partition partition, int batch, int max_seqlen, int override,
+                        int *out_splits) {
+  skv_pkg_spec spec = llama_record();
+  skv_launches launches = h100_launches(2);
+  launches.partition = partition;
+  int fill = 0, balanced = -1;
+  CHECK_OK(skv_partition_choose(&spec, &launches, batch, max_seqlen, override, &fill,
+                                out_splits, &balanced));
+  return balanced;
+}
+
+static void test_partition(void) {
+  printf("partition\n");
+  int splits = 0;
+  /* One uniform chunk of 131072 tokens per sequence: balanced, a wave of
+   * the narrow launch, 264 CTAs over 8 kv heads. */
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 32, 131072, 0, &splits) == 1 && splits == 33);
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 2, 8192, 0, &splits) == 0 && splits == 16);
+  /* Batch 8 at 32768: 4 chunks of 8192: balanced; at 8192, 2048: not. */
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 8, 32768, 0, &splits) == 1 && splits == 33);
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 8, 8192, 0, &splits) == 0 && splits == 4);
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 64, 4096, 0, &splits) == 1);
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 64, 4095, 0, &splits) == 0);
+  /* A single sequence, an override, too many sequences or tokens: uniform. */
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 1, 131072, 0, &splits) == 0 && splits == 33);
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 32, 131072, 7, &splits) == 0 && splits == 7);
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 256, 8192, 0, &splits) == 1);
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 257, 8192, 0, &splits) == 0);
+  CHECK(balanced_for(SKV_PARTITION_AUTO, 128, 1 << 24, 0, &splits) == 0);
+  /* Forced either way (SKV_PARTITION). */
+  CHECK(balanced_for(SKV_PARTITION_BALANCED, 1, 100, 0, &splits) == 1 && splits == 33);
+  CHECK(balanced_for(SKV_PARTITION_BALANCED, 8, 100, 3, &splits) == 0 && splits == 3);
+  CHECK(balanced_for(SKV_PARTITION_UNIFORM, 32, 131072, 0, &splits) == 0 && splits == 1);
+}
+
 static void test_workspace(void) {
   printf("workspace\n");
   skv_pkg_spec spec = llama_record();
   /* One split: the lse scratch, f32[2 * 32], rounded up to 256 bytes. */
-  CHECK(skv_workspace_bytes(&spec, 2, 1) == 256);
+  CHECK(skv_workspace_bytes(&spec, 2, 1, 0) == 256);
   /* 16 splits: part_out 2*32*16*128*4 + part_lse 2*32*16*4 + scratch. */
-  CHECK(skv_workspace_bytes(&spec, 2, 16) == 524288 + 4096 + 256);
+  CHECK(skv_workspace_bytes(&spec, 2, 16, 0) == 524288 + 4096 + 256);
+  /* Balanced, 33 CTAs per kv head: part_out 32*(33+2)*128*4, part_lse
+   * 32*35*4 (4480, to 4608), chunk_table 2*2*4 (to 256), scratch. */
+  CHECK(skv_workspace_bytes(&spec, 2, 33, 1) == 573440 + 4608 + 256 + 256);
   /* Odd sizes round each region up to 256 bytes. */
   spec.num_q_heads = 3;
   spec.num_kv_heads = 1;
   spec.head_dim = 8;
-  CHECK(skv_workspace_bytes(&spec, 1, 3) == 512 + 256 + 256);
+  CHECK(skv_workspace_bytes(&spec, 1, 3, 0) == 512 + 256 + 256);
 
   skv_pkg_spec llama = llama_record();
   skv_launches launches = h100_launches(2);
@@ -693,6 +736,7 @@ int main(void) {
   test_combine_lanes();
   test_combine_late();
   test_workspace();
+  test_partition();
   if (failures) {
     fprintf(stderr, "test_runtime_args: %d failures\n", failures);
     return 1;

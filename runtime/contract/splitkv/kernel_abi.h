@@ -10,23 +10,45 @@
  *
  * SPLIT kernels (one or more per spec, each a launch shape the runtime may
  * pick per call: a narrow one of two CTAs per SM, a wide one of one CTA
- * per SM with twice the token streams): grid (num_splits, num_kv_heads,
- * batch), the kernel's block and dynamic shared memory. Sequence b's tokens
- * are cut into blocks of min(ceil(len / num_splits), the kernel's
- * tokens_per_step) tokens, dealt round-robin: CTA (c, h, b) handles blocks
- * c, c + num_splits, ... (chunk c) for the q heads h*G .. h*G+G-1 (G =
- * num_q_heads / num_kv_heads). With num_splits == 1 it writes out and lse
- * itself. Otherwise it writes part_out and part_lse (an empty chunk writes
- * lse -inf and zeros), and the combine kernel runs next.
+ * per SM with twice the token streams) and the BALANCED kernel (one per
+ * spec, the narrow shape) work for the q heads h*G .. h*G+G-1 (G =
+ * num_q_heads / num_kv_heads) of kv head h, with the kernel's block and
+ * dynamic shared memory, and take the same arguments. They cut the work in
+ * one of two partitions:
  *
- * The COMBINE kernel (one per spec), only when num_splits > 1: `lanes`
- * lanes (a power of two, at most 32) per slice of 8 output dims, each
- * taking every lanes-th chunk, SKV_COMBINE_UNROLL chunks' loads at a time;
- * its block, no shared memory, grid (num_q_heads * R, batch) with R =
- * head_dim / 8 / (threads / lanes) CTAs per output row (lanes such that
- * this divides); CTA (h * R + p, b) does part p of row (b, h). It merges
- * row (b, q head)'s chunks by LSE and writes out and lse (a sequence with
- * no tokens gets out 0, lse -inf).
+ *   uniform (SPLIT): grid (num_splits, num_kv_heads, batch). Sequence b's
+ *   tokens are cut into blocks of min(ceil(len / num_splits), the kernel's
+ *   tokens_per_step) tokens, dealt round-robin: CTA (c, h, b) handles
+ *   blocks c, c + num_splits, ... (chunk c). With num_splits == 1 it writes
+ *   out and lse itself. Otherwise it writes part_out and part_lse at row
+ *   (b * num_q_heads + q head) * num_splits + c (an empty chunk writes lse
+ *   -inf and zeros), and the combine kernel runs next.
+ *
+ *   balanced (BALANCED): grid (num_splits, num_kv_heads, 1), for batches whose
+ *   lengths may differ widely. The batch's tokens, sequence after sequence
+ *   (total = the sum of seqlens[0 .. batch)), are cut into num_splits
+ *   ranges of T = ceil(total / num_splits) tokens: CTA (i, h) takes tokens
+ *   [i*T, (i+1)*T), a segment of each sequence the range meets (a
+ *   sequence with no tokens has none). A segment that is its whole
+ *   sequence writes out and lse; any other writes part_out and part_lse at
+ *   row q head * (num_splits + batch) + i + b, and the CTA with the
+ *   sequence's first token writes chunk_table[2b] = i + b (its first such
+ *   row) and chunk_table[2b + 1] = the CTAs that share the sequence (1:
+ *   the sequence was whole). The combine kernel always runs next. Every
+ *   CTA has the same tokens to stream, whatever the lengths; the sums are
+ *   i32 (the runtime keeps batch * max_seqlen below 2^31).
+ *
+ * The COMBINE kernel (one per spec), after a SPLIT kernel with num_splits >
+ * 1 and after every BALANCED one (its `balanced` 1): `lanes` lanes (a power of
+ * two, at most 32) per slice of 8 output dims, each taking every lanes-th
+ * chunk, SKV_COMBINE_UNROLL chunks' loads at a time; its block, no shared
+ * memory, grid (num_q_heads * R, batch) with R = head_dim / 8 / (threads /
+ * lanes) CTAs per output row (lanes such that this divides); CTA (h * R +
+ * p, b) does part p of row (b, h). It merges row (b, q head)'s chunks by
+ * LSE and writes out and lse (a sequence with no tokens gets out 0, lse
+ * -inf). Balanced, the chunks are those chunk_table names, a sequence
+ * with no tokens has none, and a whole one is left as the split kernel
+ * wrote it.
  *
  * Kernels of images for sm_90 and newer (SKV_GRID_DEPENDENCY_SM) begin with
  * griddepcontrol (launch_dependents, then wait) before using memory, so the
@@ -50,7 +72,7 @@
 #include "splitkv/target.h"
 #include "splitkv/types.h"
 
-#define SKV_KERNEL_ABI_VERSION 7u
+#define SKV_KERNEL_ABI_VERSION 8u
 
 /* Chunks a combine lane loads at once. */
 #define SKV_COMBINE_UNROLL 6
@@ -58,7 +80,8 @@
 /* The kernel roles (an enumeration list, types.h). */
 #define SKV_KERNEL_ROLES(X)                                                    \
   X(SKV_KERNEL_SPLIT, split, 1)                                                \
-  X(SKV_KERNEL_COMBINE, combine, 2)
+  X(SKV_KERNEL_COMBINE, combine, 2)                                            \
+  X(SKV_KERNEL_BALANCED, balanced, 3)
 
 typedef enum skv_kernel_role { SKV_KERNEL_ROLES(SKV_ENUM_VALUE) } skv_kernel_role;
 
@@ -74,8 +97,8 @@ typedef struct skv_kernel_desc {
   uint32_t role;               /* skv_kernel_role */
   uint32_t threads;            /* block size, whole warps */
   uint32_t dynamic_smem_bytes; /* per block */
-  uint32_t tokens_per_step;    /* SPLIT: KV tokens a CTA takes per loop
-                                  step; 0 for other roles */
+  uint32_t tokens_per_step;    /* SPLIT, BALANCED: KV tokens a CTA takes
+                                  per loop step; 0 for other roles */
   char entry[SKV_ENTRY_MAX];
 } skv_kernel_desc;
 
@@ -119,7 +142,11 @@ typedef struct skv_kernel_resources {
   X(v_sb, I64, VALUE)                                                          \
   X(v_st, I64, VALUE)                                                          \
   X(v_sh, I64, VALUE)                                                          \
-  X(num_splits, I32, VALUE)
+  X(num_splits, I32, VALUE)                                                    \
+  /* BALANCED kernels (above; SPLIT kernels ignore them) */                    \
+  X(batch, I32, VALUE)                                                         \
+  /* balanced: [batch, 2], each sequence's first partial row and count */      \
+  X(chunk_table, I32_PTR, OUT)
 
 /* A paged spec's split kernels (kv_layout paged) take these after the list
  * above. k and v are then page pools: element (page p, slot s of the page,
@@ -140,6 +167,10 @@ typedef struct skv_kernel_resources {
   X(out, DTYPE_PTR, OUT)                                                       \
   X(lse, F32_PTR, OUT)                                                         \
   X(num_splits, I32, VALUE)                                                    \
+  /* the split kernel's partition, and (balanced) its lengths and table */     \
+  X(balanced, I32, VALUE)                                                      \
+  X(seqlens, I32_PTR, IN)                                                      \
+  X(chunk_table, I32_PTR, IN)                                                  \
   /* lanes per slice of 8 output dims */                                       \
   X(lanes, I32, VALUE)                                                         \
   /* 0: the next kernel may launch at once; 1: only after this one's wait     \

@@ -139,6 +139,24 @@ SKV_API skv_status skv_attention_num_splits(const skv_attention *attention, int 
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits);
 
+/* Whether a call with these sizes cuts its work by the batch's actual
+ * lengths (*out_balanced 1) rather than the same chunks for every
+ * sequence (0). Balanced, the split kernel reads all of seqlens first and
+ * gives each of its CTAs the same share of the batch's tokens, so that a
+ * batch of one long sequence among many short ones runs as fast per token
+ * as a uniform one; its count (skv_attention_num_splits) is then the CTAs
+ * per kv head, a wave of the launch a single sequence would get, and the
+ * combine kernel always runs. Chosen from the sizes alone (a call under
+ * stream capture keeps it for any lengths): balanced with splits auto, at
+ * least 2 and at most 256 sequences, batch * max_seqlen below 2^31 and
+ * max_seqlen at least 4096 tokens per chunk of the uniform count; the
+ * environment variable SKV_PARTITION (auto, uniform or balanced, read at
+ * create) forces either where a call may use it. Errors: those of
+ * skv_attention_num_splits. */
+SKV_API skv_status skv_attention_balanced(const skv_attention *attention, int batch,
+                                          int max_seqlen, int num_splits_override,
+                                          int *out_balanced);
+
 /* The threads per split CTA a call with these sizes launches: the spec's
  * narrow launch (two CTAs per SM), or where the spec has a wide one (one
  * CTA per SM, twice the warps) and it puts more warps to work in its first

@@ -1,7 +1,9 @@
 """Reads splitkv-inspect --json on stdin and checks what ptxas reported for
 every kernel of every image: no stack frame, no spills, and on sm_90 (where
 two split warps and a combine warp share an SM quadrant) split kernels within
-224 registers and the combine kernel within 64; and at least as many specs
+224 registers and the combine kernel within 64 (the balanced kernel is not
+capped: two of its CTAs per SM fit at any count, and its combine CTAs wait
+for its end); and at least as many specs
 as SPEC_DIR has files. Prints one line per spec; exits 1 naming every
 kernel that breaks a rule. Usage:
     check_resources.py SPEC_DIR < inspect.json"""
