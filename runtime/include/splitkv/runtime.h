@@ -134,7 +134,10 @@ SKV_API void skv_attention_image(const skv_attention *attention,
  * 128, 32 at 64; 8 at 256, whose warps share their steps in pairs), at most
  * one chunk per SM; one chunk when max_seqlen is at most one loop step of
  * the CTA (tokens_per_step, twice that in the wide launch).
- * num_splits_override > 0 (up to 256) replaces either. */
+ * num_splits_override > 0 (up to 256) replaces either. A call in the
+ * balanced partition (skv_attention_balanced) gets its CTAs per kv head
+ * instead: a wave of the device, each taking 1/count of the batch's
+ * tokens. */
 SKV_API skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits);
@@ -171,9 +174,10 @@ SKV_API skv_status skv_attention_split_threads(const skv_attention *attention, i
 
 /* Bytes of device workspace a decode call with these sizes needs at most:
  * with more than one split, the partial outputs and LSEs
- * (f32[batch * num_q_heads * splits * (head_dim + 1)]), and always room for
- * the LSE when the caller passes lse NULL (f32[batch * num_q_heads]), each
- * region rounded up to 256 bytes. A call that passes lse may be given less:
+ * (f32[batch * num_q_heads * splits * (head_dim + 1)]; balanced,
+ * f32[num_q_heads * (splits + batch) * (head_dim + 1)] and i32[batch * 2]),
+ * and always room for the LSE when the caller passes lse NULL
+ * (f32[batch * num_q_heads]), each region rounded up to 256 bytes. A call that passes lse may be given less:
  * decode checks against what that call needs. The workspace needs no
  * initialisation; calls running at the same time need workspaces of their
  * own. */
@@ -213,7 +217,7 @@ typedef struct skv_decode_args {
 } skv_decode_args;
 
 /* Launches decode attention on stream: the split kernel, then with more
- * than one split the combine kernel (asynchronous; errors of the kernels
+ * than one split or the balanced partition the combine kernel (asynchronous; errors of the kernels
  * themselves surface at the next synchronisation). On sm_90 and newer both
  * are programmatic dependent launches (kernel_abi.h): each may start while
  * the kernel before it in the stream finishes, and waits for it before
