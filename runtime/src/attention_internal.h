@@ -151,10 +151,11 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
  * max_seqlen could leave most of the device idle: at least two sequences,
  * chunks of SKV_BALANCED_MIN_TOKENS or more in the uniform launch, and the
  * limits the balanced kernels keep (batch up to SKV_BALANCED_MAX_BATCH,
- * batch * max_seqlen below 2^31). Balanced, the launch is the one a single
- * sequence of max_seqlen would get, and *out_num_splits its CTAs per kv
- * head (a wave of it). An override or the spec's fixed count is always
- * uniform. Errors: those of skv_splits_choose. */
+ * batch * max_seqlen below 2^30: its sums and ranges stay in i32).
+ * Balanced, *out_fill is SKV_BALANCED_LAUNCH and *out_num_splits the
+ * balanced kernel's CTAs per kv head (a wave of them). An override or the
+ * spec's fixed count is always uniform. Errors: those of
+ * skv_splits_choose. */
 #define SKV_BALANCED_MIN_TOKENS 4096
 #define SKV_BALANCED_MAX_BATCH 256
 skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *launches,

@@ -118,7 +118,7 @@ skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *la
   *out_balanced = 0;
   if (num_splits_override > 0 || spec->splits > 0 ||
       launches->partition == SKV_PARTITION_UNIFORM || batch > SKV_BALANCED_MAX_BATCH ||
-      (int64_t)batch * max_seqlen > INT32_MAX)
+      (int64_t)batch * max_seqlen >= (int64_t)1 << 30)
     return SKV_OK;
   /* The uniform launch gives every sequence the same chunks, from
    * max_seqlen: a long sequence among short ones streams on its few CTAs

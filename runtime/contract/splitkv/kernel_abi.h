@@ -36,7 +36,7 @@
  *   row) and chunk_table[2b + 1] = the CTAs that share the sequence (1:
  *   the sequence was whole). The combine kernel always runs next. Every
  *   CTA has the same tokens to stream, whatever the lengths; the sums are
- *   i32 (the runtime keeps batch * max_seqlen below 2^31).
+ *   i32 (the runtime keeps batch * max_seqlen below 2^30).
  *
  * The COMBINE kernel (one per spec), after a SPLIT kernel with num_splits >
  * 1 and after every BALANCED one (its `balanced` 1): `lanes` lanes (a power of
