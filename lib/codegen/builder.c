@@ -148,6 +148,7 @@ MlirValue skv_select(skv_builder *b, MlirValue cond, MlirValue x, MlirValue y) {
 }
 
 MlirValue skv_exp2(skv_builder *b, MlirValue x) { return same_type_op(b, "math.exp2", 1, &x); }
+MlirValue skv_tanh(skv_builder *b, MlirValue x) { return same_type_op(b, "math.tanh", 1, &x); }
 MlirValue skv_log2(skv_builder *b, MlirValue x) {
   /* afn: lg2.approx instead of libdevice's polynomial. */
   MlirType type = mlirValueGetType(x);

@@ -72,6 +72,7 @@ MlirValue skv_cmpf_eq(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_cmpf_gt(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_truncf(skv_builder *b, MlirValue x, MlirType to);
 MlirValue skv_exp2(skv_builder *b, MlirValue x);
+MlirValue skv_tanh(skv_builder *b, MlirValue x);
 /* log2 and 1/x of an f32 at the hardware's approximations (lg2.approx,
  * rcp.approx.ftz: within 2^-22 and 1 ulp, subnormals flushed to zero):
  * libdevice's exact forms are branchy sequences, and they end every CTA of

@@ -481,6 +481,8 @@ static void warp_step(split_kernel *k, MlirValue base, MlirValue parity, const s
   /* Online softmax per row half: fragment element e of tile j is head
    * row + 8·(e / 2), token base + 8j + 2c + e % 2. */
   MlirValue scale = skv_const_f32(b, k->spec->softmax_scale * (float)SKV_LOG2E);
+  const float cap = k->spec->logit_softcap;
+  MlirValue cap_inner = skv_const_f32(b, cap > 0.0f ? k->spec->softmax_scale / cap : 0.0f);
   MlirValue p[MAX_NTILES][4], alpha[2];
   for (int h = 0; h < 2; ++h) {
     if (h >= k->halves) {
@@ -494,8 +496,12 @@ static void warp_step(split_kernel *k, MlirValue base, MlirValue parity, const s
       for (int e = 2 * h; e < 2 * h + 2; ++e) {
         MlirValue t = skv_addi(b, base, skv_addi(b, skv_muli(b, k->col_token, tok(k, 2)),
                                                  tok(k, 8 * j + e % 2)));
-        s[j][e] = skv_select(b, skv_cmpi_slt(b, t, k->end),
-                             skv_mulf(b, s[j][e], scale), neg_inf);
+        MlirValue score = skv_mulf(b, s[j][e], scale);
+        /* Soft-capped logits: C·tanh(s·scale / C), in the exp2 domain. */
+        if (cap > 0.0f)
+          score = skv_mulf(b, skv_const_f32(b, cap * (float)SKV_LOG2E),
+                           skv_tanh(b, skv_mulf(b, s[j][e], cap_inner)));
+        s[j][e] = skv_select(b, skv_cmpi_slt(b, t, k->end), score, neg_inf);
         mx = skv_maxf(b, mx, s[j][e]);
       }
     /* The four lanes of a quad share a row. */

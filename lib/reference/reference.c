@@ -153,6 +153,8 @@ static void skv_reference_decode_heads(const skv_reference_args *a, int b,
       double score = 0.0;
       for (int d = 0; d < dim; ++d)
         score += q[g][d] * k[d];
+      if (a->logit_softcap > 0.0f)
+        score = a->logit_softcap * tanh(score / a->logit_softcap);
       if (score > running_max[g]) {
         double rescale = exp(running_max[g] - score); /* 0 the first time */
         running_sum[g] *= rescale;

@@ -497,6 +497,16 @@ static skv_status skv_read_PAGE_SIZE(const skv_spec_context *ctx, const skv_fiel
   return skv_field_read_range(ctx, field, "an integer", "", min, max, out_value);
 }
 
+/* 'none' (0) or a finite float > 0. */
+static skv_status skv_read_CAP(const skv_spec_context *ctx, const skv_field *field, int min,
+                               int max, float *out_value) {
+  if (skv_scalar_is(field->value, "none")) {
+    *out_value = 0.0f;
+    return SKV_OK;
+  }
+  return skv_read_SCALE(ctx, field, min, max, out_value);
+}
+
 /* ---- The keys only a source has. ----------------------------------------------- */
 
 /* A spec while its mapping is read: the values so far, and where each key

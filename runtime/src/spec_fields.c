@@ -121,3 +121,16 @@ skv_status skv_fields_check_combination(int num_q_heads, int num_kv_heads,
                    skv_kv_layout_name(kv_layout), page_size);
   return SKV_OK;
 }
+
+skv_status skv_field_check_CAP(const char *key, float value, int min, int max) {
+  if (value == 0.0f)
+    return SKV_OK;
+  return skv_field_check_SCALE(key, value, min, max);
+}
+
+void skv_field_show_CAP(float value, int json, char *out, int size) {
+  if (value == 0.0f)
+    show_word("none", json, out, size);
+  else
+    skv_field_show_SCALE(value, json, out, size);
+}

@@ -194,6 +194,13 @@ static void test_two_tokens(void) {
   double s = exp(0.5);
   CHECK_NEAR(p.out[0], s / (s + 1), 1e-15);
   CHECK_NEAR(p.lse[0], log(s + 1), 1e-15);
+
+  /* A soft cap of 0.25 turns the scores 0.5 and 0 into 0.25 tanh(2) and 0. */
+  p.args.logit_softcap = 0.25f;
+  skv_reference_decode(&p.args);
+  double c = exp(0.25 * tanh(2.0));
+  CHECK_NEAR(p.out[0], c / (c + 1), 1e-15);
+  CHECK_NEAR(p.lse[0], log(c + 1), 1e-15);
 }
 
 /* One token's score dwarfs the others: the output is its value row. Scores

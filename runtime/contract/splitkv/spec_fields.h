@@ -38,7 +38,8 @@
   X(kv_layout, 5, KV_LAYOUT, 0, 0, SKV_KV_CONTIGUOUS)                          \
   X(splits, 6, SPLITS, 1, SKV_MAX_SPLITS, 0)                                   \
   X(softmax_scale, 7, SCALE, 0, 0, SKV_FIELD_DERIVED)                          \
-  X(page_size, 8, PAGE_SIZE, 1, SKV_MAX_PAGE_SIZE, 0)
+  X(page_size, 8, PAGE_SIZE, 1, SKV_MAX_PAGE_SIZE, 0)                         \
+  X(logit_softcap, 9, CAP, 0, 0, 0)
 
 /* The most q heads (and kv heads) a spec may have, and tokens per page. */
 #define SKV_MAX_HEADS 1024
@@ -73,6 +74,7 @@
 #define SKV_FIELD_KV_LAYOUT_CTYPE skv_kv_layout
 #define SKV_FIELD_SCALE_CTYPE float
 #define SKV_FIELD_PAGE_SIZE_CTYPE int
+#define SKV_FIELD_CAP_CTYPE float
 
 #define SKV_FIELD_COUNT_BITS(v) ((uint32_t)(v))
 #define SKV_FIELD_HEAD_DIM_BITS(v) ((uint32_t)(v))
@@ -81,6 +83,7 @@
 #define SKV_FIELD_KV_LAYOUT_BITS(v) ((uint32_t)(v))
 #define SKV_FIELD_SCALE_BITS(v) skv_field_f32_bits(v)
 #define SKV_FIELD_PAGE_SIZE_BITS(v) ((uint32_t)(v))
+#define SKV_FIELD_CAP_BITS(v) skv_field_f32_bits(v)
 
 #define SKV_FIELD_COUNT_VALUE(b) ((int)(int32_t)(b))
 #define SKV_FIELD_HEAD_DIM_VALUE(b) ((int)(int32_t)(b))
@@ -89,6 +92,7 @@
 #define SKV_FIELD_KV_LAYOUT_VALUE(b) ((skv_kv_layout)(int32_t)(b))
 #define SKV_FIELD_SCALE_VALUE(b) skv_field_f32_value(b)
 #define SKV_FIELD_PAGE_SIZE_VALUE(b) ((int)(int32_t)(b))
+#define SKV_FIELD_CAP_VALUE(b) skv_field_f32_value(b)
 
 /* The members of a struct holding a spec's fields (skv_spec, skv_pkg_spec):
  * `SKV_SPEC_FIELDS(SKV_SPEC_FIELD_MEMBER)` inside its definition. */
@@ -119,6 +123,7 @@ skv_status skv_field_check_KV_LAYOUT(const char *key, skv_kv_layout value, int m
                                      int max);
 skv_status skv_field_check_SCALE(const char *key, float value, int min, int max);
 skv_status skv_field_check_PAGE_SIZE(const char *key, int value, int min, int max);
+skv_status skv_field_check_CAP(const char *key, float value, int min, int max);
 
 /* Each type's text form of a value into out (size bytes): as a spec writes
  * it ("bf16", "auto", "0.0883883"), or with json set as a JSON value
@@ -130,6 +135,7 @@ void skv_field_show_DTYPE(skv_dtype value, int json, char *out, int size);
 void skv_field_show_KV_LAYOUT(skv_kv_layout value, int json, char *out, int size);
 void skv_field_show_SCALE(float value, int json, char *out, int size);
 void skv_field_show_PAGE_SIZE(int value, int json, char *out, int size);
+void skv_field_show_CAP(float value, int json, char *out, int size);
 
 /* The combinations of fields a valid spec keeps, each field's own range
  * aside: num_kv_heads divides num_q_heads; a paged cache has a page_size,
