@@ -104,6 +104,7 @@ static MlirValue binary(skv_builder *b, const char *name, MlirValue x, MlirValue
 
 MlirValue skv_addi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.addi", x, y); }
 MlirValue skv_muli(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.muli", x, y); }
+MlirValue skv_subi(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.subi", x, y); }
 MlirValue skv_divui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.divui", x, y); }
 MlirValue skv_remui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.remui", x, y); }
 MlirValue skv_ceildivui(skv_builder *b, MlirValue x, MlirValue y) { return binary(b, "arith.ceildivui", x, y); }

@@ -51,6 +51,7 @@ MlirValue skv_const_f32_vector(skv_builder *b, int64_t n, float v);
 /* arith: integers and indices. */
 MlirValue skv_addi(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_muli(skv_builder *b, MlirValue x, MlirValue y);
+MlirValue skv_subi(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_divui(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_remui(skv_builder *b, MlirValue x, MlirValue y);
 MlirValue skv_ceildivui(skv_builder *b, MlirValue x, MlirValue y);

@@ -162,6 +162,14 @@ static MlirValue page_row(split_kernel *k) {
   return mlirOperationGetResult(padded.op, 0);
 }
 
+/* The tokens a query at position len - 1 attends to: len, or with a
+ * sliding window of W tokens min(len, W) (the last ones). */
+static MlirValue window_len(split_kernel *k, MlirValue len) {
+  if (!k->spec->sliding_window)
+    return len;
+  return skv_minsi(k->b, len, tok(k, k->spec->sliding_window));
+}
+
 /* Sequence b's length (b: index), read as it is at the time (ordered),
  * negative as 0. */
 static MlirValue seq_len(split_kernel *k, MlirValue b_index) {
@@ -181,8 +189,12 @@ static void chunk_bounds(split_kernel *k, MlirValue len) {
   skv_builder *b = k->b;
   MlirValue splits = k->arg[ARG_num_splits];
   MlirValue cta_step = tok(k, k->streams * k->plan->warp_tokens);
-  MlirValue block = skv_minsi(b, skv_ceildivui(b, len, splits), cta_step);
-  k->start = skv_minsi(b, skv_muli(b, to_tok(k, k->chunk), block), len);
+  /* A sliding window: the chunks cut its n tokens, from len - n on. */
+  MlirValue n = window_len(k, len);
+  MlirValue block = skv_minsi(b, skv_ceildivui(b, n, splits), cta_step);
+  k->start = skv_minsi(b, skv_muli(b, to_tok(k, k->chunk), block), n);
+  if (k->spec->sliding_window)
+    k->start = skv_addi(b, k->start, skv_subi(b, len, n));
   MlirValue one_block = skv_cmpi_slt(b, block, cta_step);
   k->end = skv_select(b, one_block, skv_minsi(b, skv_addi(b, k->start, block), len), len);
   k->stride = skv_muli(b, splits, cta_step);
@@ -200,7 +212,7 @@ static MlirValue lane_len(split_kernel *k, MlirValue j) {
   skv_builder *b = k->b;
   MlirValue valid = skv_cmpi_slt(b, j, k->arg[ARG_batch]);
   MlirValue at = skv_index_cast(b, skv_select(b, valid, j, tok(k, 0)), skv_type_index(b));
-  return skv_select(b, valid, seq_len(k, at), tok(k, 0));
+  return skv_select(b, valid, window_len(k, seq_len(k, at)), tok(k, 0));
 }
 
 /* The balanced CTA's range of the batch's tokens (step 2a), from their
@@ -255,14 +267,15 @@ static MlirValue first_sequence(split_kernel *k) {
   return mlirOperationGetResult(rounds.op, 1);
 }
 
-/* Step 2b, balanced: the segment of sequence b (k->len tokens, `before`
- * tokens of the batch ahead of it) in this CTA's range, streamed as one
- * block per CTA step. */
+/* Step 2b, balanced: the segment of sequence b (k->len tokens, of which
+ * the window's count; `before` tokens of the batch ahead of it) in this
+ * CTA's range, streamed as one block per CTA step. */
 static void segment_bounds(split_kernel *k, MlirValue before) {
   skv_builder *b = k->b;
   MlirValue zero = tok(k, 0), minus_before = skv_muli(b, before, tok(k, -1));
-  k->start = skv_maxsi(b, skv_addi(b, k->lo, minus_before), zero);
-  k->end = skv_minsi(b, skv_addi(b, k->hi, minus_before), k->len);
+  MlirValue n = window_len(k, k->len), first = skv_subi(b, k->len, n);
+  k->start = skv_addi(b, skv_maxsi(b, skv_addi(b, k->lo, minus_before), zero), first);
+  k->end = skv_addi(b, skv_minsi(b, skv_addi(b, k->hi, minus_before), n), first);
   k->stride = tok(k, k->streams * k->plan->warp_tokens);
 }
 
@@ -776,7 +789,8 @@ static void merge_and_write(split_kernel *k) {
    * (kernel_abi.h). */
   MlirValue whole = {NULL};
   if (k->balanced)
-    whole = skv_andi(b, skv_cmpi_eq(b, k->start, tok(k, 0)), skv_cmpi_eq(b, k->end, k->len));
+    whole = skv_andi(b, skv_cmpi_eq(b, k->start, skv_subi(b, k->len, window_len(k, k->len))),
+                     skv_cmpi_eq(b, k->end, k->len));
   MlirValue is_final = k->balanced ? whole : skv_cmpi_eq(b, splits, idx(k, 1));
   MlirValue is_partial = k->balanced ? not_(k, whole) : skv_cmpi_slt(b, idx(k, 1), splits);
 
@@ -807,14 +821,15 @@ static void merge_and_write(split_kernel *k) {
 static void write_chunk_table(split_kernel *k, MlirValue b_tok, MlirValue len,
                               MlirValue before) {
   skv_builder *b = k->b;
-  MlirValue writer = skv_andi(b, skv_cmpi_eq(b, k->start, tok(k, 0)),
+  MlirValue n = window_len(k, len);
+  MlirValue writer = skv_andi(b, skv_cmpi_eq(b, k->start, skv_subi(b, len, n)),
                               skv_andi(b, skv_cmpi_eq(b, k->kv_head, idx(k, 0)),
                                        skv_cmpi_eq(b, k->tid, idx(k, 0))));
   skv_if first;
   skv_if_begin(b, &first, writer);
   MlirValue chunk = to_tok(k, k->chunk);
   MlirValue last_cta =
-      skv_divui(b, skv_addi(b, before, skv_addi(b, len, tok(k, -1))), k->span);
+      skv_divui(b, skv_addi(b, before, skv_addi(b, n, tok(k, -1))), k->span);
   MlirValue count = skv_addi(b, skv_addi(b, last_cta, skv_muli(b, chunk, tok(k, -1))),
                              tok(k, 1));
   MlirValue at = skv_muli(b, k->batch, idx(k, 2));

@@ -139,8 +139,12 @@ static void skv_reference_decode_heads(const skv_reference_args *a, int b,
     running_sum[g] = 0.0;
   }
 
+  /* The query sits at position len - 1: with a sliding window of W tokens
+   * it attends to keys len - W .. len - 1. */
   const int len = a->seqlens[b];
-  for (int t = 0; t < len; ++t) {
+  const int first = a->sliding_window > 0 && len > a->sliding_window ? len - a->sliding_window
+                                                                      : 0;
+  for (int t = first; t < len; ++t) {
     skv_row_to_double(a->dtype,
                       a->k + b * a->k_stride_batch + t * a->k_stride_seq +
                           kv_head * a->k_stride_head,

@@ -497,6 +497,17 @@ static skv_status skv_read_PAGE_SIZE(const skv_spec_context *ctx, const skv_fiel
   return skv_field_read_range(ctx, field, "an integer", "", min, max, out_value);
 }
 
+/* 'none' (0: every token) or the tokens of a sliding window, min to max. */
+static skv_status skv_read_WINDOW(const skv_spec_context *ctx, const skv_field *field,
+                                  int min, int max, int *out_value) {
+  if (skv_scalar_is(field->value, "none")) {
+    *out_value = 0;
+    return SKV_OK;
+  }
+  return skv_field_read_range(ctx, field, "'none' or an integer", "none or ", min, max,
+                              out_value);
+}
+
 /* 'none' (0) or a finite float > 0. */
 static skv_status skv_read_CAP(const skv_spec_context *ctx, const skv_field *field, int min,
                                int max, float *out_value) {

@@ -110,9 +110,18 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
   return SKV_OK;
 }
 
+/* The most tokens a call's queries attend to: max_seqlen, or a spec's
+ * sliding window where it is shorter. */
+static int attended_tokens(const skv_pkg_spec *spec, int max_seqlen) {
+  return spec->sliding_window > 0 && max_seqlen > spec->sliding_window ? spec->sliding_window
+                                                                       : max_seqlen;
+}
+
 skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *launches,
                                 int batch, int max_seqlen, int num_splits_override,
                                 int *out_fill, int *out_num_splits, int *out_balanced) {
+  /* A window caps the work of every sequence, whatever its length. */
+  max_seqlen = attended_tokens(spec, max_seqlen);
   SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, launches, batch, max_seqlen,
                                               num_splits_override, out_fill, out_num_splits));
   *out_balanced = 0;
@@ -182,6 +191,7 @@ int64_t skv_late_trigger_bytes(int memory_clock_khz, int bus_width_bits) {
 
 int skv_combine_late_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                             int max_seqlen) {
+  max_seqlen = attended_tokens(spec, max_seqlen);
   int64_t bytes = 2 * (int64_t)batch * spec->num_kv_heads * max_seqlen * spec->head_dim *
                   (int64_t)sizeof(uint16_t);
   return fill.late_trigger_bytes > 0 && bytes >= fill.late_trigger_bytes;

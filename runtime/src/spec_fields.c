@@ -134,3 +134,16 @@ void skv_field_show_CAP(float value, int json, char *out, int size) {
   else
     skv_field_show_SCALE(value, json, out, size);
 }
+
+skv_status skv_field_check_WINDOW(const char *key, int value, int min, int max) {
+  if (value != 0 && (value < min || value > max))
+    return INVALID("%s %d is neither 0 (none) nor in [%d, %d]", key, value, min, max);
+  return SKV_OK;
+}
+
+void skv_field_show_WINDOW(int value, int json, char *out, int size) {
+  if (value == 0)
+    show_word("none", json, out, size);
+  else
+    snprintf(out, (size_t)size, "%d", value);
+}

@@ -201,6 +201,18 @@ static void test_two_tokens(void) {
   double c = exp(0.25 * tanh(2.0));
   CHECK_NEAR(p.out[0], c / (c + 1), 1e-15);
   CHECK_NEAR(p.lse[0], log(c + 1), 1e-15);
+
+  /* A window of one token: the query at position 1 sees key 1 only. */
+  p.args.logit_softcap = 0.0f;
+  p.args.sliding_window = 1;
+  skv_reference_decode(&p.args);
+  CHECK_NEAR(p.out[0], 0.0, 1e-15);
+  CHECK_NEAR(p.out[1], 2.0, 1e-15);
+  CHECK_NEAR(p.lse[0], 0.0, 1e-15);
+  /* A window as long as the sequence, or longer, is no window. */
+  p.args.sliding_window = 2;
+  skv_reference_decode(&p.args);
+  CHECK_NEAR(p.out[0], s / (s + 1), 1e-15);
 }
 
 /* One token's score dwarfs the others: the output is its value row. Scores

@@ -508,6 +508,21 @@ static void test_partition(void) {
   CHECK(balanced_for(SKV_PARTITION_BALANCED, 1, 100, 0, &splits) == 1 && splits == 33);
   CHECK(balanced_for(SKV_PARTITION_BALANCED, 8, 100, 3, &splits) == 0 && splits == 3);
   CHECK(balanced_for(SKV_PARTITION_UNIFORM, 32, 131072, 0, &splits) == 0 && splits == 1);
+
+  /* A sliding window bounds every sequence's work: the count is the
+   * window's, whatever max_seqlen (64 tokens: one CTA step, one chunk). */
+  skv_pkg_spec spec = llama_record();
+  spec.sliding_window = 64;
+  skv_launches launches = h100_launches(2);
+  int fill = 0, balanced = -1;
+  CHECK_OK(skv_partition_choose(&spec, &launches, 1, 131072, 0, &fill, &splits, &balanced));
+  CHECK(splits == 1 && balanced == 0);
+  CHECK_OK(skv_partition_choose(&spec, &launches, 32, 131072, 0, &fill, &splits, &balanced));
+  CHECK(splits == 1 && balanced == 0);
+  spec.sliding_window = 4096;
+  CHECK_OK(skv_partition_choose(&spec, &launches, 1, 131072, 0, &fill, &splits, &balanced));
+  CHECK(splits == 33 && balanced == 0);
+  CHECK(skv_combine_late_choose(&spec, launches.fills[0], 1, 131072) == 0);
 }
 
 static void test_workspace(void) {

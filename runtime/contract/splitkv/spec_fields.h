@@ -39,11 +39,15 @@
   X(splits, 6, SPLITS, 1, SKV_MAX_SPLITS, 0)                                   \
   X(softmax_scale, 7, SCALE, 0, 0, SKV_FIELD_DERIVED)                          \
   X(page_size, 8, PAGE_SIZE, 1, SKV_MAX_PAGE_SIZE, 0)                         \
-  X(logit_softcap, 9, CAP, 0, 0, 0)
+  X(logit_softcap, 9, CAP, 0, 0, 0)                                            \
+  X(sliding_window, 10, WINDOW, 1, SKV_MAX_WINDOW, 0)
 
 /* The most q heads (and kv heads) a spec may have, and tokens per page. */
 #define SKV_MAX_HEADS 1024
 #define SKV_MAX_PAGE_SIZE 256
+/* The longest sliding window, in tokens (2^30: lengths and their sums stay
+ * in i32 in the kernels). */
+#define SKV_MAX_WINDOW (1 << 30)
 
 /* Fallbacks that are not values (no field stores these bit patterns). */
 #define SKV_FIELD_REQUIRED (-1)
@@ -66,7 +70,9 @@
  *   KV_LAYOUT  a word of SKV_KV_LAYOUTS (types.h)
  *   SCALE      a finite float > 0
  *   PAGE_SIZE  0 (no pages: kv_layout contiguous) or, with kv_layout
- *              paged, the tokens per page, an integer in [min, max] */
+ *              paged, the tokens per page, an integer in [min, max]
+ *   CAP        'none' (0) or a finite float > 0
+ *   WINDOW     'none' (0: every token) or an integer in [min, max] */
 #define SKV_FIELD_COUNT_CTYPE int
 #define SKV_FIELD_HEAD_DIM_CTYPE int
 #define SKV_FIELD_SPLITS_CTYPE int
@@ -75,6 +81,7 @@
 #define SKV_FIELD_SCALE_CTYPE float
 #define SKV_FIELD_PAGE_SIZE_CTYPE int
 #define SKV_FIELD_CAP_CTYPE float
+#define SKV_FIELD_WINDOW_CTYPE int
 
 #define SKV_FIELD_COUNT_BITS(v) ((uint32_t)(v))
 #define SKV_FIELD_HEAD_DIM_BITS(v) ((uint32_t)(v))
@@ -84,6 +91,7 @@
 #define SKV_FIELD_SCALE_BITS(v) skv_field_f32_bits(v)
 #define SKV_FIELD_PAGE_SIZE_BITS(v) ((uint32_t)(v))
 #define SKV_FIELD_CAP_BITS(v) skv_field_f32_bits(v)
+#define SKV_FIELD_WINDOW_BITS(v) ((uint32_t)(v))
 
 #define SKV_FIELD_COUNT_VALUE(b) ((int)(int32_t)(b))
 #define SKV_FIELD_HEAD_DIM_VALUE(b) ((int)(int32_t)(b))
@@ -93,6 +101,7 @@
 #define SKV_FIELD_SCALE_VALUE(b) skv_field_f32_value(b)
 #define SKV_FIELD_PAGE_SIZE_VALUE(b) ((int)(int32_t)(b))
 #define SKV_FIELD_CAP_VALUE(b) skv_field_f32_value(b)
+#define SKV_FIELD_WINDOW_VALUE(b) ((int)(int32_t)(b))
 
 /* The members of a struct holding a spec's fields (skv_spec, skv_pkg_spec):
  * `SKV_SPEC_FIELDS(SKV_SPEC_FIELD_MEMBER)` inside its definition. */
@@ -124,6 +133,7 @@ skv_status skv_field_check_KV_LAYOUT(const char *key, skv_kv_layout value, int m
 skv_status skv_field_check_SCALE(const char *key, float value, int min, int max);
 skv_status skv_field_check_PAGE_SIZE(const char *key, int value, int min, int max);
 skv_status skv_field_check_CAP(const char *key, float value, int min, int max);
+skv_status skv_field_check_WINDOW(const char *key, int value, int min, int max);
 
 /* Each type's text form of a value into out (size bytes): as a spec writes
  * it ("bf16", "auto", "0.0883883"), or with json set as a JSON value
@@ -136,6 +146,7 @@ void skv_field_show_KV_LAYOUT(skv_kv_layout value, int json, char *out, int size
 void skv_field_show_SCALE(float value, int json, char *out, int size);
 void skv_field_show_PAGE_SIZE(int value, int json, char *out, int size);
 void skv_field_show_CAP(float value, int json, char *out, int size);
+void skv_field_show_WINDOW(int value, int json, char *out, int size);
 
 /* The combinations of fields a valid spec keeps, each field's own range
  * aside: num_kv_heads divides num_q_heads; a paged cache has a page_size,
