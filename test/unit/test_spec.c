@@ -81,7 +81,7 @@ static void test_spec_files(void) {
       {"mistral_7b", "mistral_7b", 128, 32, 8, SKV_DTYPE_BF16, 0, 2},
       {"qwen2_5_7b", "qwen2_5_7b", 128, 28, 4, SKV_DTYPE_BF16, 0, 1},
       {"codellama_34b", "codellama_34b", 128, 64, 8, SKV_DTYPE_BF16, 0, 1},
-      {"gemma2_9b", "gemma2_9b", 256, 16, 8, SKV_DTYPE_BF16, 1.0 / 16, 1},
+      {"gemma2_9b", "gemma2_9b", 256, 16, 8, SKV_DTYPE_BF16, 1.0 / 16, 2},
       {"llama2_7b", "llama2_7b", 128, 32, 32, SKV_DTYPE_F16, 0, 1},
       {"tinyllama_1_1b", "tinyllama_1_1b", 64, 32, 4, SKV_DTYPE_BF16, 0, 1},
   };
