@@ -495,6 +495,23 @@ static int expect_page_check(const skv_attention *attention, const skv_paged_dec
   return !ok;
 }
 
+/* Spec `name` loaded with `variable`=`value` in the environment (read at
+ * create); NULL after reporting a failure. */
+static skv_attention *create_with(const skv_package *package, const char *name,
+                                  const char *variable, const char *value) {
+  setenv(variable, value, 1);
+  skv_attention *attention = NULL;
+  skv_status status = skv_attention_create(package, name, &attention);
+  unsetenv(variable);
+  if (status) {
+    printf("FAIL: creating %s with %s=%s: %s\n", name, variable, value,
+           skv_status_message(status));
+    skv_status_free(status);
+    return NULL;
+  }
+  return attention;
+}
+
 /* The page check (SKV_CHECK_PAGES=1 at create), both table forms: a good
  * call runs and is exact; a page id outside the pool, a length past
  * max_seqlen, a CSR row short of pages, a missing num_pages and a call
@@ -503,14 +520,10 @@ static int expect_page_check(const skv_attention *attention, const skv_paged_dec
 static int run_page_check(const skv_gpu *gpu, const skv_package *package, const char *name,
                           CUstream stream, uint64_t seed) {
   printf("page check\n");
-  setenv("SKV_CHECK_PAGES", "1", 1);
-  skv_attention *attention = NULL;
-  skv_status status = skv_attention_create(package, name, &attention);
-  unsetenv("SKV_CHECK_PAGES");
-  if (status) {
-    print_status("creating the checked attention", status);
+  skv_attention *attention = create_with(package, name, "SKV_CHECK_PAGES", "1");
+  if (!attention)
     return 1;
-  }
+  skv_status status = SKV_OK;
   int failures = 0;
   for (int form = SKV_TABLE_BLOCK; form <= SKV_TABLE_CSR && !status; ++form) {
     skv_problem_shape shape;
@@ -728,14 +741,9 @@ static int run_balanced(skv_gpu *gpu, const skv_package *package, const char *na
                         CUstream stream, uint64_t seed, int only_case, int every,
                         int *passed, int *run) {
   printf("balanced partition\n");
-  setenv("SKV_PARTITION", "balanced", 1);
-  skv_attention *attention = NULL;
-  skv_status status = skv_attention_create(package, name, &attention);
-  unsetenv("SKV_PARTITION");
-  if (status) {
-    print_status("creating the balanced attention", status);
+  skv_attention *attention = create_with(package, name, "SKV_PARTITION", "balanced");
+  if (!attention)
     return 1;
-  }
   int failures = only_case || every > 1 ? 0 : run_graph_replays(gpu, attention, stream, seed);
   for (int i = 0, auto_cases = 0; i < case_count; ++i) {
     if (cases[i].splits != 0)
