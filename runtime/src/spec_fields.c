@@ -97,17 +97,28 @@ void skv_field_show_SCALE(float value, int json, char *out, int size) {
   snprintf(out, (size_t)size, json ? "%.9g" : "%g", (double)value);
 }
 
-skv_status skv_field_check_PAGE_SIZE(const char *key, int value, int min, int max) {
+/* The integer types whose 0 means none: 0, or in [min, max]; shown as
+ * "none" or the number. */
+static skv_status check_none_or_range(const char *key, int value, int min, int max,
+                                      const char *none) {
   if (value != 0 && (value < min || value > max))
-    return INVALID("%s %d is neither 0 (no pages) nor in [%d, %d]", key, value, min, max);
+    return INVALID("%s %d is neither 0 (%s) nor in [%d, %d]", key, value, none, min, max);
   return SKV_OK;
 }
 
-void skv_field_show_PAGE_SIZE(int value, int json, char *out, int size) {
+static void show_none_or_int(int value, int json, char *out, int size) {
   if (value == 0)
     show_word("none", json, out, size);
   else
     snprintf(out, (size_t)size, "%d", value);
+}
+
+skv_status skv_field_check_PAGE_SIZE(const char *key, int value, int min, int max) {
+  return check_none_or_range(key, value, min, max, "no pages");
+}
+
+void skv_field_show_PAGE_SIZE(int value, int json, char *out, int size) {
+  show_none_or_int(value, json, out, size);
 }
 
 skv_status skv_fields_check_combination(int num_q_heads, int num_kv_heads,
@@ -136,14 +147,9 @@ void skv_field_show_CAP(float value, int json, char *out, int size) {
 }
 
 skv_status skv_field_check_WINDOW(const char *key, int value, int min, int max) {
-  if (value != 0 && (value < min || value > max))
-    return INVALID("%s %d is neither 0 (none) nor in [%d, %d]", key, value, min, max);
-  return SKV_OK;
+  return check_none_or_range(key, value, min, max, "no window");
 }
 
 void skv_field_show_WINDOW(int value, int json, char *out, int size) {
-  if (value == 0)
-    show_word("none", json, out, size);
-  else
-    snprintf(out, (size_t)size, "%d", value);
+  show_none_or_int(value, json, out, size);
 }
