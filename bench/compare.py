@@ -11,7 +11,9 @@ DIR holds llama3_8b.skvpkg, codellama_34b.skvpkg and peer_layouts.skvpkg
 specs/ (qwen2_5_7b.skvpkg, ...). On a GPU machine with PyTorch, for every
 shape of the performance issue's table (or beyond it), it times:
 
-  ours   splitkv's kernel through libsplitkv_runtime.so (ctypes)
+  ours   splitkv's kernel through libsplitkv_runtime.so (ctypes), with
+         SKV_PARTITION=auto (the balanced partition where the sizes call
+         for it)
   uniform  ours with SKV_PARTITION=uniform: every sequence the same chunks
          (the launch before the balanced partition; skewed shapes)
   cudnn  torch SDPA, cuDNN backend

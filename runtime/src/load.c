@@ -197,10 +197,12 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
   attention->package = package;
   attention->spec = spec;
   attention->check_pages = check && strcmp(check, "1") == 0;
-  attention->launches.partition = !partition || strcmp(partition, "auto") == 0
-                                      ? SKV_PARTITION_AUTO
-                                  : strcmp(partition, "uniform") == 0 ? SKV_PARTITION_UNIFORM
-                                                                     : SKV_PARTITION_BALANCED;
+  /* Uniform unless asked: the balanced kernel has not yet run on a GPU
+   * (docs/design.md, "Balanced partition"). */
+  attention->launches.partition = !partition || strcmp(partition, "uniform") == 0
+                                      ? SKV_PARTITION_UNIFORM
+                                  : strcmp(partition, "auto") == 0 ? SKV_PARTITION_AUTO
+                                                                  : SKV_PARTITION_BALANCED;
 
   CUdevice device = 0;
   int major = 0, minor = 0, smem_optin = 0, sm_count = 0;
