@@ -5,8 +5,6 @@
 
 #include "kernels.h"
 
-/* The mma's M dimension: one m16 tile holds the whole GQA group. */
-#define SKV_MAX_GROUP 16
 /* What the combine kernel may use per thread. */
 #define SKV_COMBINE_MAX_REGS 64
 /* Tokens per warp step: 16 or 32 (P·V one or two k16 mmas, two or four n8
@@ -34,11 +32,13 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   plan.sm = sm;
   plan.group = spec->num_q_heads / spec->num_kv_heads;
   plan.upper_rows = plan.group > 8;
-  if (plan.group > SKV_MAX_GROUP)
+  /* The parser refuses larger groups with their position; a spec built
+   * otherwise still gets a message. */
+  if (plan.group > SKV_MAX_GQA_GROUP)
     return SKV_ERROR(SKV_CODE_UNSUPPORTED,
                      "%s: a GQA group of %d q heads per kv head is more than "
                      "the %d one tensor-core tile holds",
-                     spec->name, plan.group, SKV_MAX_GROUP);
+                     spec->name, plan.group, SKV_MAX_GQA_GROUP);
   if (spec->head_dim % 32 != 0)
     return SKV_ERROR(SKV_CODE_UNSUPPORTED,
                      "%s: head_dim %d is not a multiple of 32", spec->name,

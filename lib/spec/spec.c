@@ -540,6 +540,14 @@ static skv_status skv_spec_read_name(const skv_spec_context *ctx,
     return skv_spec_error_at(ctx, node->start_mark,
                              "spec name is %zu characters long; at most %d",
                              length, SKV_NAME_MAX - 1);
+  /* It prefixes the kernels' entry names: PTX names start with a letter. */
+  if (length > 0 && !(name[0] >= 'a' && name[0] <= 'z')) {
+    skv_excerpt text = skv_excerpt_of_scalar(node);
+    return skv_spec_error_at(ctx, node->start_mark,
+                             "spec name '%s' must start with a lowercase letter (it "
+                             "begins the kernels' names)",
+                             text.text);
+  }
   bool valid = length > 0;
   for (size_t i = 0; i < length; i++)
     valid = valid && ((name[i] >= 'a' && name[i] <= 'z') ||
@@ -728,6 +736,16 @@ static skv_status skv_spec_resolve_heads(const skv_spec_context *ctx,
           "at most %d",
           kv, gqa, kv * gqa, SKV_MAX_HEADS);
     spec->num_q_heads = kv * gqa;
+  }
+  int group = spec->num_q_heads / spec->num_kv_heads;
+  if (group > SKV_MAX_GQA_GROUP) {
+    yaml_mark_t at = skv_draft_has(draft, SKV_KEY_gqa_ratio)      ? gqa_mark
+                     : skv_draft_has(draft, SKV_KEY_num_kv_heads) ? kv_mark
+                         : draft->fields[SKV_KEY_num_q_heads].value->start_mark;
+    return skv_spec_error_at(ctx, at,
+                             "a GQA group of %d q heads per kv head (%d / %d) is more than "
+                             "the %d the kernels take",
+                             group, spec->num_q_heads, spec->num_kv_heads, SKV_MAX_GQA_GROUP);
   }
   return SKV_OK;
 }

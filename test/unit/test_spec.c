@@ -307,8 +307,10 @@ static void test_errors(void) {
                "softmax_scale -0.1 is out of range; it must be a positive float");
   expect_error("name: m\nsoftmax_scale: 1e-60\n", "softmax_scale 1e-60 is out "
                "of range");
-  expect_error("name: Llama-3\n", "t.yaml:1:7: error: spec name 'Llama-3' is "
+  expect_error("name: llama-3\n", "t.yaml:1:7: error: spec name 'llama-3' is "
                "not valid; use lowercase letters, digits and '_'");
+  expect_error("name: Llama3\n", "t.yaml:1:7: error: spec name 'Llama3' must start "
+               "with a lowercase letter");
   expect_error("name: "
                "a234567890123456789012345678901234567890123456789012345678901234"
                "\n",

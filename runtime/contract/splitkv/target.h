@@ -58,6 +58,10 @@ static inline void skv_targets_text(char *out, size_t size) {
  * call's override, the split kernel's grid x. */
 #define SKV_MAX_SPLITS 256
 
+/* The most q heads per kv head the split kernels take: the group is the M
+ * dimension of one m16 tensor-core tile. */
+#define SKV_MAX_GQA_GROUP 16
+
 /* Registers one warp takes at `per_thread` registers a thread. */
 static inline int skv_warp_registers(int per_thread) {
   return SKV_WARP_SIZE *
