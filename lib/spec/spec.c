@@ -440,14 +440,23 @@ static skv_status skv_read_HEAD_DIM(const skv_spec_context *ctx, const skv_field
   return SKV_OK;
 }
 
-static skv_status skv_read_SPLITS(const skv_spec_context *ctx, const skv_field *field,
-                                  int min, int max, int *out_value) {
-  if (skv_scalar_is(field->value, "auto")) {
+/* `word` (0) or an integer from min to max. */
+static skv_status skv_field_read_word_or_range(const skv_spec_context *ctx,
+                                               const skv_field *field, const char *word,
+                                               int min, int max, int *out_value) {
+  if (skv_scalar_is(field->value, word)) {
     *out_value = 0;
     return SKV_OK;
   }
-  return skv_field_read_range(ctx, field, "'auto' or an integer", "auto or ", min, max,
-                              out_value);
+  char expected[32], others[32];
+  snprintf(expected, sizeof expected, "'%s' or an integer", word);
+  snprintf(others, sizeof others, "%s or ", word);
+  return skv_field_read_range(ctx, field, expected, others, min, max, out_value);
+}
+
+static skv_status skv_read_SPLITS(const skv_spec_context *ctx, const skv_field *field,
+                                  int min, int max, int *out_value) {
+  return skv_field_read_word_or_range(ctx, field, "auto", min, max, out_value);
 }
 
 static skv_status skv_read_DTYPE(const skv_spec_context *ctx, const skv_field *field,
@@ -500,12 +509,7 @@ static skv_status skv_read_PAGE_SIZE(const skv_spec_context *ctx, const skv_fiel
 /* 'none' (0: every token) or the tokens of a sliding window, min to max. */
 static skv_status skv_read_WINDOW(const skv_spec_context *ctx, const skv_field *field,
                                   int min, int max, int *out_value) {
-  if (skv_scalar_is(field->value, "none")) {
-    *out_value = 0;
-    return SKV_OK;
-  }
-  return skv_field_read_range(ctx, field, "'none' or an integer", "none or ", min, max,
-                              out_value);
+  return skv_field_read_word_or_range(ctx, field, "none", min, max, out_value);
 }
 
 /* 'none' (0) or a finite float > 0. */
