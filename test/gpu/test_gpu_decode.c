@@ -22,7 +22,10 @@
  * 32768}, batch {1, 3, 8}, splits {1, 2, 7, auto}, and 256 (the combine
  * kernel's chunk loop taking several steps), both KV orders with a
  * sequence capacity above the longest sequence, fewer tokens than splits,
- * empty sequences inside a batch, ragged batches. On sm_90 the batch-8
+ * empty sequences inside a batch, ragged batches, and skewed ones (a long
+ * sequence among short and empty ones, batches of 5 to 64). Every
+ * auto-split case then runs again under the balanced partition
+ * (SKV_PARTITION=balanced), with the graph replays. On sm_90 the batch-8
  * case at 32768 tokens reads at least 268 MB of K and V with every spec,
  * past the 100.6 MB (H100) or 147.5 MB (H200) from which the runtime has
  * the combine kernel trigger the next launch late (kernel_abi.h); the short
