@@ -72,6 +72,17 @@ static skv_status take_diagnostics(skv_compiler *c, int failed, const char *stag
 }
 
 skv_status skv_compiler_create(const char *cuda_root, skv_compiler **out_compiler) {
+  /* The path goes into a pass pipeline's text (gpu-module-to-binary's
+   * toolkit option), which ends an option at a space or a brace. */
+  if (strlen(cuda_root) >= sizeof(((skv_compiler *)0)->cuda_root))
+    return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT,
+                     "the CUDA toolkit path is %zu bytes long; at most %zu",
+                     strlen(cuda_root), sizeof(((skv_compiler *)0)->cuda_root) - 1);
+  if (strpbrk(cuda_root, " \t\n{}"))
+    return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT,
+                     "the CUDA toolkit path '%s' holds a space or a brace, which the "
+                     "pass pipeline cannot take; give a path without them (a symlink)",
+                     cuda_root);
   skv_compiler *c = calloc(1, sizeof(*c));
   if (!c)
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "out of memory creating the compiler");

@@ -70,6 +70,12 @@ static int parse_targets(const char *list, options *opt) {
               known);
       return 1;
     }
+    for (int i = 0; i < opt->num_targets; ++i)
+      if (opt->targets[i] == sm) {
+        fprintf(stderr, "splitkv-compile: error: --target: sm_%d is given twice in '%s'\n",
+                sm, list);
+        return 1;
+      }
     if (opt->num_targets == SKV_MAX_TARGETS)
       return fail("--target: too many targets in '%s'", list);
     opt->targets[opt->num_targets++] = sm;
