@@ -268,6 +268,8 @@ class SpecInfo(ctypes.Structure):
         ("softmax_scale", ctypes.c_float),
         ("kv_layout", c_int),
         ("page_size", c_int),
+        ("logit_softcap", ctypes.c_float),
+        ("sliding_window", c_int),
     ]
 
 
@@ -297,10 +299,11 @@ EXPECTED_LAYOUT = {
         ("workspace", 136, 8), ("workspace_size", 144, 8), ("batch", 152, 4),
         ("max_seqlen", 156, 4), ("num_q_heads", 160, 4), ("num_kv_heads", 164, 4),
         ("head_dim", 168, 4), ("num_splits", 172, 4)]),
-    "skv_spec_info": (40, [
+    "skv_spec_info": (48, [
         ("name", 0, 8), ("dtype", 8, 4), ("head_dim", 12, 4), ("num_q_heads", 16, 4),
         ("num_kv_heads", 20, 4), ("splits", 24, 4), ("softmax_scale", 28, 4),
-        ("kv_layout", 32, 4), ("page_size", 36, 4)]),
+        ("kv_layout", 32, 4), ("page_size", 36, 4), ("logit_softcap", 40, 4),
+        ("sliding_window", 44, 4)]),
     "skv_attention_image_info": (16, [("kind", 0, 4), ("sm", 4, 4), ("load_us", 8, 8)]),
 }
 CTYPES_OF = {"skv_decode_args": DecodeArgs, "skv_paged_decode_args": PagedDecodeArgs,

@@ -132,6 +132,8 @@ void skv_pkg_spec_info(const skv_pkg_spec *record, skv_spec_info *out_info) {
       .softmax_scale = record->softmax_scale,
       .kv_layout = record->kv_layout,
       .page_size = record->page_size,
+      .logit_softcap = record->logit_softcap,
+      .sliding_window = record->sliding_window,
   };
   *out_info = info;
 }

@@ -50,6 +50,8 @@ static skv_package_builder *build_two_specs(int reversed) {
   CHECK_OK(skv_package_builder_create(&b));
   skv_pkg_spec llama = skv_test_pkg_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
   skv_pkg_spec small = skv_test_pkg_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4);
+  small.logit_softcap = 30.0f;
+  small.sliding_window = 1024;
   uint32_t i0 = 99, i1 = 99;
   CHECK_OK(add_spec(b, &llama, &i0));
   CHECK_OK(add_spec(b, &small, &i1));
@@ -118,6 +120,8 @@ static void test_round_trip(void) {
   CHECK(skv_package_spec_count(pkg) == 2);
   skv_pkg_spec llama = skv_test_pkg_record("llama3_8b", 128, 32, 8, SKV_DTYPE_BF16, 0);
   skv_pkg_spec small = skv_test_pkg_record("small_f16", 64, 8, 8, SKV_DTYPE_F16, 4);
+  small.logit_softcap = 30.0f;
+  small.sliding_window = 1024;
   const skv_pkg_spec *r0 = skv_package_spec_at(pkg, 0);
   const skv_pkg_spec *r1 = skv_package_spec_at(pkg, 1);
   compare_record(r0, &llama);
@@ -134,7 +138,8 @@ static void test_round_trip(void) {
   CHECK_OK(skv_package_spec_info(pkg, 1, &info));
   CHECK(strcmp(info.name, "small_f16") == 0 && info.head_dim == 64 &&
         info.num_q_heads == 8 && info.num_kv_heads == 8 && info.dtype == SKV_DTYPE_F16 &&
-        info.splits == 4 && info.softmax_scale == 0.125f);
+        info.splits == 4 && info.softmax_scale == 0.125f && info.logit_softcap == 30.0f &&
+        info.sliding_window == 1024);
   CHECK_ERROR(skv_package_spec_info(pkg, 2, &info), SKV_CODE_INVALID_ARGUMENT,
               "spec index 2 is out of range: the package has 2 specs");
 

@@ -77,6 +77,9 @@ typedef struct skv_spec_info {
   skv_kv_layout kv_layout; /* decoded by skv_attention_decode (contiguous)
                               or skv_attention_decode_paged (paged) */
   int page_size;       /* tokens per page of a paged cache; 0 otherwise */
+  float logit_softcap; /* C: scores C*tanh(s*scale/C); 0: none */
+  int sliding_window;  /* a query attends to its sequence's last W tokens;
+                          0: to every token */
 } skv_spec_info;
 
 /* Fills *out_info for spec `index` (0 to skv_package_spec_count - 1) of the
