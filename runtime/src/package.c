@@ -117,6 +117,10 @@ void skv_package_destroy(skv_package *package) {
   free(package);
 }
 
+void skv_package_digest(const skv_package *package, uint8_t out_digest[32]) {
+  skv_sha256(package->data, package->size, out_digest);
+}
+
 uint32_t skv_package_spec_count(const skv_package *package) {
   return package->header.spec_count;
 }

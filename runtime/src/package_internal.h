@@ -18,6 +18,9 @@ struct skv_package {
   skv_kernel_resources *resources; /* header.resource_count */
 };
 
+/* SHA-256 of size bytes at data into out (sha256.c). */
+void skv_sha256(const uint8_t *data, size_t size, uint8_t out[32]);
+
 /* The public view of a spec record. */
 void skv_pkg_spec_info(const skv_pkg_spec *record, skv_spec_info *out_info);
 

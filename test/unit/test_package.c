@@ -8,6 +8,7 @@
 
 #include "splitkv/package.h"
 #include "splitkv/package_records.h"
+#include "package_internal.h"
 
 #include "check.h"
 #include "pkg_record.h"
@@ -190,6 +191,41 @@ static void test_file(void) {
   CHECK_ERROR(skv_package_open_file(path, &pkg), SKV_CODE_IO_ERROR, path);
   CHECK_ERROR(skv_package_builder_write_file(b, "/nonexistent-dir/x.skvpkg"),
               SKV_CODE_IO_ERROR, "/nonexistent-dir/x.skvpkg.tmp");
+  skv_package_builder_destroy(b);
+}
+
+/* SHA-256 against FIPS 180-4's examples (one block, two blocks of
+ * padding, empty); the package digest is the file's. */
+static void test_digest(void) {
+  printf("digest\n");
+  static const struct {
+    const char *text, *hex;
+  } vectors[] = {
+      {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+      {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+      {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+  };
+  for (size_t v = 0; v < sizeof vectors / sizeof vectors[0]; ++v) {
+    uint8_t digest[32];
+    char hex[65];
+    skv_sha256((const uint8_t *)vectors[v].text, strlen(vectors[v].text), digest);
+    for (int i = 0; i < 32; ++i)
+      snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    CHECK_MSG(strcmp(hex, vectors[v].hex) == 0, "sha256('%s') = %s", vectors[v].text, hex);
+  }
+  skv_package_builder *b = build_two_specs(0);
+  uint8_t *data = NULL;
+  size_t size = 0;
+  CHECK_OK(skv_package_builder_write_memory(b, &data, &size));
+  skv_package *pkg = NULL;
+  CHECK_OK(skv_package_open_memory(data, size, &pkg));
+  uint8_t want[32], got[32];
+  skv_sha256(data, size, want);
+  skv_package_digest(pkg, got);
+  CHECK(memcmp(want, got, 32) == 0);
+  skv_package_destroy(pkg);
+  free(data);
   skv_package_builder_destroy(b);
 }
 
@@ -593,6 +629,7 @@ int main(void) {
   test_round_trip();
   test_deterministic();
   test_file();
+  test_digest();
   test_builder_errors();
   test_corruption();
   test_every_bit();

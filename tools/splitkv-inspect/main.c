@@ -95,6 +95,14 @@ static void print_spec_text(const skv_package *package, const skv_pkg_spec *spec
   }
 }
 
+/* The package's SHA-256 (skv_package_digest) as 64 hex digits. */
+static void digest_hex(const skv_package *package, char out[65]) {
+  uint8_t digest[32];
+  skv_package_digest(package, digest);
+  for (int i = 0; i < 32; ++i)
+    snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
 static void print_text(const char *path, const skv_package *package) {
   const skv_pkg_header *h = skv_package_header(package);
   targets t;
@@ -108,6 +116,9 @@ static void print_text(const char *path, const skv_package *package) {
   print_targets_text(&t);
   for (uint32_t i = 0; i < h->spec_count; ++i)
     print_spec_text(package, skv_package_spec_at(package, i));
+  char digest[65];
+  digest_hex(package, digest);
+  printf("\nsha256 %s\n", digest);
 }
 
 /* ---- JSON ----------------------------------------------------------------- */
@@ -178,6 +189,9 @@ static void print_json(const char *path, const skv_package *package) {
          "  \"abi_version\": %u,\n  \"compiler_version\": ",
          (unsigned long long)h->file_size, h->format_version, h->abi_version);
   json_string(h->compiler_version);
+  char digest[65];
+  digest_hex(package, digest);
+  printf(",\n  \"sha256\": \"%s\"", digest);
   printf(",\n  \"targets\": [");
   const char *separator = "";
   for (int sm = 0; sm < 1000; ++sm) {

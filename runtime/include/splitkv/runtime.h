@@ -62,6 +62,12 @@ SKV_API skv_status skv_package_open_memory(const void *data, size_t size,
 
 SKV_API void skv_package_destroy(skv_package *package);
 
+/* The SHA-256 of the package file as opened, its 32 bytes into
+ * out_digest: an identity an engine can pin. The package's own checksum
+ * (checked at open) detects damage, not tampering: to trust a package,
+ * compare this digest with one from a source you trust. */
+SKV_API void skv_package_digest(const skv_package *package, uint8_t out_digest[32]);
+
 /* The number of specs in the package. */
 SKV_API uint32_t skv_package_spec_count(const skv_package *package);
 
