@@ -192,9 +192,11 @@ int main(int argc, char **argv) {
   skv_status s = run(&opt);
   free(opt.inputs);
   if (s) {
-    /* Spec errors already read "file:line:col: error: ..." */
+    /* Spec errors already read "file:line:col: error: ...", and so do
+     * the parser's other failures ("file: error: out of memory"). */
     if (skv_status_code_of(s) == SKV_CODE_PARSE_ERROR ||
-        skv_status_code_of(s) == SKV_CODE_NOT_FOUND)
+        skv_status_code_of(s) == SKV_CODE_NOT_FOUND ||
+        strstr(skv_status_message(s), "error: "))
       fprintf(stderr, "%s\n", skv_status_message(s));
     else
       fprintf(stderr, "splitkv-compile: error: %s\n", skv_status_message(s));
