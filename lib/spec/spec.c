@@ -956,8 +956,12 @@ skv_status skv_spec_parse_string(const char *text, size_t size,
   return SKV_OK;
 }
 
+/* The largest spec file read: specs are a few hundred bytes each, and a
+ * stream that never ends (/dev/zero) must not run memory out. */
+#define SKV_SPEC_FILE_MAX (16u << 20)
+
 /* Reads a whole file into a heap buffer (pipes and /dev/stdin included, so
- * no size is asked up front). */
+ * no size is asked up front), at most SKV_SPEC_FILE_MAX bytes. */
 static skv_status skv_file_read(const char *path, char **out_text,
                                 size_t *out_size) {
   FILE *file = fopen(path, "rb");
@@ -973,6 +977,13 @@ static skv_status skv_file_read(const char *path, char **out_text,
   size_t size = 0, capacity = 0;
   skv_status status = SKV_OK;
   for (;;) {
+    if (size > SKV_SPEC_FILE_MAX) {
+      status = SKV_ERROR(SKV_CODE_IO_ERROR,
+                         "%s: error: the file is larger than %u MiB, more than a spec "
+                         "file holds",
+                         path, SKV_SPEC_FILE_MAX >> 20);
+      break;
+    }
     if (size == capacity) {
       size_t grown = capacity ? 2 * capacity : 4096;
       char *bigger = grown > capacity ? realloc(text, grown) : NULL;

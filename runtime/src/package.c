@@ -1,6 +1,8 @@
 /* Packages: read, verify and decode once; afterwards immutable. */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +74,18 @@ skv_status skv_package_open_file(const char *path, skv_package **out_package) {
   if (!file)
     return SKV_ERROR(SKV_CODE_IO_ERROR, "%s: cannot open: %s", path,
                      strerror(errno));
+  /* Only a regular file has the size a package is read by (a directory
+   * "ends" at 2^63 bytes). */
+  struct stat st;
+  if (fstat(fileno(file), &st) != 0) {
+    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: cannot stat: %s", path, strerror(errno));
+    goto done;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    status = SKV_ERROR(SKV_CODE_IO_ERROR, "%s: not a package file: %s", path,
+                       S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file");
+    goto done;
+  }
   long end = -1;
   if (fseek(file, 0, SEEK_END) == 0)
     end = ftell(file);
