@@ -934,13 +934,15 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),
   };
-  if (plan->dim_split > 1)
+  int shared_arg[4] = {SHARED_STATS, SHARED_ACC}; /* where each buffer goes */
+  if (plan->dim_split > 1) {
+    shared_arg[n_shared] = SHARED_SCORES;
     shared[n_shared++] =
         skv_type_shared_buffer(b, f32, (int64_t)k.streams * skv_pair_stream_floats(plan));
+  }
   /* Balanced: the sequence of the segment being worked on. */
-  int sequence_slot = -1;
   if (k.balanced) {
-    sequence_slot = n_shared;
+    shared_arg[n_shared] = SHARED_SEQUENCE;
     shared[n_shared++] = skv_type_shared_buffer(b, i32, 1);
   }
   MlirValue values[NUM_VALUES];
@@ -949,9 +951,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
   for (int i = 0; i < n_args; ++i)
     k.arg[i] = values[i];
   for (int i = 0; i < n_shared; ++i)
-    k.arg[SHARED_STATS + i] = values[n_args + i];
-  if (sequence_slot >= 0)
-    k.arg[SHARED_SEQUENCE] = values[n_args + sequence_slot];
+    k.arg[shared_arg[i]] = values[n_args + i];
 
   /* The dependent kernel may launch at once: any work before the trigger
    * delays it (docs/perf-log.md §29). */
