@@ -199,22 +199,28 @@ c_void_p, c_int, c_int64, c_size_t = (ctypes.c_void_p, ctypes.c_int,
                                        ctypes.c_int64, ctypes.c_size_t)
 
 
+# The fields both decode calls' structs spell alike, in their order.
+CALL_FIELDS = [
+    ("seqlens", c_void_p),
+    ("out", c_void_p),
+    ("lse", c_void_p),
+    ("workspace", c_void_p),
+    ("workspace_size", c_size_t),
+    ("batch", c_int),
+    ("max_seqlen", c_int),
+    ("num_q_heads", c_int),
+    ("num_kv_heads", c_int),
+    ("head_dim", c_int),
+]
+
+
 class DecodeArgs(ctypes.Structure):
     """skv_decode_args of runtime/include/splitkv/runtime.h, field for field."""
     _fields_ = [
         ("q", c_void_p),
         ("k", c_void_p),
         ("v", c_void_p),
-        ("seqlens", c_void_p),
-        ("out", c_void_p),
-        ("lse", c_void_p),
-        ("workspace", c_void_p),
-        ("workspace_size", c_size_t),
-        ("batch", c_int),
-        ("max_seqlen", c_int),
-        ("num_q_heads", c_int),
-        ("num_kv_heads", c_int),
-        ("head_dim", c_int),
+    ] + CALL_FIELDS + [
         ("k_stride_batch", c_int64),
         ("k_stride_seq", c_int64),
         ("k_stride_head", c_int64),
@@ -242,16 +248,7 @@ class PagedDecodeArgs(ctypes.Structure):
         ("page_indptr", c_void_p),
         ("page_indices", c_void_p),
         ("num_pages", c_int),
-        ("seqlens", c_void_p),
-        ("out", c_void_p),
-        ("lse", c_void_p),
-        ("workspace", c_void_p),
-        ("workspace_size", c_size_t),
-        ("batch", c_int),
-        ("max_seqlen", c_int),
-        ("num_q_heads", c_int),
-        ("num_kv_heads", c_int),
-        ("head_dim", c_int),
+    ] + CALL_FIELDS + [
         ("num_splits", c_int),
     ]
 
@@ -545,8 +542,8 @@ def self_test(args):
         log("ABI: OK (%s)" % said)
     for shape in SHAPES + BEYOND + SKEWED:
         assert shape.hq % shape.hkv == 0 and shape.kv_bytes > 0
-    log("shapes: %d in the table (quick: %s), %d beyond it"
-        % (len(SHAPES), ", ".join(QUICK), len(BEYOND)))
+    log("shapes: %d in the table (quick: %s), %d beyond it, %d skewed"
+        % (len(SHAPES), ", ".join(QUICK), len(BEYOND), len(SKEWED)))
     if args.runtime:
         rt = Runtime(args.runtime)
         log("runtime: %s: every function bound" % args.runtime)
@@ -762,8 +759,7 @@ class GpuRun:
             ks = [k.transpose(1, 2) for k in ks]
             vs = [v.transpose(1, 2) for v in vs]
         q4 = q.view(B, HQ, 1, D)
-        self.lens = shape.lens
-        ref, sel = self.reference(q, ks[0], vs[0], scale)
+        ref, sel = self.reference(q, ks[0], vs[0], scale, shape.seqlens)
         result["reference_batches"] = sel
 
         def rel_err(out):
@@ -816,9 +812,10 @@ class GpuRun:
             result["methods"][method] = entry
         return result  # the caller empties the cache once these tensors are gone
 
-    def reference(self, q, k, v, scale):
-        """float64 softmax(scale q k^T) v on the GPU, per batch, for all
-        batches or (batch > 8) 8 of them including the first and the last."""
+    def reference(self, q, k, v, scale, lens):
+        """float64 softmax(scale q k^T) v on the GPU over the first lens[b]
+        tokens of each batch, for all batches or (batch > 8) 8 of them
+        including the first and the last."""
         torch = self.torch
         B, HQ, D = q.shape
         HKV = k.shape[1]
@@ -828,7 +825,6 @@ class GpuRun:
         else:
             rng = random.Random(self.args.seed + B)
             sel = sorted({0, B - 1} | set(rng.sample(range(1, B - 1), 6)))
-        lens = self.lens or [k.shape[2]] * B
         outs = []
         for b in sel:
             qb = q[b].double().view(HKV, G, D)
