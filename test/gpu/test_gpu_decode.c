@@ -215,7 +215,7 @@ static void build_grid(void) {
     lens[5] = 20000;
     add_case("skewed", 33, lens, -1, 0, SKV_ORDER_BSHD, 1, 1);
     lens[0] = lens[63] = 8192;
-    add_case("skewed", 64, lens, 9000, 0, SKV_ORDER_BHSD, 1, 0);
+    add_case("skewed", 64, lens, 24000, 0, SKV_ORDER_BHSD, 1, 0);
   }
 
   /* lse NULL: the runtime points the kernels' lse at workspace. */
