@@ -32,6 +32,8 @@ typedef struct skv_kernel_plan {
                             each n8 tile); 0 otherwise */
   int split_max_regs;    /* register caps (ptxas .maxnreg, 0: none) that let */
   int combine_max_regs;  /* two split CTAs and a combine CTA share an SM */
+  int segment_tokens;    /* the balanced partition's cost of a segment
+                            beyond its tokens, in tokens (kernel_abi.h) */
   int grid_dependency;   /* sm_90+: waits on griddepcontrol before touching
                             memory, so it may be launched programmatically
                             dependent on the previous kernel (kernel_abi.h) */

@@ -12,6 +12,11 @@
  * dims). */
 #define SKV_MAX_WARP_TOKENS 32
 #define SKV_STEP_ELEMENTS 2048
+/* The balanced partition's cost of a segment (below). */
+#define SKV_SEGMENT_COST_BYTES 32768
+/* The smallest token (head_dim 32) weighs 128 bytes; kernel_abi.h keeps
+ * segment costs below 2^12 tokens, for its i32 sums. */
+_Static_assert(SKV_SEGMENT_COST_BYTES / 128 < 4096, "segment cost too large");
 
 /* Appends a kernel "<spec>_<suffix>" to the plan's set. */
 static void add_kernel(skv_kernel_plan *plan, skv_kernel_role role, const skv_spec *spec,
@@ -100,6 +105,14 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
     /* Two narrow CTAs or one wide one: the same warps per SM. */
     plan.split_max_regs = skv_split_register_cap(2 * plan.warps, plan.combine_max_regs);
   }
+  /* A balanced CTA's segment costs, beyond its tokens, about a DRAM
+   * round trip to its first rows and the write of its partial result,
+   * during which a CTA would stream about SKV_SEGMENT_COST_BYTES of K and
+   * V (docs/perf-log.md §48): the partition weighs each non-empty
+   * sequence that much more, so a range of many short sequences is
+   * shorter in tokens. */
+  int token_bytes = 2 * spec->head_dim * 2; /* K and V, bf16 or f16 */
+  plan.segment_tokens = (SKV_SEGMENT_COST_BYTES + token_bytes - 1) / token_bytes;
   add_kernel(&plan, SKV_KERNEL_SPLIT, spec, "split", 32 * plan.warps,
              streams * plan.warp_tokens);
   if (wide)

@@ -42,8 +42,13 @@ enum {
   SKV_SPLIT_KERNEL_ARGS(SKV_ABI_INDEX) NUM_CONTIGUOUS_ARGS,
   ARG_paged_first = NUM_CONTIGUOUS_ARGS - 1,
   SKV_SPLIT_PAGED_ARGS(SKV_ABI_INDEX) NUM_PAGED_ARGS,
-  SHARED_STATS = NUM_PAGED_ARGS, SHARED_ACC, SHARED_SCORES, SHARED_SEQUENCE, NUM_VALUES
+  SHARED_STATS = NUM_PAGED_ARGS, SHARED_ACC, SHARED_SCORES, SHARED_RANGE, NUM_VALUES
 };
+
+/* The balanced kernel's SHARED_RANGE (i32): the sequence being worked on
+ * and the weight before it, the range length T and the batch's total
+ * weight. */
+enum { RANGE_SEQUENCE, RANGE_BEFORE, RANGE_SPAN, RANGE_TOTAL, RANGE_SLOTS };
 
 typedef struct split_kernel {
   skv_builder *b;
@@ -63,7 +68,7 @@ typedef struct split_kernel {
    * being worked on (index). */
   MlirValue chunk, kv_head, batch, tid, warp, lane, row, col;
   /* The partition (kernel_abi.h): 1 for the balanced kernel, and then
-   * this CTA's range of the batch's tokens [lo, hi), the range length T
+   * this CTA's range of the batch's weight [lo, hi), the range length T
    * (i32), and the length of the sequence being worked on (i32). */
   int balanced;
   MlirValue lo, hi, span, len, b_tok;
@@ -207,63 +212,78 @@ static MlirValue warp_sum(split_kernel *k, MlirValue v) {
   return v;
 }
 
-/* Sequence j's length for lane j of a round of 32 (i32), 0 past the batch. */
-static MlirValue lane_len(split_kernel *k, MlirValue j) {
+/* Sequence n's weight in the balanced partition (kernel_abi.h), n the
+ * tokens it attends to: n plus the plan's segment cost if n > 0 (what a
+ * CTA spends on a segment beyond its tokens, in tokens), else 0. */
+static MlirValue seq_weight(split_kernel *k, MlirValue n) {
+  skv_builder *b = k->b;
+  if (!k->plan->segment_tokens)
+    return n;
+  return skv_select(b, skv_cmpi_slt(b, tok(k, 0), n),
+                    skv_addi(b, n, tok(k, k->plan->segment_tokens)), n);
+}
+
+/* Sequence j's weight for lane j of a round of 32 (i32), 0 past the batch. */
+static MlirValue lane_weight(split_kernel *k, MlirValue j) {
   skv_builder *b = k->b;
   MlirValue valid = skv_cmpi_slt(b, j, k->arg[ARG_batch]);
   MlirValue at = skv_index_cast(b, skv_select(b, valid, j, tok(k, 0)), skv_type_index(b));
-  return skv_select(b, valid, window_len(k, seq_len(k, at)), tok(k, 0));
+  return skv_select(b, valid, seq_weight(k, window_len(k, seq_len(k, at))), tok(k, 0));
 }
 
-/* The balanced CTA's range of the batch's tokens (step 2a), from their
- * sum, and the tokens of the sequences before `seq` (i32), returned. */
-static MlirValue cta_range(split_kernel *k, MlirValue seq) {
+/* The balanced CTA's range [lo, hi) of the batch's weight, from the
+ * range length and the total in shared memory (SHARED_RANGE: read, not
+ * held, in the loop over segments). */
+static void load_range(split_kernel *k) {
   skv_builder *b = k->b;
-  MlirValue zero = tok(k, 0), lane = to_tok(k, k->lane);
-  MlirValue init[2] = {zero, zero};
-  skv_for totals;
-  skv_for_begin(b, &totals, zero, k->arg[ARG_batch], tok(k, 32), 2, init);
-  MlirValue j = skv_addi(b, totals.iv, lane);
-  MlirValue len = lane_len(k, j);
-  MlirValue sums[2] = {
-      skv_addi(b, totals.carried[0], warp_sum(k, len)),
-      skv_addi(b, totals.carried[1], warp_sum(k, skv_select(b, skv_cmpi_slt(b, j, seq), len, zero))),
-  };
-  skv_for_end(b, &totals, sums);
-  MlirValue total = mlirOperationGetResult(totals.op, 0);
-  k->span = skv_maxsi(b, skv_ceildivui(b, total, k->arg[ARG_num_splits]), tok(k, 1));
+  k->span = skv_load_volatile_i32(b, k->arg[SHARED_RANGE], idx(k, RANGE_SPAN));
+  MlirValue total = skv_load_volatile_i32(b, k->arg[SHARED_RANGE], idx(k, RANGE_TOTAL));
   k->lo = skv_muli(b, to_tok(k, k->chunk), k->span);
   k->hi = skv_minsi(b, skv_addi(b, k->lo, k->span), total);
-  return mlirOperationGetResult(totals.op, 1);
 }
 
-/* Step 2a, balanced partition (kernel_abi.h): the first sequence this
- * CTA's range [lo, hi) meets. Each warp reads the lengths 32 at a time
- * and counts by warp sums (every warp alike: no shared memory, no
- * barrier) the sequences that end at or before lo: sequence b ends at
- * incl_b, the sum of lengths 0 .. b. */
-static MlirValue first_sequence(split_kernel *k) {
+/* Step 2a, balanced partition (kernel_abi.h): the batch's total weight
+ * and this CTA's range of it, kept in SHARED_RANGE, then the first
+ * sequence the range meets, returned with the weight of the sequences
+ * before it (*out_before). Each warp reads the lengths 32 at a time and
+ * sums by warp shuffles (every warp alike: no barrier): first the total,
+ * then which sequences end at or before lo (sequence j ends at incl_j,
+ * the sum of weights 0 .. j). */
+static MlirValue first_sequence(split_kernel *k, MlirValue *out_before) {
   skv_builder *b = k->b;
   MlirValue batch = k->arg[ARG_batch], lane = to_tok(k, k->lane);
   MlirValue zero = tok(k, 0), one = tok(k, 1);
-  cta_range(k, zero);
-  /* Carried: tokens of the rounds before, sequences ending by lo. */
-  MlirValue init[2] = {zero, zero};
+  skv_for totals;
+  skv_for_begin(b, &totals, zero, batch, tok(k, 32), 1, &zero);
+  MlirValue sum = skv_addi(b, totals.carried[0],
+                           warp_sum(k, lane_weight(k, skv_addi(b, totals.iv, lane))));
+  skv_for_end(b, &totals, &sum);
+  MlirValue total = mlirOperationGetResult(totals.op, 0);
+  MlirValue span = skv_maxsi(b, skv_ceildivui(b, total, k->arg[ARG_num_splits]), one);
+  /* Every thread writes the same values and reads back its own. */
+  skv_store(b, span, k->arg[SHARED_RANGE], idx(k, RANGE_SPAN));
+  skv_store(b, total, k->arg[SHARED_RANGE], idx(k, RANGE_TOTAL));
+  MlirValue lo = skv_muli(b, to_tok(k, k->chunk), span);
+  /* Carried: the weight of the rounds before, sequences ending by lo,
+   * and their weight. */
+  MlirValue init[3] = {zero, zero, zero};
   skv_for rounds;
-  skv_for_begin(b, &rounds, zero, batch, tok(k, 32), 2, init);
+  skv_for_begin(b, &rounds, zero, batch, tok(k, 32), 3, init);
   MlirValue j = skv_addi(b, rounds.iv, lane);
-  MlirValue len = lane_len(k, j);
-  MlirValue incl = len;
+  MlirValue weight = lane_weight(k, j);
+  MlirValue incl = weight;
   for (int offset = 1; offset < 32; offset *= 2)
     incl = skv_addi(b, incl, skv_shuffle_up(b, incl, offset, zero));
   incl = skv_addi(b, incl, rounds.carried[0]);
   MlirValue ended = skv_andi(b, skv_cmpi_slt(b, j, batch),
-                             skv_cmpi_slt(b, incl, skv_addi(b, k->lo, one)));
-  MlirValue next[2] = {
-      skv_addi(b, rounds.carried[0], warp_sum(k, len)),
+                             skv_cmpi_slt(b, incl, skv_addi(b, lo, one)));
+  MlirValue next[3] = {
+      skv_addi(b, rounds.carried[0], warp_sum(k, weight)),
       skv_addi(b, rounds.carried[1], warp_sum(k, skv_select(b, ended, one, zero))),
+      skv_addi(b, rounds.carried[2], warp_sum(k, skv_select(b, ended, weight, zero))),
   };
   skv_for_end(b, &rounds, next);
+  *out_before = mlirOperationGetResult(rounds.op, 2);
   return mlirOperationGetResult(rounds.op, 1);
 }
 
@@ -816,8 +836,8 @@ static void merge_and_write(split_kernel *k) {
 
 /* The balanced partition's table entry of sequence b (kernel_abi.h), by
  * one thread of kv head 0's CTA that holds the sequence's first token: its
- * first partial row and the CTAs its len tokens, `before` tokens into the
- * batch, fall in. */
+ * first partial row and the CTAs its tokens, at weight `before` of the
+ * batch, fall in (its segment cost is weight past its last token). */
 static void write_chunk_table(split_kernel *k, MlirValue b_tok, MlirValue len,
                               MlirValue before) {
   skv_builder *b = k->b;
@@ -859,7 +879,7 @@ static void work_segment(split_kernel *k) {
    * L1) rather than held through the streaming loop, which spills. */
   if (k->balanced) {
     relocate(k);
-    k->b_tok = skv_load_volatile_i32(k->b, k->arg[SHARED_SEQUENCE], idx(k, 0));
+    k->b_tok = skv_load_volatile_i32(k->b, k->arg[SHARED_RANGE], idx(k, RANGE_SEQUENCE));
     k->batch = skv_index_cast(k->b, k->b_tok, skv_type_index(k->b));
     k->len = seq_len(k, k->batch);
   }
@@ -867,42 +887,58 @@ static void work_segment(split_kernel *k) {
   merge_and_write(k);
 }
 
-/* The balanced kernel's steps: each non-empty sequence its range meets
- * (step 2a), a segment at a time; the combine kernel writes the empty
- * ones. */
+/* The balanced kernel's steps: each sequence its range meets (step 2a),
+ * a segment at a time; a segment with no tokens (an empty sequence, or
+ * only the segment cost of one) is skipped, and the combine kernel writes
+ * the empty sequences. */
 static void work_balanced(split_kernel *k) {
   skv_builder *b = k->b;
-  MlirValue first = first_sequence(k);
-  /* While sequence b starts inside the range: only b is carried, the rest
-   * is derived anew (down to the sums of the lengths) for each segment:
-   * anything held through the streaming loop would spill. */
+  MlirValue first[2];
+  first[0] = first_sequence(k, &first[1]);
+  /* While sequence b starts inside the range: b and the weight before it
+   * are carried; what a segment needs after its streaming loop is read
+   * again from shared memory (anything held through that loop spills). */
   skv_while seqs;
-  skv_while_begin(b, &seqs, 1, &first);
-  MlirValue b_tok = seqs.carried[0];
+  skv_while_begin(b, &seqs, 2, first);
   relocate(k);
-  MlirValue before = cta_range(k, b_tok);
-  skv_while_do(b, &seqs, skv_andi(b, skv_cmpi_slt(b, b_tok, k->arg[ARG_batch]),
-                                  skv_cmpi_slt(b, before, k->hi)));
-  b_tok = seqs.body[0];
+  load_range(k);
+  skv_while_do(b, &seqs, skv_andi(b, skv_cmpi_slt(b, seqs.carried[0], k->arg[ARG_batch]),
+                                  skv_cmpi_slt(b, seqs.carried[1], k->hi)));
+  MlirValue b_tok = seqs.body[0], before = seqs.body[1];
   relocate(k);
-  before = cta_range(k, b_tok);
+  load_range(k);
   k->batch = skv_index_cast(b, b_tok, skv_type_index(b));
   k->len = seq_len(k, k->batch);
+  MlirValue len = k->len;
+  segment_bounds(k, before);
+  MlirType carried[2] = {k->i32, k->i32};
   skv_if has_tokens;
-  skv_if_values_begin(b, &has_tokens, skv_cmpi_slt(b, tok(k, 0), k->len), 1, &k->i32);
-  /* Every thread writes the same value, and reads back its own. */
-  skv_store(b, b_tok, k->arg[SHARED_SEQUENCE], idx(k, 0));
+  skv_if_values_begin(b, &has_tokens, skv_cmpi_slt(b, k->start, k->end), 2, carried);
+  /* Every thread writes the same values, and reads back its own; the
+   * barrier below keeps the next segment's writes after these reads. */
+  skv_store(b, b_tok, k->arg[SHARED_RANGE], idx(k, RANGE_SEQUENCE));
+  skv_store(b, before, k->arg[SHARED_RANGE], idx(k, RANGE_BEFORE));
   if (k->page_size)
     k->page_row = page_row(k);
-  segment_bounds(k, before);
   work_segment(k);
-  write_chunk_table(k, k->b_tok, k->len, cta_range(k, k->b_tok));
+  MlirValue before_again = skv_load_volatile_i32(b, k->arg[SHARED_RANGE], idx(k, RANGE_BEFORE));
+  load_range(k);
+  write_chunk_table(k, k->b_tok, k->len, before_again);
+  MlirValue then_next[2] = {
+      skv_addi(b, k->b_tok, tok(k, 1)),
+      skv_addi(b, before_again, seq_weight(k, window_len(k, k->len))),
+  };
   /* The next segment's streams write the shared buffers this one read. */
   skv_barrier(b);
-  skv_if_values_else(b, &has_tokens, &k->b_tok);
-  skv_if_values_end(b, &has_tokens, &b_tok);
-  MlirValue next = skv_addi(b, mlirOperationGetResult(has_tokens.op, 0), tok(k, 1));
-  skv_while_end(b, &seqs, &next);
+  skv_if_values_else(b, &has_tokens, then_next);
+  MlirValue else_next[2] = {
+      skv_addi(b, b_tok, tok(k, 1)),
+      skv_addi(b, before, seq_weight(k, window_len(k, len))),
+  };
+  skv_if_values_end(b, &has_tokens, else_next);
+  MlirValue next[2] = {mlirOperationGetResult(has_tokens.op, 0),
+                       mlirOperationGetResult(has_tokens.op, 1)};
+  skv_while_end(b, &seqs, next);
 }
 
 void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_spec *spec,
@@ -940,10 +976,10 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
     shared[n_shared++] =
         skv_type_shared_buffer(b, f32, (int64_t)k.streams * skv_pair_stream_floats(plan));
   }
-  /* Balanced: the sequence of the segment being worked on. */
+  /* Balanced: the segment's sequence and the CTA's range. */
   if (k.balanced) {
-    shared_arg[n_shared] = SHARED_SEQUENCE;
-    shared[n_shared++] = skv_type_shared_buffer(b, i32, 1);
+    shared_arg[n_shared] = SHARED_RANGE;
+    shared[n_shared++] = skv_type_shared_buffer(b, i32, RANGE_SLOTS);
   }
   MlirValue values[NUM_VALUES];
   skv_kernel_begin(b, module_body, kernel->entry, spec->dtype, n_args, args, n_shared,

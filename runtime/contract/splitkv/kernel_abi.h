@@ -25,18 +25,22 @@
  *   -inf and zeros), and the combine kernel runs next.
  *
  *   balanced (BALANCED): grid (num_splits, num_kv_heads, 1), for batches whose
- *   lengths may differ widely. The batch's tokens, sequence after sequence
- *   (total = the sum of seqlens[0 .. batch)), are cut into num_splits
- *   ranges of T = ceil(total / num_splits) tokens: CTA (i, h) takes tokens
- *   [i*T, (i+1)*T), a segment of each sequence the range meets (a
- *   sequence with no tokens has none). A segment that is its whole
- *   sequence writes out and lse; any other writes part_out and part_lse at
- *   row q head * (num_splits + batch) + i + b, and the CTA with the
+ *   lengths may differ widely. The batch's sequences are laid end to end
+ *   by weight: sequence b weighs n_b (the tokens it attends to: len, or
+ *   min(len, sliding_window)) plus the kernel's segment cost if n_b > 0
+ *   (a constant of the kernel, in tokens: what a CTA spends on a segment
+ *   beyond its tokens), else 0; its tokens take the first n_b of its
+ *   weight. The total is cut into num_splits ranges of T = ceil(total /
+ *   num_splits): CTA (i, h) takes [i*T, (i+1)*T), a segment of each
+ *   sequence whose tokens the range meets. A segment that is its whole
+ *   sequence writes out and lse; any other writes part_out and part_lse
+ *   at row q head * (num_splits + batch) + i + b, and the CTA with the
  *   sequence's first token writes chunk_table[2b] = i + b (its first such
  *   row) and chunk_table[2b + 1] = the CTAs that share the sequence (1:
  *   the sequence was whole). The combine kernel always runs next. Every
- *   CTA has the same tokens to stream, whatever the lengths; the sums are
- *   i32 (the runtime keeps batch * max_seqlen below 2^30).
+ *   CTA has the same weight to work through, whatever the lengths; the
+ *   sums are i32 (the runtime keeps batch * max_seqlen below 2^30 and
+ *   batch at most 256; segment costs are below 2^12 tokens).
  *
  * The COMBINE kernel (one per spec), after a SPLIT kernel with num_splits >
  * 1 and after every BALANCED one (its `balanced` 1): `lanes` lanes (a power of
