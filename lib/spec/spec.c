@@ -12,8 +12,8 @@
  *   Defaults: kv_layout contiguous, splits auto (0: the runtime picks the
  *   count per call), softmax_scale 1/sqrt(head_dim).
  * - Integers and floats must be plain (unquoted) scalars: a quoted "128" is a
- *   string in YAML, and accepting it would hide a typing mistake. Names and
- *   enum words may be quoted.
+ *   string in YAML, and accepting it would hide a typing mistake; so is
+ *   `!!str 128`. Names and enum words may be quoted.
  * - A document holding nothing (a lone '---' or '~') is skipped; a file with
  *   no spec at all is an error.
  * - Parsing stops at the first problem: one message, with position and caret.
@@ -23,8 +23,10 @@
  * Robustness (this parser faces arbitrary input): libyaml 0.2.5 loads a
  * document without recursion, and this file only looks a fixed depth down
  * (document -> list of specs -> spec -> target list), so no input can make
- * it recurse; a first pass rejects deep nesting, which libyaml handles in
- * quadratic time. Messages (diagnostics.h) grow in a heap buffer; values
+ * it recurse; a first pass rejects deep nesting and more than a few
+ * anchors and aliases, which libyaml handles in quadratic time, and the
+ * rest is linear in the input (spec names are checked through a hash
+ * table). Messages (diagnostics.h) grow in a heap buffer; values
  * echoed from the input go through a bounded, escaped excerpt, source lines
  * through a window around the mark. */
 #include "splitkv/spec.h"
@@ -95,6 +97,10 @@ static skv_description skv_node_describe(const yaml_node_t *node) {
 typedef struct skv_spec_context {
   skv_source source;         /* the whole text, to quote lines from */
   yaml_document_t *document; /* the document being read */
+  /* The character indexes (yaml_mark_t.index) of the scalars with an
+   * explicit tag, ascending (skv_spec_prescan); owned. */
+  size_t *tagged;
+  size_t tagged_count;
 } skv_spec_context;
 
 static skv_mark skv_mark_of(yaml_mark_t mark) {
@@ -136,12 +142,55 @@ static skv_status skv_spec_yaml_error(const skv_spec_context *ctx,
  * list); anything much deeper is not a spec file. */
 #define SKV_NESTING_MAX 16
 
-/* libyaml's scanner re-examines every open flow level on each token, so
- * deeply nested input ("[[[[...") costs time quadratic in its depth, and its
- * loader builds whatever it is given. This first pass over the events stops
- * at the first collection nested too deep, before that cost is paid. It
- * reports malformed YAML exactly as the loader would. */
-static skv_status skv_spec_check_nesting(const skv_spec_context *ctx) {
+/* libyaml's loader keeps a document's anchors in a list and searches all
+ * of it for every new anchor (to refuse a duplicate) and every alias, so
+ * their cost grows with anchors x (anchors + aliases): 80,000 anchors took
+ * 15 s. A spec file needs none (libyaml has no merge keys to share fields
+ * with), so a few are allowed and more refused before the loader runs. */
+#define SKV_ANCHORS_MAX 1000
+#define SKV_ALIASES_MAX 10000
+
+/* Whether a scalar was written with an explicit tag: its position
+ * (libyaml's character index, the same in the first pass's events and the
+ * loaded nodes) is among ctx->tagged. */
+static bool skv_scalar_tagged(const skv_spec_context *ctx, const yaml_node_t *node) {
+  size_t low = 0, high = ctx->tagged_count;
+  while (low < high) {
+    size_t mid = low + (high - low) / 2;
+    if (ctx->tagged[mid] < node->start_mark.index)
+      low = mid + 1;
+    else
+      high = mid;
+  }
+  return low < ctx->tagged_count && ctx->tagged[low] == node->start_mark.index;
+}
+
+static skv_status skv_spec_note_tagged(skv_spec_context *ctx, size_t index,
+                                       size_t *capacity) {
+  if (ctx->tagged_count == *capacity) {
+    size_t grown = *capacity ? 2 * *capacity : 16;
+    size_t *bigger = realloc(ctx->tagged, grown * sizeof *bigger);
+    if (!bigger)
+      return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
+                       ctx->source.file_name);
+    ctx->tagged = bigger;
+    *capacity = grown;
+  }
+  ctx->tagged[ctx->tagged_count++] = index;
+  return SKV_OK;
+}
+
+/* A first pass over the events, before the loader builds anything:
+ * - libyaml's scanner re-examines every open flow level on each token, so
+ *   deeply nested input ("[[[[...") costs time quadratic in its depth: it
+ *   stops at the first collection nested too deep;
+ * - it refuses more anchors or aliases than SKV_ANCHORS_MAX and
+ *   SKV_ALIASES_MAX, whose loading is quadratic;
+ * - it notes which scalars carry an explicit tag (`!!str 128`), which the
+ *   loaded document no longer tells apart from plain ones (both get the
+ *   str tag), in ctx->tagged, in order.
+ * It reports malformed YAML exactly as the loader would. */
+static skv_status skv_spec_prescan(skv_spec_context *ctx) {
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser))
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
@@ -149,6 +198,7 @@ static skv_status skv_spec_check_nesting(const skv_spec_context *ctx) {
   yaml_parser_set_input_string(&parser, ctx->source.text, ctx->source.size);
   skv_status status = SKV_OK;
   int depth = 0;
+  size_t anchors = 0, aliases = 0, tagged_capacity = 0;
   bool done = false;
   while (!done && !status) {
     yaml_event_t event;
@@ -156,9 +206,12 @@ static skv_status skv_spec_check_nesting(const skv_spec_context *ctx) {
       status = skv_spec_yaml_error(ctx, &parser);
       break;
     }
+    const yaml_char_t *anchor = NULL;
     switch (event.type) {
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT:
+      anchor = event.type == YAML_SEQUENCE_START_EVENT ? event.data.sequence_start.anchor
+                                                       : event.data.mapping_start.anchor;
       if (++depth > SKV_NESTING_MAX)
         status = skv_spec_error_at(ctx, event.start_mark,
                                    "nested more than %d levels deep; a spec "
@@ -169,12 +222,29 @@ static skv_status skv_spec_check_nesting(const skv_spec_context *ctx) {
     case YAML_MAPPING_END_EVENT:
       depth--;
       break;
+    case YAML_SCALAR_EVENT:
+      anchor = event.data.scalar.anchor;
+      if (event.data.scalar.tag)
+        status = skv_spec_note_tagged(ctx, event.start_mark.index, &tagged_capacity);
+      break;
+    case YAML_ALIAS_EVENT:
+      if (++aliases > SKV_ALIASES_MAX)
+        status = skv_spec_error_at(ctx, event.start_mark,
+                                   "more than %d aliases in one file; a spec file "
+                                   "needs none",
+                                   SKV_ALIASES_MAX);
+      break;
     case YAML_STREAM_END_EVENT:
       done = true;
       break;
     default:
       break;
     }
+    if (anchor && !status && ++anchors > SKV_ANCHORS_MAX)
+      status = skv_spec_error_at(ctx, event.start_mark,
+                                 "more than %d anchors in one file; a spec file "
+                                 "needs none",
+                                 SKV_ANCHORS_MAX);
     yaml_event_delete(&event);
   }
   yaml_parser_delete(&parser);
@@ -267,6 +337,35 @@ static skv_status skv_field_type_error(const skv_spec_context *ctx,
                            field->key, found.text);
 }
 
+/* A number must be written as one: a plain scalar with no tag, or with
+ * the tag of its type (`!!int 128`; `!!float` or `!!int` for a float).
+ * `!!str 128` is the string "128" in YAML, so it is refused as a quoted
+ * "128" is, naming the tag. */
+#define SKV_YAML_INT_TAG "tag:yaml.org,2002:int"
+#define SKV_YAML_FLOAT_TAG "tag:yaml.org,2002:float"
+static skv_status skv_field_check_untagged(const skv_spec_context *ctx,
+                                           const skv_field *field, const char *expected,
+                                           const char *allowed_tag, const char *also_allowed) {
+  const yaml_node_t *node = field->value;
+  if (node->type != YAML_SCALAR_NODE || !skv_scalar_tagged(ctx, node))
+    return SKV_OK;
+  const char *tag = (const char *)node->tag;
+  if (tag && (!strcmp(tag, allowed_tag) || (also_allowed && !strcmp(tag, also_allowed))))
+    return SKV_OK;
+  /* The core schema's tags as written (!!str), others as they are. */
+  static const char core[] = "tag:yaml.org,2002:";
+  bool is_core = tag && !strncmp(tag, core, sizeof core - 1);
+  skv_excerpt shown = skv_excerpt_of_bytes(
+      (const unsigned char *)(tag ? tag + (is_core ? sizeof core - 1 : 0) : "?"),
+      tag ? strlen(tag) - (is_core ? sizeof core - 1 : 0) : 1);
+  skv_excerpt value = skv_excerpt_of_scalar(node);
+  return skv_spec_error_at(ctx, node->start_mark,
+                           "expected %s for '%s', found '%s' tagged %s%s (a tag "
+                           "makes it that type; write the number untagged)",
+                           expected, field->key, value.text, is_core ? "!!" : "",
+                           shown.text);
+}
+
 /* A plain decimal integer ([-+]?[0-9]+). Values beyond +-2^40 saturate:
  * every range the callers check is far inside that, so they report them as
  * out of range, quoting the text. */
@@ -279,6 +378,8 @@ static skv_status skv_field_read_int(const skv_spec_context *ctx,
   if (node->type != YAML_SCALAR_NODE ||
       node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
     return skv_field_type_error(ctx, field, expected);
+  SKV_RETURN_IF_ERROR_PLAIN(
+      skv_field_check_untagged(ctx, field, expected, SKV_YAML_INT_TAG, NULL));
   const unsigned char *digits = node->data.scalar.value;
   size_t length = node->data.scalar.length;
   size_t i = 0;
@@ -355,6 +456,8 @@ static skv_status skv_field_read_float(const skv_spec_context *ctx,
       !skv_is_decimal_number(node->data.scalar.value,
                              node->data.scalar.length))
     return skv_field_type_error(ctx, field, "a number");
+  SKV_RETURN_IF_ERROR_PLAIN(skv_field_check_untagged(ctx, field, "a number",
+                                                     SKV_YAML_FLOAT_TAG, SKV_YAML_INT_TAG));
   /* strtod needs a terminated string; the scalar's length is what counts. */
   char *copy = malloc(node->data.scalar.length + 1);
   if (!copy)
@@ -751,6 +854,18 @@ static skv_status skv_spec_resolve_heads(const skv_spec_context *ctx,
                              "the %d the kernels take",
                              group, spec->num_q_heads, spec->num_kv_heads, SKV_MAX_GQA_GROUP);
   }
+  /* Both at most 1024: the product fits an int. */
+  int row = spec->num_kv_heads * spec->head_dim;
+  if (row > SKV_MAX_KV_ROW_ELEMS) {
+    yaml_mark_t at = skv_draft_has(draft, SKV_KEY_num_kv_heads) ? kv_mark
+                     : skv_draft_has(draft, SKV_KEY_gqa_ratio)  ? gqa_mark
+                         : draft->fields[SKV_KEY_num_q_heads].value->start_mark;
+    return skv_spec_error_at(ctx, at,
+                             "num_kv_heads %d x head_dim %d = %d elements per token is "
+                             "more than the %d whose cache size the runtime can compute "
+                             "for every call it takes",
+                             spec->num_kv_heads, spec->head_dim, row, SKV_MAX_KV_ROW_ELEMS);
+  }
   return SKV_OK;
 }
 
@@ -821,27 +936,70 @@ static skv_status skv_spec_read_mapping(const skv_spec_context *ctx,
   return SKV_OK;
 }
 
-/* The specs read so far from one file. */
+/* Spec names seen so far, to find a duplicate in one look-up per spec (a
+ * scan of every earlier name made 60,000 specs take 19 s): an open-address
+ * hash table of indexes into a spec array that the caller passes to each
+ * call (it may move as it grows). */
+typedef struct skv_name_set {
+  int *slots;      /* index + 1, or 0 for an empty slot */
+  size_t capacity; /* a power of two, at least twice count */
+  size_t count;
+} skv_name_set;
+
+static size_t skv_name_hash(const char *name) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *name; name++)
+    h = (h ^ (unsigned char)*name) * 1099511628211ull;
+  return (size_t)h;
+}
+
+/* Adds specs[index]'s name, or finds it: *out_first is the index of the
+ * spec that already had it (the first, since only new names are added),
+ * or -1 when it was new. False when out of memory. */
+static bool skv_name_set_add(skv_name_set *set, const skv_spec *specs, int index,
+                             int *out_first) {
+  *out_first = -1;
+  if (2 * (set->count + 1) > set->capacity) {
+    size_t capacity = set->capacity ? 2 * set->capacity : 64;
+    int *slots = calloc(capacity, sizeof *slots);
+    if (!slots)
+      return false;
+    for (size_t i = 0; i < set->capacity; i++) {
+      if (!set->slots[i])
+        continue;
+      size_t at = skv_name_hash(specs[set->slots[i] - 1].name) & (capacity - 1);
+      while (slots[at])
+        at = (at + 1) & (capacity - 1);
+      slots[at] = set->slots[i];
+    }
+    free(set->slots);
+    set->slots = slots;
+    set->capacity = capacity;
+  }
+  const char *name = specs[index].name;
+  size_t at = skv_name_hash(name) & (set->capacity - 1);
+  for (; set->slots[at]; at = (at + 1) & (set->capacity - 1)) {
+    if (strcmp(specs[set->slots[at] - 1].name, name) == 0) {
+      *out_first = set->slots[at] - 1;
+      return true;
+    }
+  }
+  set->slots[at] = index + 1;
+  set->count++;
+  return true;
+}
+
+/* The specs read so far from one file, and their names. */
 typedef struct skv_spec_builder {
   skv_spec *specs;
   int count;
   int capacity;
+  skv_name_set names;
 } skv_spec_builder;
 
 static skv_status skv_spec_builder_add(const skv_spec_context *ctx,
                                        skv_spec_builder *builder,
                                        const skv_spec *spec) {
-  for (int i = 0; i < builder->count; i++) {
-    const skv_spec *first = &builder->specs[i];
-    if (strcmp(first->name, spec->name) == 0) {
-      skv_mark mark = {(size_t)spec->line - 1, (size_t)spec->column - 1};
-      return skv_source_error_at(&ctx->source, mark,
-                               "duplicate spec name '%s'; first defined at "
-                               "%s:%d:%d",
-                               spec->name, ctx->source.file_name, first->line,
-                               first->column);
-    }
-  }
   if (builder->count == builder->capacity) {
     if (builder->capacity > INT_MAX / 2)
       return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: too many specs",
@@ -854,7 +1012,23 @@ static skv_status skv_spec_builder_add(const skv_spec_context *ctx,
     builder->specs = specs;
     builder->capacity = capacity;
   }
-  builder->specs[builder->count++] = *spec;
+  /* Placed first, so the name set can read it; counted only once its
+   * name is known to be new. */
+  builder->specs[builder->count] = *spec;
+  int first_index = -1;
+  if (!skv_name_set_add(&builder->names, builder->specs, builder->count, &first_index))
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
+                     ctx->source.file_name);
+  if (first_index >= 0) {
+    const skv_spec *first = &builder->specs[first_index];
+    skv_mark mark = {(size_t)spec->line - 1, (size_t)spec->column - 1};
+    return skv_source_error_at(&ctx->source, mark,
+                               "duplicate spec name '%s'; first defined at "
+                               "%s:%d:%d",
+                               spec->name, ctx->source.file_name, first->line,
+                               first->column);
+  }
+  builder->count++;
   return SKV_OK;
 }
 
@@ -908,11 +1082,14 @@ skv_status skv_spec_parse_string(const char *text, size_t size,
                  .text = (const unsigned char *)(text ? text : ""),
                  .size = text ? size : 0},
   };
-  SKV_RETURN_IF_ERROR_PLAIN(skv_spec_check_nesting(&ctx));
+  skv_status prescan = skv_spec_prescan(&ctx);
   yaml_parser_t parser;
-  if (!yaml_parser_initialize(&parser))
-    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
-                     file_name);
+  if (prescan || !yaml_parser_initialize(&parser)) {
+    free(ctx.tagged);
+    return prescan ? prescan
+                   : SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "%s: error: out of memory",
+                               file_name);
+  }
   yaml_parser_set_input_string(&parser, ctx.source.text, ctx.source.size);
 
   skv_spec_builder builder = {0};
@@ -935,6 +1112,8 @@ skv_status skv_spec_parse_string(const char *text, size_t size,
       break;
   }
   yaml_parser_delete(&parser);
+  free(ctx.tagged);
+  free(builder.names.slots);
 
   if (!status && builder.count == 0)
     status = SKV_ERROR(SKV_CODE_PARSE_ERROR, "%s: error: no specs in file",
@@ -1049,27 +1228,34 @@ skv_status skv_spec_list_append(skv_spec_list *dst, const skv_spec_list *src) {
   if (!dst || !src || dst->count < 0 || src->count < 0)
     return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT,
                      "skv_spec_list_append: NULL or invalid list");
-  /* Check everything before changing dst: on failure it is left as it was. */
-  for (int i = 0; i < src->count; i++) {
-    for (int j = 0; j < dst->count; j++)
-      if (strcmp(src->specs[i].name, dst->specs[j].name) == 0)
-        return skv_spec_duplicate_error(&src->specs[i], &dst->specs[j]);
-    for (int j = 0; j < i; j++)
-      if (strcmp(src->specs[i].name, src->specs[j].name) == 0)
-        return skv_spec_duplicate_error(&src->specs[i], &src->specs[j]);
-  }
   if (src->count == 0)
     return SKV_OK;
   if (dst->count > INT_MAX - src->count)
     return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT,
                      "skv_spec_list_append: too many specs");
+  /* src is copied behind dst's specs, then every name is checked in one
+   * pass over both (dst's first, so a clash names dst's spec as the
+   * first); on a clash dst->count is left as it was, and the copy past it
+   * is ignored. */
   size_t count = (size_t)dst->count + (size_t)src->count;
   skv_spec *specs = realloc(dst->specs, count * sizeof *specs);
   if (!specs)
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY,
                      "skv_spec_list_append: out of memory");
-  memcpy(specs + dst->count, src->specs, (size_t)src->count * sizeof *specs);
   dst->specs = specs;
+  memcpy(specs + dst->count, src->specs, (size_t)src->count * sizeof *specs);
+  skv_name_set names = {0};
+  skv_status status = SKV_OK;
+  for (int i = 0; i < (int)count && !status; i++) {
+    int first = -1;
+    if (!skv_name_set_add(&names, specs, i, &first))
+      status = SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "skv_spec_list_append: out of memory");
+    else if (first >= 0)
+      status = skv_spec_duplicate_error(&specs[i], &specs[first]);
+  }
+  free(names.slots);
+  if (status)
+    return status;
   dst->count = (int)count;
   return SKV_OK;
 }

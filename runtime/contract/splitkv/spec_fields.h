@@ -44,6 +44,12 @@
 
 /* The most q heads (and kv heads) a spec may have, and tokens per page. */
 #define SKV_MAX_HEADS 1024
+/* The most elements of one token's K (or V), num_kv_heads x head_dim. The
+ * runtime sizes a call's cache as 2 (K and V) x batch (< 2^16) x max_seqlen
+ * (< 2^31) x these x 2 bytes in int64, below 2^63 up to 2^14 of them; q
+ * heads are this times the GQA group at most, and their sizes (x batch x
+ * splits) stay far below. */
+#define SKV_MAX_KV_ROW_ELEMS 16384
 #define SKV_MAX_PAGE_SIZE 256
 /* The longest sliding window, in tokens (2^30: lengths and their sums stay
  * in i32 in the kernels). */
