@@ -36,11 +36,14 @@ typedef struct skv_compile_options {
 } skv_compile_options;
 
 /* Compiles every spec of specs (borrowed, at least one) for its targets as
- * options say and writes the result to path: text stages one after another,
- * each after a comment line naming its spec and target, or the package, or
- * the C source. A package is written atomically (package.h); path NULL
- * writes text and C to stdout and is an error for a package. Errors:
- * INVALID_ARGUMENT (bad options), those of the pipeline (COMPILE_ERROR,
+ * options say and writes the result to path: a text stage's module (one per
+ * spec and target, after a comment line naming them) to the file path, or,
+ * when there are several or path is a directory, each to its own file
+ * SPEC_sm_TARGET.mlir|ll|ptx in directory path (made if missing); or the
+ * package, or the C source. A package is written atomically (package.h);
+ * path NULL writes one module or C to stdout and is an error for a package
+ * or several modules. Errors: INVALID_ARGUMENT (bad options, several
+ * modules and no directory), those of the pipeline (COMPILE_ERROR,
  * UNSUPPORTED for a spec this generator cannot build), IO_ERROR. */
 skv_status skv_compile(skv_compiler *compiler, const skv_spec_list *specs,
                        const skv_compile_options *options, const char *path);

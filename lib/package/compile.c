@@ -1,10 +1,13 @@
 /* A whole compile (compile.h): every spec for each of its targets through
  * the pipeline, then a stage's text, a package or C source embedding it. */
+#define _POSIX_C_SOURCE 200809L /* mkdir, stat */
 #include "splitkv/compile.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define INVALID(...) SKV_ERROR(SKV_CODE_INVALID_ARGUMENT, __VA_ARGS__)
 
@@ -87,27 +90,110 @@ skv_status skv_package_compile(skv_compiler *compiler, const skv_spec_list *spec
   return SKV_OK;
 }
 
-/* Every spec's stage text for each of its targets, each after a comment
- * line naming them. */
-static skv_status write_text(FILE *out, const skv_compile_options *options,
-                             skv_compiler *compiler, const skv_spec_list *specs) {
+/* One module's text (spec for target, the stage options->emit) to out,
+ * after a comment line naming them. */
+static skv_status write_module(FILE *out, const skv_compile_options *options,
+                               skv_compiler *compiler, const skv_spec *spec, int target) {
+  skv_kernel_plan plan;
+  char *text = NULL;
+  SKV_RETURN_IF_ERROR_PLAIN(
+      skv_compile_spec(compiler, spec, target, options->emit, &plan, &text));
+  fprintf(out, "%s splitkv: spec %s, target sm_%d\n",
+          options->emit == SKV_EMIT_LLVM ? ";" : "//", spec->name, target);
+  fputs(text, out);
+  fputc('\n', out);
+  free(text);
+  return SKV_OK;
+}
+
+/* The modules a text stage writes: one per spec and target. */
+static long module_count(const skv_compile_options *options, const skv_spec_list *specs) {
+  long count = 0;
   for (int i = 0; i < specs->count; ++i) {
     const int *targets;
     int n;
     spec_targets(options, &specs->specs[i], &targets, &n);
-    for (int t = 0; t < n; ++t) {
-      skv_kernel_plan plan;
-      char *text = NULL;
-      SKV_RETURN_IF_ERROR_PLAIN(skv_compile_spec(compiler, &specs->specs[i], targets[t],
-                                                 options->emit, &plan, &text));
-      fprintf(out, "%s splitkv: spec %s, target sm_%d\n",
-              options->emit == SKV_EMIT_LLVM ? ";" : "//", specs->specs[i].name, targets[t]);
-      fputs(text, out);
-      fputc('\n', out);
-      free(text);
+    count += n;
+  }
+  return count;
+}
+
+/* Opens path for writing (NULL: stdout). */
+static skv_status open_output(const char *path, FILE **out_file) {
+  *out_file = path ? fopen(path, "w") : stdout;
+  if (!*out_file)
+    return SKV_ERROR(SKV_CODE_IO_ERROR, "cannot open '%s' for writing: %s", path,
+                     strerror(errno));
+  return SKV_OK;
+}
+
+static skv_status close_output(FILE *out, const char *path, skv_status s) {
+  if (out != stdout && fclose(out) != 0 && !s)
+    s = SKV_ERROR(SKV_CODE_IO_ERROR, "cannot write '%s': %s", path, strerror(errno));
+  return s;
+}
+
+/* Every module into directory dir (made if missing), one file each,
+ * SPEC_TARGET.EXT: several modules in one file are not one valid module
+ * (ptxas refuses a second .version). */
+static skv_status write_text_files(const char *dir, const skv_compile_options *options,
+                                   skv_compiler *compiler, const skv_spec_list *specs) {
+  struct stat st;
+  if (stat(dir, &st) != 0) {
+    if (errno != ENOENT || mkdir(dir, 0777) != 0)
+      return SKV_ERROR(SKV_CODE_IO_ERROR, "cannot make the directory '%s': %s", dir,
+                       strerror(errno));
+  } else if (!S_ISDIR(st.st_mode)) {
+    return INVALID("'%s' is not a directory, and %ld modules (specs x targets) are "
+                   "written one file each into a directory",
+                   dir, module_count(options, specs));
+  }
+  const char *ext = options->emit == SKV_EMIT_MLIR ? "mlir"
+                    : options->emit == SKV_EMIT_LLVM ? "ll"
+                                                     : "ptx";
+  /* Spec names are at most SKV_NAME_MAX - 1 bytes, targets three digits. */
+  size_t size = strlen(dir) + SKV_NAME_MAX + 16;
+  char *path = malloc(size);
+  if (!path)
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "no memory for a file name in '%s'", dir);
+  skv_status s = SKV_OK;
+  for (int i = 0; i < specs->count && !s; ++i) {
+    const int *targets;
+    int n;
+    spec_targets(options, &specs->specs[i], &targets, &n);
+    for (int t = 0; t < n && !s; ++t) {
+      snprintf(path, size, "%s/%s_sm_%d.%s", dir, specs->specs[i].name, targets[t], ext);
+      FILE *out = NULL;
+      s = open_output(path, &out);
+      if (!s)
+        s = close_output(out, path,
+                         write_module(out, options, compiler, &specs->specs[i], targets[t]));
     }
   }
-  return SKV_OK;
+  free(path);
+  return s;
+}
+
+/* A text stage: its one module to path (NULL: stdout), or every module
+ * into directory path (write_text_files) when there are several or path
+ * is a directory. */
+static skv_status write_text(const char *path, const skv_compile_options *options,
+                             skv_compiler *compiler, const skv_spec_list *specs) {
+  long modules = module_count(options, specs);
+  struct stat st;
+  if (path && (modules > 1 || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))))
+    return write_text_files(path, options, compiler, specs);
+  if (modules > 1)
+    return INVALID("%ld modules (specs x targets) need a directory to be written "
+                   "to, one file each",
+                   modules);
+  const int *targets;
+  int n;
+  spec_targets(options, &specs->specs[0], &targets, &n);
+  FILE *out = NULL;
+  SKV_RETURN_IF_ERROR_PLAIN(open_output(path, &out));
+  return close_output(out, path, write_module(out, options, compiler, &specs->specs[0],
+                                              targets[0]));
 }
 
 /* A C source embedding the package: its bytes in a static array and
@@ -181,19 +267,14 @@ skv_status skv_compile(skv_compiler *compiler, const skv_spec_list *specs,
   const char *symbol = options->c_symbol ? options->c_symbol : default_symbol;
   if (options->emit == SKV_EMIT_C && !is_c_identifier(symbol))
     return INVALID("c_symbol '%s' is not a C identifier", symbol);
+  if (options->emit != SKV_EMIT_C)
+    return write_text(path, options, compiler, specs);
   skv_package_builder *builder = NULL;
-  if (options->emit == SKV_EMIT_C)
-    SKV_RETURN_IF_ERROR_PLAIN(skv_package_compile(compiler, specs, options, &builder));
-  skv_status s = SKV_OK;
-  FILE *out = path ? fopen(path, "w") : stdout;
-  if (!out)
-    s = SKV_ERROR(SKV_CODE_IO_ERROR, "cannot open '%s' for writing", path);
-  else if (options->emit == SKV_EMIT_C)
-    s = write_c(out, symbol, builder, specs);
-  else
-    s = write_text(out, options, compiler, specs);
-  if (out && out != stdout && fclose(out) != 0 && !s)
-    s = SKV_ERROR(SKV_CODE_IO_ERROR, "cannot write '%s'", path);
+  SKV_RETURN_IF_ERROR_PLAIN(skv_package_compile(compiler, specs, options, &builder));
+  FILE *out = NULL;
+  skv_status s = open_output(path, &out);
+  if (!s)
+    s = close_output(out, path, write_c(out, symbol, builder, specs));
   skv_package_builder_destroy(builder);
   return s;
 }

@@ -108,8 +108,17 @@ typedef struct scratch {
 
 static skv_status scratch_create(scratch *s) {
   const char *tmp = getenv("TMPDIR");
-  snprintf(s->dir, sizeof(s->dir), "%s/splitkv-ptxas-XXXXXX",
-           tmp && tmp[0] ? tmp : "/tmp");
+  if (!tmp || !tmp[0])
+    tmp = "/tmp";
+  /* A longer TMPDIR would be cut, and mkdtemp would fail on what is left
+   * with a message that does not say why: say it. The file names below
+   * fit their buffers after any dir that fits its own. */
+  int length = snprintf(s->dir, sizeof(s->dir), "%s/splitkv-ptxas-XXXXXX", tmp);
+  if (length < 0 || (size_t)length >= sizeof(s->dir))
+    return SKV_ERROR(SKV_CODE_IO_ERROR,
+                     "TMPDIR is %zu bytes long; ptxas's scratch directory in it needs "
+                     "it under %zu: give a shorter one",
+                     strlen(tmp), sizeof(s->dir) - sizeof("/splitkv-ptxas-XXXXXX") + 1);
   if (!mkdtemp(s->dir))
     return SKV_ERROR(SKV_CODE_IO_ERROR, "cannot make a directory for ptxas "
                      "(%s): %s", s->dir, strerror(errno));

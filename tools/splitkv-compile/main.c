@@ -1,6 +1,7 @@
 /* splitkv-compile: attention specs in, a kernel package (or one stage's text)
  * out. It parses its arguments and the spec files; skv_compile (compile.h)
  * does the rest. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,12 @@ static void usage(FILE *f) {
         "                     ptx      PTX\n"
         "                     package  a kernel package (default)\n"
         "                     c        C source embedding the package\n"
-        "  -o FILE          write to FILE (default: stdout for text stages\n"
-        "                   and c, <first spec name>.skvpkg for packages)\n"
+        "  -o PATH          write to PATH (default: stdout for text stages\n"
+        "                   and c, <first spec name>.skvpkg for packages).\n"
+        "                   A text stage writes one module per spec and\n"
+        "                   target; with several, PATH is a directory\n"
+        "                   (made if missing) of SPEC_TARGET.mlir|ll|ptx\n"
+        "                   files, and without -o they are refused\n"
         "  --target=LIST    sm_80,sm_90,...: build these targets instead of\n"
         "                   each spec's own\n"
         "  --images=KIND    what a package holds per target: both (default:\n"
@@ -46,7 +51,9 @@ static void usage(FILE *f) {
         "                   bytes (default skv_package_<first spec name>)\n"
         "  --spec=NAME      compile only the spec called NAME\n"
         "  --cuda=DIR       CUDA toolkit (libdevice), default " SKV_DEFAULT_CUDA_ROOT "\n"
-        "  -h, --help       this text\n",
+        "  -h, --help       this text\n"
+        "\n"
+        "Options take their value as --opt=VALUE or --opt VALUE.\n",
         f);
 }
 
@@ -84,51 +91,83 @@ static int parse_targets(const char *list, options *opt) {
   return opt->num_targets ? 0 : fail("--target: empty list%s", "");
 }
 
-/* Returns 0 and fills opt, or 1 after printing why; 2 for --help. */
+/* getopt_long's codes for the long-only options. */
+enum {
+  OPT_EMIT = 256,
+  OPT_IMAGES,
+  OPT_C_SYMBOL,
+  OPT_TARGET,
+  OPT_SPEC,
+  OPT_CUDA,
+};
+
+/* Returns 0 and fills opt, or 1 after printing why; 2 for --help. Options
+ * follow getopt_long: `--target=sm_80` or `--target sm_80`, `-o FILE` or
+ * `-oFILE`, `--` ends them. */
 static int parse_args(int argc, char **argv, options *opt) {
+  static const struct option long_options[] = {
+      {"emit", required_argument, NULL, OPT_EMIT},
+      {"images", required_argument, NULL, OPT_IMAGES},
+      {"c-symbol", required_argument, NULL, OPT_C_SYMBOL},
+      {"target", required_argument, NULL, OPT_TARGET},
+      {"spec", required_argument, NULL, OPT_SPEC},
+      {"cuda", required_argument, NULL, OPT_CUDA},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
   memset(opt, 0, sizeof(*opt));
   opt->emit = SKV_EMIT_PACKAGE;
   opt->images = SKV_IMAGES_BOTH;
   opt->cuda_root = SKV_DEFAULT_CUDA_ROOT;
   opt->inputs = calloc((size_t)argc, sizeof(char *));
-  for (int i = 1; i < argc; ++i) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+  if (!opt->inputs)
+    return fail("out of memory%s", "");
+  opterr = 0; /* our messages, not getopt's */
+  int c;
+  while ((c = getopt_long(argc, argv, ":ho:", long_options, NULL)) != -1) {
+    const char *s = optarg;
+    switch (c) {
+    case 'h':
       usage(stdout);
       return 2;
-    } else if (!strncmp(a, "--emit=", 7)) {
-      const char *s = a + 7;
+    case OPT_EMIT:
       if (!strcmp(s, "mlir")) opt->emit = SKV_EMIT_MLIR;
       else if (!strcmp(s, "llvm")) opt->emit = SKV_EMIT_LLVM;
       else if (!strcmp(s, "ptx")) opt->emit = SKV_EMIT_PTX;
       else if (!strcmp(s, "package")) opt->emit = SKV_EMIT_PACKAGE;
       else if (!strcmp(s, "c")) opt->emit = SKV_EMIT_C;
       else return fail("unknown --emit stage '%s' (mlir, llvm, ptx, package, c)", s);
-    } else if (!strncmp(a, "--images=", 9)) {
-      const char *s = a + 9;
+      break;
+    case OPT_IMAGES:
       if (!strcmp(s, "both")) opt->images = SKV_IMAGES_BOTH;
       else if (!strcmp(s, "cubin")) opt->images = SKV_IMAGES_CUBIN;
       else if (!strcmp(s, "ptx")) opt->images = SKV_IMAGES_PTX;
       else return fail("unknown --images kind '%s' (both, cubin, ptx)", s);
-    } else if (!strncmp(a, "--c-symbol=", 11)) {
-      opt->c_symbol = a + 11;
-    } else if (!strcmp(a, "-o")) {
-      if (++i == argc)
-        return fail("-o needs a file name%s", "");
-      opt->output = argv[i];
-    } else if (!strncmp(a, "--target=", 9)) {
-      if (parse_targets(a + 9, opt))
+      break;
+    case OPT_C_SYMBOL:
+      opt->c_symbol = s;
+      break;
+    case 'o':
+      opt->output = s;
+      break;
+    case OPT_TARGET:
+      if (parse_targets(s, opt))
         return 1;
-    } else if (!strncmp(a, "--spec=", 7)) {
-      opt->only_spec = a + 7;
-    } else if (!strncmp(a, "--cuda=", 7)) {
-      opt->cuda_root = a + 7;
-    } else if (a[0] == '-' && a[1] != '\0') {
-      return fail("unknown option '%s' (see --help)", a);
-    } else {
-      opt->inputs[opt->num_inputs++] = a;
+      break;
+    case OPT_SPEC:
+      opt->only_spec = s;
+      break;
+    case OPT_CUDA:
+      opt->cuda_root = s;
+      break;
+    case ':': /* an option without its value: name it as it was given */
+      return fail("%s needs a value (see --help)", argv[optind - 1]);
+    default:
+      return fail("unknown option '%s' (see --help)", argv[optind - 1]);
     }
   }
+  for (int i = optind; i < argc; ++i)
+    opt->inputs[opt->num_inputs++] = argv[i];
   if (opt->num_inputs == 0)
     return fail("no spec files given (see --help)%s", "");
   return 0;
@@ -155,10 +194,32 @@ static skv_status parse_specs(const options *opt, skv_spec_list *all) {
                    opt->only_spec);
 }
 
+/* A text stage to stdout is one module: with several (specs x targets),
+ * which one, or a directory for all of them. */
+static skv_status check_text_output(const options *opt, const skv_spec_list *all) {
+  if (opt->output || opt->emit == SKV_EMIT_PACKAGE || opt->emit == SKV_EMIT_C)
+    return SKV_OK;
+  int modules = 0;
+  for (int i = 0; i < all->count; ++i)
+    modules += opt->num_targets ? opt->num_targets : all->specs[i].num_targets;
+  if (modules <= 1)
+    return SKV_OK;
+  static const char *const stages[] = {[SKV_EMIT_MLIR] = "mlir", [SKV_EMIT_LLVM] = "llvm",
+                                       [SKV_EMIT_PTX] = "ptx"};
+  return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT,
+                   "--emit=%s writes one module per spec and target, and these inputs "
+                   "make %d: pick one with --spec=NAME and --target=sm_XX, or give -o DIR "
+                   "for a file each (SPEC_TARGET.%s)",
+                   stages[opt->emit], modules,
+                   opt->emit == SKV_EMIT_LLVM ? "ll" : stages[opt->emit]);
+}
+
 static skv_status run(const options *opt) {
   skv_spec_list all = {0};
   skv_compiler *compiler = NULL;
   skv_status s = parse_specs(opt, &all);
+  if (!s)
+    s = check_text_output(opt, &all);
   if (!s)
     s = skv_compiler_create(opt->cuda_root, &compiler);
   if (!s) {
