@@ -2,7 +2,10 @@
  * machines (--json). Reads the package with the runtime's verifier, so a
  * package it shows is one the runtime accepts; needs no GPU, driver or
  * compiler. */
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "splitkv/package_records.h"
@@ -17,6 +20,97 @@ static void usage(FILE *f) {
         "  --json      machine-readable output\n"
         "  -h, --help  this text\n",
         f);
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+/* A package's names are checked only for their terminating NUL (the
+ * verifier accepts any bytes before it), so a damaged or hostile package
+ * can hold terminal escapes or bytes that are not UTF-8: inspect must
+ * neither pass the first to a terminal nor break JSON with the second. */
+
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no
+ * overlong forms, surrogates or code points past U+10FFFF), or 0. Sets
+ * *out_code to its code point. */
+static int utf8_sequence(const unsigned char *s, unsigned *out_code) {
+  unsigned c = s[0];
+  int length;
+  unsigned code, min;
+  if (c < 0x80) {
+    *out_code = c;
+    return 1;
+  } else if (c >= 0xC2 && c <= 0xDF) {
+    length = 2, code = c & 0x1F, min = 0x80;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    length = 3, code = c & 0x0F, min = 0x800;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    length = 4, code = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  for (int i = 1; i < length; ++i) {
+    if ((s[i] & 0xC0) != 0x80) /* also stops at the NUL */
+      return 0;
+    code = code << 6 | (s[i] & 0x3F);
+  }
+  if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+    return 0;
+  *out_code = code;
+  return length;
+}
+
+/* C0 and C1 controls and DEL: what a terminal may act on. */
+static bool is_control(unsigned code) {
+  return code < 0x20 || (code >= 0x7F && code <= 0x9F);
+}
+
+/* A name as text: printable UTF-8 as it is, a control character or a byte
+ * that is not UTF-8 as \\xNN (each byte), a backslash as \\\\, so what is
+ * shown is what the package holds and nothing reaches the terminal raw.
+ * out holds at least 4 * strlen(in) + 1 bytes. */
+static void escape_text(const char *in, char *out) {
+  const unsigned char *s = (const unsigned char *)in;
+  while (*s) {
+    unsigned code = 0;
+    int length = utf8_sequence(s, &code);
+    if (length == 0 || is_control(code)) {
+      for (int i = 0; i < (length ? length : 1); ++i)
+        out += sprintf(out, "\\x%02x", s[i]);
+      s += length ? length : 1;
+    } else if (code == '\\') {
+      out += sprintf(out, "\\\\");
+      s += 1;
+    } else {
+      memcpy(out, s, (size_t)length);
+      out += length;
+      s += length;
+    }
+  }
+  *out = '\0';
+}
+
+/* A name of the package (NUL-terminated within SKV_ENTRY_MAX bytes, the
+ * longest field: the verifier checks it), escaped. */
+typedef struct shown {
+  char text[4 * SKV_ENTRY_MAX + 1];
+} shown;
+
+static shown show(const char *name) {
+  shown s;
+  escape_text(name, s.text);
+  return s;
+}
+
+/* Any string (the path), escaped to stdout. */
+static void print_escaped(const char *text) {
+  char *escaped = malloc(4 * strlen(text) + 1);
+  if (!escaped) {
+    fputs("?", stdout);
+    return;
+  }
+  escape_text(text, escaped);
+  fputs(escaped, stdout);
+  free(escaped);
 }
 
 /* Which kinds of image exist per target across the whole package: bit
@@ -54,7 +148,8 @@ static void print_resources_row(const char *image_column, uint64_t size, const c
   char bytes[24] = "";
   if (size)
     snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)size);
-  printf("  %-12s %9s  %-28s %4u %7u %6u %8u/%u\n", image_column, bytes, entry, r->registers,
+  printf("  %-12s %9s  %-28s %4u %7u %6u %8u/%u\n", image_column, bytes, show(entry).text,
+         r->registers,
          r->shared_bytes, r->stack_bytes, r->spill_store_bytes, r->spill_load_bytes);
 }
 
@@ -72,13 +167,13 @@ static void print_fields(const skv_pkg_spec *spec, int json) {
 }
 
 static void print_spec_text(const skv_package *package, const skv_pkg_spec *spec) {
-  printf("\nspec %s: ", spec->name);
+  printf("\nspec %s: ", show(spec->name).text);
   print_fields(spec, 0);
   printf("\n  %-28s %-8s %7s %9s %12s\n", "kernel", "role", "threads", "dyn smem",
          "tokens/step");
   for (uint32_t k = 0; k < spec->kernel_count; ++k) {
     const skv_kernel_desc *kernel = skv_package_kernel_at(package, spec->first_kernel + k);
-    printf("  %-28s %-8s %7u %9u %12u\n", kernel->entry, skv_kernel_role_name((skv_kernel_role)kernel->role),
+    printf("  %-28s %-8s %7u %9u %12u\n", show(kernel->entry).text, skv_kernel_role_name((skv_kernel_role)kernel->role),
            kernel->threads, kernel->dynamic_smem_bytes, kernel->tokens_per_step);
   }
   printf("  %-12s %9s  %-28s %4s %7s %6s %s\n", "image", "bytes", "kernel", "regs", "smem",
@@ -107,10 +202,11 @@ static void print_text(const char *path, const skv_package *package) {
   const skv_pkg_header *h = skv_package_header(package);
   targets t;
   targets_collect(package, &t);
-  printf("%s: splitkv package, format version %u, kernel ABI %u, %llu bytes\n",
-         path, h->format_version, h->abi_version,
+  print_escaped(path);
+  printf(": splitkv package, format version %u, kernel ABI %u, %llu bytes\n",
+         h->format_version, h->abi_version,
          (unsigned long long)h->file_size);
-  printf("written by %s\n", h->compiler_version);
+  printf("written by %s\n", show(h->compiler_version).text);
   printf("%u specs, %u kernels, %u images; targets: ", h->spec_count, h->kernel_count,
          h->image_count);
   print_targets_text(&t);
@@ -123,17 +219,28 @@ static void print_text(const char *path, const skv_package *package) {
 
 /* ---- JSON ----------------------------------------------------------------- */
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void json_string(const char *s) {
+/* A JSON string (RFC 8259): quotes, backslashes and control characters
+ * (DEL and C1 too, for terminals) escaped, other UTF-8 as it is, and each
+ * byte that is not UTF-8 as U+FFFD, so the output is always valid JSON. */
+static void json_string(const char *text) {
+  const unsigned char *s = (const unsigned char *)text;
   putchar('"');
-  for (; *s; ++s) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      printf("\\%c", c);
-    else if (c < 0x20)
-      printf("\\u%04x", c);
-    else
-      putchar(c);
+  while (*s) {
+    unsigned code = 0;
+    int length = utf8_sequence(s, &code);
+    if (length == 0) {
+      fputs("\\ufffd", stdout);
+      s += 1;
+    } else if (code == '"' || code == '\\') {
+      printf("\\%c", (char)code);
+      s += 1;
+    } else if (is_control(code)) {
+      printf("\\u%04x", code);
+      s += length;
+    } else {
+      fwrite(s, 1, (size_t)length, stdout);
+      s += length;
+    }
   }
   putchar('"');
 }
@@ -213,25 +320,30 @@ static void print_json(const char *path, const skv_package *package) {
 }
 
 int main(int argc, char **argv) {
-  int json = 0;
-  const char *path = NULL;
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+  static const struct option long_options[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  int json = 0, c;
+  opterr = 0; /* our messages, not getopt's */
+  while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+    if (c == 'h') {
       usage(stdout);
       return 0;
-    } else if (!strcmp(argv[i], "--json")) {
+    } else if (c == 'j') {
       json = 1;
-    } else if (argv[i][0] == '-' || path) {
+    } else {
+      fprintf(stderr, "splitkv-inspect: error: unknown option '%s'\n", argv[optind - 1]);
       usage(stderr);
       return 2;
-    } else {
-      path = argv[i];
     }
   }
-  if (!path) {
+  if (argc - optind != 1) {
     usage(stderr);
     return 2;
   }
+  const char *path = argv[optind];
   skv_package *package = NULL;
   skv_status status = skv_package_open_file(path, &package);
   if (status) {
