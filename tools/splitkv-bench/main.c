@@ -6,6 +6,10 @@
  *                 [--repeats N] [--seed N] [--launches]
  *                 [--table block|csr] [--pool nhd|hnd] [--pages permuted|consecutive]
  *
+ * Each shape shows the split count it ran with and the one splits auto
+ * would have picked: a spec's fixed count (or --splits) may leave most of
+ * the device idle.
+ *
  * A paged spec (kv_layout paged) runs on page pools: --table, --pool and
  * --pages say how (default a block table, NHD pools, page ids a random
  * permutation of the pool); --layout is a contiguous spec's.
@@ -31,12 +35,17 @@
  *
  * Exits non-zero on any failure: an error, or a result over the numerics
  * contract (relative L2 1e-2 bf16, 2e-3 f16). */
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpu_harness.h"
+/* The runtime's call planning (skv_partition_choose), to show what splits
+ * auto would pick for a spec whose count is fixed: no public call answers
+ * that, as an attention only plans with its own spec's choice. */
+#include "attention_internal.h"
 
 #define MIB (1024.0 * 1024.0)
 #define COLD_SET_BYTES (256.0 * MIB)
@@ -66,6 +75,7 @@ typedef struct bench_options {
 
 typedef struct bench_result {
   int batch, seqlen, splits;
+  int auto_splits;     /* what splits auto would have picked */
   double kv_bytes;
   double us;           /* median per launch */
   double rel_l2;
@@ -80,7 +90,9 @@ static void die_usage(const char *why) {
           "                     [--splits N] [--layout bshd|bhsd] "
           "[--iters N] [--repeats N] [--seed N]\n"
           "                     [--launches] [--table block|csr] [--pool nhd|hnd]\n"
-          "                     [--pages permuted|consecutive]\n",
+          "                     [--pages permuted|consecutive]\n"
+          "Options take their value as --opt=VALUE or --opt VALUE; each shape shows\n"
+          "the split count used and the one splits auto would pick.\n",
           why);
   exit(2);
 }
@@ -111,80 +123,105 @@ static int parse_list(const char *text, int *values, const char *what) {
   return count;
 }
 
+/* Options follow getopt_long: `--batch=1,8` or `--batch 1,8`, anywhere
+ * among PACKAGE and SPEC. */
 static void parse_options(int argc, char **argv, bench_options *o) {
+  enum { BATCH = 256, SEQLEN, SPLITS, ITERS, REPEATS, SEED, LAUNCHES, TABLE, POOL, PAGES,
+         LAYOUT };
+  static const struct option long_options[] = {
+      {"batch", required_argument, NULL, BATCH},
+      {"seqlen", required_argument, NULL, SEQLEN},
+      {"splits", required_argument, NULL, SPLITS},
+      {"iters", required_argument, NULL, ITERS},
+      {"repeats", required_argument, NULL, REPEATS},
+      {"seed", required_argument, NULL, SEED},
+      {"launches", no_argument, NULL, LAUNCHES},
+      {"table", required_argument, NULL, TABLE},
+      {"pool", required_argument, NULL, POOL},
+      {"pages", required_argument, NULL, PAGES},
+      {"layout", required_argument, NULL, LAYOUT},
+      {NULL, 0, NULL, 0},
+  };
   memset(o, 0, sizeof *o);
   o->batches[0] = 1;
   o->batch_count = 1;
   o->order = SKV_ORDER_BSHD;
   o->repeats = 20;
   o->seed = 0x5EED5EED5EEDull;
-  int positional = 0;
-  for (int i = 1; i < argc; ++i) {
-    const char *arg = argv[i];
-    const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-    if (arg[0] != '-') {
-      if (positional == 0)
-        o->package_path = arg;
-      else if (positional == 1)
-        o->spec_name = arg;
-      else
-        die_usage("too many arguments");
-      ++positional;
-      continue;
-    }
-    if (strcmp(arg, "--launches") == 0) {
-      o->launches = 1;
-      continue;
-    }
-    if (!value)
-      die_usage("an option lacks its value");
-    ++i;
-    if (strcmp(arg, "--batch") == 0)
+  opterr = 0; /* our messages, not getopt's */
+  int c;
+  char why[160];
+  while ((c = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+    const char *value = optarg;
+    switch (c) {
+    case BATCH:
       o->batch_count = parse_list(value, o->batches, "--batch");
-    else if (strcmp(arg, "--seqlen") == 0)
+      break;
+    case SEQLEN:
       o->seqlen_count = parse_list(value, o->seqlens, "--seqlen");
-    else if (strcmp(arg, "--splits") == 0)
+      break;
+    case SPLITS:
       o->splits = parse_positive(value, "--splits");
-    else if (strcmp(arg, "--iters") == 0)
+      break;
+    case ITERS:
       o->iters = parse_positive(value, "--iters");
-    else if (strcmp(arg, "--repeats") == 0)
+      break;
+    case REPEATS:
       o->repeats = parse_positive(value, "--repeats");
-    else if (strcmp(arg, "--seed") == 0)
+      break;
+    case SEED:
       o->seed = strtoull(value, NULL, 0);
-    else if (strcmp(arg, "--table") == 0) {
+      break;
+    case LAUNCHES:
+      o->launches = 1;
+      break;
+    case TABLE:
       if (strcmp(value, "block") == 0)
         o->table = SKV_TABLE_BLOCK;
       else if (strcmp(value, "csr") == 0)
         o->table = SKV_TABLE_CSR;
       else
         die_usage("--table is block or csr");
-    } else if (strcmp(arg, "--pool") == 0) {
+      break;
+    case POOL:
       if (strcmp(value, "nhd") == 0)
         o->pool = SKV_POOL_NHD;
       else if (strcmp(value, "hnd") == 0)
         o->pool = SKV_POOL_HND;
       else
         die_usage("--pool is nhd or hnd");
-    } else if (strcmp(arg, "--pages") == 0) {
+      break;
+    case PAGES:
       if (strcmp(value, "permuted") == 0)
         o->consecutive = 0;
       else if (strcmp(value, "consecutive") == 0)
         o->consecutive = 1;
       else
         die_usage("--pages is permuted or consecutive");
-    } else if (strcmp(arg, "--layout") == 0) {
+      break;
+    case LAYOUT:
       if (strcmp(value, "bshd") == 0)
         o->order = SKV_ORDER_BSHD;
       else if (strcmp(value, "bhsd") == 0)
         o->order = SKV_ORDER_BHSD;
       else
         die_usage("--layout is bshd or bhsd");
-    } else {
-      die_usage("unknown option");
+      break;
+    case ':':
+      snprintf(why, sizeof why, "%s needs a value", argv[optind - 1]);
+      die_usage(why);
+      break;
+    default:
+      snprintf(why, sizeof why, "unknown option '%s'", argv[optind - 1]);
+      die_usage(why);
     }
   }
-  if (positional != 2)
+  if (argc - optind > 2)
+    die_usage("too many arguments");
+  if (argc - optind != 2)
     die_usage("PACKAGE and SPEC are required");
+  o->package_path = argv[optind];
+  o->spec_name = argv[optind + 1];
   if (!o->seqlen_count)
     die_usage("--seqlen is required");
 }
@@ -254,6 +291,25 @@ static skv_status measure_copy_bandwidth(const skv_gpu *gpu, CUstream stream,
   return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY,
                    "no room for two 256 MiB buffers to measure the copy "
                    "bandwidth");
+}
+
+/* The split count splits auto would give a call of these sizes (the
+ * partition's count: chunks per (batch, kv head), or the balanced
+ * kernel's CTAs per kv head), planned as the runtime plans it for this
+ * attention's launches with the spec's count set to auto; 0 if it cannot
+ * say. Shown beside the count used: a fixed one (or --splits) can leave
+ * most of the device idle (README, "Specs"). */
+static int auto_splits(const skv_attention *attention, int batch, int max_seqlen) {
+  skv_pkg_spec spec = *attention->spec;
+  spec.splits = 0;
+  int fill = 0, splits = 0, balanced = 0;
+  skv_status status = skv_partition_choose(&spec, &attention->launches, batch, max_seqlen,
+                                           0, &fill, &splits, &balanced);
+  if (status) {
+    skv_status_free(status);
+    return 0;
+  }
+  return splits;
 }
 
 /* ---- one shape ---------------------------------------------------------------------- */
@@ -521,8 +577,9 @@ static skv_status run_shape(const skv_gpu *gpu, const skv_attention *attention,
              o->consecutive ? "consecutive" : "permuted");
   else
     snprintf(layout, sizeof layout, "%s", skv_kv_order_name(o->order));
-  printf("shape batch %d seqlen %d (%s, %d splits): KV %.1f MB\n", batch, seqlen, layout,
-         p->num_splits_used, result->kv_bytes / 1e6);
+  result->auto_splits = auto_splits(attention, batch, seqlen);
+  printf("shape batch %d seqlen %d (%s, %d splits, auto would pick %d): KV %.1f MB\n", batch,
+         seqlen, layout, p->num_splits_used, result->auto_splits, result->kv_bytes / 1e6);
   fflush(stdout);
   skv_problem_fill(p, seed, 1.0f);
   status = skv_problem_upload(p);
@@ -613,24 +670,25 @@ int main(int argc, char **argv) {
       }
       double gbs = r->kv_bytes / (r->us * 1e-6) / 1e9;
       printf("  %.2f us  %.0f GB/s  %.1f%% of copy  (floor %.2f us)  splits "
-             "%d  rel_l2 %.2e%s\n",
+             "%d (auto %d)  rel_l2 %.2e%s\n",
              r->us, gbs, 100.0 * gbs / copy_gbs,
-             r->kv_bytes / (copy_gbs * 1e9) * 1e6, r->splits, r->rel_l2,
+             r->kv_bytes / (copy_gbs * 1e9) * 1e6, r->splits, r->auto_splits, r->rel_l2,
              r->passed ? "" : "  FAIL");
       failures += !r->passed;
       ++result_count;
     }
 
 table:
-  printf("\n| spec | dtype | batch | seqlen | splits | KV MB | floor us | us "
+  printf("\n| spec | dtype | batch | seqlen | splits | auto | KV MB | floor us | us "
          "| GB/s | %% of copy | rel err |\n");
-  printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int i = 0; i < result_count; ++i) {
     const bench_result *r = &results[i];
     double gbs = r->kv_bytes / (r->us * 1e-6) / 1e9;
-    printf("| %s | %s | %d | %d | %d | %.1f | %.1f | %.1f | %.0f | %.0f%% | "
+    printf("| %s | %s | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f | %.0f%% | "
            "%.1e%s |\n",
-           spec->name, dtype, r->batch, r->seqlen, r->splits, r->kv_bytes / 1e6,
+           spec->name, dtype, r->batch, r->seqlen, r->splits, r->auto_splits,
+           r->kv_bytes / 1e6,
            r->kv_bytes / (copy_gbs * 1e9) * 1e6, r->us, gbs,
            100.0 * gbs / copy_gbs, r->rel_l2, r->passed ? "" : " FAIL");
   }
