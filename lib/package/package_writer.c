@@ -82,6 +82,10 @@ skv_status skv_package_builder_add_spec(skv_package_builder *builder,
   SKV_RETURN_IF_ERROR_PLAIN(as_invalid(skv_pkg_spec_check(record), "spec record"));
   SKV_RETURN_IF_ERROR_PLAIN(
       as_invalid(skv_pkg_kernels_check(record, kernels, kernel_count), record->name));
+  if (builder->spec_count >= SKV_PKG_MAX_SPECS)
+    return INVALID("spec %s: the package already holds %u specs, the most the runtime "
+                   "reads (SKV_PKG_MAX_SPECS)",
+                   record->name, builder->spec_count);
   for (uint32_t i = 0; i < builder->spec_count; ++i)
     if (strcmp(builder->specs[i].record.name, record->name) == 0)
       return INVALID("spec %s is already in the package (index %u)", record->name, i);
@@ -119,11 +123,17 @@ skv_status skv_package_builder_add_image(skv_package_builder *builder,
   const char *kind_name = skv_image_kind_name(kind);
   if (!bytes || size == 0)
     return INVALID("spec %s: empty %s sm_%u image", spec_name, kind_name, sm);
+  uint32_t images = 0;
   for (uint32_t i = 0; i < builder->image_count; ++i) {
     const builder_image *other = &builder->images[i];
+    images += other->spec_index == spec_index;
     if (other->spec_index == spec_index && other->record.kind == kind && other->record.sm == sm)
       return INVALID("spec %s already has a %s sm_%u image", spec_name, kind_name, sm);
   }
+  if (images >= SKV_PKG_MAX_IMAGES)
+    return INVALID("spec %s: %s sm_%u would be its image %u, more than the runtime reads "
+                   "(SKV_PKG_MAX_IMAGES)",
+                   spec_name, kind_name, sm, images + 1);
   /* The runtime hands PTX to the driver as a C string. */
   const uint8_t *text = bytes;
   size_t stored = size;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Header field offsets. */
@@ -493,6 +494,16 @@ static skv_status verify_header(const uint8_t *data, size_t size, skv_pkg_header
   }
   if (h.spec_count == 0)
     return CORRUPT("no specs");
+  /* Refused here, before any record is read: no real package comes near,
+   * and the per-spec ranges below then bound the other tables. */
+  if (h.spec_count > SKV_PKG_MAX_SPECS)
+    return CORRUPT("%u specs, more than the %u a package may hold", h.spec_count,
+                   SKV_PKG_MAX_SPECS);
+  if (h.kernel_count > h.spec_count * SKV_MAX_KERNELS ||
+      h.image_count > h.spec_count * SKV_PKG_MAX_IMAGES)
+    return CORRUPT("%u kernels and %u images for %u specs, more than %u and %u per spec",
+                   h.kernel_count, h.image_count, h.spec_count, SKV_MAX_KERNELS,
+                   SKV_PKG_MAX_IMAGES);
   *out = h;
   return SKV_OK;
 }
@@ -517,6 +528,8 @@ static skv_status verify_spec(const uint8_t *data, const skv_pkg_header *h, uint
     status = CORRUPT("images [%u, +%u) are not the next ones of the %u-image table "
                      "(expected from %u, at least one)",
                      spec.first_image, spec.image_count, h->image_count, *next_image);
+  if (!status && spec.image_count > SKV_PKG_MAX_IMAGES)
+    status = CORRUPT("%u images, more than %u", spec.image_count, SKV_PKG_MAX_IMAGES);
   skv_kernel_desc kernels[SKV_MAX_KERNELS];
   if (!status && spec.kernel_count > SKV_MAX_KERNELS)
     status = CORRUPT("%u kernels, more than %d", spec.kernel_count, SKV_MAX_KERNELS);
@@ -524,12 +537,6 @@ static skv_status verify_spec(const uint8_t *data, const skv_pkg_header *h, uint
     skv_pkg_kernel_decode(data, h, spec.first_kernel + k, &kernels[k]);
   if (!status)
     status = skv_pkg_kernels_check(&spec, kernels, spec.kernel_count);
-  for (uint32_t j = 0; !status && j < i; ++j) {
-    skv_pkg_spec other;
-    skv_pkg_spec_decode(data, h, j, &other);
-    if (strcmp(other.name, spec.name) == 0)
-      status = CORRUPT("name repeats spec %u's", j);
-  }
   if (status) {
     bool named = memchr(spec.name, '\0', SKV_NAME_MAX) && spec.name[0];
     return named ? skv_status_annotate(status, "spec %u (%s)", i, spec.name)
@@ -539,6 +546,56 @@ static skv_status verify_spec(const uint8_t *data, const skv_pkg_header *h, uint
   *next_image += spec.image_count;
   *out_spec = spec;
   return SKV_OK;
+}
+
+/* A spec's name (in the file, NUL-terminated: verify_spec checked it) and
+ * its index, sorted by name, then index. */
+typedef struct named_spec {
+  const char *name;
+  uint32_t index;
+} named_spec;
+
+static int named_spec_order(const void *a, const void *b) {
+  const named_spec *x = a, *y = b;
+  int names = strcmp(x->name, y->name);
+  if (names)
+    return names;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* That no two specs share a name, in O(n log n) (n may be
+ * SKV_PKG_MAX_SPECS: comparing every pair would take seconds). Names the
+ * first spec in file order that repeats an earlier one. */
+static skv_status verify_names(const uint8_t *data, const skv_pkg_header *h) {
+  named_spec *sorted = malloc((size_t)h->spec_count * sizeof(*sorted));
+  if (!sorted)
+    return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "sorting the names of %u specs", h->spec_count);
+  for (uint32_t i = 0; i < h->spec_count; ++i) {
+    sorted[i].name =
+        (const char *)data + h->specs_offset + (uint64_t)i * SKV_PKG_SPEC_SIZE + SPEC_NAME;
+    sorted[i].index = i;
+  }
+  qsort(sorted, h->spec_count, sizeof(*sorted), named_spec_order);
+  uint32_t repeat = h->spec_count, first = 0, run = 0;
+  for (uint32_t i = 1; i < h->spec_count; ++i) {
+    if (strcmp(sorted[i].name, sorted[i - 1].name) != 0) {
+      run = i;
+      continue;
+    }
+    /* sorted[run] is the name's first spec, sorted[i] a later one. */
+    if (sorted[i].index < repeat) {
+      repeat = sorted[i].index;
+      first = sorted[run].index;
+    }
+  }
+  skv_status status = SKV_OK;
+  if (repeat < h->spec_count)
+    status = CORRUPT("spec %u (%s): name repeats spec %u's", repeat,
+                     (const char *)data + h->specs_offset +
+                         (uint64_t)repeat * SKV_PKG_SPEC_SIZE + SPEC_NAME,
+                     first);
+  free(sorted);
+  return status;
 }
 
 /* What a cubin starts with: it is an ELF file. */
@@ -618,6 +675,7 @@ skv_status skv_pkg_verify(const uint8_t *data, size_t size, skv_pkg_header *out_
       previous = image;
     }
   }
+  SKV_RETURN_IF_ERROR_PLAIN(verify_names(data, &h));
   if (next_kernel != h.kernel_count || next_image != h.image_count ||
       next_resource != h.resource_count)
     return CORRUPT("the specs own %u kernels, %u images and %u resource records, the "

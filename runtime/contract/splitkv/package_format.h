@@ -106,6 +106,14 @@ typedef struct skv_pkg_image {
 #define SKV_PKG_MAX_LOCAL_BYTES (512u * 1024u)
 #define SKV_PKG_MAX_TOKENS_PER_STEP 65536u
 
+/* The most a package holds, far above what a real one needs (one spec per
+ * model shape, two images per target), so that the verifier's work stays
+ * bounded on any input (it is linear in the tables, plus a sort of the
+ * names) and a hostile header is refused before any record is read. The
+ * package writer refuses to go past them. */
+#define SKV_PKG_MAX_SPECS 65536u
+#define SKV_PKG_MAX_IMAGES 64u /* per spec: two kinds for 32 targets */
+
 /* FNV-1a 64 of size bytes, and of a whole package as its header records
  * it: every byte, the checksum field read as zero. */
 uint64_t skv_pkg_checksum(const void *data, size_t size);
@@ -155,11 +163,13 @@ skv_status skv_pkg_resources_check(const skv_kernel_resources *resources,
 
 /* Verifies a whole package in memory (borrowed, size bytes) and decodes its
  * header: magic, format and ABI versions, file size, checksum, that the
- * tables and blobs tile the file as described above, every record's fields
- * (the checks above), each spec's images strictly sorted by (kind, sm),
- * PTX NUL-terminated, a cubin starting with the ELF magic, distinct spec
- * names. Errors: CORRUPT_PACKAGE naming the record, the field and the
- * offending value. */
+ * tables and blobs tile the file as described above, the counts within
+ * SKV_PKG_MAX_SPECS and SKV_PKG_MAX_IMAGES, every record's fields (the
+ * checks above), each spec's images strictly sorted by (kind, sm), PTX
+ * NUL-terminated, a cubin starting with the ELF magic, distinct spec
+ * names. Its work is linear in size, plus a sort of the spec names.
+ * Errors: CORRUPT_PACKAGE naming the record, the field and the offending
+ * value; OUT_OF_MEMORY (the name sort's index). */
 skv_status skv_pkg_verify(const uint8_t *data, size_t size, skv_pkg_header *out_header);
 
 /* Decode record i of a package that skv_pkg_verify accepted. */
