@@ -210,17 +210,20 @@ skv_status skv_image_choose(const skv_pkg_image *images, uint32_t count,
 /* ---- the loaded attention ----------------------------------------------- */
 
 /* One spec's kernels loaded into a context: load.c creates it, launch.c
- * launches from it; immutable after creation. */
+ * launches from it; immutable after creation. It keeps copies of the
+ * package records it reads (the module holds the code), so the package may
+ * be destroyed first (runtime.h). */
 struct skv_attention {
-  const skv_package *package; /* borrowed */
-  const skv_pkg_spec *spec;   /* borrowed from package */
-  CUcontext context;          /* the module's context */
+  skv_pkg_spec spec_record;                        /* the spec's, copied */
+  skv_kernel_desc kernel_records[SKV_MAX_KERNELS]; /* its kernels', copied */
+  const skv_pkg_spec *spec;                        /* &spec_record */
+  CUcontext context;                               /* the module's context */
   CUmodule module;
   /* Per launch (launches.fills[i], SKV_BALANCED_LAUNCH the balanced
-   * kernel's): its split kernel's record and function. */
+   * kernel's): its split kernel's record (in kernel_records) and function. */
   const skv_kernel_desc *split_kernels[SKV_MAX_KERNELS];
   CUfunction split_functions[SKV_MAX_KERNELS];
-  const skv_kernel_desc *combine_kernel;
+  const skv_kernel_desc *combine_kernel; /* in kernel_records */
   CUfunction combine_function;
   skv_launches launches;
   skv_attention_image_info image;

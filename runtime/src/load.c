@@ -180,6 +180,12 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
                                           : "out_attention");
   const skv_pkg_spec *spec = NULL;
   SKV_RETURN_IF_ERROR_PLAIN(spec_find(package, name, &spec));
+  /* Every size a call computes then fits its 64-bit arithmetic, whatever
+   * the package (the compiler refuses such specs, a crafted package may
+   * not). */
+  SKV_RETURN_IF_ERROR(skv_pkg_sizes_check(spec->num_q_heads, spec->num_kv_heads,
+                                          spec->head_dim, spec->sliding_window),
+                      "spec %s", name);
   SKV_RETURN_IF_ERROR_PLAIN(skv_driver_init());
 
   const char *check = getenv("SKV_CHECK_PAGES");
@@ -194,8 +200,10 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
   skv_attention *attention = calloc(1, sizeof(*attention));
   if (!attention)
     return SKV_ERROR(SKV_CODE_OUT_OF_MEMORY, "attention object");
-  attention->package = package;
-  attention->spec = spec;
+  /* Copies: a call reads these after the caller may have destroyed the
+   * package. */
+  attention->spec_record = *spec;
+  attention->spec = &attention->spec_record;
   attention->check_pages = check && strcmp(check, "1") == 0;
   /* Uniform unless asked: the balanced kernel has not yet run on a GPU
    * (docs/design.md, "Balanced partition"). */
@@ -234,7 +242,9 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
    * the combine kernel merges the chunks. */
   skv_launches *launches = &attention->launches;
   for (uint32_t k = 0; k < spec->kernel_count && !status; ++k) {
-    const skv_kernel_desc *kernel = &package->kernels[spec->first_kernel + k];
+    /* The verifier allows at most SKV_MAX_KERNELS per spec. */
+    attention->kernel_records[k] = package->kernels[spec->first_kernel + k];
+    const skv_kernel_desc *kernel = &attention->kernel_records[k];
     CUfunction function = NULL;
     status = kernel_get(attention->module, kernel, smem_optin, &function);
     if (status)

@@ -430,6 +430,56 @@ skv_status skv_pkg_resources_check(const skv_kernel_resources *r, const char *ke
   return SKV_OK;
 }
 
+/* The compiler's bound (spec_fields.h) is the one this check gives without
+ * a window. */
+_Static_assert(4ull * SKV_PKG_MAX_CALL_BATCH * INT32_MAX * SKV_MAX_KV_ROW_ELEMS <=
+                       (unsigned long long)INT64_MAX &&
+                   4ull * SKV_PKG_MAX_CALL_BATCH * INT32_MAX * (SKV_MAX_KV_ROW_ELEMS + 1) >
+                       (unsigned long long)INT64_MAX,
+               "SKV_MAX_KV_ROW_ELEMS is the most kv heads x head_dim a call can size");
+
+/* *product times factor, unless that passes INT64_MAX: whether it did not. */
+static bool mul_fits(uint64_t *product, uint64_t factor) {
+  if (factor != 0 && *product > (uint64_t)INT64_MAX / factor)
+    return false;
+  *product *= factor;
+  return true;
+}
+
+skv_status skv_pkg_sizes_check(int num_q_heads, int num_kv_heads, int head_dim,
+                               int sliding_window) {
+  if (num_q_heads < 1 || num_kv_heads < 1 || head_dim < 1 || sliding_window < 0)
+    return SKV_ERROR(SKV_CODE_INVALID_ARGUMENT,
+                     "sizes %d q heads, %d kv heads, head_dim %d, sliding_window %d are not "
+                     "a spec's",
+                     num_q_heads, num_kv_heads, head_dim, sliding_window);
+  const uint64_t batch = SKV_PKG_MAX_CALL_BATCH;
+  const uint64_t tokens = sliding_window > 0 ? (uint64_t)sliding_window : INT32_MAX;
+  uint64_t kv_bytes = 2 * sizeof(uint16_t);
+  bool fits = mul_fits(&kv_bytes, batch) && mul_fits(&kv_bytes, (uint64_t)num_kv_heads) &&
+              mul_fits(&kv_bytes, tokens) && mul_fits(&kv_bytes, (uint64_t)head_dim);
+  if (!fits)
+    return SKV_ERROR(SKV_CODE_UNSUPPORTED,
+                     "%d kv heads x head_dim %d is too large for the runtime's 64-bit sizes: "
+                     "a call of %llu sequences of %llu tokens reads 2 x %llu x %d x %llu x "
+                     "%d x 2 bytes of K and V, more than 2^63 - 1 (num_kv_heads x head_dim "
+                     "may be at most %d without a sliding window)",
+                     num_kv_heads, head_dim, (unsigned long long)batch,
+                     (unsigned long long)tokens, (unsigned long long)batch, num_kv_heads,
+                     (unsigned long long)tokens, head_dim, SKV_MAX_KV_ROW_ELEMS);
+  uint64_t workspace = sizeof(float);
+  fits = mul_fits(&workspace, batch) && mul_fits(&workspace, (uint64_t)num_q_heads) &&
+         mul_fits(&workspace, SKV_MAX_SPLITS) && mul_fits(&workspace, (uint64_t)head_dim);
+  if (!fits)
+    return SKV_ERROR(SKV_CODE_UNSUPPORTED,
+                     "%d q heads x head_dim %d is too large for the runtime's 64-bit sizes: "
+                     "the workspace of %llu sequences in %d chunks, %llu x %d x %d x %d x 4 "
+                     "bytes, is more than 2^63 - 1",
+                     num_q_heads, head_dim, (unsigned long long)batch, SKV_MAX_SPLITS,
+                     (unsigned long long)batch, num_q_heads, SKV_MAX_SPLITS, head_dim);
+  return SKV_OK;
+}
+
 /* ---- the whole package ------------------------------------------------------- */
 
 /* [offset, offset + count * record) inside [0, size)? Overflow-safe. */

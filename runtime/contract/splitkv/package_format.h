@@ -142,6 +142,24 @@ uint32_t skv_pkg_combine_row_ctas(uint32_t head_dim, uint32_t combine_threads,
  * value. */
 skv_status skv_pkg_spec_check(const skv_pkg_spec *spec);
 
+/* The largest decode call the runtime plans: batch up to the split grid's
+ * z limit (plan.c refuses more), max_seqlen up to INT32_MAX tokens, up to
+ * SKV_MAX_SPLITS chunks a sequence. */
+#define SKV_PKG_MAX_CALL_BATCH 65535
+
+/* Checks that the runtime can size every call of a spec of these heads,
+ * head_dim and sliding window (0: none) in signed 64-bit arithmetic, as
+ * its call planning does: for the largest call above, the bytes of K and
+ * V it reads (2 x batch x kv heads x tokens x head_dim x 2 bytes, tokens
+ * the window where there is one) and its workspace (batch x q heads x
+ * splits partial rows of head_dim floats). Without a window that holds
+ * while num_kv_heads x head_dim is at most SKV_MAX_KV_ROW_ELEMS, the bound
+ * the compiler's spec parser keeps. skv_attention_create refuses a spec
+ * that fails it (a crafted package may hold one). Errors:
+ * UNSUPPORTED naming the sizes and the product that overflows. */
+skv_status skv_pkg_sizes_check(int num_q_heads, int num_kv_heads, int head_dim,
+                               int sliding_window);
+
 /* Checks a spec's kernel records (count of them): a known role, entry
  * names NUL-terminated, non-empty and distinct; threads whole warps in
  * [32, SKV_PKG_MAX_THREADS]; dynamic shared memory within

@@ -35,7 +35,8 @@ const skv_pkg_image *skv_package_image_at(const skv_package *package, uint32_t i
 const skv_kernel_resources *skv_package_resources_at(const skv_package *package,
                                                          uint32_t i);
 
-/* The spec record of a loaded attention (borrowed from its package). */
+/* The spec record of a loaded attention (its own copy, borrowed from it:
+ * valid until skv_attention_destroy, whether or not the package is). */
 const skv_pkg_spec *skv_attention_record(const skv_attention *attention);
 
 #ifdef __cplusplus

@@ -60,6 +60,9 @@ SKV_API skv_status skv_package_open_file(const char *path, skv_package **out_pac
 SKV_API skv_status skv_package_open_memory(const void *data, size_t size,
                                    skv_package **out_package);
 
+/* Frees the package. Attentions created from it stay valid: each keeps
+ * copies of the records it reads, so the two may be destroyed in either
+ * order. */
 SKV_API void skv_package_destroy(skv_package *package);
 
 /* The SHA-256 of the package file as opened, its 32 bytes into
@@ -73,7 +76,9 @@ SKV_API uint32_t skv_package_spec_count(const skv_package *package);
 
 /* What a spec describes, as its package records it. */
 typedef struct skv_spec_info {
-  const char *name;    /* borrowed from the package: valid while it is open */
+  const char *name;    /* borrowed: from skv_package_spec_info, valid while
+                          the package is open; from skv_attention_info,
+                          while the attention lives */
   skv_dtype dtype;     /* of q, k, v and the output */
   int head_dim;
   int num_q_heads;
@@ -102,8 +107,9 @@ SKV_API skv_status skv_package_spec_info(const skv_package *package, uint32_t in
  * and keeps for the life of the process, as the CUDA runtime does). */
 typedef struct skv_attention skv_attention;
 
-/* Loads spec `name` from the package (borrowed; it must outlive the
- * attention) for the current device: picks the image for its compute
+/* Loads spec `name` from the package (borrowed for the call: the attention
+ * keeps copies of the records it needs, so the package may be destroyed
+ * before it) for the current device: picks the image for its compute
  * capability (a cubin of the same major version and a minor no higher than
  * the device's, the newest such; else the newest PTX no newer than the
  * device, which the driver JIT-compiles), loads the module, looks up both
@@ -111,7 +117,8 @@ typedef struct skv_attention skv_attention;
  * 48 KB (checked against the device's opt-in limit). Errors: NOT_FOUND (no
  * such spec, listing those the package has), UNSUPPORTED (no image this
  * device can run, naming the device and the targets the spec has; or more
- * threads or shared memory than the device gives), INVALID_ARGUMENT
+ * threads or shared memory than the device gives; or heads x head_dim too
+ * large for the runtime's 64-bit sizes, naming them), INVALID_ARGUMENT
  * (SKV_CHECK_PAGES set to other than 0 or 1), NO_DRIVER, CUDA_ERROR. */
 SKV_API skv_status skv_attention_create(const skv_package *package, const char *name,
                                 skv_attention **out_attention);
@@ -119,7 +126,7 @@ SKV_API skv_status skv_attention_create(const skv_package *package, const char *
 SKV_API void skv_attention_destroy(skv_attention *attention);
 
 /* Fills *out_info with the spec of a loaded attention (its name is
- * borrowed from the package). */
+ * borrowed from the attention). */
 SKV_API void skv_attention_info(const skv_attention *attention, skv_spec_info *out_info);
 
 /* Which image skv_attention_create loaded, and what loading it cost. */
