@@ -36,13 +36,15 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   memset(&plan, 0, sizeof(plan));
   plan.sm = sm;
   plan.group = spec->num_q_heads / spec->num_kv_heads;
-  plan.upper_rows = plan.group > 8;
+  plan.head_tiles = skv_head_tiles(plan.group);
+  plan.tile_heads = skv_tile_heads(plan.group);
+  plan.upper_rows = plan.tile_heads > 8;
   /* The parser refuses larger groups with their position; a spec built
    * otherwise still gets a message. */
   if (plan.group > SKV_MAX_GQA_GROUP)
     return SKV_ERROR(SKV_CODE_UNSUPPORTED,
                      "%s: a GQA group of %d q heads per kv head is more than "
-                     "the %d one tensor-core tile holds",
+                     "the %d the kernels take",
                      spec->name, plan.group, SKV_MAX_GQA_GROUP);
   if (spec->head_dim % 32 != 0)
     return SKV_ERROR(SKV_CODE_UNSUPPORTED,
@@ -65,7 +67,7 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * 1, a (batch, kv head) per SM at batch 16: kernel_abi.h). The streams'
    * partial results meet in shared memory: the wide launch exists only if
    * twice the streams fit the static limit. */
-  int per_stream = plan.group * (2 + spec->head_dim) * (int)sizeof(float);
+  int per_stream = plan.tile_heads * (2 + spec->head_dim) * (int)sizeof(float);
   /* With two warps a stream, their slots of S. */
   if (plan.dim_split > 1) {
     plan.pair_scores = plan.warp_tokens / 8 * (plan.upper_rows ? 4 : 2);

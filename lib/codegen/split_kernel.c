@@ -67,6 +67,10 @@ typedef struct split_kernel {
   /* Where this CTA and lane are; batch is the sequence of the segment
    * being worked on (index). */
   MlirValue chunk, kv_head, batch, tid, warp, lane, row, col;
+  /* The CTA's head tile of the group (codegen.h: tile_heads heads from
+   * tile * tile_heads on) and, where the tiles do not divide the group,
+   * whether head `row + 8h` is in it (lane's rows, per row half). */
+  MlirValue tile;
   /* The partition (kernel_abi.h): 1 for the balanced kernel, and then
    * this CTA's range of the batch's weight [lo, hi), the range length T
    * (i32), and the length of the sequence being worked on (i32). */
@@ -141,11 +145,19 @@ static void place_lane(split_kernel *k) {
   k->pair_barrier = to_tok(k, skv_addi(b, k->stream, idx(k, 1)));
 }
 
+/* The CTA's kv head and head tile, from grid y (kernel_abi.h). */
+static void place_head(split_kernel *k, MlirValue y) {
+  skv_builder *b = k->b;
+  int tiles = k->plan->head_tiles;
+  k->kv_head = tiles == 1 ? y : skv_divui(b, y, idx(k, tiles));
+  k->tile = tiles == 1 ? idx(k, 0) : skv_remui(b, y, idx(k, tiles));
+}
+
 /* Step 1: the CTA's coordinates and the lane's place in the fragments. */
 static void locate(split_kernel *k) {
   skv_builder *b = k->b;
   k->chunk = skv_block_id(b, 'x');
-  k->kv_head = skv_block_id(b, 'y');
+  place_head(k, skv_block_id(b, 'y'));
   k->batch = skv_block_id(b, 'z');
   k->tid = skv_thread_id(b, 'x');
   place_lane(k);
@@ -299,16 +311,35 @@ static void segment_bounds(split_kernel *k, MlirValue before) {
   k->stride = tok(k, k->streams * k->plan->warp_tokens);
 }
 
-/* Index of head `head` of this CTA's group in [batch, num_q_heads]. */
-static MlirValue q_row(split_kernel *k, MlirValue head) {
+/* The q head (of num_q_heads) of head `head` of this CTA's tile. */
+static MlirValue q_head(split_kernel *k, MlirValue head) {
   skv_builder *b = k->b;
-  MlirValue first = skv_muli(b, k->kv_head, idx(k, k->plan->group));
-  return skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_q_heads)),
-                  skv_addi(b, first, head));
+  const skv_kernel_plan *plan = k->plan;
+  MlirValue first = skv_addi(b, skv_muli(b, k->kv_head, idx(k, plan->group)),
+                             skv_muli(b, k->tile, idx(k, plan->tile_heads)));
+  return skv_addi(b, first, head);
 }
 
-/* Step 3: the group's q heads as A fragments, loaded once. Rows past the
- * group read head 0 (valid memory) and are replaced by zeros. */
+/* Index of head `head` of this CTA's tile in [batch, num_q_heads]. */
+static MlirValue q_row(split_kernel *k, MlirValue head) {
+  skv_builder *b = k->b;
+  return skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_q_heads)), q_head(k, head));
+}
+
+/* Is head `head` (< tile_heads) of this CTA's tile one of the group's?
+ * Only the last tile may be short. */
+static MlirValue head_in_group(split_kernel *k, MlirValue head) {
+  skv_builder *b = k->b;
+  const skv_kernel_plan *plan = k->plan;
+  if (plan->group % plan->tile_heads == 0)
+    return skv_cmpi_slt(b, head, idx(k, plan->tile_heads));
+  MlirValue in_tile = skv_addi(b, skv_muli(b, k->tile, idx(k, plan->tile_heads)), head);
+  return skv_andi(b, skv_cmpi_slt(b, head, idx(k, plan->tile_heads)),
+                  skv_cmpi_slt(b, in_tile, idx(k, plan->group)));
+}
+
+/* Step 3: the tile's q heads as A fragments, loaded once. Rows past the
+ * tile or the group read head 0 (valid memory) and are replaced by zeros. */
 static void load_q(split_kernel *k) {
   skv_builder *b = k->b;
   MlirValue zero = skv_const_i32(b, 0);
@@ -320,7 +351,7 @@ static void load_q(split_kernel *k) {
       continue;
     }
     MlirValue head = skv_addi(b, k->row, idx(k, 8 * h));
-    MlirValue in_group = skv_cmpi_slt(b, head, idx(k, k->plan->group));
+    MlirValue in_group = head_in_group(k, head);
     head = skv_select(b, in_group, head, idx(k, 0));
     MlirValue base = skv_muli(b, q_row(k, head), idx(k, k->spec->head_dim));
     base = skv_addi(b, base, skv_addi(b, k->dim0, skv_muli(b, k->col, idx(k, 8))));
@@ -735,11 +766,11 @@ static void stream_chunk(split_kernel *k, softmax_state *state) {
     state->o[t] = mlirOperationGetResult(loop.op, 4 + t);
 }
 
-/* Step 5: every stream publishes (max, sum, accumulator) of the group's heads:
- * row half h of lane (r, c) is head r + 8h, dims 32·blk + 8c .. +7. */
+/* Step 5: every stream publishes (max, sum, accumulator) of the tile's
+ * heads: row half h of lane (r, c) is head r + 8h, dims 32·blk + 8c .. +7. */
 static void publish_streams(split_kernel *k, const softmax_state *st) {
   skv_builder *b = k->b;
-  const int G = k->plan->group, D = k->spec->head_dim;
+  const int G = k->plan->tile_heads, D = k->spec->head_dim;
   MlirValue stats = k->arg[SHARED_STATS], acc = k->arg[SHARED_ACC];
   for (int h = 0; h < k->halves; ++h) {
     MlirValue head = skv_addi(b, k->row, idx(k, 8 * h));
@@ -774,7 +805,7 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
  * output with one chunk, else the partial one. */
 static void merge_and_write(split_kernel *k) {
   skv_builder *b = k->b;
-  const int G = k->plan->group, D = k->spec->head_dim, W = k->streams;
+  const int G = k->plan->tile_heads, D = k->spec->head_dim, W = k->streams;
   MlirValue stats = k->arg[SHARED_STATS], acc_buf = k->arg[SHARED_ACC];
 
   skv_for loop;
@@ -813,6 +844,12 @@ static void merge_and_write(split_kernel *k) {
                      skv_cmpi_eq(b, k->end, k->len));
   MlirValue is_final = k->balanced ? whole : skv_cmpi_eq(b, splits, idx(k, 1));
   MlirValue is_partial = k->balanced ? not_(k, whole) : skv_cmpi_slt(b, idx(k, 1), splits);
+  /* A short last tile's heads past the group write nothing. */
+  if (k->plan->group % G != 0) {
+    MlirValue in_group = head_in_group(k, g);
+    is_final = skv_andi(b, is_final, in_group);
+    is_partial = skv_andi(b, is_partial, in_group);
+  }
 
   skv_if final;
   skv_if_begin(b, &final, is_final);
@@ -824,8 +861,7 @@ static void merge_and_write(split_kernel *k) {
   skv_if_begin(b, &partial, is_partial);
   MlirValue part_row =
       k->balanced
-          ? skv_addi(b, skv_muli(b, skv_addi(b, skv_muli(b, k->kv_head, idx(k, G)), g),
-                                 skv_addi(b, splits, arg_index(k, ARG_batch))),
+          ? skv_addi(b, skv_muli(b, q_head(k, g), skv_addi(b, splits, arg_index(k, ARG_batch))),
                      skv_addi(b, k->chunk, k->batch))
           : skv_addi(b, skv_muli(b, row, splits), k->chunk);
   skv_softmax_store(b, out, lse, k->arg[ARG_part_out], k->arg[ARG_part_lse], part_row, d, D);
@@ -842,9 +878,10 @@ static void write_chunk_table(split_kernel *k, MlirValue b_tok, MlirValue len,
                               MlirValue before) {
   skv_builder *b = k->b;
   MlirValue n = window_len(k, len);
+  MlirValue head_0 = skv_andi(b, skv_cmpi_eq(b, k->kv_head, idx(k, 0)),
+                              skv_cmpi_eq(b, k->tile, idx(k, 0)));
   MlirValue writer = skv_andi(b, skv_cmpi_eq(b, k->start, skv_subi(b, len, n)),
-                              skv_andi(b, skv_cmpi_eq(b, k->kv_head, idx(k, 0)),
-                                       skv_cmpi_eq(b, k->tid, idx(k, 0))));
+                              skv_andi(b, head_0, skv_cmpi_eq(b, k->tid, idx(k, 0))));
   skv_if first;
   skv_if_begin(b, &first, writer);
   MlirValue chunk = to_tok(k, k->chunk);
@@ -865,7 +902,7 @@ static void write_chunk_table(split_kernel *k, MlirValue b_tok, MlirValue len,
 static void relocate(split_kernel *k) {
   skv_builder *b = k->b;
   k->chunk = skv_opaque_index(b, skv_block_id(b, 'x'));
-  k->kv_head = skv_opaque_index(b, skv_block_id(b, 'y'));
+  place_head(k, skv_opaque_index(b, skv_block_id(b, 'y')));
   k->tid = skv_opaque_index(b, skv_thread_id(b, 'x'));
   place_lane(k);
 }
@@ -965,7 +1002,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
   k.tx8 = skv_type_vector(t, 8);
   /* The streams' (max, sum) and accumulators, and with dim_split 2 the
    * pairs' slots of S (two parities, two warps). */
-  int slots = k.streams * plan->group, n_shared = 2;
+  int slots = k.streams * plan->tile_heads, n_shared = 2;
   MlirType shared[4] = {
       skv_type_shared_buffer(b, f32, (int64_t)slots * 2),
       skv_type_shared_buffer(b, f32, (int64_t)slots * spec->head_dim),

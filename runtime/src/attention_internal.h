@@ -127,6 +127,13 @@ typedef struct skv_decode_plan {
                              caller passes lse, else the whole layout */
 } skv_decode_plan;
 
+/* Split CTAs per sequence and chunk: a CTA per head tile of each kv head
+ * (target.h), grid y of the split kernels (kernel_abi.h). */
+static inline int64_t skv_head_ctas(const skv_pkg_spec *spec) {
+  return (int64_t)spec->num_kv_heads *
+         skv_head_tiles((int)(spec->num_q_heads / spec->num_kv_heads));
+}
+
 /* The split count for a call (see skv_attention_num_splits) in the launch
  * `fill` describes: override if > 0, else the spec's fixed count, else the
  * auto heuristic. Errors: INVALID_ARGUMENT for batch outside [1, 65535],

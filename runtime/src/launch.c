@@ -71,7 +71,7 @@ static skv_status launch_split(const skv_attention *attention, int launch,
                         SKV_SPLIT_PAGED_ARGS(SKV_ABI_PAGED_ADDRESS_OF)};
   const skv_kernel_desc *kernel = attention->split_kernels[launch];
   return kernel_launch(attention, attention->split_functions[launch],
-                       (unsigned)args->num_splits, (unsigned)attention->spec->num_kv_heads,
+                       (unsigned)args->num_splits, (unsigned)skv_head_ctas(attention->spec),
                        kernel->role == SKV_KERNEL_BALANCED ? 1u : (unsigned)args->batch,
                        kernel->threads, kernel->dynamic_smem_bytes, stream,
                        params);

@@ -49,7 +49,7 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
    * leave whole CTAs without a step of their own. A sequence that one CTA
    * step covers runs in one CTA, without the combine kernel (64 tokens:
    * 6.4 us in 4 chunks, ~4 in one). */
-  int64_t rows = (int64_t)batch * spec->num_kv_heads;
+  int64_t rows = (int64_t)batch * skv_head_ctas(spec);
   int64_t slots = (int64_t)fill.sms * fill.ctas_per_sm;
   int64_t cta_step = fill.cta_tokens;
   int64_t splits = 1;
@@ -92,7 +92,7 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
     int splits = 0;
     SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, fills[i], batch, max_seqlen,
                                                 num_splits_override, &splits));
-    int64_t ctas = (int64_t)batch * spec->num_kv_heads * splits;
+    int64_t ctas = (int64_t)batch * skv_head_ctas(spec) * splits;
     int64_t slots = (int64_t)fills[i].sms * fills[i].ctas_per_sm;
     int64_t warps = (ctas < slots ? ctas : slots) * (fills[i].split_threads / 32);
     bool more = warps * 100 > best_warps * 105;
@@ -138,7 +138,7 @@ skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *la
    * and the uniform launch (no scan of the lengths, no combine kernel with
    * one chunk) is kept. */
   const skv_device_fill *f = &launches->fills[SKV_BALANCED_LAUNCH];
-  int64_t per_head = (int64_t)f->sms * f->ctas_per_sm / spec->num_kv_heads;
+  int64_t per_head = (int64_t)f->sms * f->ctas_per_sm / skv_head_ctas(spec);
   if (per_head > SKV_MAX_SPLITS)
     per_head = SKV_MAX_SPLITS;
   if (launches->partition == SKV_PARTITION_AUTO &&

@@ -126,6 +126,10 @@ skv_status skv_fields_check_combination(int num_q_heads, int num_kv_heads,
   if (num_q_heads % num_kv_heads != 0)
     return INVALID("num_kv_heads %d does not divide num_q_heads %d", num_kv_heads,
                    num_q_heads);
+  if (num_q_heads / num_kv_heads > SKV_MAX_GQA_GROUP)
+    return INVALID("a GQA group of %d q heads per kv head (%d / %d) is more than the %d the "
+                   "kernels take",
+                   num_q_heads / num_kv_heads, num_q_heads, num_kv_heads, SKV_MAX_GQA_GROUP);
   if ((kv_layout == SKV_KV_PAGED) != (page_size > 0))
     return INVALID("kv_layout %s with page_size %d: a paged cache needs a page_size, a "
                    "contiguous one has none",

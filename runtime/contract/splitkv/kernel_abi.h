@@ -11,12 +11,16 @@
  * SPLIT kernels (one or more per spec, each a launch shape the runtime may
  * pick per call: a narrow one of two CTAs per SM, a wide one of one CTA
  * per SM with twice the token streams) and the BALANCED kernel (one per
- * spec, the narrow shape) work for the q heads h*G .. h*G+G-1 (G =
- * num_q_heads / num_kv_heads) of kv head h, with the kernel's block and
- * dynamic shared memory, and take the same arguments. They cut the work in
- * one of two partitions:
+ * spec, the narrow shape) work for a head tile of kv head h: the GQA
+ * group's q heads h*G .. h*G+G-1 (G = num_q_heads / num_kv_heads) are cut
+ * into skv_head_tiles(G) tiles of skv_tile_heads(G) heads (target.h; one
+ * tile where G <= 16), and grid y = y_h * tiles + t names kv head h's tile
+ * t, q heads h*G + t*R .. (R = tile heads, the last tile up to the
+ * group's end). They run with the kernel's block and dynamic shared
+ * memory, and take the same arguments. Below, "kv heads" in a grid means
+ * num_kv_heads * tiles. They cut the work in one of two partitions:
  *
- *   uniform (SPLIT): grid (num_splits, num_kv_heads, batch). Sequence b's
+ *   uniform (SPLIT): grid (num_splits, kv heads, batch). Sequence b's
  *   tokens are cut into blocks of min(ceil(len / num_splits), the kernel's
  *   tokens_per_step) tokens, dealt round-robin: CTA (c, h, b) handles
  *   blocks c, c + num_splits, ... (chunk c). With num_splits == 1 it writes
@@ -24,7 +28,7 @@
  *   (b * num_q_heads + q head) * num_splits + c (an empty chunk writes lse
  *   -inf and zeros), and the combine kernel runs next.
  *
- *   balanced (BALANCED): grid (num_splits, num_kv_heads, 1), for batches whose
+ *   balanced (BALANCED): grid (num_splits, kv heads, 1), for batches whose
  *   lengths may differ widely. The batch's sequences are laid end to end
  *   by weight: sequence b weighs n_b (the tokens it attends to: len, or
  *   min(len, sliding_window)) plus the kernel's segment cost if n_b > 0
@@ -34,8 +38,8 @@
  *   num_splits): CTA (i, h) takes [i*T, (i+1)*T), a segment of each
  *   sequence whose tokens the range meets. A segment that is its whole
  *   sequence writes out and lse; any other writes part_out and part_lse
- *   at row q head * (num_splits + batch) + i + b, and the CTA with the
- *   sequence's first token writes chunk_table[2b] = i + b (its first such
+ *   at row q head * (num_splits + batch) + i + b, and the CTA (i, 0)
+ *   with the sequence's first token writes chunk_table[2b] = i + b (its first such
  *   row) and chunk_table[2b + 1] = the CTAs that share the sequence (1:
  *   the sequence was whole). The combine kernel always runs next. Every
  *   CTA has the same weight to work through, whatever the lengths; the
@@ -76,7 +80,7 @@
 #include "splitkv/target.h"
 #include "splitkv/types.h"
 
-#define SKV_KERNEL_ABI_VERSION 8u
+#define SKV_KERNEL_ABI_VERSION 9u
 
 /* Chunks a combine lane loads at once. */
 #define SKV_COMBINE_UNROLL 6

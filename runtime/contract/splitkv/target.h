@@ -58,9 +58,25 @@ static inline void skv_targets_text(char *out, size_t size) {
  * call's override, the split kernel's grid x. */
 #define SKV_MAX_SPLITS 256
 
-/* The most q heads per kv head the split kernels take: the group is the M
- * dimension of one m16 tensor-core tile. */
-#define SKV_MAX_GQA_GROUP 16
+/* The most q heads per kv head (the GQA group) a spec may have. */
+#define SKV_MAX_GQA_GROUP 128
+
+/* The most q heads one split CTA takes: the M dimension of one m16
+ * tensor-core tile. A larger group is cut into head tiles of 16 (the last
+ * holds the rest), a CTA each: grid y is kv heads times the tiles
+ * (kernel_abi.h). Tiles of 16 rather than equal ones: a tile of 15 heads
+ * spilled on sm_80 at head_dim 128 and 256 (ptxas), one of 16 does not. */
+#define SKV_MAX_TILE_HEADS 16
+
+/* The head tiles of a GQA group of `group` q heads per kv head. */
+static inline int skv_head_tiles(int group) {
+  return (group + SKV_MAX_TILE_HEADS - 1) / SKV_MAX_TILE_HEADS;
+}
+
+/* The q heads of each head tile (of the last: what remains). */
+static inline int skv_tile_heads(int group) {
+  return group < SKV_MAX_TILE_HEADS ? group : SKV_MAX_TILE_HEADS;
+}
 
 /* Registers one warp takes at `per_thread` registers a thread. */
 static inline int skv_warp_registers(int per_thread) {
