@@ -150,6 +150,11 @@ BEYOND = [
     Shape("gemma2-9b", "gemma2_9b", "gemma2_9b", 2, 16, 8, 256, 8191, None, None),
     Shape("gemma-2b", "gemma_2b", "gemma_2b", 1, 8, 1, 256, 12345, None, None),
     Shape("gemma-2b", "gemma_2b", "gemma_2b", 8, 8, 1, 256, 4096, None, None),
+    # Large MQA groups: head tiles of 16 q heads, a CTA each.
+    Shape("starcoder", "starcoder", "starcoder", 1, 48, 1, 128, 32768, None, None),
+    Shape("starcoder", "starcoder", "starcoder", 8, 48, 1, 128, 8192, None, None),
+    Shape("falcon-7b", "falcon_7b", "falcon_7b", 1, 71, 1, 64, 32768, None, None),
+    Shape("falcon-7b", "falcon_7b", "falcon_7b", 16, 71, 1, 64, 4096, None, None),
 ]
 # Skewed batches (--shapes skewed): a few long sequences among many short
 # ones, as serving mixes them (issue 19's table); the cache holds every

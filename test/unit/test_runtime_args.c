@@ -680,6 +680,16 @@ static void test_launch(void) {
   spec.num_q_heads = 8;
   CHECK(launch_for(&spec, 2, 1, 65536, 0) == 1132);
   CHECK(launch_for(&spec, 2, 8, 8192, 0) == 33);
+  /* A group of 48 is three head tiles, a CTA each (target.h): the slots
+   * hold a third of the chunks, 88 narrow (264 CTAs) or 44 wide, and wide
+   * is taken at 64 chunks or more. 71 q heads: five tiles, 52 narrow. */
+  spec.num_q_heads = 48;
+  CHECK(skv_head_ctas(&spec) == 3);
+  CHECK(launch_for(&spec, 2, 1, 65536, 0) == 1044);
+  CHECK(launch_for(&spec, 1, 1, 65536, 0) == 88);
+  spec.num_q_heads = 71;
+  CHECK(skv_head_ctas(&spec) == 5);
+  CHECK(launch_for(&spec, 1, 1, 65536, 0) == 52);
 }
 
 static int lanes_for(int q_heads, int head_dim, skv_device_fill fill, int batch,
