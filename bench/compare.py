@@ -88,8 +88,11 @@ class Shape:
     (the cache's capacity and the call's max_seqlen)."""
 
     def __init__(self, layout, package, spec, batch, hq, hkv, d, s,
-                 target_us, anchor_cudnn_us, dtype="bf16", lens=None):
+                 target_us, anchor_cudnn_us, dtype="bf16", lens=None, softcap=0.0, window=0):
         self.layout, self.package, self.spec, self.dtype = layout, package, spec, dtype
+        # The spec's logit soft-cap and sliding window (0: none), which the
+        # reference and the peers apply too.
+        self.softcap, self.window = softcap, window
         self.batch, self.hq, self.hkv, self.d, self.s = batch, hq, hkv, d, s
         self.target_us = target_us
         self.anchor_cudnn_us = anchor_cudnn_us
@@ -108,7 +111,11 @@ class Shape:
 
     @property
     def kv_bytes(self):  # K and V, 2 bytes each: what one decode call must read
-        return 2 * sum(self.seqlens) * self.hkv * self.d * 2
+        return 2 * sum(self.attended) * self.hkv * self.d * 2
+
+    @property
+    def attended(self):  # each sequence's tokens its query attends to
+        return [min(n, self.window) if self.window else n for n in self.seqlens]
 
     @property
     def alloc_bytes(self):  # K and V at capacity s for every sequence
@@ -147,7 +154,17 @@ BEYOND = [
     Shape("llama2-7b", "llama2_7b", "llama2_7b", 2, 32, 32, 128, 16000, None, None, "f16"),
     Shape("codellama-34b", "codellama_34b", "codellama_34b", 32, 64, 8, 128, 1500, None, None),
     Shape("tinyllama", "tinyllama_1_1b", "tinyllama_1_1b", 1, 32, 4, 64, 20000, None, None),
-    Shape("gemma2-9b", "gemma2_9b", "gemma2_9b", 2, 16, 8, 256, 8191, None, None),
+    Shape("gemma2-9b", "gemma2_9b", "gemma2_9b", 2, 16, 8, 256, 8191, None, None, softcap=50.0),
+    # Sliding windows: a call reads the last 4096 tokens only, so 131072
+    # tokens should cost about what 4096 do (llama3_8b's heads are
+    # mistral_7b's).
+    Shape("llama3-8b", "llama3_8b", "llama3_8b", 1, 32, 8, 128, 4096, None, None),
+    Shape("mistral-7b", "mistral_7b", "mistral_7b", 1, 32, 8, 128, 131072, None, None,
+          window=4096),
+    Shape("mistral-7b", "mistral_7b", "mistral_7b", 8, 32, 8, 128, 32768, None, None,
+          window=4096),
+    Shape("gemma2-9b-local", "gemma2_9b", "gemma2_9b_local", 1, 16, 8, 256, 32768, None,
+          None, softcap=50.0, window=4096),
     Shape("gemma-2b", "gemma_2b", "gemma_2b", 1, 8, 1, 256, 12345, None, None),
     Shape("gemma-2b", "gemma_2b", "gemma_2b", 8, 8, 1, 256, 4096, None, None),
     # Large MQA groups: head tiles of 16 q heads, a CTA each.
@@ -397,7 +414,8 @@ class Runtime:
     @staticmethod
     def spec_fields(info):
         return (info.head_dim, info.num_q_heads, info.num_kv_heads, info.softmax_scale,
-                DTYPE_CODES.get(info.dtype, "dtype %d" % info.dtype))
+                DTYPE_CODES.get(info.dtype, "dtype %d" % info.dtype), info.logit_softcap,
+                info.sliding_window)
 
     def create_attention(self, package, name):
         handle = c_void_p()
@@ -437,11 +455,13 @@ class Runtime:
 
 
 def check_shape_against_spec(shape, spec_fields, where):
-    d, hq, hkv, _scale, dtype = spec_fields
-    if (d, hq, hkv, dtype) != (shape.d, shape.hq, shape.hkv, shape.dtype):
-        raise SkvError("%s: spec %s has head_dim %d, %d q heads, %d kv heads, %s; the "
-                       "shape wants %d, %d, %d, %s" % (where, shape.spec, d, hq, hkv, dtype,
-                                                       shape.d, shape.hq, shape.hkv, shape.dtype))
+    d, hq, hkv, _scale, dtype, softcap, window = spec_fields
+    if (d, hq, hkv, dtype, softcap, window) != (shape.d, shape.hq, shape.hkv, shape.dtype,
+                                                 shape.softcap, shape.window):
+        raise SkvError("%s: spec %s has head_dim %d, %d q heads, %d kv heads, %s, soft-cap %g, "
+                       "window %d; the shape wants %d, %d, %d, %s, %g, %d"
+                       % (where, shape.spec, d, hq, hkv, dtype, softcap, window, shape.d,
+                          shape.hq, shape.hkv, shape.dtype, shape.softcap, shape.window))
 
 
 # ---- self-test (no GPU, no torch) -------------------------------------------
@@ -569,7 +589,8 @@ def self_test(args):
                         continue
                     check_shape_against_spec(shape, specs[shape.spec], path)
                 log("package %s: OK (%s)" % (path, ", ".join(
-                    "%s d%d %d/%d scale %.6g %s" % ((n,) + v) for n, v in specs.items())))
+                    "%s d%d %d/%d scale %.6g %s cap %g window %d" % ((n,) + v)
+                    for n, v in specs.items())))
                 rt.package_destroy(pkg)
             # Without a GPU the driver is absent: the error must be a status
             # with a message, not a crash.
@@ -764,7 +785,7 @@ class GpuRun:
             ks = [k.transpose(1, 2) for k in ks]
             vs = [v.transpose(1, 2) for v in vs]
         q4 = q.view(B, HQ, 1, D)
-        ref, sel = self.reference(q, ks[0], vs[0], scale, shape.seqlens)
+        ref, sel = self.reference(q, ks[0], vs[0], scale, shape)
         result["reference_batches"] = sel
 
         def rel_err(out):
@@ -780,6 +801,8 @@ class GpuRun:
                 if method in PEERS and shape.lens:
                     raise SkvError("each sequence its own length: the call here takes one "
                                    "for the batch")
+                if method in ("cudnn", "fa2") and shape.softcap:
+                    raise SkvError("torch SDPA takes no logit soft-cap")
                 if method == "ours":
                     entry = self.run_ours(shape, att, q, ks, vs, calls, rel_err)
                 elif method == "uniform":
@@ -789,9 +812,11 @@ class GpuRun:
                     entry = self.run_paged(shape, args.paged_methods[method], index, q, ks, vs,
                                            calls, rel_err)
                 elif method in ("cudnn", "fa2"):
-                    entry = self.run_sdpa(method, shape, q4, ks, vs, calls, scale, rel_err)
+                    entry = self.run_sdpa(method, shape, q4, *window_views(shape, ks, vs),
+                                          calls, scale, rel_err)
                 else:
-                    entry = self.run_flex(shape, q4, ks, vs, calls, scale, rel_err)
+                    entry = self.run_flex(shape, q4, *window_views(shape, ks, vs), calls,
+                                          scale, rel_err)
             except Exception as e:
                 entry = {"status": "n/a", "reason": short(e)}
                 if args.verbose:
@@ -817,10 +842,12 @@ class GpuRun:
             result["methods"][method] = entry
         return result  # the caller empties the cache once these tensors are gone
 
-    def reference(self, q, k, v, scale, lens):
-        """float64 softmax(scale q k^T) v on the GPU over the first lens[b]
-        tokens of each batch, for all batches or (batch > 8) 8 of them
-        including the first and the last."""
+    def reference(self, q, k, v, scale, shape):
+        """float64 softmax(scale q k^T) v on the GPU over the tokens each
+        sequence's query attends to (its length, or its window's last
+        tokens), scores soft-capped where the shape is, for all batches or
+        (batch > 8) 8 of them including the first and the last."""
+        lens, cap = shape.seqlens, shape.softcap
         torch = self.torch
         B, HQ, D = q.shape
         HKV = k.shape[1]
@@ -838,9 +865,12 @@ class GpuRun:
             # seqlen * head_dim * 8 bytes each
             step = max(1, int(512 * MIB // max(1, k.shape[2] * D * 8)))
             for h0 in range(0, HKV, step):
-                kb = k[b, h0:h0 + step, :lens[b]].double()
-                vb = v[b, h0:h0 + step, :lens[b]].double()
+                first = lens[b] - shape.attended[b]
+                kb = k[b, h0:h0 + step, first:lens[b]].double()
+                vb = v[b, h0:h0 + step, first:lens[b]].double()
                 scores = torch.matmul(qb[h0:h0 + step], kb.transpose(-1, -2)) * scale
+                if cap:
+                    scores = cap * torch.tanh(scores / cap)
                 out_b[h0:h0 + step] = torch.matmul(torch.softmax(scores, dim=-1), vb)
                 del kb, vb, scores
             outs.append(out_b.view(HQ, D))
@@ -1068,8 +1098,15 @@ class GpuRun:
         gqa = shape.hq != shape.hkv
         n = len(ks)
 
+        cap = shape.softcap
+
+        def softcap(score, b, h, q_idx, kv_idx):
+            return cap * torch.tanh(score / cap)
+
+        mod = softcap if cap else None
+
         def call(i):
-            return flex(q4, ks[i % n], vs[i % n], scale=scale, enable_gqa=gqa)
+            return flex(q4, ks[i % n], vs[i % n], score_mod=mod, scale=scale, enable_gqa=gqa)
 
         t0 = time.perf_counter()
         try:
@@ -1092,6 +1129,16 @@ class GpuRun:
         if timing != "graph":
             entry["timing"] = timing
         return entry
+
+
+def window_views(shape, ks, vs):
+    """The peers' K and V: with a sliding window, views of each sequence's
+    last `window` tokens (every sequence is s tokens here), which is how an
+    engine hands a window to a call that has no window of its own."""
+    if not shape.window or shape.window >= shape.s:
+        return ks, vs
+    first = shape.s - shape.window
+    return [k[:, :, first:] for k in ks], [v[:, :, first:] for v in vs]
 
 
 # ---- the report ----------------------------------------------------------------
