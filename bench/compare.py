@@ -167,6 +167,9 @@ BEYOND = [
           None, softcap=50.0, window=4096),
     Shape("gemma-2b", "gemma_2b", "gemma_2b", 1, 8, 1, 256, 12345, None, None),
     Shape("gemma-2b", "gemma_2b", "gemma_2b", 8, 8, 1, 256, 4096, None, None),
+    # head_dim 80: two and a half 32-dim blocks.
+    Shape("phi-2", "phi_2", "phi_2", 1, 32, 32, 80, 16384, None, None, "f16"),
+    Shape("phi-2", "phi_2", "phi_2", 8, 32, 32, 80, 2048, None, None, "f16"),
     # Large MQA groups: head tiles of 16 q heads, a CTA each.
     Shape("starcoder", "starcoder", "starcoder", 1, 48, 1, 128, 32768, None, None),
     Shape("starcoder", "starcoder", "starcoder", 8, 48, 1, 128, 8192, None, None),

@@ -46,9 +46,10 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
                      "%s: a GQA group of %d q heads per kv head is more than "
                      "the %d the kernels take",
                      spec->name, plan.group, SKV_MAX_GQA_GROUP);
-  if (spec->head_dim % 32 != 0)
+  /* A lane's loads are 8 dims: a warp's share must be whole loads. */
+  if (spec->head_dim % 16 != 0)
     return SKV_ERROR(SKV_CODE_UNSUPPORTED,
-                     "%s: head_dim %d is not a multiple of 32", spec->name,
+                     "%s: head_dim %d is not a multiple of 16", spec->name,
                      spec->head_dim);
   /* A warp step reads up to SKV_STEP_ELEMENTS of K and as many of V: 16
    * tokens at head_dim 128 (P·V one k16 mma), 32 at 64 (two k16 mmas: as

@@ -56,7 +56,15 @@ typedef struct split_kernel {
   const skv_kernel_plan *plan;
   MlirValue arg[NUM_VALUES];
   int blocks; /* the 32-dim blocks of Q, K, V and O this warp holds:
-                 head_dim / 32 / dim_split */
+                 head_dim / dim_split / 32, rounded up */
+  /* A warp's share of the dims that is not a whole number of blocks
+   * (head_dim 80: 2.5 blocks): the lanes c < tail_lanes hold the last
+   * block's dims (0: every block is whole). The others load their row's
+   * dims of lane 0 again (tail_shift elements away: valid memory, same
+   * lines), their Q is zero so they add nothing to S, and their share of
+   * the output is not stored (tail_valid). */
+  int tail_lanes;
+  MlirValue tail_shift, tail_valid;
   int halves; /* row halves of the mma that hold heads: 1 or 2 */
   MlirType i32, f32, i32x4, f32x8, tx8;
   /* The accumulator fragment a lane keeps per output tile: rows r and r + 8
@@ -128,6 +136,18 @@ static void regs_of(split_kernel *k, MlirValue vector, MlirValue *out_regs) {
     out_regs[i] = skv_extract(k->b, v, i);
 }
 
+/* Is block blk the tail (k->tail_lanes)? */
+static int is_tail(const split_kernel *k, int blk) {
+  return k->tail_lanes && blk == k->blocks - 1;
+}
+
+/* Element offset of this lane's dims of block blk from its dims of block
+ * 0: 32·blk, and for a tail lane of the tail block lane 0's dims. */
+static MlirValue block_offset(split_kernel *k, int blk) {
+  MlirValue off = skv_const_index(k->b, 32 * blk);
+  return is_tail(k, blk) ? skv_addi(k->b, off, k->tail_shift) : off;
+}
+
 /* The lane's place in the fragments and streams, from k->tid. */
 static void place_lane(split_kernel *k) {
   skv_builder *b = k->b;
@@ -140,7 +160,12 @@ static void place_lane(split_kernel *k) {
   MlirValue split = idx(k, k->plan->dim_split);
   k->stream = skv_divui(b, k->warp, split);
   k->half = skv_remui(b, k->warp, split);
-  k->dim0 = skv_muli(b, k->half, idx(k, 32 * k->blocks));
+  k->dim0 = skv_muli(b, k->half, idx(k, k->spec->head_dim / k->plan->dim_split));
+  if (k->tail_lanes) {
+    k->tail_valid = skv_cmpi_slt(b, k->col, idx(k, k->tail_lanes));
+    k->tail_shift = skv_subi(b, idx(k, 0), skv_muli(b, k->col, idx(k, 8)));
+    k->tail_shift = skv_select(b, k->tail_valid, idx(k, 0), k->tail_shift);
+  }
   /* Barrier 0 is the CTA's (gpu.barrier). */
   k->pair_barrier = to_tok(k, skv_addi(b, k->stream, idx(k, 1)));
 }
@@ -356,10 +381,11 @@ static void load_q(split_kernel *k) {
     MlirValue base = skv_muli(b, q_row(k, head), idx(k, k->spec->head_dim));
     base = skv_addi(b, base, skv_addi(b, k->dim0, skv_muli(b, k->col, idx(k, 8))));
     for (int blk = 0; blk < k->blocks; ++blk) {
-      regs_of(k, skv_vector_load(b, k->tx8, k->arg[ARG_q], skv_addi(b, base, idx(k, 32 * blk))),
+      regs_of(k, skv_vector_load(b, k->tx8, k->arg[ARG_q], skv_addi(b, base, block_offset(k, blk))),
               k->q[h][blk]);
+      MlirValue keep = is_tail(k, blk) ? skv_andi(b, in_group, k->tail_valid) : in_group;
       for (int i = 0; i < 4; ++i)
-        k->q[h][blk][i] = skv_select(b, in_group, k->q[h][blk][i], zero);
+        k->q[h][blk][i] = skv_select(b, keep, k->q[h][blk][i], zero);
     }
   }
 }
@@ -421,7 +447,7 @@ static void load_rows(split_kernel *k, int cache, MlirValue token, MlirValue pag
   MlirValue off = kv_offset(k, cache == ARG_k ? ARG_k_sb : ARG_v_sb, token, page);
   for (int blk = 0; blk < k->blocks; ++blk)
     out[blk] = skv_vector_load(k->b, k->tx8, k->arg[cache],
-                               skv_addi(k->b, off, idx(k, 32 * blk)));
+                               skv_addi(k->b, off, block_offset(k, blk)));
 }
 
 /* The tokens lane row r loads in the step at base: base + 8j + r for tile
@@ -642,7 +668,8 @@ static void prefetch_first_step(split_kernel *k) {
     step_pages(k, &rows, 1);
   /* The four lanes of a row share its 128-byte lines (64 elements each):
    * lane c takes line c, modulo the lines of the warp's share of the row. */
-  const int dims = 32 * k->blocks;
+  /* Whole lines only: every line prefetched starts inside the row. */
+  const int dims = k->spec->head_dim / k->plan->dim_split;
   for (int j = 0; j < k->plan->warp_tokens / 8; ++j)
     for (int cache = ARG_k; cache <= ARG_v; ++cache) {
       MlirValue off = row_offset(k, cache == ARG_k ? ARG_k_sb : ARG_v_sb, rows.token[j],
@@ -793,8 +820,13 @@ static void publish_streams(split_kernel *k, const softmax_state *st) {
         dims[2 * i] = skv_extract(b, st->o[4 * blk + i], 2 * h);
         dims[2 * i + 1] = skv_extract(b, st->o[4 * blk + i], 2 * h + 1);
       }
+      skv_if tail;
+      if (is_tail(k, blk))
+        skv_if_begin(b, &tail, k->tail_valid);
       skv_vector_store(b, skv_from_elements(b, k->f32x8, 8, dims), acc,
                        skv_addi(b, row0, idx(k, 32 * blk)));
+      if (is_tail(k, blk))
+        skv_if_end(b, &tail);
     }
     skv_if_end(b, &in_group);
   }
@@ -991,7 +1023,8 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
   k.streams = k.threads / 32 / plan->dim_split;
   k.page_size = spec->kv_layout == SKV_KV_PAGED ? spec->page_size : 0;
   k.balanced = kernel->role == SKV_KERNEL_BALANCED;
-  k.blocks = spec->head_dim / 32 / plan->dim_split;
+  k.blocks = (spec->head_dim / plan->dim_split + 31) / 32;
+  k.tail_lanes = spec->head_dim / plan->dim_split % 32 / 8;
   k.halves = plan->upper_rows ? 2 : 1;
   k.i32 = i32;
   k.f32 = f32;

@@ -286,7 +286,8 @@ static void test_errors(void) {
 
   /* Values out of range. */
   expect_error("name: m\nhead_dim: 100\n", "t.yaml:2:11: error: head_dim 100 "
-               "is not supported; choose one of 64, 96, 128, 256",
+               "is not supported; choose one of 64, 80, 96, 112, 128, 144, 160, 176, "
+               "192, 208, 224, 240, 256",
                "\nhead_dim: 100\n          ^");
   expect_error("name: m\nnum_q_heads: 0\n", "t.yaml:2:14: error: num_q_heads 0 "
                "is out of range; use 1 to 1024");
