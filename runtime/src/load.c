@@ -205,12 +205,11 @@ skv_status skv_attention_create(const skv_package *package, const char *name,
   attention->spec_record = *spec;
   attention->spec = &attention->spec_record;
   attention->check_pages = check && strcmp(check, "1") == 0;
-  /* Uniform unless asked: the balanced kernel has not yet run on a GPU
-   * (docs/design.md, "Balanced partition"). */
-  attention->launches.partition = !partition || strcmp(partition, "uniform") == 0
-                                      ? SKV_PARTITION_UNIFORM
-                                  : strcmp(partition, "auto") == 0 ? SKV_PARTITION_AUTO
-                                                                  : SKV_PARTITION_BALANCED;
+  /* auto unless asked otherwise (docs/design.md, "Balanced partition"). */
+  attention->launches.partition = !partition || strcmp(partition, "auto") == 0
+                                      ? SKV_PARTITION_AUTO
+                                  : strcmp(partition, "uniform") == 0 ? SKV_PARTITION_UNIFORM
+                                                                     : SKV_PARTITION_BALANCED;
 
   CUdevice device = 0;
   int major = 0, minor = 0, smem_optin = 0, sm_count = 0;

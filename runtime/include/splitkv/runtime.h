@@ -167,11 +167,11 @@ SKV_API skv_status skv_attention_num_splits(const skv_attention *attention, int 
  * per kv head, a wave of the launch a single sequence would get, and the
  * combine kernel always runs. Chosen from the sizes alone (a call under
  * stream capture keeps it for any lengths), by the environment variable
- * SKV_PARTITION read at create: uniform (the default for now: the balanced
- * kernel has not yet been checked on a GPU), balanced (every call with
- * splits auto), or auto (balanced with splits auto, at least 2 and at most
- * 256 sequences, batch * max_seqlen below 2^30 and max_seqlen at least 4096
- * tokens per chunk of the uniform count). Errors: those of
+ * SKV_PARTITION read at create: auto (the default: balanced with splits
+ * auto, at least 2 and at most 256 sequences, batch * max_seqlen below
+ * 2^30 and max_seqlen at least 4096 tokens per chunk of the uniform
+ * count), uniform (never balanced), or balanced (every call with splits
+ * auto). Errors: those of
  * skv_attention_num_splits. */
 SKV_API skv_status skv_attention_balanced(const skv_attention *attention, int batch,
                                           int max_seqlen, int num_splits_override,
