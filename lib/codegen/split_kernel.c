@@ -76,8 +76,7 @@ typedef struct split_kernel {
    * being worked on (index). */
   MlirValue chunk, kv_head, batch, tid, warp, lane, row, col;
   /* The CTA's head tile of the group (codegen.h: tile_heads heads from
-   * tile * tile_heads on) and, where the tiles do not divide the group,
-   * whether head `row + 8h` is in it (lane's rows, per row half). */
+   * tile * tile_heads on; head_in_group says which are the group's). */
   MlirValue tile;
   /* The partition (kernel_abi.h): 1 for the balanced kernel, and then
    * this CTA's range of the batch's weight [lo, hi), the range length T
