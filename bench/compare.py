@@ -253,6 +253,7 @@ class DecodeArgs(ctypes.Structure):
         ("v_stride_seq", c_int64),
         ("v_stride_head", c_int64),
         ("num_splits", c_int),
+        ("q_len", c_int),
     ]
 
 
@@ -275,6 +276,7 @@ class PagedDecodeArgs(ctypes.Structure):
         ("num_pages", c_int),
     ] + CALL_FIELDS + [
         ("num_splits", c_int),
+        ("q_len", c_int),
     ]
 
 
@@ -292,6 +294,7 @@ class SpecInfo(ctypes.Structure):
         ("page_size", c_int),
         ("logit_softcap", ctypes.c_float),
         ("sliding_window", c_int),
+        ("max_query_len", c_int),
     ]
 
 
@@ -311,8 +314,8 @@ EXPECTED_LAYOUT = {
         ("k_stride_batch", 88, 8), ("k_stride_seq", 96, 8),
         ("k_stride_head", 104, 8), ("v_stride_batch", 112, 8),
         ("v_stride_seq", 120, 8), ("v_stride_head", 128, 8),
-        ("num_splits", 136, 4)]),
-    "skv_paged_decode_args": (176, [
+        ("num_splits", 136, 4), ("q_len", 140, 4)]),
+    "skv_paged_decode_args": (184, [
         ("q", 0, 8), ("k_pages", 8, 8), ("v_pages", 16, 8), ("k_stride_page", 24, 8),
         ("k_stride_slot", 32, 8), ("k_stride_head", 40, 8), ("v_stride_page", 48, 8),
         ("v_stride_slot", 56, 8), ("v_stride_head", 64, 8), ("block_table", 72, 8),
@@ -320,12 +323,12 @@ EXPECTED_LAYOUT = {
         ("num_pages", 104, 4), ("seqlens", 112, 8), ("out", 120, 8), ("lse", 128, 8),
         ("workspace", 136, 8), ("workspace_size", 144, 8), ("batch", 152, 4),
         ("max_seqlen", 156, 4), ("num_q_heads", 160, 4), ("num_kv_heads", 164, 4),
-        ("head_dim", 168, 4), ("num_splits", 172, 4)]),
-    "skv_spec_info": (48, [
+        ("head_dim", 168, 4), ("num_splits", 172, 4), ("q_len", 176, 4)]),
+    "skv_spec_info": (56, [
         ("name", 0, 8), ("dtype", 8, 4), ("head_dim", 12, 4), ("num_q_heads", 16, 4),
         ("num_kv_heads", 20, 4), ("splits", 24, 4), ("softmax_scale", 28, 4),
         ("kv_layout", 32, 4), ("page_size", 36, 4), ("logit_softcap", 40, 4),
-        ("sliding_window", 44, 4)]),
+        ("sliding_window", 44, 4), ("max_query_len", 48, 4)]),
     "skv_attention_image_info": (16, [("kind", 0, 4), ("sm", 4, 4), ("load_us", 8, 8)]),
 }
 CTYPES_OF = {"skv_decode_args": DecodeArgs, "skv_paged_decode_args": PagedDecodeArgs,

@@ -20,9 +20,12 @@ extern "C" {
 typedef struct skv_kernel_plan {
   int sm;                /* target, e.g. 90 */
   int group;             /* q heads per kv head (G) */
-  int head_tiles;        /* CTAs that share a kv head's group (target.h) */
-  int tile_heads;        /* q heads per CTA (R), the mma's M rows */
-  int upper_rows;        /* R > 8: the mma rows 8..15 hold heads too */
+  int rows;              /* query rows per kv head at max_query_len:
+                            max_query_len x G (target.h) */
+  int head_tiles;        /* CTAs that share a kv head's rows at
+                            max_query_len (target.h) */
+  int tile_heads;        /* rows per CTA (R), the mma's M rows */
+  int upper_rows;        /* R > 8: the mma rows 8..15 hold rows too */
   int warps;             /* warps per CTA of the narrow split kernel (two
                             CTAs per SM) */
   int dim_split;         /* warps sharing a token stream, each with 1 /

@@ -48,23 +48,28 @@ float skv_dtype_to_float(skv_dtype dtype, uint16_t bits);
 typedef struct skv_reference_args {
   SKV_SPEC_FIELDS(SKV_SPEC_FIELD_MEMBER)
   int batch;
+  int q_len; /* query tokens per sequence (0 or 1: one) */
   const uint16_t *q;
   const uint16_t *k;
   const uint16_t *v;
   const int32_t *seqlens;
   int64_t k_stride_batch, k_stride_seq, k_stride_head;
   int64_t v_stride_batch, v_stride_seq, v_stride_head;
-  double *out; /* [batch, num_q_heads, head_dim], written */
-  double *lse; /* [batch, num_q_heads], natural log, written */
+  double *out; /* [batch, q_len, num_q_heads, head_dim], written */
+  double *lse; /* [batch, q_len, num_q_heads], natural log, written */
 } skv_reference_args;
 
 #define SKV_REFERENCE_MAX_HEAD_DIM 1024
 
-/* For every batch b and q head h (kv head h / G, G = num_q_heads /
- * num_kv_heads): out[b,h,:] = softmax(scale * q[b,h]·K[b,:,h/G]^T) · V over
- * tokens [0, seqlens[b]), and lse[b,h] = log(sum exp(scale * q·k)). The
- * softmax runs in double with a running maximum, so nothing overflows. A
- * sequence with no tokens gets out 0 and lse -inf. */
+/* For every batch b, query token i and q head h (kv head h / G, G =
+ * num_q_heads / num_kv_heads): out[b,i,h,:] = softmax(scale *
+ * q[b,i,h]·K[b,:,h/G]^T) · V over the keys token i attends to, and
+ * lse[b,i,h] = log(sum exp(scale * q·k)) over them. Token i sits at
+ * position p = seqlens[b] - q_len + i and attends to keys [0, p] (causal,
+ * bottom-right aligned), with a sliding window of W to [p - W + 1, p]
+ * only; scores are soft-capped first (logit_softcap C: C·tanh(s / C)).
+ * The softmax runs in double with a running maximum, so nothing
+ * overflows. A token with no keys gets out 0 and lse -inf. */
 void skv_reference_decode(const skv_reference_args *args);
 
 /* The same for the q heads of one (batch b, kv head kv_head) pair only:

@@ -62,20 +62,30 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body, const skv
   skv_kernel_begin(b, module_body, kernel->entry, spec->dtype, NUM_ARGS, args, 0, NULL,
                    (int)kernel->threads, plan->combine_max_regs, arg);
 
-  /* Step 1: where: row (batch, q head), dims d .. d+7, chunk lane. A CTA
-   * holds threads / lanes slices, a row head_dim / 8 of them. */
+  /* Step 1: where: row (batch, query token, q head), dims d .. d+7, chunk
+   * lane. A CTA holds threads / lanes slices, a row head_dim / 8 of them;
+   * grid y is batch * q_len (kernel_abi.h). */
   MlirValue lanes = skv_index_cast(b, arg[ARG_lanes], index);
   MlirValue threads = skv_const_index(b, kernel->threads);
   MlirValue slices_per_cta = skv_divui(b, threads, lanes);
   MlirValue row_ctas = skv_divui(b, skv_const_index(b, D / 8), slices_per_cta);
   MlirValue head = skv_divui(b, skv_block_id(b, 'x'), row_ctas);
   MlirValue part = skv_remui(b, skv_block_id(b, 'x'), row_ctas);
-  MlirValue batch = skv_block_id(b, 'y');
+  MlirValue seq_token = skv_block_id(b, 'y');
+  MlirValue batch = seq_token, batch_size = skv_grid_dim(b, 'y'), seq_row = head;
+  if (spec->max_query_len > 1) {
+    MlirValue q_len = skv_index_cast(b, arg[ARG_q_len], index);
+    batch = skv_divui(b, seq_token, q_len);
+    batch_size = skv_divui(b, batch_size, q_len);
+    seq_row = skv_addi(b, skv_muli(b, skv_remui(b, seq_token, q_len),
+                                   skv_const_index(b, spec->num_q_heads)),
+                       head);
+  }
   MlirValue tid = skv_thread_id(b, 'x');
   MlirValue lane = skv_remui(b, tid, lanes);
   MlirValue slice = skv_addi(b, skv_muli(b, part, slices_per_cta), skv_divui(b, tid, lanes));
   MlirValue d = skv_muli(b, slice, skv_const_index(b, 8));
-  MlirValue row = skv_addi(b, skv_muli(b, batch, skv_const_index(b, spec->num_q_heads)),
+  MlirValue row = skv_addi(b, skv_muli(b, seq_token, skv_const_index(b, spec->num_q_heads)),
                            head);
   /* No memory is touched before the split kernel's partials are complete.
    * The next kernel may launch at once (its CTAs take slots as split CTAs
@@ -95,7 +105,8 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body, const skv
   }
   /* The row's chunks: uniform, num_splits of them from row * num_splits;
    * balanced (kernel_abi.h), chunk_table's count from its first row of
-   * head's, head * (num_splits + batch) + first, none for an empty
+   * the sequence's row's (token * num_q_heads + head) * (num_splits +
+   * batch) + first, none for an empty
    * sequence (whose table entry is not written) and nothing to do for a
    * sequence one CTA held whole. */
   MlirValue splits = skv_index_cast(b, arg[ARG_num_splits], index);
@@ -109,8 +120,8 @@ void skv_codegen_combine_kernel(skv_builder *b, MlirBlock module_body, const skv
   MlirValue table_count =
       skv_index_cast(b, skv_load(b, arg[ARG_chunk_table], skv_addi(b, entry, one)), index);
   MlirValue has_tokens = skv_cmpi_slt(b, skv_const_i32(b, 0), skv_load(b, arg[ARG_seqlens], batch));
-  MlirValue rows = skv_addi(b, splits, skv_grid_dim(b, 'y'));
-  MlirValue balanced[2] = {skv_addi(b, skv_muli(b, head, rows), table_first),
+  MlirValue rows = skv_addi(b, splits, batch_size);
+  MlirValue balanced[2] = {skv_addi(b, skv_muli(b, seq_row, rows), table_first),
                            skv_select(b, has_tokens, table_count, zero)};
   skv_if_values_else(b, &partition, balanced);
   MlirValue uniform[2] = {skv_muli(b, row, splits), splits};

@@ -36,8 +36,9 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
   memset(&plan, 0, sizeof(plan));
   plan.sm = sm;
   plan.group = spec->num_q_heads / spec->num_kv_heads;
-  plan.head_tiles = skv_head_tiles(plan.group);
-  plan.tile_heads = skv_tile_heads(plan.group);
+  plan.rows = plan.group * spec->max_query_len;
+  plan.head_tiles = skv_head_tiles(plan.rows);
+  plan.tile_heads = skv_tile_heads(plan.rows);
   plan.upper_rows = plan.tile_heads > 8;
   /* The parser refuses larger groups with their position; a spec built
    * otherwise still gets a message. */
@@ -46,6 +47,10 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
                      "%s: a GQA group of %d q heads per kv head is more than "
                      "the %d the kernels take",
                      spec->name, plan.group, SKV_MAX_GQA_GROUP);
+  if (spec->max_query_len < 1 || spec->max_query_len > SKV_MAX_QUERY_LEN)
+    return SKV_ERROR(SKV_CODE_UNSUPPORTED,
+                     "%s: max_query_len %d is outside [1, %d]", spec->name,
+                     spec->max_query_len, SKV_MAX_QUERY_LEN);
   /* A lane's loads are 8 dims: a warp's share must be whole loads. */
   if (spec->head_dim % 16 != 0)
     return SKV_ERROR(SKV_CODE_UNSUPPORTED,

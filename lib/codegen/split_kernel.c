@@ -75,9 +75,17 @@ typedef struct split_kernel {
   /* Where this CTA and lane are; batch is the sequence of the segment
    * being worked on (index). */
   MlirValue chunk, kv_head, batch, tid, warp, lane, row, col;
-  /* The CTA's head tile of the group (codegen.h: tile_heads heads from
-   * tile * tile_heads on; head_in_group says which are the group's). */
+  /* The CTA's head tile of its kv head's rows (kernel_abi.h: tile_heads
+   * rows from tile * tile_heads on; head_in_group says which are rows of
+   * the call). */
   MlirValue tile;
+  /* Several query tokens (max_query_len > 1): the call's q_len (i32) and
+   * its head tiles per kv head (index); each row half's keys end before
+   * row_end and (a sliding window) start after row_before: causal among
+   * the new tokens. With one token, row_end is the chunk's end. */
+  int multi;
+  MlirValue q_len, tiles;
+  MlirValue row_end[2], row_before[2];
   /* The partition (kernel_abi.h): 1 for the balanced kernel, and then
    * this CTA's range of the batch's weight [lo, hi), the range length T
    * (i32), and the length of the sequence being worked on (i32). */
@@ -169,9 +177,18 @@ static void place_lane(split_kernel *k) {
   k->pair_barrier = to_tok(k, skv_addi(b, k->stream, idx(k, 1)));
 }
 
-/* The CTA's kv head and head tile, from grid y (kernel_abi.h). */
+/* The CTA's kv head and head tile, from grid y (kernel_abi.h): with
+ * several query tokens, the call's q_len * G rows give the tiles. */
 static void place_head(split_kernel *k, MlirValue y) {
   skv_builder *b = k->b;
+  if (k->multi) {
+    MlirValue rows = skv_muli(b, skv_index_cast(b, k->q_len, skv_type_index(b)),
+                              idx(k, k->plan->group));
+    k->tiles = skv_ceildivui(b, rows, idx(k, k->plan->tile_heads));
+    k->kv_head = skv_divui(b, y, k->tiles);
+    k->tile = skv_remui(b, y, k->tiles);
+    return;
+  }
   int tiles = k->plan->head_tiles;
   k->kv_head = tiles == 1 ? y : skv_divui(b, y, idx(k, tiles));
   k->tile = tiles == 1 ? idx(k, 0) : skv_remui(b, y, idx(k, tiles));
@@ -203,12 +220,16 @@ static MlirValue page_row(split_kernel *k) {
   return mlirOperationGetResult(padded.op, 0);
 }
 
-/* The tokens a query at position len - 1 attends to: len, or with a
- * sliding window of W tokens min(len, W) (the last ones). */
+/* The keys the call's queries attend to, the last ones of the sequence:
+ * len, or with a sliding window of W tokens min(len, W + q_len - 1) (the
+ * first query token's window to the last one's). */
 static MlirValue window_len(split_kernel *k, MlirValue len) {
   if (!k->spec->sliding_window)
     return len;
-  return skv_minsi(k->b, len, tok(k, k->spec->sliding_window));
+  MlirValue window = tok(k, k->spec->sliding_window);
+  if (k->multi)
+    window = skv_addi(k->b, window, skv_subi(k->b, k->q_len, tok(k, 1)));
+  return skv_minsi(k->b, len, window);
 }
 
 /* Sequence b's length (b: index), read as it is at the time (ordered),
@@ -239,6 +260,7 @@ static void chunk_bounds(split_kernel *k, MlirValue len) {
   MlirValue one_block = skv_cmpi_slt(b, block, cta_step);
   k->end = skv_select(b, one_block, skv_minsi(b, skv_addi(b, k->start, block), len), len);
   k->stride = skv_muli(b, splits, cta_step);
+  k->len = len;
 }
 
 /* The sum of v over the warp, in every lane. */
@@ -335,31 +357,77 @@ static void segment_bounds(split_kernel *k, MlirValue before) {
   k->stride = tok(k, k->streams * k->plan->warp_tokens);
 }
 
-/* The q head (of num_q_heads) of head `head` of this CTA's tile. */
+/* Row `head` of this CTA's tile among its kv head's rows (kernel_abi.h:
+ * token row / G, q head row % G of the group). */
+static MlirValue kv_head_row(split_kernel *k, MlirValue head) {
+  return skv_addi(k->b, skv_muli(k->b, k->tile, idx(k, k->plan->tile_heads)), head);
+}
+
+/* The query token (index, of q_len) of row `head` of this CTA's tile. */
+static MlirValue q_token(split_kernel *k, MlirValue head) {
+  return k->multi ? skv_divui(k->b, kv_head_row(k, head), idx(k, k->plan->group)) : idx(k, 0);
+}
+
+/* The q head (of num_q_heads) of row `head` of this CTA's tile. */
 static MlirValue q_head(split_kernel *k, MlirValue head) {
   skv_builder *b = k->b;
   const skv_kernel_plan *plan = k->plan;
-  MlirValue first = skv_addi(b, skv_muli(b, k->kv_head, idx(k, plan->group)),
-                             skv_muli(b, k->tile, idx(k, plan->tile_heads)));
+  MlirValue first = skv_muli(b, k->kv_head, idx(k, plan->group));
+  if (k->multi)
+    return skv_addi(b, first, skv_remui(b, kv_head_row(k, head), idx(k, plan->group)));
+  first = skv_addi(b, first, skv_muli(b, k->tile, idx(k, plan->tile_heads)));
   return skv_addi(b, first, head);
 }
 
-/* Index of head `head` of this CTA's tile in [batch, num_q_heads]. */
-static MlirValue q_row(split_kernel *k, MlirValue head) {
-  skv_builder *b = k->b;
-  return skv_addi(b, skv_muli(b, k->batch, idx(k, k->spec->num_q_heads)), q_head(k, head));
+/* The row (token and q head) of this sequence's q_len * num_q_heads that
+ * row `head` of this CTA's tile is: token * num_q_heads + q head. */
+static MlirValue seq_row(split_kernel *k, MlirValue head) {
+  MlirValue token_rows = skv_muli(k->b, q_token(k, head), idx(k, k->spec->num_q_heads));
+  return k->multi ? skv_addi(k->b, token_rows, q_head(k, head)) : q_head(k, head);
 }
 
-/* Is head `head` (< tile_heads) of this CTA's tile one of the group's?
- * Only the last tile may be short. */
+/* Index of row `head` of this CTA's tile in [batch, q_len, num_q_heads]. */
+static MlirValue q_row(split_kernel *k, MlirValue head) {
+  skv_builder *b = k->b;
+  MlirValue seq_rows = idx(k, k->spec->num_q_heads);
+  if (k->multi)
+    seq_rows = skv_muli(b, seq_rows, skv_index_cast(b, k->q_len, skv_type_index(b)));
+  return skv_addi(b, skv_muli(b, k->batch, seq_rows), seq_row(k, head));
+}
+
+/* Is row `head` (< tile_heads) of this CTA's tile one of the call's? Only
+ * the last tile may be short (of the group, or of the q_len * G rows). */
 static MlirValue head_in_group(split_kernel *k, MlirValue head) {
   skv_builder *b = k->b;
   const skv_kernel_plan *plan = k->plan;
+  MlirValue in_tile = skv_cmpi_slt(b, head, idx(k, plan->tile_heads));
+  if (k->multi) {
+    MlirValue rows = skv_muli(b, skv_index_cast(b, k->q_len, skv_type_index(b)),
+                              idx(k, plan->group));
+    return skv_andi(b, in_tile, skv_cmpi_slt(b, kv_head_row(k, head), rows));
+  }
   if (plan->group % plan->tile_heads == 0)
-    return skv_cmpi_slt(b, head, idx(k, plan->tile_heads));
-  MlirValue in_tile = skv_addi(b, skv_muli(b, k->tile, idx(k, plan->tile_heads)), head);
-  return skv_andi(b, skv_cmpi_slt(b, head, idx(k, plan->tile_heads)),
-                  skv_cmpi_slt(b, in_tile, idx(k, plan->group)));
+    return in_tile;
+  return skv_andi(b, in_tile, skv_cmpi_slt(b, kv_head_row(k, head), idx(k, plan->group)));
+}
+
+/* Step 3b: the keys each row half of this lane attends to in the chunk.
+ * One query token: the chunk's [start, end). Several: token i of q_len
+ * sits at position len - q_len + i and sees keys up to it (and, with a
+ * window of W, the W - 1 before it): per-row bounds, held through the
+ * loop in place of end. */
+static void row_bounds(split_kernel *k) {
+  skv_builder *b = k->b;
+  for (int h = 0; h < 2; ++h) {
+    k->row_end[h] = k->end;
+    if (!k->multi || h >= k->halves)
+      continue;
+    MlirValue token = to_tok(k, q_token(k, skv_addi(b, k->row, idx(k, 8 * h))));
+    MlirValue after = skv_addi(b, skv_subi(b, k->len, k->q_len), skv_addi(b, token, tok(k, 1)));
+    k->row_end[h] = skv_minsi(b, k->end, after);
+    if (k->spec->sliding_window)
+      k->row_before[h] = skv_subi(b, after, tok(k, k->spec->sliding_window + 1));
+  }
 }
 
 /* Step 3: the tile's q heads as A fragments, loaded once. Rows past the
@@ -590,7 +658,10 @@ static void warp_step(split_kernel *k, MlirValue base, MlirValue parity, const s
         if (cap > 0.0f)
           score = skv_mulf(b, skv_const_f32(b, cap * (float)SKV_LOG2E),
                            skv_tanh(b, skv_mulf(b, s[j][e], cap_inner)));
-        s[j][e] = skv_select(b, skv_cmpi_slt(b, t, k->end), score, neg_inf);
+        MlirValue attends = skv_cmpi_slt(b, t, k->row_end[h]);
+        if (k->multi && k->spec->sliding_window)
+          attends = skv_andi(b, attends, skv_cmpi_slt(b, k->row_before[h], t));
+        s[j][e] = skv_select(b, attends, score, neg_inf);
         mx = skv_maxf(b, mx, s[j][e]);
       }
     /* The four lanes of a quad share a row. */
@@ -875,8 +946,8 @@ static void merge_and_write(split_kernel *k) {
                      skv_cmpi_eq(b, k->end, k->len));
   MlirValue is_final = k->balanced ? whole : skv_cmpi_eq(b, splits, idx(k, 1));
   MlirValue is_partial = k->balanced ? not_(k, whole) : skv_cmpi_slt(b, idx(k, 1), splits);
-  /* A short last tile's heads past the group write nothing. */
-  if (k->plan->group % G != 0) {
+  /* A short last tile's rows past the call's write nothing. */
+  if (k->multi || k->plan->group % G != 0) {
     MlirValue in_group = head_in_group(k, g);
     is_final = skv_andi(b, is_final, in_group);
     is_partial = skv_andi(b, is_partial, in_group);
@@ -892,7 +963,7 @@ static void merge_and_write(split_kernel *k) {
   skv_if_begin(b, &partial, is_partial);
   MlirValue part_row =
       k->balanced
-          ? skv_addi(b, skv_muli(b, q_head(k, g), skv_addi(b, splits, arg_index(k, ARG_batch))),
+          ? skv_addi(b, skv_muli(b, seq_row(k, g), skv_addi(b, splits, arg_index(k, ARG_batch))),
                      skv_addi(b, k->chunk, k->batch))
           : skv_addi(b, skv_muli(b, row, splits), k->chunk);
   skv_softmax_store(b, out, lse, k->arg[ARG_part_out], k->arg[ARG_part_lse], part_row, d, D);
@@ -942,6 +1013,7 @@ static void relocate(split_kernel *k) {
 static void work_segment(split_kernel *k) {
   softmax_state state;
   load_q(k);
+  row_bounds(k);
   stream_chunk(k, &state);
   /* Balanced: the sequence and its length read again (from shared memory,
    * L1) rather than held through the streaming loop, which spills. */
@@ -1022,6 +1094,7 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
   k.streams = k.threads / 32 / plan->dim_split;
   k.page_size = spec->kv_layout == SKV_KV_PAGED ? spec->page_size : 0;
   k.balanced = kernel->role == SKV_KERNEL_BALANCED;
+  k.multi = spec->max_query_len > 1;
   k.blocks = (spec->head_dim / plan->dim_split + 31) / 32;
   k.tail_lanes = spec->head_dim / plan->dim_split % 32 / 8;
   k.halves = plan->upper_rows ? 2 : 1;
@@ -1057,6 +1130,8 @@ void skv_codegen_split_kernel(skv_builder *b, MlirBlock module_body, const skv_s
     k.arg[i] = values[i];
   for (int i = 0; i < n_shared; ++i)
     k.arg[shared_arg[i]] = values[n_args + i];
+  if (k.multi)
+    k.q_len = k.arg[ARG_q_len];
 
   /* The dependent kernel may launch at once: any work before the trigger
    * delays it (docs/perf-log.md §29). */

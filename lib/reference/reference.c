@@ -113,13 +113,14 @@ static void skv_row_to_double(skv_dtype dtype, const uint16_t *row, int n,
   }
 }
 
-/* Online softmax over the sequence for q heads first_head .. +count, all on
- * kv head kv_head. The running maximum keeps exp() in range whatever the
+/* Online softmax over the keys query token `token` of sequence b attends
+ * to, for q heads first_head .. +count, all on kv head kv_head. The running maximum keeps exp() in range whatever the
  * scores; rescaling happens only when the maximum grows (O(log n) times for
  * random data), and double makes the result independent of token order to
  * far below any kernel's error. */
-static void skv_reference_decode_heads(const skv_reference_args *a, int b,
+static void skv_reference_decode_heads(const skv_reference_args *a, int b, int token,
                                        int kv_head, int first_head, int count) {
+  const int q_len = a->q_len > 0 ? a->q_len : 1;
   const int dim = a->head_dim;
   double q[SKV_REFERENCE_HEADS_PER_PASS][SKV_REFERENCE_MAX_HEAD_DIM];
   double k[SKV_REFERENCE_MAX_HEAD_DIM];
@@ -129,7 +130,7 @@ static void skv_reference_decode_heads(const skv_reference_args *a, int b,
   double *out[SKV_REFERENCE_HEADS_PER_PASS];
 
   for (int g = 0; g < count; ++g) {
-    int64_t row = (int64_t)b * a->num_q_heads + first_head + g;
+    int64_t row = ((int64_t)b * q_len + token) * a->num_q_heads + first_head + g;
     skv_row_to_double(a->dtype, a->q + row * dim, dim, q[g]);
     for (int d = 0; d < dim; ++d)
       q[g][d] *= a->softmax_scale;
@@ -139,12 +140,13 @@ static void skv_reference_decode_heads(const skv_reference_args *a, int b,
     running_sum[g] = 0.0;
   }
 
-  /* The query sits at position len - 1: with a sliding window of W tokens
-   * it attends to keys len - W .. len - 1. */
-  const int len = a->seqlens[b];
-  const int first = a->sliding_window > 0 && len > a->sliding_window ? len - a->sliding_window
-                                                                      : 0;
-  for (int t = first; t < len; ++t) {
+  /* The query sits at position len - q_len + token: it attends to the keys
+   * up to it, with a sliding window of W tokens to the last W of those. */
+  const int64_t len = a->seqlens[b];
+  const int64_t end = len - q_len + token + 1 > 0 ? len - q_len + token + 1 : 0;
+  const int64_t first =
+      a->sliding_window > 0 && end > a->sliding_window ? end - a->sliding_window : 0;
+  for (int64_t t = first; t < end; ++t) {
     skv_row_to_double(a->dtype,
                       a->k + b * a->k_stride_batch + t * a->k_stride_seq +
                           kv_head * a->k_stride_head,
@@ -176,8 +178,8 @@ static void skv_reference_decode_heads(const skv_reference_args *a, int b,
   }
 
   for (int g = 0; g < count; ++g) {
-    double *lse = a->lse + (int64_t)b * a->num_q_heads + first_head + g;
-    if (len == 0) { /* out stays 0 */
+    double *lse = a->lse + ((int64_t)b * q_len + token) * a->num_q_heads + first_head + g;
+    if (end == first) { /* no keys: out stays 0 */
       *lse = -INFINITY;
       continue;
     }
@@ -190,12 +192,13 @@ static void skv_reference_decode_heads(const skv_reference_args *a, int b,
 void skv_reference_decode_group(const skv_reference_args *args, int b,
                                 int kv_head) {
   const int group = args->num_q_heads / args->num_kv_heads;
-  for (int g = 0; g < group; g += SKV_REFERENCE_HEADS_PER_PASS) {
-    int count = group - g < SKV_REFERENCE_HEADS_PER_PASS
-                    ? group - g
-                    : SKV_REFERENCE_HEADS_PER_PASS;
-    skv_reference_decode_heads(args, b, kv_head, kv_head * group + g, count);
-  }
+  const int q_len = args->q_len > 0 ? args->q_len : 1;
+  for (int token = 0; token < q_len; ++token)
+    for (int g = 0; g < group; g += SKV_REFERENCE_HEADS_PER_PASS) {
+      int count = group - g < SKV_REFERENCE_HEADS_PER_PASS ? group - g
+                                                           : SKV_REFERENCE_HEADS_PER_PASS;
+      skv_reference_decode_heads(args, b, token, kv_head, kv_head * group + g, count);
+    }
 }
 
 void skv_reference_decode(const skv_reference_args *args) {

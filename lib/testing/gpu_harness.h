@@ -112,6 +112,7 @@ typedef struct skv_problem_shape {
                              the host's logical copy) */
   int num_splits;         /* 0: the spec's choice */
   int with_lse;           /* 0: decode gets lse NULL, only out is checked */
+  int q_len;              /* query tokens per sequence (0: one) */
   /* A paged spec's pages: enough for every sequence's capacity, plus
    * spares; page ids a random permutation of the pool unless consecutive;
    * with shared_prefix, sequences 1.. reuse sequence 0's first pages where
@@ -124,12 +125,14 @@ typedef struct skv_problem_shape {
   int shared_prefix;
 } skv_problem_shape;
 
-/* Host arrays are 16-bit patterns of the spec's dtype; device pointers are
- * CUdeviceptr. Everything is owned by the problem. */
+/* Host arrays are 16-bit patterns of the spec's dtype (q and out [batch,
+ * q_len, num_q_heads, head_dim]); device pointers are CUdeviceptr.
+ * Everything is owned by the problem. */
 typedef struct skv_problem {
   const skv_gpu *gpu;        /* borrowed */
   const skv_pkg_spec *spec;  /* borrowed from the attention */
   skv_problem_shape shape;   /* seqlens points at the problem's copy */
+  int q_len;                 /* query tokens per sequence, at least 1 */
   int num_splits_used;       /* what the runtime picks for this shape */
   int split_threads_used;    /* and the launch it picks (narrow or wide) */
   int balanced_used;         /* and the partition: 1 balanced */

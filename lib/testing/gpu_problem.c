@@ -167,10 +167,10 @@ static skv_status skv_problem_allocate(skv_problem *p) {
     p->stride_head = cap * dim;
   }
   p->stride_batch = cap * kv_heads * dim;
-  p->q_elems = (size_t)p->shape.batch * spec->num_q_heads * dim;
+  p->q_elems = (size_t)p->shape.batch * p->q_len * spec->num_q_heads * dim;
   p->kv_elems = (size_t)p->shape.batch * (size_t)p->stride_batch;
   p->out_elems = p->q_elems;
-  p->lse_elems = (size_t)p->shape.batch * spec->num_q_heads;
+  p->lse_elems = (size_t)p->shape.batch * p->q_len * spec->num_q_heads;
 
   p->seqlens = malloc((size_t)p->shape.batch * sizeof *p->seqlens);
   p->q = malloc(p->q_elems * sizeof *p->q);
@@ -224,6 +224,7 @@ skv_status skv_problem_create(const skv_gpu *gpu,
   p->gpu = gpu;
   p->spec = skv_attention_record(attention);
   p->shape = *shape;
+  p->q_len = shape->q_len > 0 ? shape->q_len : 1;
   p->page_size = p->spec->kv_layout == SKV_KV_PAGED ? p->spec->page_size : 0;
   skv_status status = skv_attention_num_splits(
       attention, shape->batch, shape->max_seqlen, shape->num_splits,
@@ -431,6 +432,7 @@ skv_decode_args skv_problem_args(const skv_problem *p) {
   a.k_stride_seq = a.v_stride_seq = p->stride_seq;
   a.k_stride_head = a.v_stride_head = p->stride_head;
   a.num_splits = p->shape.num_splits;
+  a.q_len = p->shape.q_len;
   return a;
 }
 
@@ -463,6 +465,7 @@ skv_paged_decode_args skv_problem_paged_args(const skv_problem *p) {
   a.num_kv_heads = c.num_kv_heads;
   a.head_dim = c.head_dim;
   a.num_splits = c.num_splits;
+  a.q_len = c.q_len;
   return a;
 }
 
@@ -509,6 +512,7 @@ void skv_problem_reference(skv_problem *p, const uint8_t *group_mask) {
   SKV_SPEC_FIELDS(SKV_FIELD_COPY)
 #undef SKV_FIELD_COPY
   a->batch = p->shape.batch;
+  a->q_len = p->q_len;
   a->q = p->q;
   a->k = p->k;
   a->v = p->v;
@@ -564,9 +568,14 @@ void skv_problem_compare(const skv_problem *p, const uint8_t *group_mask,
   double row[SKV_REFERENCE_MAX_HEAD_DIM];
   double diff2 = 0.0, norm2 = 0.0;
 
+  const int seq_rows = p->q_len * heads;
   for (int b = 0; b < p->shape.batch; ++b)
-    for (int h = 0; h < heads; ++h) {
-      const size_t at = ((size_t)b * heads + h) * dim;
+    for (int r = 0; r < seq_rows; ++r) {
+      const int h = r % heads, i = r / heads;
+      const size_t row_at = (size_t)b * seq_rows + r, at = row_at * dim;
+      char token[48] = "";
+      if (p->q_len > 1)
+        snprintf(token, sizeof token, ", token %d of %d", i, p->q_len);
       size_t bad = 0;
       int first_bad = -1;
       for (int d = 0; d < dim; ++d) {
@@ -577,9 +586,9 @@ void skv_problem_compare(const skv_problem *p, const uint8_t *group_mask,
       if (bad) {
         c->nonfinite_out += bad;
         skv_check_fail(c,
-                       "out[b=%d, h=%d]: %zu of %d elements not finite (first "
+                       "out[b=%d, h=%d%s]: %zu of %d elements not finite (first "
                        "d=%d: %g): unwritten (poison) or NaN",
-                       b, h, bad, dim, first_bad, row[first_bad]);
+                       b, h, token, bad, dim, first_bad, row[first_bad]);
       }
       if (group_mask && !group_mask[b * (int)p->spec->num_kv_heads + h / group])
         continue;
@@ -597,20 +606,20 @@ void skv_problem_compare(const skv_problem *p, const uint8_t *group_mask,
         c->worst_row_h = h;
       }
       if (!(err <= bound))
-        skv_check_fail(c, "out[b=%d, h=%d] (seqlen %d): relative L2 %.3g > %.3g",
-                       b, h, p->seqlens[b], err, bound);
+        skv_check_fail(c, "out[b=%d, h=%d%s] (seqlen %d): relative L2 %.3g > %.3g",
+                       b, h, token, p->seqlens[b], err, bound);
 
       if (!p->shape.with_lse)
         continue;
-      double got = p->lse[(size_t)b * heads + h];
-      double want = p->ref_lse[(size_t)b * heads + h];
+      double got = p->lse[row_at];
+      double want = p->ref_lse[row_at];
       if (want == -INFINITY || got == -INFINITY || !isfinite(got)) {
         if (got != want) {
           ++c->bad_lse;
           c->worst_lse_err = INFINITY;
           c->worst_lse_b = b;
           c->worst_lse_h = h;
-          skv_check_fail(c, "lse[b=%d, h=%d] (seqlen %d) is %g, want %g", b, h,
+          skv_check_fail(c, "lse[b=%d, h=%d%s] (seqlen %d) is %g, want %g", b, h, token,
                          p->seqlens[b], got, want);
         }
         continue;
@@ -622,9 +631,9 @@ void skv_problem_compare(const skv_problem *p, const uint8_t *group_mask,
         c->worst_lse_h = h;
       }
       if (!(lse_err <= bound))
-        skv_check_fail(c, "lse[b=%d, h=%d] (seqlen %d) is %.9g, want %.9g "
+        skv_check_fail(c, "lse[b=%d, h=%d%s] (seqlen %d) is %.9g, want %.9g "
                        "(error %.3g > %.3g)",
-                       b, h, p->seqlens[b], got, want, lse_err, bound);
+                       b, h, token, p->seqlens[b], got, want, lse_err, bound);
     }
 
   if (c->nonfinite_out)

@@ -61,7 +61,7 @@ int skv_combine_warps_resident(int sms, int registers_per_sm, int ctas_per_sm,
  * per lane still covers num_splits chunks, and the CTAs still cover a row
  * exactly. */
 int skv_combine_lanes_choose(const skv_pkg_spec *spec, int combine_threads,
-                             skv_device_fill fill, int batch, int num_splits);
+                             skv_device_fill fill, int batch, int q_len, int num_splits);
 
 /* How calls cut their work (kernel_abi.h's partitions): chosen per call,
  * or one of the two always (SKV_PARTITION at create, runtime.h). */
@@ -99,21 +99,23 @@ typedef struct skv_decode_call {
   void *workspace;
   size_t workspace_size;
   int batch, max_seqlen, num_q_heads, num_kv_heads, head_dim, num_splits;
+  int q_len; /* as given: 0 means 1 */
   int64_t strides[6];
   const char *k_name, *v_name;
   const char *stride_names[6];
 } skv_decode_call;
 
 /* How one decode call runs. Workspace layout (byte offsets, each region
- * SKV_WORKSPACE_ALIGN-aligned), with R partial rows: batch * num_q_heads *
- * num_splits (uniform; none when num_splits == 1) or num_q_heads *
- * (num_splits + batch) (balanced):
+ * SKV_WORKSPACE_ALIGN-aligned), with Q = q_len * num_q_heads rows per
+ * sequence and R partial rows: batch * Q * num_splits (uniform; none when
+ * num_splits == 1) or Q * (num_splits + batch) (balanced):
  *   part_out     f32[R * head_dim]
  *   part_lse     f32[R]
  *   chunk_table  i32[batch * 2], balanced only
- *   lse          f32[batch * num_q_heads], used when the caller wants no lse */
+ *   lse          f32[batch * Q], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   skv_decode_call call; /* the call's arguments, as checked */
+  int q_len;         /* query tokens per sequence, 1 to max_query_len */
   int num_splits;
   int balanced;      /* the partition: 0 uniform, 1 balanced */
   int launch;        /* the launch chosen, an index into the fills */
@@ -127,11 +129,18 @@ typedef struct skv_decode_plan {
                              caller passes lse, else the whole layout */
 } skv_decode_plan;
 
-/* Split CTAs per sequence and chunk: a CTA per head tile of each kv head
- * (target.h), grid y of the split kernels (kernel_abi.h). */
-static inline int64_t skv_head_ctas(const skv_pkg_spec *spec) {
+/* Split CTAs per sequence and chunk of a call of q_len query tokens: a
+ * CTA per head tile of each kv head's q_len x G rows (target.h), grid y of
+ * the split kernels (kernel_abi.h). */
+static inline int64_t skv_head_ctas(const skv_pkg_spec *spec, int q_len) {
   return (int64_t)spec->num_kv_heads *
-         skv_head_tiles((int)(spec->num_q_heads / spec->num_kv_heads));
+         skv_head_tiles((int)(spec->num_q_heads / spec->num_kv_heads) * q_len);
+}
+
+/* The same for the call the planning counts on: max_query_len tokens
+ * (runtime.h: every call of a spec gets that call's split count). */
+static inline int64_t skv_planned_head_ctas(const skv_pkg_spec *spec) {
+  return skv_head_ctas(spec, (int)spec->max_query_len);
 }
 
 /* The split count for a call (see skv_attention_num_splits) in the launch
@@ -169,12 +178,15 @@ skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *la
                                 int batch, int max_seqlen, int num_splits_override,
                                 int *out_fill, int *out_num_splits, int *out_balanced);
 
-/* Bytes of workspace for batch and num_splits in the partition, the lse
- * scratch included (what skv_attention_workspace_size reports). */
-size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits, int balanced);
+/* Bytes of workspace for batch, q_len query tokens and num_splits in the
+ * partition, the lse scratch included (skv_attention_workspace_size
+ * reports it for max_query_len). */
+size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int q_len, int num_splits,
+                           int balanced);
 
 /* Checks every field of args against spec (pointers non-null and 16-byte
- * aligned, sizes in range, heads and head_dim equal to the spec's, strides
+ * aligned, sizes in range, q_len within the spec's max_query_len, heads
+ * and head_dim equal to the spec's, strides
  * non-negative multiples of 8, workspace large enough) and plans the call
  * (its launch among fills: skv_launch_choose).
  * Errors: INVALID_ARGUMENT naming the field, its value and what was

@@ -71,13 +71,14 @@ static skv_status launch_split(const skv_attention *attention, int launch,
                         SKV_SPLIT_PAGED_ARGS(SKV_ABI_PAGED_ADDRESS_OF)};
   const skv_kernel_desc *kernel = attention->split_kernels[launch];
   return kernel_launch(attention, attention->split_functions[launch],
-                       (unsigned)args->num_splits, (unsigned)skv_head_ctas(attention->spec),
+                       (unsigned)args->num_splits,
+                       (unsigned)skv_head_ctas(attention->spec, args->q_len),
                        kernel->role == SKV_KERNEL_BALANCED ? 1u : (unsigned)args->batch,
                        kernel->threads, kernel->dynamic_smem_bytes, stream,
                        params);
 }
 
-/* The combine kernel: grid (q heads x CTAs per row, batch). */
+/* The combine kernel: grid (q heads x CTAs per row, batch x q_len). */
 static skv_status launch_combine(const skv_attention *attention,
                                  skv_combine_kernel_args *args, int batch, CUstream stream) {
   void *params[] = {SKV_COMBINE_KERNEL_ARGS(SKV_ABI_ADDRESS_OF)};
@@ -85,7 +86,8 @@ static skv_status launch_combine(const skv_attention *attention,
   uint32_t row_ctas = skv_pkg_combine_row_ctas((uint32_t)attention->spec->head_dim,
                                                kernel->threads, (uint32_t)args->lanes);
   return kernel_launch(attention, attention->combine_function,
-                       (unsigned)attention->spec->num_q_heads * row_ctas, (unsigned)batch, 1,
+                       (unsigned)attention->spec->num_q_heads * row_ctas,
+                       (unsigned)batch * (unsigned)args->q_len, 1,
                        kernel->threads, kernel->dynamic_smem_bytes, stream, params);
 }
 
@@ -112,6 +114,7 @@ static skv_status launch_call(const skv_attention *attention, const skv_decode_p
       .v_st = c->strides[4],
       .v_sh = c->strides[5],
       .num_splits = plan->num_splits,
+      .q_len = plan->q_len,
       .batch = c->batch,
       .chunk_table = plan->balanced ? device_ptr(workspace + plan->chunk_table_offset) : 0,
   };
@@ -130,6 +133,7 @@ static skv_status launch_call(const skv_attention *attention, const skv_decode_p
       .chunk_table = split.chunk_table,
       .lanes = plan->combine_lanes,
       .late = plan->combine_late,
+      .q_len = plan->q_len,
   };
   return launch_combine(attention, &combine, c->batch, stream);
 }

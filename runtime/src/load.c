@@ -348,7 +348,8 @@ skv_status skv_attention_workspace_size(const skv_attention *attention,
   SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(attention->spec, &attention->launches, batch,
                                                  max_seqlen, num_splits_override, &fill,
                                                  &num_splits, &balanced));
-  *out_bytes = skv_workspace_bytes(attention->spec, batch, num_splits, balanced);
+  *out_bytes = skv_workspace_bytes(attention->spec, batch, (int)attention->spec->max_query_len,
+                                   num_splits, balanced);
   return SKV_OK;
 }
 

@@ -152,6 +152,7 @@ void skv_pkg_spec_info(const skv_pkg_spec *record, skv_spec_info *out_info) {
       .page_size = record->page_size,
       .logit_softcap = record->logit_softcap,
       .sliding_window = record->sliding_window,
+      .max_query_len = record->max_query_len,
   };
   *out_info = info;
 }

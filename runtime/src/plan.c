@@ -49,7 +49,7 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
    * leave whole CTAs without a step of their own. A sequence that one CTA
    * step covers runs in one CTA, without the combine kernel (64 tokens:
    * 6.4 us in 4 chunks, ~4 in one). */
-  int64_t rows = (int64_t)batch * skv_head_ctas(spec);
+  int64_t rows = (int64_t)batch * skv_planned_head_ctas(spec);
   int64_t slots = (int64_t)fill.sms * fill.ctas_per_sm;
   int64_t cta_step = fill.cta_tokens;
   int64_t splits = 1;
@@ -92,7 +92,7 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
     int splits = 0;
     SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, fills[i], batch, max_seqlen,
                                                 num_splits_override, &splits));
-    int64_t ctas = (int64_t)batch * skv_head_ctas(spec) * splits;
+    int64_t ctas = (int64_t)batch * skv_planned_head_ctas(spec) * splits;
     int64_t slots = (int64_t)fills[i].sms * fills[i].ctas_per_sm;
     int64_t warps = (ctas < slots ? ctas : slots) * (fills[i].split_threads / 32);
     bool more = warps * 100 > best_warps * 105;
@@ -110,11 +110,12 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
   return SKV_OK;
 }
 
-/* The most tokens a call's queries attend to: max_seqlen, or a spec's
- * sliding window where it is shorter. */
+/* The most keys a call's queries attend to: max_seqlen, or a spec's
+ * sliding window where it is shorter (from the first of max_query_len
+ * tokens' window to the last one's). */
 static int attended_tokens(const skv_pkg_spec *spec, int max_seqlen) {
-  return spec->sliding_window > 0 && max_seqlen > spec->sliding_window ? spec->sliding_window
-                                                                       : max_seqlen;
+  int64_t window = (int64_t)spec->sliding_window + spec->max_query_len - 1;
+  return spec->sliding_window > 0 && max_seqlen > window ? (int)window : max_seqlen;
 }
 
 skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *launches,
@@ -138,7 +139,7 @@ skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *la
    * and the uniform launch (no scan of the lengths, no combine kernel with
    * one chunk) is kept. */
   const skv_device_fill *f = &launches->fills[SKV_BALANCED_LAUNCH];
-  int64_t per_head = (int64_t)f->sms * f->ctas_per_sm / skv_head_ctas(spec);
+  int64_t per_head = (int64_t)f->sms * f->ctas_per_sm / skv_planned_head_ctas(spec);
   if (per_head > SKV_MAX_SPLITS)
     per_head = SKV_MAX_SPLITS;
   if (launches->partition == SKV_PARTITION_AUTO &&
@@ -163,14 +164,14 @@ int skv_combine_warps_resident(int sms, int registers_per_sm, int ctas_per_sm,
 }
 
 int skv_combine_lanes_choose(const skv_pkg_spec *spec, int combine_threads,
-                             skv_device_fill fill, int batch, int num_splits) {
+                             skv_device_fill fill, int batch, int q_len, int num_splits) {
   /* Every combine CTA should be waiting on an SM when the split kernel
    * ends; one that finds no room starts only as split CTAs leave. At 32
    * lanes a slice per warp: codellama_34b (64 q heads, 1024 warps where an
    * H100 holds 528) took 31.0 us at 16384 tokens, 28.6 at 8 lanes; where
    * the warps fit, 32 lanes are faster (MHA16: 16.2 us, 16.6 at 8). */
   const int64_t slices = spec->head_dim / 8;
-  const int64_t rows = (int64_t)batch * spec->num_q_heads;
+  const int64_t rows = (int64_t)batch * q_len * spec->num_q_heads;
   int lanes = 32;
   while (fill.combine_warps > 0 && lanes > 1) {
     int64_t warps = (rows * slices * lanes + 31) / 32;
@@ -202,13 +203,15 @@ static size_t align_up(size_t n) {
 }
 
 /* Fills the plan's offsets and the full size (lse scratch included). */
-static void workspace_layout(const skv_pkg_spec *spec, int batch, int num_splits,
+static void workspace_layout(const skv_pkg_spec *spec, int batch, int q_len, int num_splits,
                              int balanced, skv_decode_plan *plan) {
-  size_t rows = (size_t)batch * spec->num_q_heads;
-  size_t parts = balanced          ? (size_t)spec->num_q_heads * ((size_t)num_splits + batch)
+  size_t seq_rows = (size_t)q_len * spec->num_q_heads;
+  size_t rows = (size_t)batch * seq_rows;
+  size_t parts = balanced          ? seq_rows * ((size_t)num_splits + batch)
                  : num_splits > 1 ? rows * (size_t)num_splits
                                   : 0;
   size_t table = balanced ? 2 * (size_t)batch * sizeof(int32_t) : 0;
+  plan->q_len = q_len;
   plan->num_splits = num_splits;
   plan->balanced = balanced;
   plan->part_out_offset = 0;
@@ -218,9 +221,10 @@ static void workspace_layout(const skv_pkg_spec *spec, int batch, int num_splits
   plan->workspace_bytes = plan->lse_offset + align_up(rows * sizeof(float));
 }
 
-size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int num_splits, int balanced) {
+size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int q_len, int num_splits,
+                           int balanced) {
   skv_decode_plan plan;
-  workspace_layout(spec, batch, num_splits, balanced, &plan);
+  workspace_layout(spec, batch, q_len, num_splits, balanced, &plan);
   return plan.workspace_bytes;
 }
 
@@ -257,7 +261,7 @@ static skv_status check_stride(int64_t stride, const char *name) {
     .workspace_size = (args)->workspace_size, .batch = (args)->batch,                        \
     .max_seqlen = (args)->max_seqlen, .num_q_heads = (args)->num_q_heads,                    \
     .num_kv_heads = (args)->num_kv_heads, .head_dim = (args)->head_dim,                      \
-    .num_splits = (args)->num_splits,                                                        \
+    .num_splits = (args)->num_splits, .q_len = (args)->q_len,                                \
     .strides = {(args)->k0, (args)->k1, (args)->k2, (args)->v0, (args)->v1, (args)->v2},     \
     .k_name = #kf, .v_name = #vf, .stride_names = {#k0, #k1, #k2, #v0, #v1, #v2},            \
   }
@@ -288,17 +292,21 @@ static skv_status plan_call(const skv_pkg_spec *spec, const skv_launches *launch
   SKV_RETURN_IF_ERROR_PLAIN(check_match(c->head_dim, spec->head_dim, "head_dim", spec));
   for (int i = 0; i < 6; ++i)
     SKV_RETURN_IF_ERROR_PLAIN(check_stride(c->strides[i], c->stride_names[i]));
+  if (c->q_len < 0 || c->q_len > (int64_t)spec->max_query_len)
+    return INVALID("q_len is %d, must be in [1, %u] (spec %s's max_query_len; 0 means 1)",
+                   c->q_len, spec->max_query_len, spec->name);
+  const int q_len = c->q_len > 0 ? c->q_len : 1;
 
   skv_decode_plan plan;
   int num_splits = 0, fill = 0, balanced = 0;
   SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(spec, launches, c->batch, c->max_seqlen,
                                                  c->num_splits, &fill, &num_splits, &balanced));
-  workspace_layout(spec, c->batch, num_splits, balanced, &plan);
+  workspace_layout(spec, c->batch, q_len, num_splits, balanced, &plan);
   plan.call = *c;
   plan.launch = fill;
   const skv_device_fill *chosen = &launches->fills[fill];
   plan.combine_lanes = skv_combine_lanes_choose(spec, launches->combine_threads, *chosen,
-                                                c->batch, num_splits);
+                                                c->batch, q_len, num_splits);
   plan.combine_late = skv_combine_late_choose(spec, *chosen, c->batch, c->max_seqlen);
   if (c->lse)
     plan.workspace_bytes = plan.lse_offset;

@@ -275,9 +275,14 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
   shape.order = c->order;
   shape.num_splits = c->splits;
   shape.with_lse = c->with_lse;
+  /* A spec of several query tokens: the cases cycle q_len from its
+   * max_query_len down to 1 (the shortest sequences then hold tokens that
+   * attend to no key). */
+  const skv_pkg_spec *spec = skv_attention_record(attention);
+  const int max_q = (int)spec->max_query_len;
+  shape.q_len = max_q > 1 ? max_q - index % max_q : 0;
   /* A paged spec: every case its own mix of table form, pool order,
    * interleaved pools, permuted or consecutive pages, shared prefixes. */
-  const skv_pkg_spec *spec = skv_attention_record(attention);
   const int paged = spec->kv_layout == SKV_KV_PAGED;
   shape.table = (skv_page_table)(index % 2);
   shape.pool = (skv_pool_order)(index / 2 % 2);
@@ -295,6 +300,8 @@ static int run_case(const skv_gpu *gpu, const skv_attention *attention,
     printf(" splits %d", c->splits);
   else
     printf(" splits auto");
+  if (shape.q_len)
+    printf(" q_len %d", shape.q_len);
 
   skv_problem *p = NULL;
   skv_status status = skv_problem_create(gpu, attention, &shape, &p);
@@ -458,6 +465,12 @@ static int run_argument_errors(const skv_gpu *gpu,
   args.num_q_heads += 1;
   paged_args.num_q_heads += 1;
   failures += expect_invalid(attention, &args, g, stream, "num_q_heads mismatch");
+  args = good;
+  paged_args = good_paged;
+  args.q_len = paged_args.q_len = (int)p->spec->max_query_len + 1;
+  failures += expect_invalid(attention, &args, g, stream, "q_len above max_query_len");
+  args.q_len = paged_args.q_len = -1;
+  failures += expect_invalid(attention, &args, g, stream, "q_len negative");
   /* The other layout's call. */
   failures += expect_invalid(attention, &good, paged ? NULL : &good_paged, stream,
                              paged ? "contiguous call, paged spec" : "paged call, contiguous spec");
@@ -652,6 +665,9 @@ static int run_graph_replays(const skv_gpu *gpu, const skv_attention *attention,
   shape.with_lse = 1;
   shape.table = SKV_TABLE_CSR; /* its indptr changes with the lengths */
   shape.shared_prefix = 1;
+  /* Several query tokens: the most a call may give. */
+  const skv_pkg_spec *spec = skv_attention_record(attention);
+  shape.q_len = spec->max_query_len > 1 ? (int)spec->max_query_len : 0;
   skv_problem *p = NULL;
   skv_status status = skv_problem_create(gpu, attention, &shape, &p);
   if (status) {

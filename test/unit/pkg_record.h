@@ -22,6 +22,7 @@ static inline skv_pkg_spec skv_test_pkg_record(const char *name, int head_dim, i
   r.kv_layout = SKV_KV_CONTIGUOUS;
   r.splits = splits;
   r.softmax_scale = 0.125f;
+  r.max_query_len = 1;
   return r;
 }
 

@@ -287,6 +287,51 @@ static void test_gqa_mapping(int heads, int kv_heads) {
         CHECK_NEAR(p.out[(b * heads + h) * dim + d], 10 * b + h / group, 1e-12);
 }
 
+/* Several query tokens: token i of a call of q_len on a sequence of len
+ * tokens is a one-token call on the first len - q_len + i + 1 (causal,
+ * bottom-right aligned), with and without a window; a token before the
+ * sequence's start sees no key (out 0, lse -inf). */
+static void test_query_tokens(int window) {
+  printf("test_query_tokens(window %d)\n", window);
+  enum { q_len = 3, heads = 4, kv_heads = 2, dim = 8, cap = 9 };
+  static problem many, one;
+  problem_init(&many, 2, heads, kv_heads, dim, cap, 0.4);
+  many.args.q_len = q_len;
+  many.args.sliding_window = window;
+  many.seqlens[0] = 7;
+  many.seqlens[1] = 2; /* token 0 sits before the sequence */
+  for (int i = 0; i < 2 * q_len * heads * dim; ++i)
+    many.q[i] = skv_bf16_from_float(rng_uniform(-2, 2));
+  for (int i = 0; i < 2 * cap * kv_heads * dim; ++i) {
+    many.k[i] = skv_bf16_from_float(rng_uniform(-2, 2));
+    many.v[i] = skv_bf16_from_float(rng_uniform(-2, 2));
+  }
+  skv_reference_decode(&many.args);
+  for (int b = 0; b < 2; ++b)
+    for (int i = 0; i < q_len; ++i) {
+      int len = many.seqlens[b] - q_len + i + 1;
+      problem_init(&one, 1, heads, kv_heads, dim, cap, 0.4);
+      one.args.sliding_window = window;
+      one.seqlens[0] = len > 0 ? len : 0;
+      memcpy(one.q, many.q + (b * q_len + i) * heads * dim, sizeof(uint16_t) * heads * dim);
+      memcpy(one.k, many.k + b * many.args.k_stride_batch,
+             sizeof(uint16_t) * cap * kv_heads * dim);
+      memcpy(one.v, many.v + b * many.args.v_stride_batch,
+             sizeof(uint16_t) * cap * kv_heads * dim);
+      skv_reference_decode(&one.args);
+      for (int h = 0; h < heads; ++h) {
+        const int row = (b * q_len + i) * heads + h;
+        CHECK_MSG(one.lse[h] == many.lse[row], "b %d token %d head %d: lse %g vs %g", b, i,
+                  h, many.lse[row], one.lse[h]);
+        for (int d = 0; d < dim; ++d)
+          CHECK_MSG(one.out[h * dim + d] == many.out[row * dim + d],
+                    "b %d token %d head %d dim %d", b, i, h, d);
+      }
+      if (len <= 0)
+        CHECK_MSG(many.lse[(b * q_len + i) * heads] == -INFINITY, "no keys: lse -inf");
+    }
+}
+
 /* The same attention stored [b, s, h, d] and [b, h, s, d], each with a
  * sequence capacity larger than the longest sequence, gives bitwise the same
  * result, which matches a plain two-pass softmax written here. */
@@ -385,6 +430,8 @@ int main(void) {
   test_gqa_mapping(4, 2);
   test_gqa_mapping(20, 2); /* more q heads per kv head than one pass */
   test_gqa_mapping(8, 8);
+  test_query_tokens(0);
+  test_query_tokens(2);
   test_layouts_agree();
   test_relative_l2();
   if (failures) {

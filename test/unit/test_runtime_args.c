@@ -48,6 +48,7 @@ static skv_pkg_spec llama_record(void) {
   r.splits = 0;
   r.softmax_scale = 0.08838834764831845f;
   r.kv_layout = SKV_KV_CONTIGUOUS;
+  r.max_query_len = 1;
   return r;
 }
 
@@ -285,6 +286,9 @@ static void test_args(void) {
                  "workspace is 100 bytes, this call needs 528640");
   EXPECT_INVALID((a.workspace = NULL, a.workspace_size = 1 << 20),
                  "workspace is NULL, this call needs 528640 bytes");
+  /* Query tokens: 1 to the spec's max_query_len (0 means 1). */
+  EXPECT_INVALID(a.q_len = 2, "q_len is 2, must be in [1, 1] (spec llama3_8b's max_query_len");
+  EXPECT_INVALID(a.q_len = -1, "q_len is -1");
 
   /* A spec of another KV layout: these arguments describe a contiguous
    * cache. */
@@ -309,6 +313,31 @@ static void test_args(void) {
   a.lse = NULL;
   CHECK_ERROR(skv_decode_plan_make(&spec, &launches, &a, &p),
               SKV_CODE_INVALID_ARGUMENT, "this call needs 256 bytes");
+
+  /* max_query_len 4: 16 rows per kv head, one head tile, the same 16
+   * splits; 4 tokens need 4 x the rows (part_out 2*4*32*16*128*4, part_lse,
+   * lse scratch 2*4*32*4), 1 token what a one-token spec's call does. */
+  skv_pkg_spec spec4 = llama_record();
+  spec4.max_query_len = 4;
+  CHECK(skv_planned_head_ctas(&spec4) == 8);
+  a = valid_args();
+  a.q_len = 4;
+  a.workspace_size = 1 << 30;
+  CHECK_OK(skv_decode_plan_make(&spec4, &launches, &a, &p));
+  CHECK(p.q_len == 4 && p.num_splits == 16 && p.workspace_bytes == 2097152 + 16384 + 1024);
+  a.q_len = 0;
+  CHECK_OK(skv_decode_plan_make(&spec4, &launches, &a, &p));
+  CHECK(p.q_len == 1 && p.num_splits == 16 && p.workspace_bytes == 528640);
+  a.q_len = 5;
+  CHECK_ERROR(skv_decode_plan_make(&spec4, &launches, &a, &p), SKV_CODE_INVALID_ARGUMENT,
+              "q_len is 5, must be in [1, 4]");
+  /* A group of 8 at 8 tokens: 64 rows, four head tiles planned; a call of
+   * 3 tokens launches two (24 rows). */
+  skv_pkg_spec spec8 = llama_record();
+  spec8.num_q_heads = 64;
+  spec8.max_query_len = 8;
+  CHECK(skv_planned_head_ctas(&spec8) == 32);
+  CHECK(skv_head_ctas(&spec8, 3) == 16);
 }
 
 /* A paged call's arguments: llama3_8b with pages of 16 tokens, a block
@@ -530,17 +559,17 @@ static void test_workspace(void) {
   printf("workspace\n");
   skv_pkg_spec spec = llama_record();
   /* One split: the lse scratch, f32[2 * 32], rounded up to 256 bytes. */
-  CHECK(skv_workspace_bytes(&spec, 2, 1, 0) == 256);
+  CHECK(skv_workspace_bytes(&spec, 2, 1, 1, 0) == 256);
   /* 16 splits: part_out 2*32*16*128*4 + part_lse 2*32*16*4 + scratch. */
-  CHECK(skv_workspace_bytes(&spec, 2, 16, 0) == 524288 + 4096 + 256);
+  CHECK(skv_workspace_bytes(&spec, 2, 1, 16, 0) == 524288 + 4096 + 256);
   /* Balanced, 33 CTAs per kv head: part_out 32*(33+2)*128*4, part_lse
    * 32*35*4 (4480, to 4608), chunk_table 2*2*4 (to 256), scratch. */
-  CHECK(skv_workspace_bytes(&spec, 2, 33, 1) == 573440 + 4608 + 256 + 256);
+  CHECK(skv_workspace_bytes(&spec, 2, 1, 33, 1) == 573440 + 4608 + 256 + 256);
   /* Odd sizes round each region up to 256 bytes. */
   spec.num_q_heads = 3;
   spec.num_kv_heads = 1;
   spec.head_dim = 8;
-  CHECK(skv_workspace_bytes(&spec, 1, 3, 0) == 512 + 256 + 256);
+  CHECK(skv_workspace_bytes(&spec, 1, 1, 3, 0) == 512 + 256 + 256);
 
   skv_pkg_spec llama = llama_record();
   skv_launches launches = h100_launches(2);
@@ -684,11 +713,11 @@ static void test_launch(void) {
    * hold a third of the chunks, 88 narrow (264 CTAs) or 44 wide, and wide
    * is taken at 64 chunks or more. 71 q heads: five tiles, 52 narrow. */
   spec.num_q_heads = 48;
-  CHECK(skv_head_ctas(&spec) == 3);
+  CHECK(skv_head_ctas(&spec, 1) == 3);
   CHECK(launch_for(&spec, 2, 1, 65536, 0) == 1044);
   CHECK(launch_for(&spec, 1, 1, 65536, 0) == 88);
   spec.num_q_heads = 71;
-  CHECK(skv_head_ctas(&spec) == 5);
+  CHECK(skv_head_ctas(&spec, 1) == 5);
   CHECK(launch_for(&spec, 1, 1, 65536, 0) == 52);
 }
 
@@ -698,7 +727,7 @@ static int lanes_for(int q_heads, int head_dim, skv_device_fill fill, int batch,
   spec.num_q_heads = (uint32_t)q_heads;
   spec.head_dim = (uint32_t)head_dim;
   /* 64 threads: what the compiler gives every head_dim. */
-  return skv_combine_lanes_choose(&spec, 64, fill, batch, splits);
+  return skv_combine_lanes_choose(&spec, 64, fill, batch, 1, splits);
 }
 
 /* 32 lanes while the call's combine warps fit beside the split CTAs (528

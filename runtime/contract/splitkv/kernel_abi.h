@@ -8,17 +8,29 @@
  *
  * A contract between the compiler and the runtime, private to the build.
  *
+ * A call gives q_len query tokens per sequence (1 to the spec's
+ * max_query_len): q, out and lse are [batch, q_len, num_q_heads, ...], and
+ * token i of sequence b (length len) sits at position len - q_len + i: it
+ * attends to keys 0 .. len - q_len + i (with a sliding window of W, the
+ * last W of those), causal among the new tokens, bottom-right aligned. A
+ * token with no key to attend to gets out 0 and lse -inf. Below, a "row"
+ * is one (token, q head) pair: row (b, i, h) of q is (b * q_len + i) *
+ * num_q_heads + h.
+ *
  * SPLIT kernels (one or more per spec, each a launch shape the runtime may
  * pick per call: a narrow one of two CTAs per SM, a wide one of one CTA
  * per SM with twice the token streams) and the BALANCED kernel (one per
- * spec, the narrow shape) work for a head tile of kv head h: the GQA
- * group's q heads h*G .. h*G+G-1 (G = num_q_heads / num_kv_heads) are cut
- * into skv_head_tiles(G) tiles of skv_tile_heads(G) heads (target.h; one
- * tile where G <= 16), and grid y = y_h * tiles + t names kv head h's tile
- * t, q heads h*G + t*R .. (R = tile heads, the last tile up to the
- * group's end). They run with the kernel's block and dynamic shared
- * memory, and take the same arguments. Below, "kv heads" in a grid means
- * num_kv_heads * tiles. They cut the work in one of two partitions:
+ * spec, the narrow shape) work for a head tile of kv head h: its q_len * G
+ * rows (G = num_q_heads / num_kv_heads; row r is token r / G and q head
+ * h*G + r % G) are cut into skv_head_tiles(q_len * G) tiles of
+ * skv_tile_heads(max_query_len * G) rows (target.h; one tile where q_len *
+ * G <= 16), and grid y = y_h * tiles + t names kv head h's tile t, rows t*R
+ * .. (R = tile rows, the last tile up to q_len * G). They run with the
+ * kernel's block and dynamic shared memory, and take the same arguments.
+ * Below, "kv heads" in a grid means num_kv_heads * tiles, and "q heads"
+ * per sequence q_len * num_q_heads: the rows of token i, head h of
+ * sequence b take the place of q head i * num_q_heads + h. They cut the
+ * work in one of two partitions:
  *
  *   uniform (SPLIT): grid (num_splits, kv heads, batch). Sequence b's
  *   tokens are cut into blocks of min(ceil(len / num_splits), the kernel's
@@ -30,8 +42,8 @@
  *
  *   balanced (BALANCED): grid (num_splits, kv heads, 1), for batches whose
  *   lengths may differ widely. The batch's sequences are laid end to end
- *   by weight: sequence b weighs n_b (the tokens it attends to: len, or
- *   min(len, sliding_window)) plus the kernel's segment cost if n_b > 0
+ *   by weight: sequence b weighs n_b (the keys its tokens attend to: len,
+ *   or min(len, sliding_window + q_len - 1)) plus the kernel's segment cost if n_b > 0
  *   (a constant of the kernel, in tokens: what a CTA spends on a segment
  *   beyond its tokens), else 0; its tokens take the first n_b of its
  *   weight. The total is cut into num_splits ranges of T = ceil(total /
@@ -50,9 +62,10 @@
  * 1 and after every BALANCED one (its `balanced` 1): `lanes` lanes (a power of
  * two, at most 32) per slice of 8 output dims, each taking every lanes-th
  * chunk, SKV_COMBINE_UNROLL chunks' loads at a time; its block, no shared
- * memory, grid (num_q_heads * R, batch) with R = head_dim / 8 / (threads /
- * lanes) CTAs per output row (lanes such that this divides); CTA (h * R +
- * p, b) does part p of row (b, h). It merges row (b, q head)'s chunks by
+ * memory, grid (num_q_heads * R, batch * q_len) with R = head_dim / 8 /
+ * (threads / lanes) CTAs per output row (lanes such that this divides); CTA
+ * (h * R + p, b * q_len + i) does part p of row (b, i, h). It merges the
+ * row's chunks by
  * LSE and writes out and lse (a sequence with no tokens gets out 0, lse
  * -inf). Balanced, the chunks are those chunk_table names, a sequence
  * with no tokens has none, and a whole one is left as the split kernel
@@ -80,7 +93,7 @@
 #include "splitkv/target.h"
 #include "splitkv/types.h"
 
-#define SKV_KERNEL_ABI_VERSION 9u
+#define SKV_KERNEL_ABI_VERSION 10u
 
 /* Chunks a combine lane loads at once. */
 #define SKV_COMBINE_UNROLL 6
@@ -127,21 +140,21 @@ typedef struct skv_kernel_resources {
  *   access  IN (read only, never aliased: the kernel may use the read-only
  *           path), OUT (written, never aliased), VALUE */
 #define SKV_SPLIT_KERNEL_ARGS(X)                                               \
-  /* [batch, num_q_heads, head_dim], contiguous */                             \
+  /* [batch, q_len, num_q_heads, head_dim], contiguous */                      \
   X(q, DTYPE_PTR, IN)                                                          \
   /* element (b, t, h, d) at b*k_sb + t*k_st + h*k_sh + d, likewise v */       \
   X(k, DTYPE_PTR, IN)                                                          \
   X(v, DTYPE_PTR, IN)                                                          \
   /* [batch]: sequence b attends to tokens [0, seqlens[b]) */                  \
   X(seqlens, I32_PTR, IN)                                                      \
-  /* [batch, num_q_heads, head_dim], contiguous */                             \
+  /* [batch, q_len, num_q_heads, head_dim], contiguous */                      \
   X(out, DTYPE_PTR, OUT)                                                       \
-  /* [batch, num_q_heads], natural log (never null: the runtime points it at   \
-   * workspace when the caller wants none) */                                  \
+  /* [batch, q_len, num_q_heads], natural log (never null: the runtime points  \
+   * it at workspace when the caller wants none) */                            \
   X(lse, F32_PTR, OUT)                                                         \
-  /* [batch, num_q_heads, num_splits, head_dim] */                             \
+  /* [batch, q_len, num_q_heads, num_splits, head_dim] */                      \
   X(part_out, F32_PTR, OUT)                                                    \
-  /* [batch, num_q_heads, num_splits], natural log */                          \
+  /* [batch, q_len, num_q_heads, num_splits], natural log */                   \
   X(part_lse, F32_PTR, OUT)                                                    \
   /* strides in elements */                                                    \
   X(k_sb, I64, VALUE)                                                          \
@@ -151,6 +164,9 @@ typedef struct skv_kernel_resources {
   X(v_st, I64, VALUE)                                                          \
   X(v_sh, I64, VALUE)                                                          \
   X(num_splits, I32, VALUE)                                                    \
+  /* query tokens per sequence, 1 to max_query_len (a spec whose              \
+   * max_query_len is 1 ignores it) */                                         \
+  X(q_len, I32, VALUE)                                                         \
   /* BALANCED kernels (above; SPLIT kernels ignore them) */                    \
   X(batch, I32, VALUE)                                                         \
   /* balanced: [batch, 2], each sequence's first partial row and count */      \
@@ -181,6 +197,8 @@ typedef struct skv_kernel_resources {
   X(chunk_table, I32_PTR, IN)                                                  \
   /* lanes per slice of 8 output dims */                                       \
   X(lanes, I32, VALUE)                                                         \
+  /* query tokens per sequence, as the split kernel's */                       \
+  X(q_len, I32, VALUE)                                                         \
   /* 0: the next kernel may launch at once; 1: only after this one's wait     \
    * (sm_90+) */                                                               \
   X(late, I32, VALUE)

@@ -40,7 +40,8 @@
   X(softmax_scale, 7, SCALE, 0, 0, SKV_FIELD_DERIVED)                          \
   X(page_size, 8, PAGE_SIZE, 1, SKV_MAX_PAGE_SIZE, 0)                         \
   X(logit_softcap, 9, CAP, 0, 0, 0)                                            \
-  X(sliding_window, 10, WINDOW, 1, SKV_MAX_WINDOW, 0)
+  X(sliding_window, 10, WINDOW, 1, SKV_MAX_WINDOW, 0)                         \
+  X(max_query_len, 11, COUNT, 1, SKV_MAX_QUERY_LEN, 1)
 
 /* The most q heads (and kv heads) a spec may have, and tokens per page. */
 #define SKV_MAX_HEADS 1024

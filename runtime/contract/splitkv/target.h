@@ -61,21 +61,28 @@ static inline void skv_targets_text(char *out, size_t size) {
 /* The most q heads per kv head (the GQA group) a spec may have. */
 #define SKV_MAX_GQA_GROUP 128
 
-/* The most q heads one split CTA takes: the M dimension of one m16
- * tensor-core tile. A larger group is cut into head tiles of 16 (the last
- * holds the rest), a CTA each: grid y is kv heads times the tiles
- * (kernel_abi.h). Tiles of 16 rather than equal ones: a tile of 15 heads
- * spilled on sm_80 at head_dim 128 and 256 (ptxas), one of 16 does not. */
+/* The most query tokens per sequence a call may give (a spec's
+ * max_query_len: speculative decoding's drafts, multi-token prediction). */
+#define SKV_MAX_QUERY_LEN 8
+
+/* The most query rows one split CTA takes: the M dimension of one m16
+ * tensor-core tile. A kv head's rows are its GQA group's q heads for each
+ * query token of the call (q_len x group of them, token-major: row r is
+ * token r / group, head r % group of the group); more than 16 are cut into
+ * head tiles of 16 (the last holds the rest), a CTA each: grid y is kv
+ * heads times the tiles (kernel_abi.h). Tiles of 16 rather than equal
+ * ones: a tile of 15 heads spilled on sm_80 at head_dim 128 and 256
+ * (ptxas), one of 16 does not. */
 #define SKV_MAX_TILE_HEADS 16
 
-/* The head tiles of a GQA group of `group` q heads per kv head. */
-static inline int skv_head_tiles(int group) {
-  return (group + SKV_MAX_TILE_HEADS - 1) / SKV_MAX_TILE_HEADS;
+/* The head tiles of `rows` query rows per kv head. */
+static inline int skv_head_tiles(int rows) {
+  return (rows + SKV_MAX_TILE_HEADS - 1) / SKV_MAX_TILE_HEADS;
 }
 
-/* The q heads of each head tile (of the last: what remains). */
-static inline int skv_tile_heads(int group) {
-  return group < SKV_MAX_TILE_HEADS ? group : SKV_MAX_TILE_HEADS;
+/* The rows of each head tile (of the last: what remains). */
+static inline int skv_tile_heads(int rows) {
+  return rows < SKV_MAX_TILE_HEADS ? rows : SKV_MAX_TILE_HEADS;
 }
 
 /* Registers one warp takes at `per_thread` registers a thread. */

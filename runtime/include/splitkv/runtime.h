@@ -91,6 +91,8 @@ typedef struct skv_spec_info {
   float logit_softcap; /* C: scores C*tanh(s*scale/C); 0: none */
   int sliding_window;  /* a query attends to its sequence's last W tokens;
                           0: to every token */
+  int max_query_len;   /* the most query tokens per sequence a call gives
+                          (q_len): 1 for plain decode */
 } skv_spec_info;
 
 /* Fills *out_info for spec `index` (0 to skv_package_spec_count - 1) of the
@@ -142,6 +144,10 @@ typedef struct skv_attention_image_info {
 SKV_API void skv_attention_image(const skv_attention *attention,
                          skv_attention_image_info *out_info);
 
+/* The four sizing functions below plan a call of the spec's max_query_len
+ * query tokens; a call with fewer (q_len) uses the same split count,
+ * partition and launch, and needs no more workspace. */
+
 /* The split count a call with these sizes uses, in the launch
  * skv_attention_split_threads picks: the spec's fixed count, or with splits
  * auto as many chunks per (batch, kv head) as fill the device in one wave
@@ -191,10 +197,11 @@ SKV_API skv_status skv_attention_split_threads(const skv_attention *attention, i
 
 /* Bytes of device workspace a decode call with these sizes needs at most:
  * with more than one split, the partial outputs and LSEs
- * (f32[batch * num_q_heads * splits * (head_dim + 1)]; balanced,
- * f32[num_q_heads * (splits + batch) * (head_dim + 1)] and i32[batch * 2]),
- * and always room for the LSE when the caller passes lse NULL
- * (f32[batch * num_q_heads]), each region rounded up to 256 bytes. A call that passes lse may be given less:
+ * (f32[batch * R * splits * (head_dim + 1)] with R = max_query_len *
+ * num_q_heads rows per sequence; balanced, f32[R * (splits + batch) *
+ * (head_dim + 1)] and i32[batch * 2]), and always room for the LSE when
+ * the caller passes lse NULL (f32[batch * R]), each region rounded up to
+ * 256 bytes. A call that passes lse may be given less:
  * decode checks against what that call needs. The workspace needs no
  * initialisation; calls running at the same time need workspaces of their
  * own. */
@@ -205,12 +212,17 @@ SKV_API skv_status skv_attention_workspace_size(const skv_attention *attention,
 
 /* One decode step's tensors (device pointers, 16-byte aligned) and sizes.
  * Strides are in elements; the innermost (head_dim) stride is 1.
+ * q_len query tokens per sequence (speculative decoding's drafts): token i
+ * of sequence b sits at position seqlens[b] - q_len + i, its K and V
+ * already in the cache, and attends to the keys up to its own (causal,
+ * bottom-right aligned); one with none gets out 0 and lse -inf.
  * [batch, seq, heads, dim] cache: stride_batch = seq_cap*heads*dim,
  * stride_seq = heads*dim, stride_head = dim. [batch, heads, seq, dim]:
  * stride_batch = heads*seq_cap*dim, stride_seq = dim, stride_head =
  * seq_cap*dim. */
 typedef struct skv_decode_args {
-  const void *q;         /* [batch, num_q_heads, head_dim], contiguous */
+  const void *q;         /* [batch, q_len, num_q_heads, head_dim],
+                            contiguous */
   const void *k;
   const void *v;
   const int32_t *seqlens; /* [batch], device, each in [0, max_seqlen]; on
@@ -218,8 +230,10 @@ typedef struct skv_decode_args {
                              finished, to warm L2 (kernel_abi.h): any value
                              it holds then, old or new, is a length the
                              cache holds */
-  void *out;             /* [batch, num_q_heads, head_dim], contiguous */
-  float *lse;            /* [batch, num_q_heads] natural log, or NULL */
+  void *out;             /* [batch, q_len, num_q_heads, head_dim],
+                            contiguous */
+  float *lse;            /* [batch, q_len, num_q_heads] natural log, or
+                            NULL */
   void *workspace;       /* skv_attention_workspace_size bytes (any
                             contents), or NULL if 0 */
   size_t workspace_size;
@@ -231,6 +245,8 @@ typedef struct skv_decode_args {
   int64_t k_stride_batch, k_stride_seq, k_stride_head;
   int64_t v_stride_batch, v_stride_seq, v_stride_head;
   int num_splits;        /* 0: the spec's choice; > 0 overrides it */
+  int q_len;             /* query tokens per sequence, 1 to the spec's
+                            max_query_len; 0 means 1 */
 } skv_decode_args;
 
 /* Launches decode attention on stream: the split kernel, then with more
@@ -279,7 +295,8 @@ SKV_API skv_status skv_attention_decode(const skv_attention *attention,
  * num_pages)) instead of launching. It is for debugging: it synchronises
  * every call and cannot run under stream capture. */
 typedef struct skv_paged_decode_args {
-  const void *q;          /* [batch, num_q_heads, head_dim], contiguous */
+  const void *q;          /* [batch, q_len, num_q_heads, head_dim],
+                             contiguous */
   const void *k_pages;    /* the K page pool */
   const void *v_pages;    /* the V page pool */
   int64_t k_stride_page, k_stride_slot, k_stride_head;
@@ -292,8 +309,10 @@ typedef struct skv_paged_decode_args {
                              (below), else 0 or the count, never read */
   const int32_t *seqlens; /* [batch], device, each in [0, max_seqlen]; as in
                              skv_decode_args */
-  void *out;              /* [batch, num_q_heads, head_dim], contiguous */
-  float *lse;             /* [batch, num_q_heads] natural log, or NULL */
+  void *out;              /* [batch, q_len, num_q_heads, head_dim],
+                             contiguous */
+  float *lse;             /* [batch, q_len, num_q_heads] natural log, or
+                             NULL */
   void *workspace;        /* skv_attention_workspace_size bytes, or NULL if 0 */
   size_t workspace_size;
   int batch;
@@ -302,6 +321,7 @@ typedef struct skv_paged_decode_args {
   int num_kv_heads;       /* must match the spec */
   int head_dim;           /* must match the spec */
   int num_splits;         /* 0: the spec's choice; > 0 overrides it */
+  int q_len;              /* as in skv_decode_args */
 } skv_paged_decode_args;
 
 /* Launches decode attention over a paged cache, as skv_attention_decode
