@@ -5,6 +5,11 @@
  *                 [--splits N] [--layout bshd|bhsd] [--iters N]
  *                 [--repeats N] [--seed N] [--launches]
  *                 [--table block|csr] [--pool nhd|hnd] [--pages permuted|consecutive]
+ *                 [--q-len N]
+ *
+ * --q-len gives each call N query tokens per sequence (a spec with
+ * max_query_len N or more: speculative decoding's verification step); the
+ * KV bytes, and so the GB/s, are those of the cache, read once for all N.
  *
  * Each shape shows the split count it ran with and the one splits auto
  * would have picked: a spec's fixed count (or --splits) may leave most of
@@ -71,6 +76,7 @@ typedef struct bench_options {
   skv_page_table table; /* a paged spec's pages */
   skv_pool_order pool;
   int consecutive;
+  int q_len;           /* query tokens per sequence; 0: one */
 } bench_options;
 
 typedef struct bench_result {
@@ -90,7 +96,7 @@ static void die_usage(const char *why) {
           "                     [--splits N] [--layout bshd|bhsd] "
           "[--iters N] [--repeats N] [--seed N]\n"
           "                     [--launches] [--table block|csr] [--pool nhd|hnd]\n"
-          "                     [--pages permuted|consecutive]\n"
+          "                     [--pages permuted|consecutive] [--q-len N]\n"
           "Options take their value as --opt=VALUE or --opt VALUE; each shape shows\n"
           "the split count used and the one splits auto would pick.\n",
           why);
@@ -127,7 +133,7 @@ static int parse_list(const char *text, int *values, const char *what) {
  * among PACKAGE and SPEC. */
 static void parse_options(int argc, char **argv, bench_options *o) {
   enum { BATCH = 256, SEQLEN, SPLITS, ITERS, REPEATS, SEED, LAUNCHES, TABLE, POOL, PAGES,
-         LAYOUT };
+         LAYOUT, Q_LEN };
   static const struct option long_options[] = {
       {"batch", required_argument, NULL, BATCH},
       {"seqlen", required_argument, NULL, SEQLEN},
@@ -140,6 +146,7 @@ static void parse_options(int argc, char **argv, bench_options *o) {
       {"pool", required_argument, NULL, POOL},
       {"pages", required_argument, NULL, PAGES},
       {"layout", required_argument, NULL, LAYOUT},
+      {"q-len", required_argument, NULL, Q_LEN},
       {NULL, 0, NULL, 0},
   };
   memset(o, 0, sizeof *o);
@@ -206,6 +213,9 @@ static void parse_options(int argc, char **argv, bench_options *o) {
         o->order = SKV_ORDER_BHSD;
       else
         die_usage("--layout is bshd or bhsd");
+      break;
+    case Q_LEN:
+      o->q_len = parse_positive(value, "--q-len");
       break;
     case ':':
       snprintf(why, sizeof why, "%s needs a value", argv[optind - 1]);
@@ -561,6 +571,7 @@ static skv_status run_shape(const skv_gpu *gpu, const skv_attention *attention,
   shape.table = o->table;
   shape.pool = o->pool;
   shape.consecutive = o->consecutive;
+  shape.q_len = o->q_len;
   skv_problem *p = NULL;
   skv_status status = skv_problem_create(gpu, attention, &shape, &p);
   free(seqlens);
@@ -682,12 +693,16 @@ table:
   printf("\n| spec | dtype | batch | seqlen | splits | auto | KV MB | floor us | us "
          "| GB/s | %% of copy | rel err |\n");
   printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  char label[160];
+  snprintf(label, sizeof label, "%s", spec->name);
+  if (o.q_len > 1)
+    snprintf(label, sizeof label, "%s (q_len %d)", spec->name, o.q_len);
   for (int i = 0; i < result_count; ++i) {
     const bench_result *r = &results[i];
     double gbs = r->kv_bytes / (r->us * 1e-6) / 1e9;
     printf("| %s | %s | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f | %.0f%% | "
            "%.1e%s |\n",
-           spec->name, dtype, r->batch, r->seqlen, r->splits, r->auto_splits,
+           label, dtype, r->batch, r->seqlen, r->splits, r->auto_splits,
            r->kv_bytes / 1e6,
            r->kv_bytes / (copy_gbs * 1e9) * 1e6, r->us, gbs,
            100.0 * gbs / copy_gbs, r->rel_l2, r->passed ? "" : " FAIL");
