@@ -13,12 +13,12 @@
  * wide launch, one CTA per SM, has twice as many. */
 #define SKV_MAX_WARPS 4
 
-/* Shared memory (floats) through which a token stream's pair of warps
- * (dim_split 2) add up their halves of S: two parities of a slot per warp,
- * 32 lanes of plan->pair_scores floats each (split_kernel.c). The plan
- * budgets it, the split kernel lays it out. */
+/* Shared memory (floats) through which the warps of a token stream
+ * (dim_split 2 or 4) add up their shares of S: two parities of a slot per
+ * warp, 32 lanes of plan->pair_scores floats each (split_kernel.c). The
+ * plan budgets it, the split kernel lays it out. */
 static inline int skv_pair_parity_floats(const skv_kernel_plan *plan) {
-  return 2 * 32 * plan->pair_scores;
+  return plan->dim_split * 32 * plan->pair_scores;
 }
 static inline int skv_pair_stream_floats(const skv_kernel_plan *plan) {
   return 2 * skv_pair_parity_floats(plan);

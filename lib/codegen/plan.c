@@ -62,7 +62,7 @@ skv_status skv_codegen_plan(const skv_spec *spec, int sm,
    * token stream, each holding half of the dims of Q, K, V and the
    * accumulators: a warp then holds what one of head_dim 128 does, 16
    * tokens of two steps of K and V beside them. */
-  plan.dim_split = spec->head_dim > 128 ? 2 : 1;
+  plan.dim_split = spec->head_dim > 256 ? 4 : spec->head_dim > 128 ? 2 : 1;
   plan.warp_tokens = SKV_MAX_WARP_TOKENS;
   while (plan.warp_tokens > 16 &&
          plan.warp_tokens * spec->head_dim / plan.dim_split > SKV_STEP_ELEMENTS)

@@ -3,10 +3,11 @@
  * sequence, on tensor cores, with an online softmax in f32.
  *
  * Each token stream takes its own `warp_tokens` consecutive tokens per loop
- * step: one warp, or (dim_split 2, head_dim 256) two warps that each hold
- * half of the dims of Q, K, V and O, so that the next step's K and V fit in
- * registers beside the accumulators. Their halves of S = Q·Kᵀ meet in
- * shared memory, and both do the softmax on the sum.
+ * step: one warp, or (dim_split 2 or 4: head_dim 144 to 256, or 512) two or
+ * four warps that each hold their share of the dims of Q, K, V and O, so
+ * that the next step's K and V fit in registers beside the accumulators.
+ * Their shares of S = Q·Kᵀ meet in shared memory, and all do the softmax on
+ * the sum.
  * The group's q heads are the M rows of an m16n8k16 mma (rows past the group
  * are zero), so per step a warp does S = Q·Kᵀ (an n8 tile per 8 tokens),
  * the online softmax on S's accumulator fragment, and O += P·V with P taken
@@ -95,8 +96,9 @@ typedef struct split_kernel {
    * CTA. */
   int streams, threads;
   /* The warp's token stream (warps of one stream share its tokens), the
-   * first head dim of its share of the dims, and (dim_split 2) its half
-   * of the stream (0 or 1) and the stream's named barrier. */
+   * first head dim of its share of the dims, and (dim_split 2 or 4) its
+   * place in the stream (0 to dim_split - 1) and the stream's named
+   * barrier. */
   MlirValue stream, dim0, half, pair_barrier;
   /* This CTA's tokens: blocks from start on, every `stride` tokens, each
    * ending at end (a single block) or all below end (the sequence's end).
@@ -573,20 +575,22 @@ static MlirValue pack2(split_kernel *k, MlirValue x, MlirValue y) {
   return skv_extract(b, skv_vector_bitcast(b, v, skv_type_vector(k->i32, 1)), 0);
 }
 
-/* Shared-memory offset of the pair slots of `parity` for this warp's
- * stream: a slot per warp of the pair, 32 lanes of plan->pair_scores
- * floats each (4 to 16: 16-byte vectors). */
+/* Shared-memory offset of the slots of `parity` for this warp's stream: a
+ * slot per warp of the stream, 32 lanes of plan->pair_scores floats each
+ * (4 to 16: 16-byte vectors). */
 static MlirValue scores_slot(split_kernel *k, MlirValue parity) {
   MlirValue pair = skv_addi(k->b, skv_muli(k->b, k->stream, idx(k, 2)), parity);
   return skv_muli(k->b, pair, idx(k, skv_pair_parity_floats(k->plan)));
 }
 
-/* Step 4b (dim_split 2): S holds this warp's half of Q·Kᵀ, over its dims;
- * the two warps of the stream add their halves up through shared memory.
- * The pair's slots alternate between steps (parity), so that one barrier a
- * step suffices: a warp writes a slot again only after the next barrier,
- * which its partner reaches after reading it. Float addition commutes, so
- * both warps hold the same S and run the same softmax. */
+/* Step 4b (dim_split 2 or 4): S holds this warp's share of Q·Kᵀ, over its
+ * dims; the warps of the stream add their shares up through shared memory.
+ * The slots alternate between steps (parity), so that one barrier a step
+ * suffices: a warp writes a slot again only after the next barrier, which
+ * its partners reach after reading it. Every warp must hold the same S and
+ * run the same softmax: two warps add mine + theirs (float addition
+ * commutes), four add all four slots in warp order (it does not
+ * associate). */
 static void add_partner_scores(split_kernel *k, MlirValue parity, MlirValue s[][4]) {
   skv_builder *b = k->b;
   const int n = k->plan->pair_scores, w = k->acc_width;
@@ -600,6 +604,16 @@ static void add_partner_scores(split_kernel *k, MlirValue parity, MlirValue s[][
   skv_vector_store(b, skv_from_elements(b, vec, n, mine), k->arg[SHARED_SCORES],
                    skv_addi(b, slot, at));
   skv_barrier_named(b, k->pair_barrier, 32 * k->plan->dim_split);
+  if (k->plan->dim_split > 2) {
+    for (int warp = 0; warp < k->plan->dim_split; ++warp) {
+      at = skv_muli(b, skv_addi(b, idx(k, 32 * warp), k->lane), idx(k, n));
+      MlirValue share = skv_vector_load(b, vec, k->arg[SHARED_SCORES], skv_addi(b, slot, at));
+      for (int i = 0; i < n; ++i)
+        s[i / w][i % w] = warp == 0 ? skv_extract(b, share, i)
+                                    : skv_addf(b, s[i / w][i % w], skv_extract(b, share, i));
+    }
+    return;
+  }
   at = skv_muli(b, skv_addi(b, skv_muli(b, partner, idx(k, 32)), k->lane), idx(k, n));
   MlirValue theirs = skv_vector_load(b, vec, k->arg[SHARED_SCORES], skv_addi(b, slot, at));
   for (int i = 0; i < n; ++i)

@@ -63,7 +63,7 @@
 /* The head dims the generator builds: X(head_dim). */
 #define SKV_HEAD_DIMS(X)                                                        \
   X(64) X(80) X(96) X(112) X(128) X(144) X(160) X(176) X(192) X(208) X(224)    \
-  X(240) X(256)
+  X(240) X(256) X(512)
 
 /* The types. Each has
  *   SKV_FIELD_<type>_CTYPE  the member's C type
