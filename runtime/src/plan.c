@@ -193,9 +193,12 @@ int64_t skv_late_trigger_bytes(int memory_clock_khz, int bus_width_bits) {
 int skv_combine_late_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                             int max_seqlen) {
   max_seqlen = attended_tokens(spec, max_seqlen);
-  int64_t bytes = 2 * (int64_t)batch * spec->num_kv_heads * max_seqlen * spec->head_dim *
-                  (int64_t)sizeof(uint16_t);
-  return fill.late_trigger_bytes > 0 && bytes >= fill.late_trigger_bytes;
+  /* In double: any batch, heads and length a record or a call holds (up to
+   * 2^16 x 2^10 x 2^31 x 2^9 x 4 bytes) stays exact enough to compare and
+   * never overflows. */
+  double bytes = 2.0 * batch * spec->num_kv_heads * (double)max_seqlen * spec->head_dim *
+                 sizeof(uint16_t);
+  return fill.late_trigger_bytes > 0 && bytes >= (double)fill.late_trigger_bytes;
 }
 
 static size_t align_up(size_t n) {

@@ -776,6 +776,14 @@ static void test_combine_late(void) {
   CHECK(late_for(64, 1024, H100) == 1);
   /* Without programmatic dependent launch: never. */
   CHECK(late_for(64, 131072, (skv_device_fill){132, 128, 64, 2, 0, 0}) == 0);
+  /* The largest call sizes a record and a call hold: 2 x 65535 x 1024 kv
+   * heads x (2^31 - 1) x 512 x 2 bytes, past 2^63, late and no overflow
+   * (UBSan in CI). */
+  skv_pkg_spec huge = llama_record();
+  huge.num_kv_heads = 1024;
+  huge.num_q_heads = 1024;
+  huge.head_dim = 512;
+  CHECK(skv_combine_late_choose(&huge, H100, 65535, 2147483647) == 1);
 }
 
 int main(void) {
