@@ -34,6 +34,19 @@ float skv_f16_to_float(uint16_t bits);
 uint16_t skv_dtype_from_float(skv_dtype dtype, float x);
 float skv_dtype_to_float(skv_dtype dtype, uint16_t bits);
 
+/* ---- 8-bit floats -------------------------------------------------------- */
+
+/* The fp8 formats of KV caches (OCP FP8, as NVIDIA's cvt instructions read
+ * them): e4m3 (bias 7, no inf, NaN 0x7F/0xFF, largest 448) and e5m2 (bias
+ * 15, IEEE-like inf and NaN, largest 57344). to_float is exact (subnormals
+ * included); from_float rounds to nearest even and saturates finite values
+ * and infinities to the largest finite code (cvt's .satfinite), NaN stays
+ * NaN with its sign. */
+float skv_e4m3_to_float(uint8_t bits);
+float skv_e5m2_to_float(uint8_t bits);
+uint8_t skv_e4m3_from_float(float x);
+uint8_t skv_e5m2_from_float(float x);
+
 /* ---- decode attention ---------------------------------------------------- */
 
 /* One decode step of a spec, laid out as in kernel_abi.h: the spec's

@@ -96,6 +96,59 @@ float skv_dtype_to_float(skv_dtype dtype, uint16_t bits) {
                                  : skv_f16_to_float(bits);
 }
 
+/* ---- 8-bit floats -------------------------------------------------------- */
+
+/* A non-negative fp8 code (sign bit clear) of e_bits exponent bits and
+ * 7 - e_bits mantissa bits, as a float; ieee: the top exponent is inf and
+ * NaN (e5m2), else only its top mantissa is NaN (e4m3). */
+static float skv_fp8_magnitude(uint8_t code, int e_bits, int ieee) {
+  const int m_bits = 7 - e_bits, bias = (1 << (e_bits - 1)) - 1;
+  const int e = code >> m_bits, m = code & ((1 << m_bits) - 1);
+  const int top = (1 << e_bits) - 1;
+  if (ieee && e == top)
+    return m ? NAN : INFINITY;
+  if (!ieee && e == top && m == (1 << m_bits) - 1)
+    return NAN;
+  if (e == 0)
+    return ldexpf((float)m, 1 - bias - m_bits);
+  return ldexpf((float)((1 << m_bits) | m), e - bias - m_bits);
+}
+
+static float skv_fp8_to_float(uint8_t bits, int e_bits, int ieee) {
+  float magnitude = skv_fp8_magnitude(bits & 0x7F, e_bits, ieee);
+  return bits & 0x80 ? -magnitude : magnitude;
+}
+
+/* Codes 0 .. largest are finite and increase with their value: a binary
+ * search finds the pair around |x|, and the nearer one wins (a tie goes to
+ * the even code, whose mantissa ends in 0). */
+static uint8_t skv_fp8_from_float(float x, int e_bits, int ieee, uint8_t largest,
+                                  uint8_t nan) {
+  const uint8_t sign = signbit(x) ? 0x80 : 0x00;
+  if (isnan(x))
+    return (uint8_t)(sign | nan);
+  const float a = fabsf(x);
+  if (a >= skv_fp8_magnitude(largest, e_bits, ieee))
+    return (uint8_t)(sign | largest);
+  int lo = 0, hi = largest;
+  while (hi - lo > 1) {
+    int mid = (lo + hi) / 2;
+    if (skv_fp8_magnitude((uint8_t)mid, e_bits, ieee) <= a)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  float below = a - skv_fp8_magnitude((uint8_t)lo, e_bits, ieee);
+  float above = skv_fp8_magnitude((uint8_t)hi, e_bits, ieee) - a;
+  int code = below < above ? lo : above < below ? hi : (lo % 2 == 0 ? lo : hi);
+  return (uint8_t)(sign | code);
+}
+
+float skv_e4m3_to_float(uint8_t bits) { return skv_fp8_to_float(bits, 4, 0); }
+float skv_e5m2_to_float(uint8_t bits) { return skv_fp8_to_float(bits, 5, 1); }
+uint8_t skv_e4m3_from_float(float x) { return skv_fp8_from_float(x, 4, 0, 0x7E, 0x7F); }
+uint8_t skv_e5m2_from_float(float x) { return skv_fp8_from_float(x, 5, 1, 0x7B, 0x7E); }
+
 /* ---- decode attention ---------------------------------------------------- */
 
 /* q heads handled per pass over the tokens: each K/V row is converted once

@@ -126,6 +126,46 @@ static void test_nearest_even(skv_dtype dtype) {
   }
 }
 
+/* fp8: known codes, every code's round trip, ties to even, saturation, and
+ * random floats against a linear scan for the nearest code. */
+static void test_fp8(void) {
+  printf("test_fp8\n");
+  CHECK(skv_e4m3_to_float(0x38) == 1.0f && skv_e5m2_to_float(0x3C) == 1.0f);
+  CHECK(skv_e4m3_to_float(0x7E) == 448.0f && skv_e5m2_to_float(0x7B) == 57344.0f);
+  CHECK(skv_e4m3_to_float(0x01) == 0x1p-9f && skv_e5m2_to_float(0x01) == 0x1p-16f);
+  CHECK(skv_e4m3_to_float(0x08) == 0x1p-6f && skv_e5m2_to_float(0x04) == 0x1p-14f);
+  CHECK(isnan(skv_e4m3_to_float(0x7F)) && isnan(skv_e4m3_to_float(0xFF)));
+  CHECK(skv_e5m2_to_float(0x7C) == INFINITY && isnan(skv_e5m2_to_float(0x7E)));
+  CHECK(skv_e4m3_to_float(0xB8) == -1.0f);
+  for (int c = 0; c < 256; ++c) {
+    float a = skv_e4m3_to_float((uint8_t)c), b = skv_e5m2_to_float((uint8_t)c);
+    if (!isnan(a))
+      CHECK_MSG(skv_e4m3_from_float(a) == c, "e4m3 code 0x%02x", c);
+    if (isfinite(b))
+      CHECK_MSG(skv_e5m2_from_float(b) == c, "e5m2 code 0x%02x", c);
+  }
+  /* 1.0625 lies halfway between 1 (0x38, even) and 1.125 (0x39); 1.1875
+   * between 0x39 and 1.25 (0x3A, even). */
+  CHECK(skv_e4m3_from_float(1.0625f) == 0x38 && skv_e4m3_from_float(1.1875f) == 0x3A);
+  CHECK(skv_e4m3_from_float(1000.0f) == 0x7E && skv_e4m3_from_float(-INFINITY) == 0xFE);
+  CHECK(skv_e5m2_from_float(1e6f) == 0x7B && skv_e5m2_from_float(INFINITY) == 0x7B);
+  CHECK(isnan(skv_e4m3_to_float(skv_e4m3_from_float(NAN))));
+  CHECK(isnan(skv_e5m2_to_float(skv_e5m2_from_float(NAN))));
+  for (int i = 0; i < 20000; ++i) {
+    float x = rng_uniform(-1, 1) * ldexpf(1.0f, (int)(rng_next() % 40) - 20);
+    for (int format = 0; format < 2; ++format) {
+      float (*to)(uint8_t) = format ? skv_e5m2_to_float : skv_e4m3_to_float;
+      uint8_t got = format ? skv_e5m2_from_float(x) : skv_e4m3_from_float(x);
+      float best = INFINITY;
+      for (int c = 0; c < 256; ++c)
+        if (isfinite(to((uint8_t)c)) && fabsf(to((uint8_t)c) - x) < best)
+          best = fabsf(to((uint8_t)c) - x);
+      CHECK_MSG(fabsf(to(got) - x) == best, "%s of %g: 0x%02x", format ? "e5m2" : "e4m3", x,
+                got);
+    }
+  }
+}
+
 /* ---- decode ---------------------------------------------------------------- */
 
 /* A small problem in [batch, seq, head, dim] layout, with room for the
@@ -424,6 +464,7 @@ int main(void) {
   test_round_trips(SKV_DTYPE_F16);
   test_nearest_even(SKV_DTYPE_BF16);
   test_nearest_even(SKV_DTYPE_F16);
+  test_fp8();
   test_two_tokens();
   test_one_hot();
   test_seqlen_zero();
