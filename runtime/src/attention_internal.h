@@ -115,7 +115,8 @@ typedef struct skv_decode_call {
  *   lse          f32[batch * Q], used when the caller wants no lse */
 typedef struct skv_decode_plan {
   skv_decode_call call; /* the call's arguments, as checked */
-  int q_len;         /* query tokens per sequence, 1 to max_query_len */
+  int q_len;         /* query tokens per sequence, 1 to max_query_len: the
+                        split count and launch are this many tokens' */
   int num_splits;
   int balanced;      /* the partition: 0 uniform, 1 balanced */
   int launch;        /* the launch chosen, an index into the fills */
@@ -137,18 +138,12 @@ static inline int64_t skv_head_ctas(const skv_pkg_spec *spec, int q_len) {
          skv_head_tiles((int)(spec->num_q_heads / spec->num_kv_heads) * q_len);
 }
 
-/* The same for the call the planning counts on: max_query_len tokens
- * (runtime.h: every call of a spec gets that call's split count). */
-static inline int64_t skv_planned_head_ctas(const skv_pkg_spec *spec) {
-  return skv_head_ctas(spec, (int)spec->max_query_len);
-}
-
-/* The split count for a call (see skv_attention_num_splits) in the launch
- * `fill` describes: override if > 0, else the spec's fixed count, else the
- * auto heuristic. Errors: INVALID_ARGUMENT for batch outside [1, 65535],
+/* The split count for a call of q_len query tokens (see
+ * skv_attention_num_splits) in the launch `fill` describes: override if
+ * > 0, else the spec's fixed count, else the auto heuristic. Errors: INVALID_ARGUMENT for batch outside [1, 65535],
  * max_seqlen < 0, override outside [0, SKV_MAX_SPLITS]. */
 skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
-                             int max_seqlen, int num_splits_override,
+                             int q_len, int max_seqlen, int num_splits_override,
                              int *out_num_splits);
 
 /* The launch for a call among the spec's (the first, then any later one,
@@ -158,7 +153,7 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
  * earlier one cuts each row in 64 chunks or more. *out_fill is an index
  * into launches->fills. Errors: those of skv_splits_choose. */
 skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launches,
-                             int batch, int max_seqlen, int num_splits_override,
+                             int batch, int q_len, int max_seqlen, int num_splits_override,
                              int *out_fill, int *out_num_splits);
 
 /* The partition, launch and split count of a call: skv_launch_choose's
@@ -175,14 +170,22 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
 #define SKV_BALANCED_MIN_TOKENS 4096
 #define SKV_BALANCED_MAX_BATCH 256
 skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *launches,
-                                int batch, int max_seqlen, int num_splits_override,
+                                int batch, int q_len, int max_seqlen, int num_splits_override,
                                 int *out_fill, int *out_num_splits, int *out_balanced);
 
 /* Bytes of workspace for batch, q_len query tokens and num_splits in the
- * partition, the lse scratch included (skv_attention_workspace_size
- * reports it for max_query_len). */
+ * partition, the lse scratch included. */
 size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int q_len, int num_splits,
                            int balanced);
+
+/* What skv_attention_workspace_size reports: the most bytes any call of
+ * these sizes needs, over q_len 1 to max_query_len, each in its own
+ * partition and split count (fewer tokens may mean more chunks: a group of
+ * 8 at 2 tokens is one head tile, at 3 two). Errors: those of
+ * skv_partition_choose. */
+skv_status skv_workspace_most(const skv_pkg_spec *spec, const skv_launches *launches,
+                              int batch, int max_seqlen, int num_splits_override,
+                              size_t *out_bytes);
 
 /* Checks every field of args against spec (pointers non-null and 16-byte
  * aligned, sizes in range, q_len within the spec's max_query_len, heads

@@ -318,14 +318,16 @@ skv_status skv_attention_num_splits(const skv_attention *attention, int batch,
                                     int max_seqlen, int num_splits_override,
                                     int *out_num_splits) {
   int fill = 0, balanced = 0;
-  return skv_partition_choose(attention->spec, &attention->launches, batch, max_seqlen,
+  return skv_partition_choose(attention->spec, &attention->launches, batch,
+                              (int)attention->spec->max_query_len, max_seqlen,
                               num_splits_override, &fill, out_num_splits, &balanced);
 }
 
 skv_status skv_attention_balanced(const skv_attention *attention, int batch, int max_seqlen,
                                   int num_splits_override, int *out_balanced) {
   int fill = 0, splits = 0;
-  return skv_partition_choose(attention->spec, &attention->launches, batch, max_seqlen,
+  return skv_partition_choose(attention->spec, &attention->launches, batch,
+                              (int)attention->spec->max_query_len, max_seqlen,
                               num_splits_override, &fill, &splits, out_balanced);
 }
 
@@ -334,6 +336,7 @@ skv_status skv_attention_split_threads(const skv_attention *attention, int batch
                                        int *out_threads) {
   int fill = 0, splits = 0, balanced = 0;
   SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(attention->spec, &attention->launches, batch,
+                                                 (int)attention->spec->max_query_len,
                                                  max_seqlen, num_splits_override, &fill,
                                                  &splits, &balanced));
   *out_threads = attention->launches.fills[fill].split_threads;
@@ -344,12 +347,7 @@ skv_status skv_attention_workspace_size(const skv_attention *attention,
                                         int batch, int max_seqlen,
                                         int num_splits_override,
                                         size_t *out_bytes) {
-  int fill = 0, num_splits = 0, balanced = 0;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(attention->spec, &attention->launches, batch,
-                                                 max_seqlen, num_splits_override, &fill,
-                                                 &num_splits, &balanced));
-  *out_bytes = skv_workspace_bytes(attention->spec, batch, (int)attention->spec->max_query_len,
-                                   num_splits, balanced);
-  return SKV_OK;
+  return skv_workspace_most(attention->spec, &attention->launches, batch, max_seqlen,
+                            num_splits_override, out_bytes);
 }
 

@@ -27,7 +27,7 @@ static skv_status check_sizes(int batch, int max_seqlen, int num_splits) {
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
-                             int max_seqlen, int num_splits_override,
+                             int q_len, int max_seqlen, int num_splits_override,
                              int *out_num_splits) {
   SKV_RETURN_IF_ERROR_PLAIN(check_sizes(batch, max_seqlen, num_splits_override));
   if (num_splits_override > 0) {
@@ -49,7 +49,7 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
    * leave whole CTAs without a step of their own. A sequence that one CTA
    * step covers runs in one CTA, without the combine kernel (64 tokens:
    * 6.4 us in 4 chunks, ~4 in one). */
-  int64_t rows = (int64_t)batch * skv_planned_head_ctas(spec);
+  int64_t rows = (int64_t)batch * skv_head_ctas(spec, q_len);
   int64_t slots = (int64_t)fill.sms * fill.ctas_per_sm;
   int64_t cta_step = fill.cta_tokens;
   int64_t splits = 1;
@@ -71,7 +71,7 @@ skv_status skv_splits_choose(const skv_pkg_spec *spec, skv_device_fill fill, int
 }
 
 skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launches,
-                             int batch, int max_seqlen, int num_splits_override,
+                             int batch, int q_len, int max_seqlen, int num_splits_override,
                              int *out_fill, int *out_num_splits) {
   const skv_device_fill *fills = launches->fills;
   const int count = launches->count;
@@ -90,9 +90,9 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
   int64_t best_warps = 0;
   for (int i = 0; i < count; ++i) {
     int splits = 0;
-    SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, fills[i], batch, max_seqlen,
+    SKV_RETURN_IF_ERROR_PLAIN(skv_splits_choose(spec, fills[i], batch, q_len, max_seqlen,
                                                 num_splits_override, &splits));
-    int64_t ctas = (int64_t)batch * skv_planned_head_ctas(spec) * splits;
+    int64_t ctas = (int64_t)batch * skv_head_ctas(spec, q_len) * splits;
     int64_t slots = (int64_t)fills[i].sms * fills[i].ctas_per_sm;
     int64_t warps = (ctas < slots ? ctas : slots) * (fills[i].split_threads / 32);
     bool more = warps * 100 > best_warps * 105;
@@ -119,11 +119,11 @@ static int attended_tokens(const skv_pkg_spec *spec, int max_seqlen) {
 }
 
 skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *launches,
-                                int batch, int max_seqlen, int num_splits_override,
+                                int batch, int q_len, int max_seqlen, int num_splits_override,
                                 int *out_fill, int *out_num_splits, int *out_balanced) {
   /* A window caps the work of every sequence, whatever its length. */
   max_seqlen = attended_tokens(spec, max_seqlen);
-  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, launches, batch, max_seqlen,
+  SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, launches, batch, q_len, max_seqlen,
                                               num_splits_override, out_fill, out_num_splits));
   *out_balanced = 0;
   if (num_splits_override > 0 || spec->splits > 0 ||
@@ -139,7 +139,7 @@ skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *la
    * and the uniform launch (no scan of the lengths, no combine kernel with
    * one chunk) is kept. */
   const skv_device_fill *f = &launches->fills[SKV_BALANCED_LAUNCH];
-  int64_t per_head = (int64_t)f->sms * f->ctas_per_sm / skv_planned_head_ctas(spec);
+  int64_t per_head = (int64_t)f->sms * f->ctas_per_sm / skv_head_ctas(spec, q_len);
   if (per_head > SKV_MAX_SPLITS)
     per_head = SKV_MAX_SPLITS;
   if (launches->partition == SKV_PARTITION_AUTO &&
@@ -231,6 +231,23 @@ size_t skv_workspace_bytes(const skv_pkg_spec *spec, int batch, int q_len, int n
   return plan.workspace_bytes;
 }
 
+skv_status skv_workspace_most(const skv_pkg_spec *spec, const skv_launches *launches,
+                              int batch, int max_seqlen, int num_splits_override,
+                              size_t *out_bytes) {
+  size_t most = 0;
+  for (int q_len = 1; q_len <= (int)spec->max_query_len; ++q_len) {
+    int fill = 0, num_splits = 0, balanced = 0;
+    SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(spec, launches, batch, q_len, max_seqlen,
+                                                   num_splits_override, &fill, &num_splits,
+                                                   &balanced));
+    size_t bytes = skv_workspace_bytes(spec, batch, q_len, num_splits, balanced);
+    if (bytes > most)
+      most = bytes;
+  }
+  *out_bytes = most;
+  return SKV_OK;
+}
+
 static skv_status check_pointer(const void *p, const char *name,
                                 bool may_be_null) {
   if (!p && !may_be_null)
@@ -302,8 +319,9 @@ static skv_status plan_call(const skv_pkg_spec *spec, const skv_launches *launch
 
   skv_decode_plan plan;
   int num_splits = 0, fill = 0, balanced = 0;
-  SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(spec, launches, c->batch, c->max_seqlen,
-                                                 c->num_splits, &fill, &num_splits, &balanced));
+  SKV_RETURN_IF_ERROR_PLAIN(skv_partition_choose(spec, launches, c->batch, q_len,
+                                                 c->max_seqlen, c->num_splits, &fill,
+                                                 &num_splits, &balanced));
   workspace_layout(spec, c->batch, q_len, num_splits, balanced, &plan);
   plan.call = *c;
   plan.launch = fill;

@@ -450,10 +450,28 @@ static int run_argument_errors(const skv_gpu *gpu,
   const skv_paged_decode_args *g = paged ? &paged_args : NULL;
   args.workspace_size = paged_args.workspace_size = 16;
   failures += expect_invalid(attention, &args, g, stream, "workspace of 16 bytes");
+  /* One byte short of what the call needs, as the refusal of an empty
+   * workspace states it: with several query tokens a call may need less
+   * than the size reported for the spec (the most of any q_len), never
+   * more. */
   args = good;
   paged_args = good_paged;
   args.lse = paged_args.lse = NULL;
-  args.workspace_size = paged_args.workspace_size = p->workspace_size - 1;
+  args.q_len = paged_args.q_len = (int)p->spec->max_query_len;
+  args.workspace_size = paged_args.workspace_size = 0;
+  skv_status need_status = paged ? skv_attention_decode_paged(attention, &paged_args, stream)
+                                 : skv_attention_decode(attention, &args, stream);
+  const char *needs = need_status ? strstr(skv_status_message(need_status), "needs ") : NULL;
+  size_t need = 0;
+  if (!needs || sscanf(needs, "needs %zu", &need) != 1 || need == 0 ||
+      need > p->workspace_size) {
+    printf("FAIL: an empty workspace: want 'this call needs N' with N at most the %zu bytes "
+           "reported, got %s\n",
+           p->workspace_size, need_status ? skv_status_message(need_status) : "OK");
+    ++failures;
+  }
+  skv_status_free(need_status);
+  args.workspace_size = paged_args.workspace_size = need - 1;
   failures += expect_invalid(attention, &args, g, stream, "lse NULL, workspace 1 byte short");
   args = good;
   paged_args = good_paged;

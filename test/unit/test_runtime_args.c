@@ -319,7 +319,6 @@ static void test_args(void) {
    * lse scratch 2*4*32*4), 1 token what a one-token spec's call does. */
   skv_pkg_spec spec4 = llama_record();
   spec4.max_query_len = 4;
-  CHECK(skv_planned_head_ctas(&spec4) == 8);
   a = valid_args();
   a.q_len = 4;
   a.workspace_size = 1 << 30;
@@ -331,13 +330,35 @@ static void test_args(void) {
   a.q_len = 5;
   CHECK_ERROR(skv_decode_plan_make(&spec4, &launches, &a, &p), SKV_CODE_INVALID_ARGUMENT,
               "q_len is 5, must be in [1, 4]");
-  /* A group of 8 at 8 tokens: 64 rows, four head tiles planned; a call of
-   * 3 tokens launches two (24 rows). */
+  /* A group of 8: 8 tokens are 64 rows, four head tiles; 3 tokens two;
+   * each call is planned for its own tiles (1 token: 8 CTAs a chunk,
+   * 2 x 8 kv heads x 16 splits fill 264 slots; 8 tokens: 32, 4 splits). */
   skv_pkg_spec spec8 = llama_record();
   spec8.num_q_heads = 64;
   spec8.max_query_len = 8;
-  CHECK(skv_planned_head_ctas(&spec8) == 32);
-  CHECK(skv_head_ctas(&spec8, 3) == 16);
+  CHECK(skv_head_ctas(&spec8, 8) == 32 && skv_head_ctas(&spec8, 3) == 16);
+  a = valid_args();
+  a.num_q_heads = 64;
+  a.workspace_size = 1 << 30;
+  a.q_len = 1;
+  CHECK_OK(skv_decode_plan_make(&spec8, &launches, &a, &p));
+  CHECK(p.num_splits == 16);
+  a.q_len = 8;
+  CHECK_OK(skv_decode_plan_make(&spec8, &launches, &a, &p));
+  CHECK(p.num_splits == 4);
+  /* The workspace a spec reports is the most any q_len needs: with at most
+   * 3 tokens, 2 (one tile, 16 splits, 2 x 2 x 64 x 16 partial rows) needs
+   * more than 3 (two tiles, 8 splits, 2 x 3 x 64 x 8). */
+  spec8.max_query_len = 3;
+  size_t most = 0, need[4] = {0};
+  CHECK_OK(skv_workspace_most(&spec8, &launches, 2, 4096, 0, &most));
+  for (int q = 1; q <= 3; ++q) {
+    int fill = 0, splits = 0, balanced = 0;
+    CHECK_OK(skv_partition_choose(&spec8, &launches, 2, q, 4096, 0, &fill, &splits, &balanced));
+    need[q] = skv_workspace_bytes(&spec8, 2, q, splits, balanced);
+  }
+  CHECK_MSG(need[2] > need[3] && most == need[2], "most %zu, by q_len %zu %zu %zu", most,
+            need[1], need[2], need[3]);
 }
 
 /* A paged call's arguments: llama3_8b with pages of 16 tokens, a block
@@ -457,7 +478,7 @@ static void test_page_check(void) {
 static int splits_for(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
                       int max_seqlen, int override) {
   int splits = -1;
-  CHECK_OK(skv_splits_choose(spec, fill, batch, max_seqlen, override,
+  CHECK_OK(skv_splits_choose(spec, fill, batch, 1, max_seqlen, override,
                              &splits));
   return splits;
 }
@@ -500,7 +521,7 @@ static void test_splits(void) {
   CHECK(splits_for(&spec, H100, 64, 0, 0) == 4);
   CHECK(splits_for(&spec, H100, 1, 4096, 7) == 7);
   int splits = 0;
-  CHECK_ERROR(skv_splits_choose(&spec, H100, 0, 10, 0, &splits),
+  CHECK_ERROR(skv_splits_choose(&spec, H100, 0, 1, 10, 0, &splits),
               SKV_CODE_INVALID_ARGUMENT, "batch is 0");
 }
 
@@ -511,7 +532,7 @@ static int balanced_for(skv_partition partition, int batch, int max_seqlen, int 
   skv_launches launches = h100_launches(2);
   launches.partition = partition;
   int fill = 0, balanced = -1;
-  CHECK_OK(skv_partition_choose(&spec, &launches, batch, max_seqlen, override, &fill,
+  CHECK_OK(skv_partition_choose(&spec, &launches, batch, 1, max_seqlen, override, &fill,
                                 out_splits, &balanced));
   return balanced;
 }
@@ -545,12 +566,12 @@ static void test_partition(void) {
   spec.sliding_window = 64;
   skv_launches launches = h100_launches(2);
   int fill = 0, balanced = -1;
-  CHECK_OK(skv_partition_choose(&spec, &launches, 1, 131072, 0, &fill, &splits, &balanced));
+  CHECK_OK(skv_partition_choose(&spec, &launches, 1, 1, 131072, 0, &fill, &splits, &balanced));
   CHECK(splits == 1 && balanced == 0);
-  CHECK_OK(skv_partition_choose(&spec, &launches, 32, 131072, 0, &fill, &splits, &balanced));
+  CHECK_OK(skv_partition_choose(&spec, &launches, 32, 1, 131072, 0, &fill, &splits, &balanced));
   CHECK(splits == 1 && balanced == 0);
   spec.sliding_window = 4096;
-  CHECK_OK(skv_partition_choose(&spec, &launches, 1, 131072, 0, &fill, &splits, &balanced));
+  CHECK_OK(skv_partition_choose(&spec, &launches, 1, 1, 131072, 0, &fill, &splits, &balanced));
   CHECK(splits == 33 && balanced == 0);
   CHECK(skv_combine_late_choose(&spec, launches.fills[0], 1, 131072) == 0);
 }
@@ -667,7 +688,7 @@ static int launch_for(const skv_pkg_spec *spec, int count, int batch, int max_se
                       int override) {
   int fill = -1, splits = -1;
   skv_launches launches = h100_launches(count);
-  CHECK_OK(skv_launch_choose(spec, &launches, batch, max_seqlen, override, &fill, &splits));
+  CHECK_OK(skv_launch_choose(spec, &launches, batch, 1, max_seqlen, override, &fill, &splits));
   return 1000 * fill + splits;
 }
 

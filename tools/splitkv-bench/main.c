@@ -313,8 +313,9 @@ static int auto_splits(const skv_attention *attention, int batch, int max_seqlen
   skv_pkg_spec spec = *attention->spec;
   spec.splits = 0;
   int fill = 0, splits = 0, balanced = 0;
-  skv_status status = skv_partition_choose(&spec, &attention->launches, batch, max_seqlen,
-                                           0, &fill, &splits, &balanced);
+  skv_status status = skv_partition_choose(&spec, &attention->launches, batch,
+                                           (int)spec.max_query_len, max_seqlen, 0, &fill,
+                                           &splits, &balanced);
   if (status) {
     skv_status_free(status);
     return 0;

@@ -144,9 +144,10 @@ typedef struct skv_attention_image_info {
 SKV_API void skv_attention_image(const skv_attention *attention,
                          skv_attention_image_info *out_info);
 
-/* The four sizing functions below plan a call of the spec's max_query_len
- * query tokens; a call with fewer (q_len) uses the same split count,
- * partition and launch, and needs no more workspace. */
+/* A spec of several query tokens (max_query_len > 1) plans each call for
+ * its own q_len (its head tiles, kernel_abi.h): the three functions below
+ * describe a call of max_query_len tokens, and
+ * skv_attention_workspace_size is the most any q_len needs. */
 
 /* The split count a call with these sizes uses, in the launch
  * skv_attention_split_threads picks: the spec's fixed count, or with splits
