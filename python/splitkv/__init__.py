@@ -1,0 +1,204 @@
+"""splitkv from Python: open a kernel package, load a spec's kernels, run
+decode attention on PyTorch CUDA tensors, through the C runtime
+(libsplitkv_runtime.so) over ctypes; no compiled extension.
+
+    import splitkv, torch
+    pkg = splitkv.Package("llama3_8b.skvpkg")
+    att = pkg.attention("llama3_8b")
+    out = att.decode(q, k_cache, v_cache, seqlens)   # torch CUDA tensors
+
+The library is found from $SPLITKV_RUNTIME, else beside this package
+(libsplitkv_runtime.so, as a wheel bundles it), else by the loader's
+search path. Every runtime failure raises SkvError carrying the runtime's
+status code and message.
+"""
+
+import ctypes
+import ctypes.util
+import os
+
+from ._runtime import DTYPE_CODES, DecodeArgs, Runtime, SkvError, SpecInfo, abi_check
+
+__all__ = ["Package", "Attention", "Spec", "SkvError", "runtime", "abi_check"]
+
+_RUNTIME = None
+
+
+def runtime():
+    """The loaded runtime library (opened on first use)."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        path = os.environ.get("SPLITKV_RUNTIME")
+        if not path:
+            bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                   "libsplitkv_runtime.so")
+            path = bundled if os.path.isfile(bundled) else ctypes.util.find_library(
+                "splitkv_runtime")
+        if not path:
+            raise SkvError("libsplitkv_runtime.so not found: set SPLITKV_RUNTIME to its path")
+        _RUNTIME = Runtime(path)
+    return _RUNTIME
+
+
+class Spec:
+    """A spec as its package records it (runtime.h, skv_spec_info)."""
+
+    FIELDS = ("name", "dtype", "head_dim", "num_q_heads", "num_kv_heads", "splits",
+              "softmax_scale", "kv_layout", "page_size", "logit_softcap", "sliding_window",
+              "max_query_len")
+
+    def __init__(self, info):
+        for field in self.FIELDS:
+            setattr(self, field, getattr(info, field))
+        self.name = info.name.decode()
+        self.dtype = DTYPE_CODES.get(info.dtype, "dtype %d" % info.dtype)
+        self.kv_layout = {1: "contiguous", 2: "paged"}.get(info.kv_layout, info.kv_layout)
+
+    def __repr__(self):
+        return "Spec(%s)" % ", ".join("%s=%r" % (f, getattr(self, f)) for f in self.FIELDS)
+
+
+class Package:
+    """A verified kernel package, from a file path or its bytes."""
+
+    def __init__(self, source):
+        self._handle = None
+        rt = runtime()
+        handle = ctypes.c_void_p()
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            rt.check(rt.package_open_memory(data, len(data), ctypes.byref(handle)),
+                     "skv_package_open_memory")
+        else:
+            path = os.fspath(source)
+            rt.check(rt.package_open_file(path.encode(), ctypes.byref(handle)),
+                     "skv_package_open_file(%s)" % path)
+        self._rt, self._handle = rt, handle.value
+
+    @property
+    def specs(self):
+        """Every spec the package holds, in its order."""
+        specs = []
+        for i in range(self._rt.package_spec_count(self._handle)):
+            info = SpecInfo()
+            self._rt.check(self._rt.package_spec_info(self._handle, i, ctypes.byref(info)),
+                           "skv_package_spec_info(%d)" % i)
+            specs.append(Spec(info))
+        return specs
+
+    def attention(self, name):
+        """Spec `name`'s kernels, loaded for the current CUDA device."""
+        return Attention(self, name)
+
+    def close(self):
+        if self._handle:
+            self._rt.package_destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+
+def _torch():
+    import torch  # only decode needs it
+    return torch
+
+
+class Attention:
+    """One spec's loaded kernels (skv_attention). Independent of the package
+    once created (the runtime copies what it needs)."""
+
+    def __init__(self, package, name):
+        self._handle = None
+        rt = package._rt
+        handle = ctypes.c_void_p()
+        rt.check(rt.attention_create(package._handle, name.encode(), ctypes.byref(handle)),
+                 "skv_attention_create(%s)" % name)
+        self._rt, self._handle = rt, handle.value
+        info = SpecInfo()
+        rt.attention_info(self._handle, ctypes.byref(info))
+        self.spec = Spec(info)
+
+    def num_splits(self, batch, max_seqlen, num_splits=0):
+        n = ctypes.c_int()
+        self._rt.check(self._rt.attention_num_splits(self._handle, batch, max_seqlen, num_splits,
+                                                     ctypes.byref(n)),
+                       "skv_attention_num_splits")
+        return n.value
+
+    def workspace_size(self, batch, max_seqlen, num_splits=0):
+        n = ctypes.c_size_t()
+        self._rt.check(self._rt.attention_workspace_size(self._handle, batch, max_seqlen,
+                                                         num_splits, ctypes.byref(n)),
+                       "skv_attention_workspace_size")
+        return n.value
+
+    def decode(self, q, k, v, seqlens, *, max_seqlen=None, out=None, lse=None, workspace=None,
+               num_splits=0, stream=None, layout=None):
+        """Decode attention on a contiguous cache (runtime.h,
+        skv_attention_decode). q: [batch, heads, dim] or [batch, q_len,
+        heads, dim], contiguous; k, v: [batch, seq, kv_heads, dim] or
+        [batch, kv_heads, seq, dim] (layout "bshd" or "bhsd" where the
+        shape alone does not say), any strides the runtime takes; seqlens:
+        int32 [batch] on the device. max_seqlen defaults to the cache's
+        capacity (no host sync: safe under CUDA graph capture). out (like
+        q) and the workspace are allocated through PyTorch's caching
+        allocator when not given. Returns out."""
+        torch = _torch()
+        spec = self.spec
+        q_len = q.shape[1] if q.dim() == 4 else 0
+        order = layout or self._layout_of(k)
+        seq_dim, head_dim_index = (1, 2) if order == "bshd" else (2, 1)
+        if max_seqlen is None:
+            max_seqlen = k.shape[seq_dim]
+        batch = q.shape[0]
+        if out is None:
+            out = torch.empty_like(q, memory_format=torch.contiguous_format)
+        if workspace is None:
+            size = self.workspace_size(batch, max_seqlen, num_splits)
+            workspace = torch.empty(max(size, 1), dtype=torch.uint8, device=q.device)
+        if stream is None:
+            stream = torch.cuda.current_stream(q.device).cuda_stream
+        a = DecodeArgs()
+        a.q, a.k, a.v = q.data_ptr(), k.data_ptr(), v.data_ptr()
+        a.seqlens, a.out = seqlens.data_ptr(), out.data_ptr()
+        a.lse = lse.data_ptr() if lse is not None else None
+        a.workspace, a.workspace_size = workspace.data_ptr(), workspace.numel()
+        a.batch, a.max_seqlen = batch, max_seqlen
+        a.num_q_heads, a.num_kv_heads, a.head_dim = q.shape[-2], k.shape[head_dim_index], \
+            q.shape[-1]
+        a.k_stride_batch, a.k_stride_seq, a.k_stride_head = \
+            k.stride(0), k.stride(seq_dim), k.stride(head_dim_index)
+        a.v_stride_batch, a.v_stride_seq, a.v_stride_head = \
+            v.stride(0), v.stride(seq_dim), v.stride(head_dim_index)
+        a.num_splits, a.q_len = num_splits, q_len
+        if not q.is_contiguous() or not out.is_contiguous():
+            raise SkvError("q and out must be contiguous")
+        if seqlens.dtype != torch.int32:
+            raise SkvError("seqlens must be int32, not %s" % seqlens.dtype)
+        dtype = {torch.bfloat16: "bf16", torch.float16: "f16"}.get(q.dtype)
+        if dtype != spec.dtype or k.dtype != q.dtype or v.dtype != q.dtype:
+            raise SkvError("spec %s takes %s q, k and v; got %s, %s, %s"
+                           % (spec.name, spec.dtype, q.dtype, k.dtype, v.dtype))
+        self._rt.check(self._rt.attention_decode(self._handle, ctypes.byref(a), stream),
+                       "skv_attention_decode(%s)" % spec.name)
+        return out
+
+    def _layout_of(self, k):
+        kv = self.spec.num_kv_heads
+        if k.dim() != 4:
+            raise SkvError("k must be 4-D, [batch, seq, kv_heads, dim] or "
+                           "[batch, kv_heads, seq, dim]; got shape %s" % (tuple(k.shape),))
+        if k.shape[2] == kv and k.shape[1] != kv:
+            return "bshd"
+        if k.shape[1] == kv and k.shape[2] != kv:
+            return "bhsd"
+        raise SkvError("k of shape %s: say layout='bshd' or 'bhsd'" % (tuple(k.shape),))
+
+    def close(self):
+        if self._handle:
+            self._rt.attention_destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
