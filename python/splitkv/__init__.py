@@ -58,11 +58,25 @@ class Spec:
         return "Spec(%s)" % ", ".join("%s=%r" % (f, getattr(self, f)) for f in self.FIELDS)
 
 
-class Package:
+class _Owned:
+    """A runtime object this Python object owns: destroyed by close() or
+    when collected."""
+
+    _handle, _destroy = None, None
+
+    def close(self):
+        if self._handle:
+            self._destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+
+class Package(_Owned):
     """A verified kernel package, from a file path or its bytes."""
 
     def __init__(self, source):
-        self._handle = None
         rt = runtime()
         handle = ctypes.c_void_p()
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -73,7 +87,7 @@ class Package:
             path = os.fspath(source)
             rt.check(rt.package_open_file(path.encode(), ctypes.byref(handle)),
                      "skv_package_open_file(%s)" % path)
-        self._rt, self._handle = rt, handle.value
+        self._rt, self._handle, self._destroy = rt, handle.value, rt.package_destroy
 
     @property
     def specs(self):
@@ -90,31 +104,22 @@ class Package:
         """Spec `name`'s kernels, loaded for the current CUDA device."""
         return Attention(self, name)
 
-    def close(self):
-        if self._handle:
-            self._rt.package_destroy(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        self.close()
-
 
 def _torch():
     import torch  # only decode needs it
     return torch
 
 
-class Attention:
+class Attention(_Owned):
     """One spec's loaded kernels (skv_attention). Independent of the package
     once created (the runtime copies what it needs)."""
 
     def __init__(self, package, name):
-        self._handle = None
         rt = package._rt
         handle = ctypes.c_void_p()
         rt.check(rt.attention_create(package._handle, name.encode(), ctypes.byref(handle)),
                  "skv_attention_create(%s)" % name)
-        self._rt, self._handle = rt, handle.value
+        self._rt, self._handle, self._destroy = rt, handle.value, rt.attention_destroy
         info = SpecInfo()
         rt.attention_info(self._handle, ctypes.byref(info))
         self.spec = Spec(info)
@@ -194,11 +199,3 @@ class Attention:
         if k.shape[1] == kv and k.shape[2] != kv:
             return "bhsd"
         raise SkvError("k of shape %s: say layout='bshd' or 'bhsd'" % (tuple(k.shape),))
-
-    def close(self):
-        if self._handle:
-            self._rt.attention_destroy(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        self.close()
