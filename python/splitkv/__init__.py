@@ -17,7 +17,8 @@ import ctypes
 import ctypes.util
 import os
 
-from ._runtime import DTYPE_CODES, DecodeArgs, Runtime, SkvError, SpecInfo, abi_check
+from ._runtime import (DTYPE_CODES, DecodeArgs, PagedDecodeArgs, Runtime, SkvError, SpecInfo,
+                       abi_check)
 
 __all__ = ["Package", "Attention", "Spec", "SkvError", "runtime", "abi_check"]
 
@@ -106,8 +107,15 @@ class Package(_Owned):
 
 
 def _torch():
-    import torch  # only decode needs it
+    import torch  # only what decode allocates needs it
     return torch
+
+
+def _dtype_of(tensor):
+    """"bf16", "f16", "int32" or the dtype's own name, from its name
+    (torch.bfloat16, ...): no torch import needed to read it."""
+    name = str(getattr(tensor, "dtype", "?")).replace("torch.", "")
+    return {"bfloat16": "bf16", "float16": "f16"}.get(name, name)
 
 
 class Attention(_Owned):
@@ -149,44 +157,75 @@ class Attention(_Owned):
         capacity (no host sync: safe under CUDA graph capture). out (like
         q) and the workspace are allocated through PyTorch's caching
         allocator when not given. Returns out."""
-        torch = _torch()
-        spec = self.spec
-        q_len = q.shape[1] if q.dim() == 4 else 0
         order = layout or self._layout_of(k)
-        seq_dim, head_dim_index = (1, 2) if order == "bshd" else (2, 1)
-        if max_seqlen is None:
-            max_seqlen = k.shape[seq_dim]
+        seq_dim, head_index = (1, 2) if order == "bshd" else (2, 1)
+        a = DecodeArgs()
+        a.k, a.v = k.data_ptr(), v.data_ptr()
+        a.k_stride_batch, a.k_stride_seq, a.k_stride_head = \
+            k.stride(0), k.stride(seq_dim), k.stride(head_index)
+        a.v_stride_batch, a.v_stride_seq, a.v_stride_head = \
+            v.stride(0), v.stride(seq_dim), v.stride(head_index)
+        return self._call(self._rt.attention_decode, "skv_attention_decode", a, q, (k, v),
+                          k.shape[head_index], seqlens,
+                          k.shape[seq_dim] if max_seqlen is None else max_seqlen, out, lse,
+                          workspace, num_splits, stream)
+
+    def decode_paged(self, q, k_pages, v_pages, seqlens, *, max_seqlen, block_table=None,
+                     page_indptr=None, page_indices=None, out=None, lse=None, workspace=None,
+                     num_splits=0, stream=None, layout="nhd"):
+        """Decode attention on a paged cache (runtime.h,
+        skv_attention_decode_paged): pools [num_pages, page_size, kv_heads,
+        dim] (layout "nhd") or [num_pages, kv_heads, page_size, dim]
+        ("hnd"), any strides (K and V may be views of one [num_pages, 2,
+        ...] allocation); the table as a padded block_table int32 [batch,
+        row] or CSR page_indptr int32 [batch + 1] with page_indices. q, out,
+        seqlens, workspace as decode. Returns out."""
+        slot_dim, head_index = (1, 2) if layout == "nhd" else (2, 1)
+        a = PagedDecodeArgs()
+        a.k_pages, a.v_pages = k_pages.data_ptr(), v_pages.data_ptr()
+        a.k_stride_page, a.k_stride_slot, a.k_stride_head = \
+            k_pages.stride(0), k_pages.stride(slot_dim), k_pages.stride(head_index)
+        a.v_stride_page, a.v_stride_slot, a.v_stride_head = \
+            v_pages.stride(0), v_pages.stride(slot_dim), v_pages.stride(head_index)
+        if block_table is not None:
+            a.block_table, a.block_table_stride = block_table.data_ptr(), block_table.stride(0)
+        if page_indptr is not None:
+            a.page_indptr = page_indptr.data_ptr()
+        if page_indices is not None:
+            a.page_indices = page_indices.data_ptr()
+        a.num_pages = k_pages.shape[0]
+        return self._call(self._rt.attention_decode_paged, "skv_attention_decode_paged", a, q,
+                          (k_pages, v_pages), k_pages.shape[head_index], seqlens, max_seqlen,
+                          out, lse, workspace, num_splits, stream)
+
+    def _call(self, fn, what, a, q, kv, num_kv_heads, seqlens, max_seqlen, out, lse, workspace,
+              num_splits, stream):
+        """The fields both calls share, the checks the runtime cannot make
+        on tensors (dtypes, contiguity), the allocations, the call."""
+        spec = self.spec
+        dtypes = [_dtype_of(t) for t in (q,) + tuple(kv)]
+        if any(d != spec.dtype for d in dtypes):
+            raise SkvError("spec %s takes %s q, k and v; got %s"
+                           % (spec.name, spec.dtype, ", ".join(dtypes)))
+        if _dtype_of(seqlens) != "int32":
+            raise SkvError("seqlens must be int32, not %s" % _dtype_of(seqlens))
         batch = q.shape[0]
         if out is None:
-            out = torch.empty_like(q, memory_format=torch.contiguous_format)
-        if workspace is None:
-            size = self.workspace_size(batch, max_seqlen, num_splits)
-            workspace = torch.empty(max(size, 1), dtype=torch.uint8, device=q.device)
-        if stream is None:
-            stream = torch.cuda.current_stream(q.device).cuda_stream
-        a = DecodeArgs()
-        a.q, a.k, a.v = q.data_ptr(), k.data_ptr(), v.data_ptr()
-        a.seqlens, a.out = seqlens.data_ptr(), out.data_ptr()
-        a.lse = lse.data_ptr() if lse is not None else None
-        a.workspace, a.workspace_size = workspace.data_ptr(), workspace.numel()
-        a.batch, a.max_seqlen = batch, max_seqlen
-        a.num_q_heads, a.num_kv_heads, a.head_dim = q.shape[-2], k.shape[head_dim_index], \
-            q.shape[-1]
-        a.k_stride_batch, a.k_stride_seq, a.k_stride_head = \
-            k.stride(0), k.stride(seq_dim), k.stride(head_dim_index)
-        a.v_stride_batch, a.v_stride_seq, a.v_stride_head = \
-            v.stride(0), v.stride(seq_dim), v.stride(head_dim_index)
-        a.num_splits, a.q_len = num_splits, q_len
+            out = _torch().empty_like(q, memory_format=_torch().contiguous_format)
         if not q.is_contiguous() or not out.is_contiguous():
             raise SkvError("q and out must be contiguous")
-        if seqlens.dtype != torch.int32:
-            raise SkvError("seqlens must be int32, not %s" % seqlens.dtype)
-        dtype = {torch.bfloat16: "bf16", torch.float16: "f16"}.get(q.dtype)
-        if dtype != spec.dtype or k.dtype != q.dtype or v.dtype != q.dtype:
-            raise SkvError("spec %s takes %s q, k and v; got %s, %s, %s"
-                           % (spec.name, spec.dtype, q.dtype, k.dtype, v.dtype))
-        self._rt.check(self._rt.attention_decode(self._handle, ctypes.byref(a), stream),
-                       "skv_attention_decode(%s)" % spec.name)
+        if workspace is None:
+            size = self.workspace_size(batch, max_seqlen, num_splits)
+            workspace = _torch().empty(max(size, 1), dtype=_torch().uint8, device=q.device)
+        if stream is None:
+            stream = _torch().cuda.current_stream(q.device).cuda_stream
+        a.q, a.seqlens, a.out = q.data_ptr(), seqlens.data_ptr(), out.data_ptr()
+        a.lse = lse.data_ptr() if lse is not None else None
+        a.workspace, a.workspace_size = workspace.data_ptr(), workspace.numel()
+        a.batch, a.max_seqlen, a.num_splits = batch, max_seqlen, num_splits
+        a.num_q_heads, a.num_kv_heads, a.head_dim = q.shape[-2], num_kv_heads, q.shape[-1]
+        a.q_len = q.shape[1] if q.dim() == 4 else 0
+        self._rt.check(fn(self._handle, ctypes.byref(a), stream), "%s(%s)" % (what, spec.name))
         return out
 
     def _layout_of(self, k):
