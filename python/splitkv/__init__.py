@@ -1,6 +1,8 @@
 """splitkv from Python: open a kernel package, load a spec's kernels, run
-decode attention on PyTorch CUDA tensors, through the C runtime
-(libsplitkv_runtime.so) over ctypes; no compiled extension.
+decode attention on PyTorch CUDA tensors (or any array with
+__cuda_array_interface__, then with out, workspace and stream given),
+through the C runtime (libsplitkv_runtime.so) over ctypes; no compiled
+extension.
 
     import splitkv, torch
     pkg = splitkv.Package("llama3_8b.skvpkg")
@@ -107,8 +109,77 @@ class Package(_Owned):
 
 
 def _torch():
-    import torch  # only what decode allocates needs it
+    try:
+        import torch  # only what decode allocates needs it
+    except ImportError:
+        raise SkvError("without torch, pass out, workspace and stream")
     return torch
+
+
+class _ArrayInterface:
+    """A device array that offers __cuda_array_interface__ (CuPy, Numba,
+    ...), read through the same few methods as a torch tensor. 2-byte
+    elements of no numeric type ('V2', how arrays without a bf16 type
+    export one) are taken as bf16."""
+
+    TYPES = {"f2": "float16", "V2": "bfloat16", "i4": "int32", "u1": "uint8"}
+
+    def __init__(self, array):
+        cai = array.__cuda_array_interface__
+        self.shape = tuple(cai["shape"])
+        typestr = cai["typestr"][1:]
+        if typestr not in self.TYPES:
+            raise SkvError("arrays of type %s are not taken (f2, V2 as bf16, i4, u1)"
+                           % cai["typestr"])
+        self.dtype, itemsize = self.TYPES[typestr], int(typestr[1:])
+        self._ptr = cai["data"][0]
+        self._contiguous = contiguous_strides(self.shape)
+        strides = cai.get("strides")
+        self._strides = (tuple(b // itemsize for b in strides) if strides
+                         else self._contiguous)
+
+    def dim(self):
+        return len(self.shape)
+
+    def stride(self, i):
+        return self._strides[i]
+
+    def data_ptr(self):
+        return self._ptr
+
+    def is_contiguous(self):
+        return self._strides == self._contiguous
+
+    def numel(self):
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+def _strides(cache, token_dim, head_dim):
+    """A cache's element strides per batch (or page), token and head."""
+    return cache.stride(0), cache.stride(token_dim), cache.stride(head_dim)
+
+
+def contiguous_strides(shape):
+    """The element strides of a C-contiguous array of this shape."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.insert(0, step)
+        step *= n
+    return tuple(strides)
+
+
+def _tensor(obj):
+    """obj as the calls read it: a torch tensor (or anything with its
+    protocol) as it is, else through __cuda_array_interface__."""
+    if obj is None or (hasattr(obj, "data_ptr") and hasattr(obj, "stride")):
+        return obj
+    if hasattr(obj, "__cuda_array_interface__"):
+        return _ArrayInterface(obj)
+    raise SkvError("%s is neither a torch tensor nor a __cuda_array_interface__ array"
+                   % type(obj).__name__)
 
 
 def _dtype_of(tensor):
@@ -157,14 +228,13 @@ class Attention(_Owned):
         capacity (no host sync: safe under CUDA graph capture). out (like
         q) and the workspace are allocated through PyTorch's caching
         allocator when not given. Returns out."""
+        q, k, v, seqlens = _tensor(q), _tensor(k), _tensor(v), _tensor(seqlens)
         order = layout or self._layout_of(k)
         seq_dim, head_index = (1, 2) if order == "bshd" else (2, 1)
         a = DecodeArgs()
         a.k, a.v = k.data_ptr(), v.data_ptr()
-        a.k_stride_batch, a.k_stride_seq, a.k_stride_head = \
-            k.stride(0), k.stride(seq_dim), k.stride(head_index)
-        a.v_stride_batch, a.v_stride_seq, a.v_stride_head = \
-            v.stride(0), v.stride(seq_dim), v.stride(head_index)
+        a.k_stride_batch, a.k_stride_seq, a.k_stride_head = _strides(k, seq_dim, head_index)
+        a.v_stride_batch, a.v_stride_seq, a.v_stride_head = _strides(v, seq_dim, head_index)
         return self._call(self._rt.attention_decode, "skv_attention_decode", a, q, (k, v),
                           k.shape[head_index], seqlens,
                           k.shape[seq_dim] if max_seqlen is None else max_seqlen, out, lse,
@@ -180,13 +250,17 @@ class Attention(_Owned):
         ...] allocation); the table as a padded block_table int32 [batch,
         row] or CSR page_indptr int32 [batch + 1] with page_indices. q, out,
         seqlens, workspace as decode. Returns out."""
+        q, k_pages, v_pages, seqlens = _tensor(q), _tensor(k_pages), _tensor(v_pages), \
+            _tensor(seqlens)
+        block_table, page_indptr, page_indices = \
+            _tensor(block_table), _tensor(page_indptr), _tensor(page_indices)
         slot_dim, head_index = (1, 2) if layout == "nhd" else (2, 1)
         a = PagedDecodeArgs()
         a.k_pages, a.v_pages = k_pages.data_ptr(), v_pages.data_ptr()
         a.k_stride_page, a.k_stride_slot, a.k_stride_head = \
-            k_pages.stride(0), k_pages.stride(slot_dim), k_pages.stride(head_index)
+            _strides(k_pages, slot_dim, head_index)
         a.v_stride_page, a.v_stride_slot, a.v_stride_head = \
-            v_pages.stride(0), v_pages.stride(slot_dim), v_pages.stride(head_index)
+            _strides(v_pages, slot_dim, head_index)
         if block_table is not None:
             a.block_table, a.block_table_stride = block_table.data_ptr(), block_table.stride(0)
         if page_indptr is not None:
@@ -203,6 +277,7 @@ class Attention(_Owned):
         """The fields both calls share, the checks the runtime cannot make
         on tensors (dtypes, contiguity), the allocations, the call."""
         spec = self.spec
+        out, lse, workspace = _tensor(out), _tensor(lse), _tensor(workspace)
         dtypes = [_dtype_of(t) for t in (q,) + tuple(kv)]
         if any(d != spec.dtype for d in dtypes):
             raise SkvError("spec %s takes %s q, k and v; got %s"

@@ -8,6 +8,7 @@ no torch and no GPU are needed.
     test_python_stub.py RUNTIME_LIB PACKAGE_DIR STUB_DIR
 """
 import ctypes
+import importlib.util
 import os
 import sys
 
@@ -26,37 +27,15 @@ def check(cond, what):
         failures.append(what)
 
 
-class T:
-    """A device tensor stand-in: shape, element strides (contiguous unless
-    given), an address, a dtype name as torch prints it."""
+class T(splitkv._ArrayInterface):
+    """A device tensor stand-in with torch's protocol (the package's array
+    view's methods, a torch dtype name): shape, element strides
+    (contiguous unless given), an address."""
 
     def __init__(self, shape, dtype, addr, strides=None):
-        self.shape, self.dtype, self.addr = tuple(shape), "torch." + dtype, addr
-        contiguous = []
-        step = 1
-        for n in reversed(self.shape):
-            contiguous.insert(0, step)
-            step *= n
-        self.contiguous = tuple(contiguous)
-        self.strides = tuple(strides) if strides else self.contiguous
-
-    def dim(self):
-        return len(self.shape)
-
-    def stride(self, i):
-        return self.strides[i]
-
-    def data_ptr(self):
-        return self.addr
-
-    def is_contiguous(self):
-        return self.strides == self.contiguous
-
-    def numel(self):
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        self.shape, self.dtype, self._ptr = tuple(shape), "torch." + dtype, addr
+        self._contiguous = splitkv.contiguous_strides(self.shape)
+        self._strides = tuple(strides) if strides else self._contiguous
 
 
 # The runtime opened libcuda.so.1 from LD_LIBRARY_PATH: the same library.
@@ -149,6 +128,32 @@ refused("a block table too short for max_seqlen",
                                    workspace=ws, stream=0,
                                    block_table=T((2, 100), "int32", 0x60000000)),
         "block_table_stride is 100")
+
+class A:
+    """An array that offers only __cuda_array_interface__ (as CuPy does)."""
+
+    def __init__(self, shape, typestr, addr, strides=None):
+        self.__cuda_array_interface__ = {"shape": shape, "typestr": typestr,
+                                         "data": (addr, False), "strides": strides,
+                                         "version": 3}
+
+
+ws_bytes = spec8.workspace_size(2, 4096)
+spec8.decode(A((2, 3, 64, 128), "<V2", 0x10000000), A((2, 8, 4096, 128), "<V2", 0x50000000),
+             A((2, 8, 4096, 128), "<V2", 0x50000000), A((2,), "<i4", 0x20000000),
+             out=A((2, 3, 64, 128), "<V2", 0x30000000),
+             workspace=A((ws_bytes,), "|u1", 0x40000000), stream=0, num_splits=1)
+check(last_launch() == ("llama3_70b_spec8_split", (1, 16, 2)),
+      "__cuda_array_interface__ arrays ([b, h, s, d] cache), q_len 3: %s %s" % last_launch())
+refused("f32 arrays",
+        lambda: spec8.decode(A((2, 3, 64, 128), "<f4", 0x10000000), cache, cache, seqlens,
+                             out=out, workspace=ws, stream=0),
+        "arrays of type <f4 are not taken")
+if importlib.util.find_spec("torch") is None:  # what it says when it would need torch
+    refused("no torch to allocate out",
+            lambda: spec8.decode(A((2, 3, 64, 128), "<V2", 0x10000000), cache, cache, seqlens,
+                                 workspace=ws, stream=0),
+            "without torch, pass out, workspace and stream")
 
 print("test_python_stub: %s" % ("FAIL" if failures else "OK"))
 sys.exit(1 if failures else 0)
