@@ -80,12 +80,12 @@ typedef struct split_kernel {
    * rows from tile * tile_heads on; head_in_group says which are rows of
    * the call). */
   MlirValue tile;
-  /* Several query tokens (max_query_len > 1): the call's q_len (i32) and
-   * its head tiles per kv head (index); each row half's keys end before
+  /* Several query tokens (max_query_len > 1): the call's q_len (i32); each
+   * row half's keys end before
    * row_end and (a sliding window) start after row_before: causal among
    * the new tokens. With one token, row_end is the chunk's end. */
   int multi;
-  MlirValue q_len, tiles;
+  MlirValue q_len;
   MlirValue row_end[2], row_before[2];
   /* The partition (kernel_abi.h): 1 for the balanced kernel, and then
    * this CTA's range of the batch's weight [lo, hi), the range length T
@@ -187,16 +187,20 @@ static void place_lane(split_kernel *k) {
   k->pair_barrier = to_tok(k, skv_addi(b, k->stream, idx(k, 1)));
 }
 
+/* Several query tokens: the call's rows per kv head, q_len * G (index). */
+static MlirValue call_rows(split_kernel *k) {
+  return skv_muli(k->b, skv_index_cast(k->b, k->q_len, skv_type_index(k->b)),
+                  idx(k, k->plan->group));
+}
+
 /* The CTA's kv head and head tile, from grid y (kernel_abi.h): with
  * several query tokens, the call's q_len * G rows give the tiles. */
 static void place_head(split_kernel *k, MlirValue y) {
   skv_builder *b = k->b;
   if (k->multi) {
-    MlirValue rows = skv_muli(b, skv_index_cast(b, k->q_len, skv_type_index(b)),
-                              idx(k, k->plan->group));
-    k->tiles = skv_ceildivui(b, rows, idx(k, k->plan->tile_heads));
-    k->kv_head = skv_divui(b, y, k->tiles);
-    k->tile = skv_remui(b, y, k->tiles);
+    MlirValue tiles = skv_ceildivui(b, call_rows(k), idx(k, k->plan->tile_heads));
+    k->kv_head = skv_divui(b, y, tiles);
+    k->tile = skv_remui(b, y, tiles);
     return;
   }
   int tiles = k->plan->head_tiles;
@@ -411,11 +415,8 @@ static MlirValue head_in_group(split_kernel *k, MlirValue head) {
   skv_builder *b = k->b;
   const skv_kernel_plan *plan = k->plan;
   MlirValue in_tile = skv_cmpi_slt(b, head, idx(k, plan->tile_heads));
-  if (k->multi) {
-    MlirValue rows = skv_muli(b, skv_index_cast(b, k->q_len, skv_type_index(b)),
-                              idx(k, plan->group));
-    return skv_andi(b, in_tile, skv_cmpi_slt(b, kv_head_row(k, head), rows));
-  }
+  if (k->multi)
+    return skv_andi(b, in_tile, skv_cmpi_slt(b, kv_head_row(k, head), call_rows(k)));
   if (plan->group % plan->tile_heads == 0)
     return in_tile;
   return skv_andi(b, in_tile, skv_cmpi_slt(b, kv_head_row(k, head), idx(k, plan->group)));

@@ -41,11 +41,11 @@ typedef struct skv_device_fill {
  * from its memory clock (kHz, double data rate) and bus width (bits). */
 int64_t skv_late_trigger_bytes(int memory_clock_khz, int bus_width_bits);
 
-/* The combine kernel's `late` argument (kernel_abi.h) for a call: 1 when
- * its K and V (batch x kv heads x max_seqlen rows of head_dim elements
- * each) reach fill.late_trigger_bytes. */
+/* The combine kernel's `late` argument (kernel_abi.h) for a call of q_len
+ * query tokens: 1 when its K and V (batch x kv heads x the keys it attends
+ * to, rows of head_dim elements each) reach fill.late_trigger_bytes. */
 int skv_combine_late_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
-                            int max_seqlen);
+                            int q_len, int max_seqlen);
 
 /* Combine warps resident beside a full wave of split CTAs: each SM's
  * registers_per_sm are four quadrants, each running a quarter (rounded up)

@@ -110,11 +110,11 @@ skv_status skv_launch_choose(const skv_pkg_spec *spec, const skv_launches *launc
   return SKV_OK;
 }
 
-/* The most keys a call's queries attend to: max_seqlen, or a spec's
- * sliding window where it is shorter (from the first of max_query_len
- * tokens' window to the last one's). */
-static int attended_tokens(const skv_pkg_spec *spec, int max_seqlen) {
-  int64_t window = (int64_t)spec->sliding_window + spec->max_query_len - 1;
+/* The most keys a call of q_len query tokens attends to: max_seqlen, or a
+ * spec's sliding window where it is shorter (from the first token's window
+ * to the last one's). */
+static int attended_tokens(const skv_pkg_spec *spec, int q_len, int max_seqlen) {
+  int64_t window = (int64_t)spec->sliding_window + q_len - 1;
   return spec->sliding_window > 0 && max_seqlen > window ? (int)window : max_seqlen;
 }
 
@@ -122,7 +122,7 @@ skv_status skv_partition_choose(const skv_pkg_spec *spec, const skv_launches *la
                                 int batch, int q_len, int max_seqlen, int num_splits_override,
                                 int *out_fill, int *out_num_splits, int *out_balanced) {
   /* A window caps the work of every sequence, whatever its length. */
-  max_seqlen = attended_tokens(spec, max_seqlen);
+  max_seqlen = attended_tokens(spec, q_len, max_seqlen);
   SKV_RETURN_IF_ERROR_PLAIN(skv_launch_choose(spec, launches, batch, q_len, max_seqlen,
                                               num_splits_override, out_fill, out_num_splits));
   *out_balanced = 0;
@@ -191,8 +191,8 @@ int64_t skv_late_trigger_bytes(int memory_clock_khz, int bus_width_bits) {
 }
 
 int skv_combine_late_choose(const skv_pkg_spec *spec, skv_device_fill fill, int batch,
-                            int max_seqlen) {
-  max_seqlen = attended_tokens(spec, max_seqlen);
+                            int q_len, int max_seqlen) {
+  max_seqlen = attended_tokens(spec, q_len, max_seqlen);
   /* In double: any batch, heads and length a record or a call holds (up to
    * 2^16 x 2^10 x 2^31 x 2^9 x 4 bytes) stays exact enough to compare and
    * never overflows. */
@@ -328,7 +328,7 @@ static skv_status plan_call(const skv_pkg_spec *spec, const skv_launches *launch
   const skv_device_fill *chosen = &launches->fills[fill];
   plan.combine_lanes = skv_combine_lanes_choose(spec, launches->combine_threads, *chosen,
                                                 c->batch, q_len, num_splits);
-  plan.combine_late = skv_combine_late_choose(spec, *chosen, c->batch, c->max_seqlen);
+  plan.combine_late = skv_combine_late_choose(spec, *chosen, c->batch, q_len, c->max_seqlen);
   if (c->lse)
     plan.workspace_bytes = plan.lse_offset;
   size_t have = c->workspace ? c->workspace_size : 0;

@@ -573,7 +573,7 @@ static void test_partition(void) {
   spec.sliding_window = 4096;
   CHECK_OK(skv_partition_choose(&spec, &launches, 1, 1, 131072, 0, &fill, &splits, &balanced));
   CHECK(splits == 33 && balanced == 0);
-  CHECK(skv_combine_late_choose(&spec, launches.fills[0], 1, 131072) == 0);
+  CHECK(skv_combine_late_choose(&spec, launches.fills[0], 1, 1, 131072) == 0);
 }
 
 static void test_workspace(void) {
@@ -779,7 +779,7 @@ static void test_combine_lanes(void) {
 
 static int late_for(int batch, int max_seqlen, skv_device_fill fill) {
   skv_pkg_spec spec = llama_record();
-  return skv_combine_late_choose(&spec, fill, batch, max_seqlen);
+  return skv_combine_late_choose(&spec, fill, batch, 1, max_seqlen);
 }
 
 /* The late trigger from 30 µs of the device's peak bandwidth on: llama3_8b
@@ -804,7 +804,7 @@ static void test_combine_late(void) {
   huge.num_kv_heads = 1024;
   huge.num_q_heads = 1024;
   huge.head_dim = 512;
-  CHECK(skv_combine_late_choose(&huge, H100, 65535, 2147483647) == 1);
+  CHECK(skv_combine_late_choose(&huge, H100, 65535, 1, 2147483647) == 1);
 }
 
 int main(void) {
